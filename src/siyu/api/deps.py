@@ -1,0 +1,75 @@
+"""Dependencies: the request's session, its principal, and permission checks declared per route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from siyu.auth.permissions import Perm, Principal
+from siyu.auth.service import resolve_bearer
+from siyu.core.errors import DomainError
+from siyu.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+
+
+def get_session(request: Request) -> Session:
+    """The session of this request's transaction (opened by TransactionalRoute)."""
+    session: Session = request.state.db
+    return session
+
+
+def bearer_token(request: Request) -> str | None:
+    """The bearer token from the Authorization header, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def authenticate(request: Request) -> Principal:
+    """Resolve (once per request) who is calling."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    token = bearer_token(request)
+    if token is None:
+        raise DomainError("unauthenticated")
+    principal = resolve_bearer(request.state.db, token)
+    request.state.principal = principal
+    request.state.db.info["tenant_id"] = principal.tenant_id
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+DB = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Require:
+    """A route dependency that declares and checks one permission (the matrix test reads it)."""
+
+    permission: Perm
+
+    def __call__(self, principal: CurrentPrincipal) -> Principal:
+        """Allow the call when the role holds the permission, else 403."""
+        if not principal.can(self.permission):
+            raise DomainError("forbidden", permission=self.permission.value)
+        return principal
+
+
+def allow(permission: Perm) -> Principal:
+    """Annotated type helper: `principal: Principal = allow(Perm.X)`."""
+    return Depends(Require(permission))  # type: ignore[no-any-return]
+
+
+def page_limit(limit: int = DEFAULT_PAGE_SIZE) -> int:
+    """A page size within 1..MAX_PAGE_SIZE."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise DomainError("validation_error", summary=f"limit 须在 1-{MAX_PAGE_SIZE} 之间 / limit must be 1-{MAX_PAGE_SIZE}")
+    return limit
+
+
+Limit = Annotated[int, Depends(page_limit)]

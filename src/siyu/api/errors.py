@@ -1,0 +1,80 @@
+"""One error body for every failure: {"error": {"code", "message", "details"}}, zh-CN or English."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from siyu.core.errors import DomainError
+
+log = logging.getLogger("siyu.api")
+
+
+def language(request: Request) -> str:
+    """'en' when the caller prefers English (Accept-Language or ?lang=en), else 'zh-CN'."""
+    explicit = request.query_params.get("lang")
+    if explicit:
+        return "en" if explicit.lower().startswith("en") else "zh-CN"
+    accept = request.headers.get("accept-language", "").lower()
+    first = accept.split(",")[0].strip()
+    return "en" if first.startswith("en") else "zh-CN"
+
+
+def error_response(status: int, code: str, message: str, details: Any = None, lang: str = "zh-CN",
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """Build the one error body."""
+    body = {"error": {"code": code, "message": message, "details": jsonable_encoder(details)}}
+    return JSONResponse(body, status_code=status, headers={"Content-Language": lang, **(headers or {})})
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Map a DomainError to its status and localised message."""
+    assert isinstance(exc, DomainError)
+    lang = language(request)
+    headers = {}
+    if exc.code == "too_many_attempts":
+        headers["Retry-After"] = str(exc.params.get("retry_after_s", 60))
+    if exc.code in ("unauthenticated", "invalid_credentials"):
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_response(exc.status, exc.code, exc.message(lang), exc.details, lang, headers)
+
+
+def _describe(err: dict[str, Any]) -> dict[str, Any]:
+    loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    return {"field": ".".join(loc) or None, "location": err.get("loc", ["?"])[0], "type": err.get("type"),
+            "message": err.get("msg")}
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Pydantic/FastAPI validation failures: 422 with one entry per field."""
+    assert isinstance(exc, RequestValidationError)
+    lang = language(request)
+    problems = [_describe(e) for e in exc.errors()]
+    summary = "; ".join(f"{p['field'] or p['location']}: {p['message']}" for p in problems[:3])
+    err = DomainError("validation_error", summary=summary)
+    return error_response(422, "validation_error", err.message(lang), problems, lang)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette HTTP errors (404 route, 405 method) in the same shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    lang = language(request)
+    if exc.status_code == 404:
+        err = DomainError("not_found", object="route")
+        return error_response(404, "not_found", err.message(lang), None, lang)
+    code = {405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), None, lang)
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Anything unexpected: logged with its trace, answered without one."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    lang = language(request)
+    message = "Internal error; it has been logged" if lang == "en" else "服务器内部错误，已记录"
+    return error_response(500, "internal_error", message, None, lang)

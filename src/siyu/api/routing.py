@@ -1,0 +1,116 @@
+"""Every API route runs in one transaction, and POSTs honour Idempotency-Key.
+
+The route class opens the session, runs the endpoint, and commits only when the answer is a
+success. With an Idempotency-Key, the first successful answer is stored in the same transaction
+as the change it describes; a replay returns it, a different body with the same key is refused.
+Two concurrent requests with one key race on the key's unique constraint: the loser's whole
+transaction rolls back and it answers the winner's response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from siyu.api.deps import authenticate
+from siyu.core.errors import DomainError
+from siyu.core.ids import sha256_hex
+from siyu.platform.models import IdempotencyRecord
+
+Handler = Callable[[Request], Awaitable[Response]]
+MAX_KEY_LENGTH = 255
+
+
+class TransactionalRoute(APIRoute):
+    """APIRoute that wraps the endpoint in a unit of work (and idempotency for POST)."""
+
+    def get_route_handler(self) -> Handler:
+        """Wrap FastAPI's handler."""
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            session: Session = request.app.state.sessionmaker()
+            request.state.db = session
+            try:
+                key = request.headers.get("idempotency-key")
+                if key is not None and request.method == "POST":
+                    return await _idempotent(request, session, key, original)
+                response = await original(request)
+                if response.status_code < 400:
+                    await run_in_threadpool(session.commit)
+                else:
+                    await run_in_threadpool(session.rollback)
+                return response
+            except BaseException:
+                await run_in_threadpool(session.rollback)
+                raise
+            finally:
+                await run_in_threadpool(session.close)
+
+        return handler
+
+
+def _find(session: Session, tenant_id: int, key: str) -> IdempotencyRecord | None:
+    return session.scalar(
+        select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key)
+    )
+
+
+def _replay(record: IdempotencyRecord, request_sha256: str) -> Response:
+    if record.request_sha256 != request_sha256:
+        raise DomainError("idempotency_key_reused", details={"key": record.key})
+    return Response(
+        content=record.response_body,
+        status_code=record.status_code,
+        media_type=record.content_type,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+async def _idempotent(request: Request, session: Session, key: str, original: Handler) -> Response:
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise DomainError("validation_error", summary="Idempotency-Key 须为 1-255 个字符 / must be 1-255 characters")
+    body = await request.body()
+    request_sha256 = sha256_hex(
+        request.method.encode() + b" " + request.url.path.encode() + b"?" + request.url.query.encode() + b"\n" + body
+    )
+    principal = await run_in_threadpool(authenticate, request)
+    existing = await run_in_threadpool(_find, session, principal.tenant_id, key)
+    if existing is not None:
+        return _replay(existing, request_sha256)
+    response = await original(request)
+    if response.status_code >= 400:
+        await run_in_threadpool(session.rollback)
+        return response
+
+    def store_and_commit() -> Response:
+        session.add(
+            IdempotencyRecord(
+                tenant_id=principal.tenant_id,
+                key=key,
+                method=request.method,
+                path=request.url.path[:500],
+                request_sha256=request_sha256,
+                status_code=response.status_code,
+                response_body=bytes(response.body).decode(),
+                content_type=response.media_type or "application/json",
+            )
+        )
+        try:
+            session.commit()
+        except IntegrityError:
+            # Another request with this key committed first: ours is undone, theirs is the answer.
+            session.rollback()
+            winner = _find(session, principal.tenant_id, key)
+            if winner is None:
+                raise DomainError("idempotency_in_progress") from None
+            return _replay(winner, request_sha256)
+        return response
+
+    return await run_in_threadpool(store_and_commit)

@@ -1,0 +1,69 @@
+"""create_app(): routers, middleware, error mapping — no business logic."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from siyu import __version__
+from siyu.api import errors
+from siyu.api.limits import BodySizeLimit
+from siyu.auth.views import router as auth_router
+from siyu.core.errors import DomainError
+from siyu.customers.views import router as customers_router
+from siyu.db.session import get_engine, session_factory
+from siyu.org.views import router as org_router
+from siyu.platform.views import router as platform_router
+from siyu.settings import Settings, get_settings
+
+DESCRIPTION = """
+Siyu (私域) — private-domain customer operations for retail brands.
+
+* Authenticate with `Authorization: Bearer <token>`: a staff token from `POST /api/v1/auth/sign-in`,
+  or an integration's API key (`siyu apikey create --tenant SLUG`).
+* Every POST that changes state honours `Idempotency-Key`: a replay answers the first response.
+* Errors share one shape: `{"error": {"code", "message", "details"}}`; send `Accept-Language: en`
+  for English messages (Chinese by default).
+* Each route's permission is listed as `x-permission`.
+"""
+
+
+def create_app(*, engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app for an engine (default: SIYU_DATABASE_URL)."""
+    settings = settings or get_settings()
+    engine = engine or get_engine(settings.database_url)
+    app = FastAPI(title="Siyu 私域 API", version=__version__, description=DESCRIPTION,
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.engine = engine
+    app.state.sessionmaker = session_factory(engine)
+    for router in (platform_router, auth_router, org_router, customers_router):
+        app.include_router(router)
+    app.add_exception_handler(DomainError, errors.domain_error_handler)
+    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
+    app.add_exception_handler(Exception, errors.unhandled_error_handler)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
+    _publish_permissions(app)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app
+
+
+def _publish_permissions(app: FastAPI) -> None:
+    """Put each route's declared permission into the OpenAPI operation as x-permission."""
+    from fastapi.routing import APIRoute
+
+    from siyu.api.deps import Require
+
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        for dep in route.dependant.dependencies:
+            if isinstance(dep.call, Require):
+                route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": dep.call.permission.value}

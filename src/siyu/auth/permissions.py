@@ -1,0 +1,100 @@
+"""Roles, the permissions each holds, and each role's data scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Perm(StrEnum):
+    """A permission a route declares; roles hold sets of them."""
+
+    TENANT_READ = "tenant:read"
+    ORG_READ = "org:read"
+    ORG_WRITE = "org:write"
+    STAFF_READ = "staff:read"
+    STAFF_WRITE = "staff:write"
+    API_KEYS = "apikeys:manage"
+    CUSTOMERS_READ = "customers:read"
+    CUSTOMERS_WRITE = "customers:write"
+    CUSTOMERS_UPSERT = "customers:upsert"
+    CUSTOMERS_MERGE = "customers:merge"
+    CUSTOMERS_EXPORT = "customers:export"
+    PHONE_REVEAL = "customers:phone:reveal"
+    CONSENT_WRITE = "consents:write"
+    FIELDS_WRITE = "fields:write"
+    AUDIT_READ = "audit:read"
+    IMPORT = "imports:run"
+
+
+ALL = frozenset(Perm)
+ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
+    "owner": ALL,
+    "hq_operator": ALL - {Perm.API_KEYS, Perm.STAFF_WRITE, Perm.AUDIT_READ},
+    "analyst": frozenset(
+        {Perm.TENANT_READ, Perm.ORG_READ, Perm.STAFF_READ, Perm.CUSTOMERS_READ, Perm.CUSTOMERS_EXPORT}
+    ),
+    "store_manager": frozenset(
+        {
+            Perm.TENANT_READ,
+            Perm.ORG_READ,
+            Perm.STAFF_READ,
+            Perm.CUSTOMERS_READ,
+            Perm.CUSTOMERS_WRITE,
+            Perm.CONSENT_WRITE,
+        }
+    ),
+    "guide": frozenset(
+        {Perm.TENANT_READ, Perm.ORG_READ, Perm.CUSTOMERS_READ, Perm.CUSTOMERS_WRITE, Perm.CONSENT_WRITE}
+    ),
+    # An API key acts for an integration (POS, mini-program backend, ETL) across the whole tenant.
+    "integration": frozenset(
+        {
+            Perm.TENANT_READ,
+            Perm.ORG_READ,
+            Perm.STAFF_READ,
+            Perm.CUSTOMERS_READ,
+            Perm.CUSTOMERS_WRITE,
+            Perm.CUSTOMERS_UPSERT,
+            Perm.CONSENT_WRITE,
+            Perm.IMPORT,
+        }
+    ),
+}
+
+# Data scope: "all" (HQ), "stores" (a store manager's stores), "own" (a guide's own customers).
+ROLE_SCOPE = {
+    "owner": "all",
+    "hq_operator": "all",
+    "analyst": "all",
+    "store_manager": "stores",
+    "guide": "own",
+    "integration": "all",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a staff member signed in, or an integration's API key."""
+
+    tenant_id: int
+    tenant_slug: str
+    tenant_timezone: str
+    actor_type: str  # "staff" | "api_key"
+    actor_id: int
+    role: str
+    store_ids: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def permissions(self) -> frozenset[Perm]:
+        """Permissions of the role."""
+        return ROLE_PERMISSIONS[self.role]
+
+    @property
+    def scope(self) -> str:
+        """Data scope of the role: all, stores or own."""
+        return ROLE_SCOPE[self.role]
+
+    def can(self, perm: Perm) -> bool:
+        """Whether the role holds a permission."""
+        return perm in self.permissions

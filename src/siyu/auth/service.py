@@ -1,0 +1,175 @@
+"""Use cases of authentication: sign-in, token and API-key resolution, key management."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from siyu.auth.models import ApiKey, AuthToken
+from siyu.auth.permissions import Principal
+from siyu.core.clock import utcnow
+from siyu.core.errors import DomainError, not_found
+from siyu.core.ids import new_token, sha256_hex
+from siyu.db.session import cross_tenant_access
+from siyu.org.models import Staff, StaffStore, Tenant
+from siyu.platform import audit
+from siyu.platform.limits import FailureLimiter
+
+_hasher = PasswordHasher()
+# A hash to verify against when the user does not exist, so timing does not reveal usernames.
+_DUMMY_HASH = _hasher.hash("siyu-no-such-user")
+STAFF_TOKEN_PREFIX = "st"
+API_KEY_PREFIX = "sk"
+
+
+def hash_password(password: str) -> str:
+    """Argon2id hash of a password."""
+    if len(password) < 8:
+        raise DomainError(
+            "validation_error", summary="密码至少 8 位 / password needs at least 8 characters"
+        )
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password against its hash (constant work when the hash is absent)."""
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def sign_in(
+    session: Session,
+    *,
+    tenant_slug: str,
+    username: str,
+    password: str,
+    ttl_hours: int,
+    limiter: FailureLimiter,
+    max_failures: int,
+    window_s: int,
+) -> tuple[str, AuthToken, Staff]:
+    """Verify a password and issue a bearer token; failures are rate-limited per tenant+username."""
+    limit_key = f"sign-in:{tenant_slug}:{username.lower()}"
+    failures, retry_after = limiter.count(limit_key)
+    if failures >= max_failures:
+        raise DomainError("too_many_attempts", retry_after_s=retry_after)
+    with cross_tenant_access(session):
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
+        staff = (
+            session.scalar(
+                select(Staff).where(
+                    Staff.tenant_id == tenant.id, Staff.username == username, Staff.status == "active"
+                )
+            )
+            if tenant
+            else None
+        )
+    if not verify_password(staff.password_hash if staff else None, password) or staff is None:
+        limiter.hit(limit_key, window_s)
+        raise DomainError("invalid_credentials")
+    limiter.reset(limit_key)
+    token = new_token(STAFF_TOKEN_PREFIX)
+    row = AuthToken(
+        tenant_id=staff.tenant_id,
+        staff_id=staff.id,
+        token_sha256=sha256_hex(token),
+        expires_at=utcnow() + timedelta(hours=ttl_hours),
+    )
+    session.add(row)
+    session.flush()
+    return token, row, staff
+
+
+def sign_out(session: Session, *, principal: Principal, token: str) -> None:
+    """Revoke the token used for this request."""
+    session.execute(
+        update(AuthToken)
+        .where(AuthToken.tenant_id == principal.tenant_id, AuthToken.token_sha256 == sha256_hex(token))
+        .values(revoked_at=utcnow())
+    )
+
+
+def resolve_bearer(session: Session, token: str) -> Principal:
+    """Turn a bearer token (staff token or API key) into a Principal, or raise unauthenticated."""
+    digest = sha256_hex(token)
+    now = utcnow()
+    with cross_tenant_access(session):
+        if token.startswith(API_KEY_PREFIX + "_"):
+            key = session.scalar(select(ApiKey).where(ApiKey.key_sha256 == digest, ApiKey.revoked_at.is_(None)))
+            if key is None:
+                raise DomainError("unauthenticated")
+            tenant = session.get(Tenant, key.tenant_id)
+            assert tenant is not None
+            return Principal(
+                tenant_id=tenant.id,
+                tenant_slug=tenant.slug,
+                tenant_timezone=tenant.timezone,
+                actor_type="api_key",
+                actor_id=key.id,
+                role="integration",
+            )
+        row = session.execute(
+            select(AuthToken, Staff, Tenant)
+            .join(Staff, Staff.id == AuthToken.staff_id)
+            .join(Tenant, Tenant.id == AuthToken.tenant_id)
+            .where(AuthToken.token_sha256 == digest, AuthToken.revoked_at.is_(None))
+        ).first()
+        if row is None:
+            raise DomainError("unauthenticated")
+        auth, staff, tenant = row
+        if auth.expires_at <= now or staff.status != "active":
+            raise DomainError("unauthenticated")
+        store_ids = frozenset(
+            session.scalars(
+                select(StaffStore.store_id).where(
+                    StaffStore.tenant_id == tenant.id, StaffStore.staff_id == staff.id
+                )
+            )
+        )
+    return Principal(
+        tenant_id=tenant.id,
+        tenant_slug=tenant.slug,
+        tenant_timezone=tenant.timezone,
+        actor_type="staff",
+        actor_id=staff.id,
+        role=staff.role,
+        store_ids=store_ids,
+    )
+
+
+def create_api_key(session: Session, *, tenant_id: int, name: str, actor: Principal | None) -> tuple[ApiKey, str]:
+    """Create an API key; the plaintext is returned once and never stored."""
+    plaintext = new_token(API_KEY_PREFIX)
+    key = ApiKey(tenant_id=tenant_id, name=name, prefix=plaintext[:10], key_sha256=sha256_hex(plaintext))
+    session.add(key)
+    session.flush()
+    audit.record(
+        session, tenant_id=tenant_id, actor=actor, action="api_key.create", object_type="api_key",
+        object_id=key.id, data={"name": name},
+    )
+    return key, plaintext
+
+
+def list_api_keys(session: Session, *, tenant_id: int) -> list[ApiKey]:
+    """All API keys of a tenant, newest first."""
+    return list(session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.id.desc())))
+
+
+def revoke_api_key(session: Session, *, tenant_id: int, key_id: int, actor: Principal) -> ApiKey:
+    """Revoke a key; revoking twice is harmless."""
+    key = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))
+    if key is None:
+        raise not_found("api_key")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        audit.record(
+            session, tenant_id=tenant_id, actor=actor, action="api_key.revoke", object_type="api_key",
+            object_id=key.id,
+        )
+    return key

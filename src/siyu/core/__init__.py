@@ -1,0 +1,1 @@
+"""Framework-free kernel: money, clock, ids, errors, pagination."""

@@ -1,0 +1,138 @@
+"""Domain errors: one code, an HTTP status, and messages in zh-CN and English."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code -> (http status, zh-CN template, English template). Templates use str.format fields.
+MESSAGES: dict[str, tuple[int, str, str]] = {
+    "not_found": (404, "{object}不存在", "{object} not found"),
+    "unauthenticated": (401, "请先登录或提供有效的凭证", "Sign in or provide a valid credential"),
+    "invalid_credentials": (401, "租户、用户名或密码错误", "Wrong tenant, username or password"),
+    "too_many_attempts": (
+        429,
+        "尝试次数过多，请在 {retry_after_s} 秒后重试",
+        "Too many attempts; retry in {retry_after_s} s",
+    ),
+    "forbidden": (403, "当前角色无权执行此操作（需要 {permission}）", "Your role may not do this (needs {permission})"),
+    "validation_error": (422, "请求内容有误：{summary}", "The request is invalid: {summary}"),
+    "conflict": (409, "{reason_zh}", "{reason_en}"),
+    "duplicate": (409, "{object}“{value}”已存在", "{object} '{value}' already exists"),
+    "idempotency_key_reused": (
+        422,
+        "该 Idempotency-Key 已用于另一个不同的请求",
+        "This Idempotency-Key was already used with a different request",
+    ),
+    "idempotency_in_progress": (
+        409,
+        "使用该 Idempotency-Key 的请求仍在处理中，请稍后重试",
+        "A request with this Idempotency-Key is still in progress; retry shortly",
+    ),
+    "body_too_large": (413, "请求体过大（上限 {limit_bytes} 字节）", "Request body too large (limit {limit_bytes} bytes)"),
+    "invalid_identity": (
+        422,
+        "身份标识无效（{type}）：{reason_zh}",
+        "Invalid identity ({type}): {reason_en}",
+    ),
+    "unknown_identity_type": (
+        422,
+        "未知的身份类型“{type}”",
+        "Unknown identity type '{type}'",
+    ),
+    "invalid_phone": (422, "手机号“{value}”无效", "Phone number '{value}' is invalid"),
+    "batch_too_large": (
+        413,
+        "单次最多 {limit} 条记录，本次 {count} 条",
+        "At most {limit} records per call, got {count}",
+    ),
+    "batch_rejected": (
+        422,
+        "批量数据有 {error_count} 处错误，未写入任何数据",
+        "The batch has {error_count} errors; nothing was written",
+    ),
+    "import_rejected": (
+        422,
+        "导入文件有 {error_count} 处错误，未写入任何数据",
+        "The import file has {error_count} errors; nothing was written",
+    ),
+    "identity_conflict": (
+        409,
+        "这些身份标识属于不同的客户，请先合并客户",
+        "These identities belong to different customers; merge them first",
+    ),
+    "overlapping_hours": (
+        422,
+        "营业时间重叠：{detail_zh}",
+        "Business hours overlap: {detail_en}",
+    ),
+    "invalid_hours": (422, "营业时间格式无效：{value}", "Invalid business hours: {value}"),
+    "merge_invalid": (422, "{reason_zh}", "{reason_en}"),
+    "unmerge_invalid": (409, "{reason_zh}", "{reason_en}"),
+    "invalid_cursor": (422, "分页游标无效", "Invalid pagination cursor"),
+    "unknown_custom_field": (422, "未定义的自定义字段“{key}”", "Custom field '{key}' is not defined"),
+    "invalid_custom_field": (
+        422,
+        "自定义字段“{key}”的值无效：应为 {expected}",
+        "Invalid value for custom field '{key}': expected {expected}",
+    ),
+    "unsupported_file": (
+        415,
+        "不支持的文件类型，请上传 CSV 或 Excel（.xlsx）",
+        "Unsupported file type; upload CSV or Excel (.xlsx)",
+    ),
+}
+
+OBJECT_NAMES: dict[str, tuple[str, str]] = {
+    "tenant": ("租户", "Tenant"),
+    "region": ("区域", "Region"),
+    "store": ("门店", "Store"),
+    "staff": ("员工", "Staff member"),
+    "customer": ("客户", "Customer"),
+    "identity": ("身份标识", "Identity"),
+    "merge": ("合并记录", "Merge"),
+    "api_key": ("API 密钥", "API key"),
+    "custom_field": ("自定义字段", "Custom field"),
+    "route": ("接口", "Route"),
+}
+
+
+class DomainError(Exception):
+    """A failure a person can understand: a stable code, localised messages and details."""
+
+    def __init__(self, code: str, *, details: Any = None, **params: Any) -> None:
+        if code not in MESSAGES:
+            raise KeyError(f"unknown error code {code!r}")
+        self.code = code
+        self.params = params
+        self.details = details
+        super().__init__(self.message("en"))
+
+    @property
+    def status(self) -> int:
+        """HTTP status that answers this error."""
+        return MESSAGES[self.code][0]
+
+    def message(self, lang: str = "zh-CN") -> str:
+        """The message in zh-CN (default) or English."""
+        _, zh, en = MESSAGES[self.code]
+        params = dict(self.params)
+        obj = params.get("object")
+        if isinstance(obj, str) and obj in OBJECT_NAMES:
+            params["object"] = OBJECT_NAMES[obj][1 if lang == "en" else 0]
+        template = en if lang == "en" else zh
+        try:
+            return template.format(**params)
+        except (KeyError, IndexError):
+            return template
+
+
+def not_found(obj: str) -> DomainError:
+    """The error for an absent object, and for another tenant's object alike."""
+    return DomainError("not_found", object=obj)
+
+
+class RowError(dict[str, Any]):
+    """One problem in one row of an import or batch: row (1-based), column, code, why."""
+
+    def __init__(self, row: int, column: str | None, code: str, message_zh: str, message_en: str) -> None:
+        super().__init__(row=row, column=column, code=code, message=message_zh, message_en=message_en)

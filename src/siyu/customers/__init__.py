@@ -1,0 +1,1 @@
+"""Customers: one profile per person across channels, identities, timeline, consent, merge."""

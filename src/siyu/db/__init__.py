@@ -1,0 +1,1 @@
+"""Database base classes, engine, unit of work and the tenancy guard."""

@@ -1,0 +1,9 @@
+"""Imports every table so Base.metadata is complete (Alembic and tests use this)."""
+
+from siyu.auth import models as auth_models
+from siyu.customers import models as customer_models
+from siyu.db.base import Base
+from siyu.org import models as org_models
+from siyu.platform import models as platform_models
+
+__all__ = ["Base", "auth_models", "customer_models", "org_models", "platform_models"]

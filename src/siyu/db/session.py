@@ -1,0 +1,110 @@
+"""Engines and sessions; SQLite gets WAL and foreign keys; the tenancy guard lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
+
+from siyu.db.base import TenantScoped
+from siyu.settings import get_settings, normalise_database_url
+
+
+def make_engine(url: str | None = None, *, echo: bool | None = None) -> Engine:
+    """Create an engine for the URL (defaults to SIYU_DATABASE_URL)."""
+    settings = get_settings()
+    url = normalise_database_url(url or settings.database_url)
+    kwargs: dict[str, Any] = {"echo": settings.log_sql if echo is None else echo}
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs["pool_pre_ping"] = True
+        kwargs["pool_size"] = 10
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy (not pysqlite) own transactions, so BEGIN IMMEDIATE can take the write lock.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # IMMEDIATE: a use case takes the write lock up front, so read-then-write never deadlocks.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@lru_cache(maxsize=4)
+def get_engine(url: str | None = None) -> Engine:
+    """The process engine for a URL (cached)."""
+    return make_engine(url)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A sessionmaker bound to the engine; objects stay usable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+@contextmanager
+def unit_of_work(engine: Engine, *, tenant_id: int | None = None) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    session = session_factory(engine)()
+    if tenant_id is not None:
+        session.info["tenant_id"] = tenant_id
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# --- tenancy guard -----------------------------------------------------------------------------
+# Services filter by tenant_id explicitly. As a backstop, a session that knows its tenant adds
+# "tenant_id = :tid" to every ORM SELECT of a TenantScoped entity. Leaving the scope is loud:
+# `with cross_tenant_access(session): …`.
+
+
+@contextmanager
+def cross_tenant_access(session: Session) -> Iterator[Session]:
+    """Escape hatch: ORM queries inside this block are not tenant-filtered."""
+    previous = session.info.get("cross_tenant", False)
+    session.info["cross_tenant"] = True
+    try:
+        yield session
+    finally:
+        session.info["cross_tenant"] = previous
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _tenant_guard(state: ORMExecuteState) -> None:
+    tenant_id = state.session.info.get("tenant_id")
+    if tenant_id is None or state.session.info.get("cross_tenant"):
+        return
+    if state.is_select or state.is_update or state.is_delete:
+        state.statement = state.statement.options(
+            with_loader_criteria(
+                TenantScoped,
+                lambda cls: cls.tenant_id == tenant_id,
+                include_aliases=True,
+            )
+        )

@@ -1,0 +1,1 @@
+"""Organisation: tenants (brands), regions, stores with business hours, staff."""

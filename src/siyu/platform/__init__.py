@@ -1,0 +1,1 @@
+"""Cross-cutting platform records: audit log and idempotency keys."""

@@ -1,0 +1,102 @@
+"""Counting limiters for failures (sign-in): in-process by default, Redis when configured."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+import redis
+
+
+class FailureLimiter(Protocol):
+    """Counts events per key in a fixed window."""
+
+    def count(self, key: str) -> tuple[int, int]:
+        """Current count and seconds until the window resets."""
+        ...
+
+    def hit(self, key: str, window_s: int) -> int:
+        """Add one; returns the new count. The window starts at the first hit."""
+        ...
+
+    def reset(self, key: str) -> None:
+        """Forget the key (after a success)."""
+        ...
+
+
+class MemoryLimiter:
+    """Per-process limiter for the embedded default."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[int, float]] = {}
+
+    def count(self, key: str) -> tuple[int, int]:
+        """Current count and seconds left in the window."""
+        with self._lock:
+            value = self._data.get(key)
+            now = time.monotonic()
+            if value is None or value[1] <= now:
+                return 0, 0
+            return value[0], int(value[1] - now) + 1
+
+    def hit(self, key: str, window_s: int) -> int:
+        """Add one to the key's window."""
+        with self._lock:
+            now = time.monotonic()
+            count, expires = self._data.get(key, (0, 0.0))
+            if expires <= now:
+                count, expires = 0, now + window_s
+            self._data[key] = (count + 1, expires)
+            return count + 1
+
+    def reset(self, key: str) -> None:
+        """Forget the key."""
+        with self._lock:
+            self._data.pop(key, None)
+
+
+class RedisLimiter:
+    """Limiter shared by every server process through Redis (INCR with an expiry set once)."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "siyu:limit:") -> None:
+        self._r = client
+        self._prefix = prefix
+
+    def count(self, key: str) -> tuple[int, int]:
+        """Current count and seconds left in the window."""
+        pipe = self._r.pipeline()
+        pipe.get(self._prefix + key)
+        pipe.ttl(self._prefix + key)
+        raw, ttl = pipe.execute()
+        return (int(raw) if raw is not None else 0), max(int(ttl), 0)
+
+    def hit(self, key: str, window_s: int) -> int:
+        """Add one; the expiry is set only when the key is new, so the window is fixed."""
+        pipe = self._r.pipeline()
+        pipe.incr(self._prefix + key)
+        pipe.expire(self._prefix + key, window_s, nx=True)
+        count, _ = pipe.execute()
+        return int(count)
+
+    def reset(self, key: str) -> None:
+        """Forget the key."""
+        self._r.delete(self._prefix + key)
+
+
+_limiter: FailureLimiter | None = None
+
+
+def get_limiter(redis_url: str | None) -> FailureLimiter:
+    """The process limiter: Redis when a URL is configured, else in-process."""
+    global _limiter
+    if _limiter is None:
+        _limiter = RedisLimiter(redis.Redis.from_url(redis_url)) if redis_url else MemoryLimiter()
+    return _limiter
+
+
+def set_limiter(limiter: FailureLimiter | None) -> None:
+    """Replace the process limiter (tests)."""
+    global _limiter
+    _limiter = limiter

@@ -1,0 +1,109 @@
+"""Reading and writing spreadsheets: CSV (UTF-8 or GB18030, as Excel in China saves it) and .xlsx."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+
+from siyu.core.errors import DomainError, RowError
+
+MAX_ROWS = 100_000
+
+
+@dataclass
+class Table:
+    """Rows of a sheet as dicts keyed by normalised header; row numbers as a person sees them."""
+
+    headers: list[str]
+    rows: list[tuple[int, dict[str, str]]]
+
+
+def _norm(header: Any) -> str:
+    return str(header or "").strip().lower().replace(" ", "_")
+
+
+def read_table(filename: str, content: bytes) -> Table:
+    """Parse CSV or XLSX content; the first row is the header."""
+    suffix = Path(filename).suffix.lower()
+    if suffix == ".xlsx" or content[:2] == b"PK":
+        try:
+            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds for a corrupt file
+            raise DomainError("unsupported_file") from exc
+        sheet = workbook.worksheets[0]
+        values = list(sheet.iter_rows(values_only=True))
+        workbook.close()
+        raw_rows = [["" if v is None else _cell(v) for v in row] for row in values]
+    elif suffix in (".csv", ".txt", ""):
+        text = _decode(content)
+        raw_rows = list(csv.reader(io.StringIO(text)))
+    else:
+        raise DomainError("unsupported_file")
+    if not raw_rows:
+        return Table(headers=[], rows=[])
+    headers = [_norm(h) for h in raw_rows[0]]
+    rows = []
+    for index, raw in enumerate(raw_rows[1:], start=2):
+        if not any(str(v).strip() for v in raw):
+            continue
+        rows.append((index, {h: str(raw[i]).strip() if i < len(raw) else "" for i, h in enumerate(headers) if h}))
+    if len(rows) > MAX_ROWS:
+        raise DomainError("batch_too_large", limit=MAX_ROWS, count=len(rows))
+    return Table(headers=[h for h in headers if h], rows=rows)
+
+
+def _cell(value: Any) -> str:
+    if hasattr(value, "isoformat"):
+        text: str = value.isoformat()
+        return text[:10] if text.endswith("T00:00:00") else text
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _decode(content: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise DomainError("unsupported_file")
+
+
+def check_headers(table: Table, required: Sequence[str], optional: Sequence[str]) -> None:
+    """Refuse a sheet whose columns are wrong, naming what is missing and what is unknown."""
+    missing = [h for h in required if h not in table.headers]
+    unknown = [h for h in table.headers if h not in required and h not in optional]
+    if missing or unknown:
+        errors = [RowError(1, h, "missing_column", f"缺少列 {h}", f"missing column {h}") for h in missing]
+        errors += [RowError(1, h, "unknown_column", f"未知列 {h}", f"unknown column {h}") for h in unknown]
+        raise DomainError("import_rejected", error_count=len(errors),
+                          details={"errors": errors, "expected": {"required": list(required),
+                                                                  "optional": list(optional)}})
+
+
+def write_table(path: Path, headers: list[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Write rows to .csv (UTF-8 with BOM, so Excel shows Chinese) or .xlsx by the path's suffix."""
+    count = 0
+    if path.suffix.lower() == ".xlsx":
+        workbook = Workbook(write_only=True)
+        sheet = workbook.create_sheet("customers")
+        sheet.append(headers)
+        for row in rows:
+            sheet.append(list(row))
+            count += 1
+        workbook.save(path)
+        return count
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(headers)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count

@@ -1,0 +1,48 @@
+"""Configuration from the environment (SIYU_*), with embedded defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """All settings; each is read from SIYU_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="SIYU_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{VAR_DIR / 'siyu.db'}",
+        description="SQLAlchemy URL of the transactional store (SQLite file or postgresql+psycopg://…).",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL for shared rate limits; in-process limits when unset."
+    )
+    env: str = Field(default="development", description="'development' or 'production'.")
+    secret_key: str | None = Field(
+        default=None, description="Secret for signing; required in production, random per process otherwise."
+    )
+    token_ttl_hours: int = Field(default=12, ge=1, le=24 * 30, description="Lifetime of sign-in tokens.")
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Cap on JSON request bodies.")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Cap on import uploads.")
+    sign_in_attempts: int = Field(default=10, ge=1, description="Failed sign-ins allowed per window.")
+    sign_in_window_s: int = Field(default=900, ge=1, description="Window for failed sign-in counting.")
+    log_sql: bool = Field(default=False, description="Echo SQL statements.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process settings (cached)."""
+    return Settings()
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for plain postgresql:// URLs."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
