@@ -326,11 +326,16 @@ def upsert_customers(
                     "updated_at": now,
                 }
             )
-        returned = session.execute(
-            insert(CUSTOMERS).returning(CUSTOMERS.c.id, CUSTOMERS.c.number, sort_by_parameter_order=True), rows
-        ).all()
-        for p, (cid, number) in zip(new, returned, strict=True):
-            p.customer_id, p.number, p.created = cid, number, True
+        # Plain executemany, then read the ids back by the (unique) numbers just reserved: SQLite
+        # cannot return ordered ids from a multi-row insert and would fall back to one row at a time.
+        session.execute(insert(CUSTOMERS), rows)
+        ids = dict(session.execute(
+            select(CUSTOMERS.c.number, CUSTOMERS.c.id).where(
+                CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.number.between(numbers.start, numbers.stop - 1)
+            )
+        ).all())
+        for p, number in zip(new, numbers, strict=True):
+            p.customer_id, p.number, p.created = ids[number], number, True
 
     # Existing customers: apply the profile fields that were sent.
     existing = [p for p in prepared if not p.created]

@@ -1,0 +1,286 @@
+"""`siyu …` — the command line (typer + rich). Every command honours SIYU_DATABASE_URL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from siyu.settings import get_settings
+
+app = typer.Typer(help="Siyu 私域 — private-domain customer operations.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+tenant_app = typer.Typer(help="Tenants (brands) 品牌", no_args_is_help=True)
+user_app = typer.Typer(help="Staff accounts 员工账号", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for integrations 集成密钥", no_args_is_help=True)
+import_app = typer.Typer(help="Import CSV/Excel 导入", no_args_is_help=True)
+export_app = typer.Typer(help="Export CSV/Excel 导出", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (JSON output) 基准测试", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(user_app, name="user")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+app.add_typer(bench_app, name="bench")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from siyu.db.session import get_engine
+
+    return get_engine(get_settings().database_url)
+
+
+def _fail(exc: Exception) -> None:
+    from siyu.core.errors import DomainError
+
+    if isinstance(exc, DomainError):
+        err_console.print(f"[red]✗ {exc.message()}[/red]\n  {exc.message('en')}")
+        errors = (exc.details or {}).get("errors") if isinstance(exc.details, dict) else None
+        if errors:
+            table = Table("行 row", "列 column", "原因 why")
+            for e in errors[:200]:
+                table.add_row(str(e["row"]), str(e.get("column") or ""), f"{e['message']} / {e['message_en']}")
+            err_console.print(table)
+        elif exc.details:
+            err_console.print(json.dumps(exc.details, ensure_ascii=False, default=str))
+        raise typer.Exit(code=2)
+    raise exc
+
+
+def _tenant_id(slug: str) -> int:
+    from siyu.db.session import unit_of_work
+    from siyu.org.service import get_tenant_by_slug
+
+    with unit_of_work(_engine()) as session:
+        try:
+            return get_tenant_by_slug(session, slug=slug).id
+        except Exception as exc:
+            _fail(exc)
+            raise
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Apply database migrations 升级数据库结构."""
+    from siyu.db.migrate import upgrade
+
+    upgrade(_engine(), revision)
+    console.print(f"[green]✓[/green] database at {revision} ({_engine().dialect.name})")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    banner: Annotated[bool, typer.Option(help="print the demo sign-in")] = False,
+) -> None:
+    """Run the HTTP server 启动服务."""
+    import uvicorn
+
+    from siyu.app import create_app
+    from siyu.demo.builder import DEMO_PASSWORD, DEMO_SLUG
+
+    if banner:
+        console.rule("[bold]Siyu 私域")
+        console.print(f"  Server 服务       http://{host}:{port}")
+        console.print(f"  API docs 接口文档  http://{host}:{port}/docs")
+        console.print(f"  Demo sign-in 演示登录  tenant [bold]{DEMO_SLUG}[/bold]  user [bold]owner[/bold]  "
+                      f"password [bold]{DEMO_PASSWORD}[/bold]")
+        console.print(f"  (POST /api/v1/auth/sign-in with {{\"tenant\": \"{DEMO_SLUG}\", \"username\": \"owner\", "
+                      f"\"password\": \"{DEMO_PASSWORD}\"}})")
+        console.rule()
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    stores: int = typer.Option(30, min=1, max=2000),
+    customers: int = typer.Option(50_000, min=0, max=5_000_000),
+    guides_per_store: int = typer.Option(5, min=0, max=50),
+    seed: int = 20260101,
+    if_empty: Annotated[bool, typer.Option(help="do nothing when the demo brand already has customers")] = False,
+) -> None:
+    """Build the demo brand 生成演示品牌 (replaces an earlier one)."""
+    from siyu.demo.builder import DEMO_PASSWORD, build_demo, tenant_has_customers
+
+    engine = _engine()
+    if if_empty and tenant_has_customers(engine):
+        console.print("[green]✓[/green] demo brand already present 演示品牌已存在")
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("demo customers 演示客户", total=customers)
+
+        def report(_stage: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = build_demo(engine, stores=stores, customers=customers, guides_per_store=guides_per_store,
+                            seed=seed, progress=report)
+    console.print(f"[green]✓[/green] demo brand: {result.stores} stores, {result.staff} staff, "
+                  f"{result.customers:,} customers in {result.seconds:.1f}s — sign in as owner / {DEMO_PASSWORD}")
+
+
+@tenant_app.command("create")
+def tenant_create(slug: str = typer.Option(...), name: str = typer.Option(...),
+                  timezone: str = "Asia/Shanghai", currency: str = "CNY") -> None:
+    """Create a tenant 新建品牌."""
+    from pydantic import ValidationError
+
+    from siyu.db.session import unit_of_work
+    from siyu.org.schemas import TenantCreate
+    from siyu.org.service import create_tenant
+
+    try:
+        data = TenantCreate(slug=slug, name=name, timezone=timezone, currency=currency)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err_console.print(f"[red]✗ {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        raise typer.Exit(code=2) from exc
+    try:
+        with unit_of_work(_engine()) as session:
+            tenant = create_tenant(session, data=data)
+            tenant_id = tenant.id
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"[green]✓[/green] tenant {slug} (id {tenant_id})")
+
+
+@user_app.command("create")
+def user_create(
+    tenant: str = typer.Option(..., help="tenant slug"),
+    username: str = typer.Option(...),
+    name: str = typer.Option(...),
+    role: str = typer.Option(..., help="owner | hq_operator | analyst | store_manager | guide"),
+    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True),
+    employee_no: str | None = None,
+    store: Annotated[list[str] | None, typer.Option(help="store code (repeatable)")] = None,
+) -> None:
+    """Create a staff account 新建员工账号."""
+    from pydantic import ValidationError
+    from sqlalchemy import select
+
+    from siyu.db.session import unit_of_work
+    from siyu.org.models import Store
+    from siyu.org.schemas import StaffCreate
+    from siyu.org.service import create_staff
+
+    tenant_id = _tenant_id(tenant)
+    try:
+        with unit_of_work(_engine()) as session:
+            codes = store or []
+            ids = dict(session.execute(select(Store.code, Store.id).where(Store.tenant_id == tenant_id,
+                                                                           Store.code.in_(codes))).all())
+            if missing := [c for c in codes if c not in ids]:
+                err_console.print(f"[red]✗ 门店不存在 unknown store: {', '.join(missing)}")
+                raise typer.Exit(code=2)
+            data = StaffCreate(employee_no=employee_no or username, username=username, name=name,
+                               role=role, password=password, store_ids=[ids[c] for c in codes])  # type: ignore[arg-type]
+            staff = create_staff(session, tenant_id=tenant_id, data=data, actor=None)
+            staff_id = staff.id
+    except ValidationError as exc:
+        err_console.print(f"[red]✗ {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+        raise typer.Exit(code=2) from exc
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        _fail(exc)
+    console.print(f"[green]✓[/green] user {username} ({role}, id {staff_id})")
+
+
+@apikey_app.command("create")
+def apikey_create(tenant: str = typer.Option(..., help="tenant slug"), name: str = "cli") -> None:
+    """Create an API key and print it once 新建集成密钥."""
+    from siyu.auth.service import create_api_key
+    from siyu.db.session import unit_of_work
+
+    tenant_id = _tenant_id(tenant)
+    with unit_of_work(_engine()) as session:
+        _, plaintext = create_api_key(session, tenant_id=tenant_id, name=name, actor=None)
+    err_console.print("[dim]Use as: Authorization: Bearer <key>  (shown once 仅显示一次)[/dim]")
+    typer.echo(plaintext)
+
+
+def _run_import(kind: str, tenant: str, file: Path) -> None:
+    from siyu.customers.imports import import_customers
+    from siyu.db.session import unit_of_work
+    from siyu.org.imports import import_staff, import_stores
+    from siyu.platform.tabular import read_table
+
+    importer = {"customers": import_customers, "stores": import_stores, "staff": import_staff}[kind]
+    tenant_id = _tenant_id(tenant)
+    if not file.is_file():
+        err_console.print(f"[red]✗ 文件不存在 file not found: {file}")
+        raise typer.Exit(code=2)
+    try:
+        with console.status(f"importing {kind} 导入中…"):
+            table = read_table(file.name, file.read_bytes())
+            with unit_of_work(_engine(), tenant_id=tenant_id) as session:
+                counts = importer(session, tenant_id=tenant_id, table=table, actor=None)
+    except Exception as exc:
+        _fail(exc)
+        raise
+    console.print(f"[green]✓[/green] {kind}: {len(table.rows)} rows, {counts['created']} created, "
+                  f"{counts['updated']} updated")
+
+
+@import_app.command("customers")
+def import_customers_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+    """Import customers from CSV/XLSX (all rows or none) 导入客户."""
+    _run_import("customers", tenant, file)
+
+
+@import_app.command("stores")
+def import_stores_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+    """Import stores from CSV/XLSX 导入门店."""
+    _run_import("stores", tenant, file)
+
+
+@import_app.command("staff")
+def import_staff_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+    """Import staff from CSV/XLSX 导入员工."""
+    _run_import("staff", tenant, file)
+
+
+@export_app.command("customers")
+def export_customers_cmd(
+    file: Path, tenant: str = typer.Option(..., help="tenant slug"),
+    reveal_phones: Annotated[bool, typer.Option(help="full phone numbers (audited)")] = False,
+) -> None:
+    """Export customers to .csv or .xlsx 导出客户 (phones masked by default)."""
+    from siyu.customers.imports import export_customers
+    from siyu.db.session import unit_of_work
+    from siyu.platform import audit
+
+    if file.suffix.lower() not in (".csv", ".xlsx"):
+        err_console.print("[red]✗ 文件须为 .csv 或 .xlsx / file must end in .csv or .xlsx")
+        raise typer.Exit(code=2)
+    tenant_id = _tenant_id(tenant)
+    with console.status("exporting 导出中…"), unit_of_work(_engine(), tenant_id=tenant_id) as session:
+        count = export_customers(session, tenant_id=tenant_id, path=file, reveal_phones=reveal_phones)
+        audit.record(session, tenant_id=tenant_id, actor=None, action="customer.export", object_type="customer",
+                     object_id=None, data={"rows": count, "reveal_phones": reveal_phones, "via": "cli"})
+    console.print(f"[green]✓[/green] {count:,} customers → {file}")
+
+
+@bench_app.command("customers")
+def bench_customers(
+    customers: int = typer.Option(20_000, help="customers to upsert"),
+    batch: int = typer.Option(1000, max=1000),
+    lookups: int = typer.Option(2000, help="API identity lookups to time"),
+    database_url: Annotated[str | None, typer.Option(help="defaults to SIYU_DATABASE_URL")] = None,
+) -> None:
+    """Batch upsert throughput and API lookup latency; prints JSON 客户写入与查询基准."""
+    from siyu.benchmarks.customers import run
+
+    result = run(database_url or get_settings().database_url, customers=customers, batch=batch, lookups=lookups)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""The demo brand: a deterministic, realistic tenant for trying Siyu and for benchmarks."""
