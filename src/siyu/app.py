@@ -35,8 +35,14 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     """Build the ASGI app for an engine (default: SIYU_DATABASE_URL)."""
     settings = settings or get_settings()
     engine = engine or get_engine(settings.database_url)
-    app = FastAPI(title="Siyu 私域 API", version=__version__, description=DESCRIPTION,
-                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="Siyu 私域 API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
     for router in (platform_router, auth_router, org_router, customers_router):
@@ -45,7 +51,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
     app.add_exception_handler(Exception, errors.unhandled_error_handler)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
     _publish_permissions(app)
 
     @app.get("/", include_in_schema=False)
@@ -66,4 +74,7 @@ def _publish_permissions(app: FastAPI) -> None:
             continue
         for dep in route.dependant.dependencies:
             if isinstance(dep.call, Require):
-                route.openapi_extra = {**(route.openapi_extra or {}), "x-permission": dep.call.permission.value}
+                route.openapi_extra = {
+                    **(route.openapi_extra or {}),
+                    "x-permission": dep.call.permission.value,
+                }

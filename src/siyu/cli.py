@@ -10,11 +10,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from siyu.settings import get_settings
 
-app = typer.Typer(help="Siyu 私域 — private-domain customer operations.", no_args_is_help=True,
-                  pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="Siyu 私域 — private-domain customer operations.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 tenant_app = typer.Typer(help="Tenants (brands) 品牌", no_args_is_help=True)
 user_app = typer.Typer(help="Staff accounts 员工账号", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for integrations 集成密钥", no_args_is_help=True)
@@ -31,7 +35,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from siyu.db.session import get_engine
 
     return get_engine(get_settings().database_url)
@@ -46,7 +50,9 @@ def _fail(exc: Exception) -> None:
         if errors:
             table = Table("行 row", "列 column", "原因 why")
             for e in errors[:200]:
-                table.add_row(str(e["row"]), str(e.get("column") or ""), f"{e['message']} / {e['message_en']}")
+                table.add_row(
+                    str(e["row"]), str(e.get("column") or ""), f"{e['message']} / {e['message_en']}"
+                )
             err_console.print(table)
         elif exc.details:
             err_console.print(json.dumps(exc.details, ensure_ascii=False, default=str))
@@ -91,10 +97,14 @@ def serve(
         console.rule("[bold]Siyu 私域")
         console.print(f"  Server 服务       http://{host}:{port}")
         console.print(f"  API docs 接口文档  http://{host}:{port}/docs")
-        console.print(f"  Demo sign-in 演示登录  tenant [bold]{DEMO_SLUG}[/bold]  user [bold]owner[/bold]  "
-                      f"password [bold]{DEMO_PASSWORD}[/bold]")
-        console.print(f"  (POST /api/v1/auth/sign-in with {{\"tenant\": \"{DEMO_SLUG}\", \"username\": \"owner\", "
-                      f"\"password\": \"{DEMO_PASSWORD}\"}})")
+        console.print(
+            f"  Demo sign-in 演示登录  tenant [bold]{DEMO_SLUG}[/bold]  user [bold]owner[/bold]  "
+            f"password [bold]{DEMO_PASSWORD}[/bold]"
+        )
+        console.print(
+            f'  (POST /api/v1/auth/sign-in with {{"tenant": "{DEMO_SLUG}", "username": "owner", '
+            f'"password": "{DEMO_PASSWORD}"}})'
+        )
         console.rule()
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
 
@@ -105,7 +115,9 @@ def demo(
     customers: int = typer.Option(50_000, min=0, max=5_000_000),
     guides_per_store: int = typer.Option(5, min=0, max=50),
     seed: int = 20260101,
-    if_empty: Annotated[bool, typer.Option(help="do nothing when the demo brand already has customers")] = False,
+    if_empty: Annotated[
+        bool, typer.Option(help="do nothing when the demo brand already has customers")
+    ] = False,
 ) -> None:
     """Build the demo brand 生成演示品牌 (replaces an earlier one)."""
     from siyu.demo.builder import DEMO_PASSWORD, build_demo, tenant_has_customers
@@ -114,22 +126,39 @@ def demo(
     if if_empty and tenant_has_customers(engine):
         console.print("[green]✓[/green] demo brand already present 演示品牌已存在")
         return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("demo customers 演示客户", total=customers)
 
         def report(_stage: str, done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = build_demo(engine, stores=stores, customers=customers, guides_per_store=guides_per_store,
-                            seed=seed, progress=report)
-    console.print(f"[green]✓[/green] demo brand: {result.stores} stores, {result.staff} staff, "
-                  f"{result.customers:,} customers in {result.seconds:.1f}s — sign in as owner / {DEMO_PASSWORD}")
+        result = build_demo(
+            engine,
+            stores=stores,
+            customers=customers,
+            guides_per_store=guides_per_store,
+            seed=seed,
+            progress=report,
+        )
+    console.print(
+        f"[green]✓[/green] demo brand: {result.stores} stores, {result.staff} staff, "
+        f"{result.customers:,} customers in {result.seconds:.1f}s — sign in as owner / {DEMO_PASSWORD}"
+    )
 
 
 @tenant_app.command("create")
-def tenant_create(slug: str = typer.Option(...), name: str = typer.Option(...),
-                  timezone: str = "Asia/Shanghai", currency: str = "CNY") -> None:
+def tenant_create(
+    slug: str = typer.Option(...),
+    name: str = typer.Option(...),
+    timezone: str = "Asia/Shanghai",
+    currency: str = "CNY",
+) -> None:
     """Create a tenant 新建品牌."""
     from pydantic import ValidationError
 
@@ -138,7 +167,7 @@ def tenant_create(slug: str = typer.Option(...), name: str = typer.Option(...),
     from siyu.org.service import create_tenant
 
     try:
-        data = TenantCreate(slug=slug, name=name, timezone=timezone, currency=currency)  # type: ignore[arg-type]
+        data = TenantCreate(slug=slug, name=name, timezone=timezone, currency=currency)
     except ValidationError as exc:
         err_console.print(f"[red]✗ {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
         raise typer.Exit(code=2) from exc
@@ -174,13 +203,22 @@ def user_create(
     try:
         with unit_of_work(_engine()) as session:
             codes = store or []
-            ids = dict(session.execute(select(Store.code, Store.id).where(Store.tenant_id == tenant_id,
-                                                                           Store.code.in_(codes))).all())
+            ids = dict(
+                session.execute(
+                    select(Store.code, Store.id).where(Store.tenant_id == tenant_id, Store.code.in_(codes))
+                ).all()
+            )
             if missing := [c for c in codes if c not in ids]:
                 err_console.print(f"[red]✗ 门店不存在 unknown store: {', '.join(missing)}")
                 raise typer.Exit(code=2)
-            data = StaffCreate(employee_no=employee_no or username, username=username, name=name,
-                               role=role, password=password, store_ids=[ids[c] for c in codes])  # type: ignore[arg-type]
+            data = StaffCreate(
+                employee_no=employee_no or username,
+                username=username,
+                name=name,
+                role=role,
+                password=password,
+                store_ids=[ids[c] for c in codes],
+            )
             staff = create_staff(session, tenant_id=tenant_id, data=data, actor=None)
             staff_id = staff.id
     except ValidationError as exc:
@@ -225,8 +263,10 @@ def _run_import(kind: str, tenant: str, file: Path) -> None:
     except Exception as exc:
         _fail(exc)
         raise
-    console.print(f"[green]✓[/green] {kind}: {len(table.rows)} rows, {counts['created']} created, "
-                  f"{counts['updated']} updated")
+    console.print(
+        f"[green]✓[/green] {kind}: {len(table.rows)} rows, {counts['created']} created, "
+        f"{counts['updated']} updated"
+    )
 
 
 @import_app.command("customers")
@@ -249,7 +289,8 @@ def import_staff_cmd(file: Path, tenant: str = typer.Option(..., help="tenant sl
 
 @export_app.command("customers")
 def export_customers_cmd(
-    file: Path, tenant: str = typer.Option(..., help="tenant slug"),
+    file: Path,
+    tenant: str = typer.Option(..., help="tenant slug"),
     reveal_phones: Annotated[bool, typer.Option(help="full phone numbers (audited)")] = False,
 ) -> None:
     """Export customers to .csv or .xlsx 导出客户 (phones masked by default)."""
@@ -263,8 +304,15 @@ def export_customers_cmd(
     tenant_id = _tenant_id(tenant)
     with console.status("exporting 导出中…"), unit_of_work(_engine(), tenant_id=tenant_id) as session:
         count = export_customers(session, tenant_id=tenant_id, path=file, reveal_phones=reveal_phones)
-        audit.record(session, tenant_id=tenant_id, actor=None, action="customer.export", object_type="customer",
-                     object_id=None, data={"rows": count, "reveal_phones": reveal_phones, "via": "cli"})
+        audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor=None,
+            action="customer.export",
+            object_type="customer",
+            object_id=None,
+            data={"rows": count, "reveal_phones": reveal_phones, "via": "cli"},
+        )
     console.print(f"[green]✓[/green] {count:,} customers → {file}")
 
 
@@ -278,7 +326,9 @@ def bench_customers(
     """Batch upsert throughput and API lookup latency; prints JSON 客户写入与查询基准."""
     from siyu.benchmarks.customers import run
 
-    result = run(database_url or get_settings().database_url, customers=customers, batch=batch, lookups=lookups)
+    result = run(
+        database_url or get_settings().database_url, customers=customers, batch=batch, lookups=lookups
+    )
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 

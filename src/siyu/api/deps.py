@@ -68,7 +68,9 @@ def allow(permission: Perm) -> Principal:
 def page_limit(limit: int = DEFAULT_PAGE_SIZE) -> int:
     """A page size within 1..MAX_PAGE_SIZE."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise DomainError("validation_error", summary=f"limit 须在 1-{MAX_PAGE_SIZE} 之间 / limit must be 1-{MAX_PAGE_SIZE}")
+        raise DomainError(
+            "validation_error", summary=f"limit 须在 1-{MAX_PAGE_SIZE} 之间 / limit must be 1-{MAX_PAGE_SIZE}"
+        )
     return limit
 
 

@@ -26,8 +26,14 @@ def language(request: Request) -> str:
     return "en" if first.startswith("en") else "zh-CN"
 
 
-def error_response(status: int, code: str, message: str, details: Any = None, lang: str = "zh-CN",
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    lang: str = "zh-CN",
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     """Build the one error body."""
     body = {"error": {"code": code, "message": message, "details": jsonable_encoder(details)}}
     return JSONResponse(body, status_code=status, headers={"Content-Language": lang, **(headers or {})})
@@ -47,8 +53,12 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
 
 def _describe(err: dict[str, Any]) -> dict[str, Any]:
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
-    return {"field": ".".join(loc) or None, "location": err.get("loc", ["?"])[0], "type": err.get("type"),
-            "message": err.get("msg")}
+    return {
+        "field": ".".join(loc) or None,
+        "location": err.get("loc", ["?"])[0],
+        "type": err.get("type"),
+        "message": err.get("msg"),
+    }
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -9,7 +9,8 @@ transaction rolls back and it answers the winner's response.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -23,8 +24,9 @@ from siyu.core.errors import DomainError
 from siyu.core.ids import sha256_hex
 from siyu.platform.models import IdempotencyRecord
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 MAX_KEY_LENGTH = 255
+MAX_ATTEMPTS = 3
 
 
 class TransactionalRoute(APIRoute):
@@ -39,9 +41,9 @@ class TransactionalRoute(APIRoute):
             request.state.db = session
             try:
                 key = request.headers.get("idempotency-key")
-                if key is not None and request.method == "POST":
+                if key is not None and request.method == "POST" and request.headers.get("authorization"):
                     return await _idempotent(request, session, key, original)
-                response = await original(request)
+                response = await _with_retry(request, session, original)
                 if response.status_code < 400:
                     await run_in_threadpool(session.commit)
                 else:
@@ -56,9 +58,26 @@ class TransactionalRoute(APIRoute):
         return handler
 
 
+async def _with_retry(request: Request, session: Session, original: Handler) -> Response:
+    """Run the endpoint; when a concurrent transaction wins a unique-constraint race (two requests
+    creating the same identity at once), roll back and run it again so it sees the winner's rows."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return await original(request)
+        except IntegrityError:
+            await run_in_threadpool(session.rollback)
+            if attempt == MAX_ATTEMPTS - 1:
+                raise DomainError(
+                    "conflict", reason_zh="并发写入冲突，请重试", reason_en="concurrent write conflict; retry"
+                ) from None
+    raise AssertionError("unreachable")
+
+
 def _find(session: Session, tenant_id: int, key: str) -> IdempotencyRecord | None:
     return session.scalar(
-        select(IdempotencyRecord).where(IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key)
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.tenant_id == tenant_id, IdempotencyRecord.key == key
+        )
     )
 
 
@@ -75,16 +94,24 @@ def _replay(record: IdempotencyRecord, request_sha256: str) -> Response:
 
 async def _idempotent(request: Request, session: Session, key: str, original: Handler) -> Response:
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
-        raise DomainError("validation_error", summary="Idempotency-Key 须为 1-255 个字符 / must be 1-255 characters")
+        raise DomainError(
+            "validation_error", summary="Idempotency-Key 须为 1-255 个字符 / must be 1-255 characters"
+        )
     body = await request.body()
     request_sha256 = sha256_hex(
-        request.method.encode() + b" " + request.url.path.encode() + b"?" + request.url.query.encode() + b"\n" + body
+        request.method.encode()
+        + b" "
+        + request.url.path.encode()
+        + b"?"
+        + request.url.query.encode()
+        + b"\n"
+        + body
     )
     principal = await run_in_threadpool(authenticate, request)
     existing = await run_in_threadpool(_find, session, principal.tenant_id, key)
     if existing is not None:
         return _replay(existing, request_sha256)
-    response = await original(request)
+    response = await _with_retry(request, session, original)
     if response.status_code >= 400:
         await run_in_threadpool(session.rollback)
         return response

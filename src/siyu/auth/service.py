@@ -29,9 +29,7 @@ API_KEY_PREFIX = "sk"
 def hash_password(password: str) -> str:
     """Argon2id hash of a password."""
     if len(password) < 8:
-        raise DomainError(
-            "validation_error", summary="密码至少 8 位 / password needs at least 8 characters"
-        )
+        raise DomainError("validation_error", summary="密码至少 8 位 / password needs at least 8 characters")
     return _hasher.hash(password)
 
 
@@ -101,7 +99,9 @@ def resolve_bearer(session: Session, token: str) -> Principal:
     now = utcnow()
     with cross_tenant_access(session):
         if token.startswith(API_KEY_PREFIX + "_"):
-            key = session.scalar(select(ApiKey).where(ApiKey.key_sha256 == digest, ApiKey.revoked_at.is_(None)))
+            key = session.scalar(
+                select(ApiKey).where(ApiKey.key_sha256 == digest, ApiKey.revoked_at.is_(None))
+            )
             if key is None:
                 raise DomainError("unauthenticated")
             tenant = session.get(Tenant, key.tenant_id)
@@ -143,22 +143,31 @@ def resolve_bearer(session: Session, token: str) -> Principal:
     )
 
 
-def create_api_key(session: Session, *, tenant_id: int, name: str, actor: Principal | None) -> tuple[ApiKey, str]:
+def create_api_key(
+    session: Session, *, tenant_id: int, name: str, actor: Principal | None
+) -> tuple[ApiKey, str]:
     """Create an API key; the plaintext is returned once and never stored."""
     plaintext = new_token(API_KEY_PREFIX)
     key = ApiKey(tenant_id=tenant_id, name=name, prefix=plaintext[:10], key_sha256=sha256_hex(plaintext))
     session.add(key)
     session.flush()
     audit.record(
-        session, tenant_id=tenant_id, actor=actor, action="api_key.create", object_type="api_key",
-        object_id=key.id, data={"name": name},
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="api_key.create",
+        object_type="api_key",
+        object_id=key.id,
+        data={"name": name},
     )
     return key, plaintext
 
 
 def list_api_keys(session: Session, *, tenant_id: int) -> list[ApiKey]:
     """All API keys of a tenant, newest first."""
-    return list(session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.id.desc())))
+    return list(
+        session.scalars(select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.id.desc()))
+    )
 
 
 def revoke_api_key(session: Session, *, tenant_id: int, key_id: int, actor: Principal) -> ApiKey:
@@ -169,7 +178,11 @@ def revoke_api_key(session: Session, *, tenant_id: int, key_id: int, actor: Prin
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         audit.record(
-            session, tenant_id=tenant_id, actor=actor, action="api_key.revoke", object_type="api_key",
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="api_key.revoke",
+            object_type="api_key",
             object_id=key.id,
         )
     return key

@@ -17,6 +17,7 @@ from siyu.app import create_app
 from siyu.auth.service import create_api_key
 from siyu.customers.models import Customer, CustomerIdentity
 from siyu.customers.service import allocate_numbers
+from siyu.db.base import table_of
 from siyu.db.migrate import upgrade
 from siyu.db.session import make_engine, unit_of_work
 from siyu.org.models import Tenant
@@ -28,15 +29,17 @@ APP_ID = "wx0123456789abcdef"
 def _records(n: int, offset: int, rng: random.Random) -> list[dict[str, Any]]:
     out = []
     for i in range(offset, offset + n):
-        out.append({
-            "name": f"客户{i}",
-            "gender": rng.choice(["male", "female"]),
-            "identities": [
-                {"type": "wechat_unionid", "value": f"oU{i:026d}"},
-                {"type": "wechat_openid", "namespace": APP_ID, "value": f"oP{i:026d}"},
-                {"type": "phone", "value": f"+86139{i:08d}"},
-            ],
-        })
+        out.append(
+            {
+                "name": f"客户{i}",
+                "gender": rng.choice(["male", "female"]),
+                "identities": [
+                    {"type": "wechat_unionid", "value": f"oU{i:026d}"},
+                    {"type": "wechat_openid", "namespace": APP_ID, "value": f"oP{i:026d}"},
+                    {"type": "phone", "value": f"+86139{i:08d}"},
+                ],
+            }
+        )
     return out
 
 
@@ -55,17 +58,35 @@ def _naive_upsert(engine: Any, tenant_id: int, records: list[dict[str, Any]]) ->
             keys = [normalise_identity(i["type"], i["value"], i.get("namespace")) for i in rec["identities"]]
             owner = None
             for t, ns, v in keys:
-                owner = session.scalar(select(CustomerIdentity.customer_id).where(
-                    CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.type == t,
-                    CustomerIdentity.namespace == ns, CustomerIdentity.value == v)) or owner
+                owner = (
+                    session.scalar(
+                        select(CustomerIdentity.customer_id).where(
+                            CustomerIdentity.tenant_id == tenant_id,
+                            CustomerIdentity.type == t,
+                            CustomerIdentity.namespace == ns,
+                            CustomerIdentity.value == v,
+                        )
+                    )
+                    or owner
+                )
             if owner is None:
                 number = allocate_numbers(session, tenant_id=tenant_id, count=1)[0]
-                owner = session.execute(insert(Customer.__table__).returning(Customer.__table__.c.id), {
-                    "tenant_id": tenant_id, "number": number, "name": rec["name"], "gender": rec["gender"],
-                    "custom_fields": {}, "status": "active"}).scalar_one()
+                owner = session.execute(
+                    insert(table_of(Customer)).returning(table_of(Customer).c.id),
+                    {
+                        "tenant_id": tenant_id,
+                        "number": number,
+                        "name": rec["name"],
+                        "gender": rec["gender"],
+                        "custom_fields": {},
+                        "status": "active",
+                    },
+                ).scalar_one()
             for t, ns, v in keys:
-                session.execute(insert(CustomerIdentity.__table__), {
-                    "tenant_id": tenant_id, "customer_id": owner, "type": t, "namespace": ns, "value": v})
+                session.execute(
+                    insert(table_of(CustomerIdentity)),
+                    {"tenant_id": tenant_id, "customer_id": owner, "type": t, "namespace": ns, "value": v},
+                )
 
 
 def run(database_url: str, *, customers: int, batch: int, lookups: int) -> dict[str, Any]:
@@ -92,7 +113,9 @@ def run(database_url: str, *, customers: int, batch: int, lookups: int) -> dict[
         timings: dict[str, float] = {}
         # Bodies are encoded before the clock starts: encoding is the client's work, not the server's.
         bodies = [
-            json.dumps({"records": _records(min(batch, customers - offset), offset, rng), "source": "bench"}).encode()
+            json.dumps(
+                {"records": _records(min(batch, customers - offset), offset, rng), "source": "bench"}
+            ).encode()
             for offset in range(0, customers, batch)
         ]
         post_headers = {**headers, "Content-Type": "application/json"}
@@ -110,7 +133,9 @@ def run(database_url: str, *, customers: int, batch: int, lookups: int) -> dict[
             kind = rng.choice(["wechat_unionid", "phone"])
             value = f"oU{i:026d}" if kind == "wechat_unionid" else f"139{i:08d}"
             started = time.perf_counter()
-            response = client.get("/api/v1/customers/lookup", params={"type": kind, "value": value}, headers=headers)
+            response = client.get(
+                "/api/v1/customers/lookup", params={"type": kind, "value": value}, headers=headers
+            )
             latencies.append((time.perf_counter() - started) * 1000)
             if response.status_code != 200:
                 raise RuntimeError(response.text)
@@ -126,13 +151,21 @@ def run(database_url: str, *, customers: int, batch: int, lookups: int) -> dict[
     return {
         "benchmark": "customers",
         "engine": engine.dialect.name,
-        "workload": {"customers": customers, "identities_per_customer": 3, "batch": batch, "lookups": lookups},
+        "workload": {
+            "customers": customers,
+            "identities_per_customer": 3,
+            "batch": batch,
+            "lookups": lookups,
+        },
         "upsert_create_customers_per_s": round(create_rate),
         "upsert_update_customers_per_s": round(customers / timings["update"]),
         "peer": "row-by-row upsert (SELECT per identity, INSERT per row), same database, same run",
         "peer_customers_per_s": round(peer_rate),
         "ratio_vs_peer": round(create_rate / peer_rate, 2),
         "target_customers_per_s": 5000,
-        "lookup_ms": {"p50": round(statistics.median(latencies), 3), "p99": round(_percentile(latencies, 99), 3),
-                      "mean": round(statistics.fmean(latencies), 3)},
+        "lookup_ms": {
+            "p50": round(statistics.median(latencies), 3),
+            "p99": round(_percentile(latencies, 99), 3),
+            "mean": round(statistics.fmean(latencies), 3),
+        },
     }

@@ -14,7 +14,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "尝试次数过多，请在 {retry_after_s} 秒后重试",
         "Too many attempts; retry in {retry_after_s} s",
     ),
-    "forbidden": (403, "当前角色无权执行此操作（需要 {permission}）", "Your role may not do this (needs {permission})"),
+    "forbidden": (
+        403,
+        "当前角色无权执行此操作（需要 {permission}）",
+        "Your role may not do this (needs {permission})",
+    ),
     "validation_error": (422, "请求内容有误：{summary}", "The request is invalid: {summary}"),
     "conflict": (409, "{reason_zh}", "{reason_en}"),
     "duplicate": (409, "{object}“{value}”已存在", "{object} '{value}' already exists"),
@@ -28,7 +32,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "使用该 Idempotency-Key 的请求仍在处理中，请稍后重试",
         "A request with this Idempotency-Key is still in progress; retry shortly",
     ),
-    "body_too_large": (413, "请求体过大（上限 {limit_bytes} 字节）", "Request body too large (limit {limit_bytes} bytes)"),
+    "body_too_large": (
+        413,
+        "请求体过大（上限 {limit_bytes} 字节）",
+        "Request body too large (limit {limit_bytes} bytes)",
+    ),
     "invalid_identity": (
         422,
         "身份标识无效（{type}）：{reason_zh}",

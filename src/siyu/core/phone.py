@@ -12,6 +12,7 @@ from siyu.core.errors import DomainError
 # Mainland mobile numbers: 11 digits starting with 1, optionally written with +86 / 86 / 0086.
 _CN_MOBILE = re.compile(r"^(?:\+?86|0086)?(1[3-9]\d{9})$")
 _SEPARATORS = re.compile(r"[\s()-]")
+_ALLOWED = re.compile(r"^\+?[\d\s()-]+$")
 
 
 @lru_cache(maxsize=65_536)
@@ -23,7 +24,8 @@ def _cn_segment_is_valid(segment: str) -> bool:
 def normalise_phone(raw: str, default_region: str = "CN") -> str:
     """Parse a phone number written any common way and return it in E.164, or raise invalid_phone."""
     text = (raw or "").strip()
-    if not text or len(text) > 32:
+    if not text or len(text) > 32 or not _ALLOWED.match(text):
+        # Letters are refused outright: libphonenumber would read them as keypad digits.
         raise DomainError("invalid_phone", value=raw)
     # Fast path for mainland mobiles (most of the traffic): numbers are allocated by 7-digit segment,
     # so one libphonenumber check per segment is cached instead of a full parse per number.
@@ -44,10 +46,7 @@ def mask_phone(e164: str | None) -> str | None:
     """Show the first 3 and last 4 national digits: +8613812341234 -> 138****1234."""
     if not e164:
         return None
-    if e164.startswith("+86") and len(e164) == 14:
-        national = e164[3:]
-    else:
-        national = _national(e164)
+    national = e164[3:] if e164.startswith("+86") and len(e164) == 14 else _national(e164)
     if len(national) <= 7:
         return national[:2] + "*" * max(len(national) - 2, 0)
     return national[:3] + "*" * (len(national) - 7) + national[-4:]

@@ -30,15 +30,28 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {
-    "wechat_unionid": Rule(None, _WECHAT_ID, "应为 16-64 位字母、数字、-、_", "expected 16-64 letters, digits, - or _"),
-    "wechat_openid": Rule("app_id", _WECHAT_ID, "应为 16-64 位字母、数字、-、_", "expected 16-64 letters, digits, - or _"),
+    "wechat_unionid": Rule(
+        None, _WECHAT_ID, "应为 16-64 位字母、数字、-、_", "expected 16-64 letters, digits, - or _"
+    ),
+    "wechat_openid": Rule(
+        "app_id", _WECHAT_ID, "应为 16-64 位字母、数字、-、_", "expected 16-64 letters, digits, - or _"
+    ),
     "wecom_external_userid": Rule(
-        None, _EXTERNAL_USERID, "应为以 w 开头的 8-64 位标识（如 wmXXXX）", "expected 8-64 chars starting with w (e.g. wm…)"
+        None,
+        _EXTERNAL_USERID,
+        "应为以 w 开头的 8-64 位标识（如 wmXXXX）",
+        "expected 8-64 chars starting with w (e.g. wm…)",
     ),
     "phone": Rule(None, None, "手机号无效", "not a valid phone number"),
-    "member_card": Rule(None, _MEMBER_CARD, "应为 4-32 位字母、数字或 -", "expected 4-32 letters, digits or -"),
-    "pos_customer_id": Rule(None, _POS_ID, "应为 1-64 位可见 ASCII 字符", "expected 1-64 visible ASCII characters"),
-    "platform_buyer_id": Rule("platform", _BUYER_ID, "应为 1-128 位不含空白的字符", "expected 1-128 chars without spaces"),
+    "member_card": Rule(
+        None, _MEMBER_CARD, "应为 4-32 位字母、数字或 -", "expected 4-32 letters, digits or -"
+    ),
+    "pos_customer_id": Rule(
+        None, _POS_ID, "应为 1-64 位可见 ASCII 字符", "expected 1-64 visible ASCII characters"
+    ),
+    "platform_buyer_id": Rule(
+        "platform", _BUYER_ID, "应为 1-128 位不含空白的字符", "expected 1-128 chars without spaces"
+    ),
 }
 
 
@@ -52,19 +65,26 @@ def normalise_identity(type_: str, value: str, namespace: str | None = None) -> 
     if rule.needs_namespace == "app_id":
         if not _APP_ID.match(ns):
             raise DomainError(
-                "invalid_identity", type=type_, reason_zh="namespace 须为公众号/小程序 AppID（wx 加 16 位十六进制）",
+                "invalid_identity",
+                type=type_,
+                reason_zh="namespace 须为公众号/小程序 AppID（wx 加 16 位十六进制）",
                 reason_en="namespace must be the WeChat app id (wx + 16 hex digits)",
             )
     elif rule.needs_namespace == "platform":
         ns = ns.lower()
         if not _PLATFORM.match(ns):
             raise DomainError(
-                "invalid_identity", type=type_, reason_zh="namespace 须为平台名（如 tmall、jd、douyin）",
+                "invalid_identity",
+                type=type_,
+                reason_zh="namespace 须为平台名（如 tmall、jd、douyin）",
                 reason_en="namespace must be the platform name (e.g. tmall, jd, douyin)",
             )
     elif ns:
         raise DomainError(
-            "invalid_identity", type=type_, reason_zh="该类型不使用 namespace", reason_en="this type takes no namespace"
+            "invalid_identity",
+            type=type_,
+            reason_zh="该类型不使用 namespace",
+            reason_en="this type takes no namespace",
         )
     if type_ == "phone":
         try:

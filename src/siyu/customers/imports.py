@@ -20,22 +20,64 @@ from siyu.customers.models import Customer, CustomerIdentity
 from siyu.org.models import Staff, Store
 from siyu.platform.tabular import Table, check_headers, write_table
 
-IDENTITY_COLUMNS = ("wechat_unionid", "wechat_openid", "wecom_external_userid", "member_card", "pos_customer_id",
-                    "platform_buyer_id")
-OPTIONAL = ("name", "gender", "birthday", "city", "phone", "wechat_appid", "platform", "store_code",
-            "guide_username", *IDENTITY_COLUMNS)
-GENDERS = {"男": "male", "女": "female", "m": "male", "f": "female", "male": "male", "female": "female",
-           "未知": "unknown", "unknown": "unknown", "": None}
-EXPORT_HEADERS = ["number", "name", "gender", "birthday", "city", "phone", "store_code", "guide_username",
-                  *IDENTITY_COLUMNS, "created_at"]
+IDENTITY_COLUMNS = (
+    "wechat_unionid",
+    "wechat_openid",
+    "wecom_external_userid",
+    "member_card",
+    "pos_customer_id",
+    "platform_buyer_id",
+)
+OPTIONAL = (
+    "name",
+    "gender",
+    "birthday",
+    "city",
+    "phone",
+    "wechat_appid",
+    "platform",
+    "store_code",
+    "guide_username",
+    *IDENTITY_COLUMNS,
+)
+GENDERS = {
+    "男": "male",
+    "女": "female",
+    "m": "male",
+    "f": "female",
+    "male": "male",
+    "female": "female",
+    "未知": "unknown",
+    "unknown": "unknown",
+    "": None,
+}
+EXPORT_HEADERS = [
+    "number",
+    "name",
+    "gender",
+    "birthday",
+    "city",
+    "phone",
+    "store_code",
+    "guide_username",
+    *IDENTITY_COLUMNS,
+    "created_at",
+]
 
 
-def import_customers(session: Session, *, tenant_id: int, table: Table, actor: Principal | None) -> dict[str, int]:
+def import_customers(
+    session: Session, *, tenant_id: int, table: Table, actor: Principal | None
+) -> dict[str, int]:
     """Upsert customers from a sheet, 1,000 rows at a time, in one transaction: all rows or none."""
     check_headers(table, (), OPTIONAL)
-    stores = {code: sid for code, sid in session.execute(
-        select(Store.code, Store.id).where(Store.tenant_id == tenant_id))}
-    guides = {u: sid for u, sid in session.execute(select(Staff.username, Staff.id).where(Staff.tenant_id == tenant_id))}
+    stores = {
+        code: sid
+        for code, sid in session.execute(select(Store.code, Store.id).where(Store.tenant_id == tenant_id))
+    }
+    guides = {
+        u: sid
+        for u, sid in session.execute(select(Staff.username, Staff.id).where(Staff.tenant_id == tenant_id))
+    }
     errors: list[RowError] = []
     records: list[tuple[int, s.CustomerUpsert]] = []
     first_row: dict[IdentityKey, int] = {}
@@ -43,24 +85,50 @@ def import_customers(session: Session, *, tenant_id: int, table: Table, actor: P
         identities = []
         for column in IDENTITY_COLUMNS:
             if value := cells.get(column):
-                ns = cells.get("wechat_appid") if column == "wechat_openid" else (
-                    cells.get("platform") if column == "platform_buyer_id" else None)
+                ns = (
+                    cells.get("wechat_appid")
+                    if column == "wechat_openid"
+                    else (cells.get("platform") if column == "platform_buyer_id" else None)
+                )
                 identities.append({"type": column, "value": value, "namespace": ns})
         gender_raw = cells.get("gender", "").lower()
         if gender_raw not in GENDERS:
-            errors.append(RowError(row, "gender", "invalid_value", "性别应为 男/女/未知", "gender must be male/female/unknown"))
+            errors.append(
+                RowError(
+                    row,
+                    "gender",
+                    "invalid_value",
+                    "性别应为 男/女/未知",
+                    "gender must be male/female/unknown",
+                )
+            )
             continue
         store_code, guide_username = cells.get("store_code"), cells.get("guide_username")
         if store_code and store_code not in stores:
-            errors.append(RowError(row, "store_code", "not_found", f"门店 {store_code} 不存在", f"unknown store {store_code}"))
+            errors.append(
+                RowError(
+                    row, "store_code", "not_found", f"门店 {store_code} 不存在", f"unknown store {store_code}"
+                )
+            )
             continue
         if guide_username and guide_username not in guides:
-            errors.append(RowError(row, "guide_username", "not_found", f"导购 {guide_username} 不存在",
-                                   f"unknown guide {guide_username}"))
+            errors.append(
+                RowError(
+                    row,
+                    "guide_username",
+                    "not_found",
+                    f"导购 {guide_username} 不存在",
+                    f"unknown guide {guide_username}",
+                )
+            )
             continue
         payload: dict[str, Any] = {
-            "identities": identities, "phone": cells.get("phone") or None, "name": cells.get("name") or None,
-            "gender": GENDERS[gender_raw], "birthday": cells.get("birthday") or None, "city": cells.get("city") or None,
+            "identities": identities,
+            "phone": cells.get("phone") or None,
+            "name": cells.get("name") or None,
+            "gender": GENDERS[gender_raw],
+            "birthday": cells.get("birthday") or None,
+            "city": cells.get("city") or None,
             "store_id": stores.get(store_code) if store_code else None,
             "guide_id": guides.get(guide_username) if guide_username else None,
         }
@@ -68,18 +136,35 @@ def import_customers(session: Session, *, tenant_id: int, table: Table, actor: P
             record = s.CustomerUpsert.model_validate({k: v for k, v in payload.items() if v is not None})
         except ValidationError as exc:
             for err in exc.errors():
-                errors.append(RowError(row, ".".join(str(p) for p in err["loc"]), "invalid_value",
-                                       f"值无效：{err['msg']}", f"invalid value: {err['msg']}"))
+                errors.append(
+                    RowError(
+                        row,
+                        ".".join(str(p) for p in err["loc"]),
+                        "invalid_value",
+                        f"值无效：{err['msg']}",
+                        f"invalid value: {err['msg']}",
+                    )
+                )
             continue
         duplicate = False
-        for ident in [*record.identities, *([s.IdentityIn(type="phone", value=record.phone)] if record.phone else [])]:
+        for ident in [
+            *record.identities,
+            *([s.IdentityIn(type="phone", value=record.phone)] if record.phone else []),
+        ]:
             try:
                 key = normalise_identity(ident.type, ident.value, ident.namespace)
             except DomainError:
                 continue  # reported with its column by the upsert
             if key in first_row and first_row[key] != row:
-                errors.append(RowError(row, key[0], "duplicate_in_file", f"与第 {first_row[key]} 行的身份标识重复",
-                                       f"identity repeats row {first_row[key]}"))
+                errors.append(
+                    RowError(
+                        row,
+                        key[0],
+                        "duplicate_in_file",
+                        f"与第 {first_row[key]} 行的身份标识重复",
+                        f"identity repeats row {first_row[key]}",
+                    )
+                )
                 duplicate = True
             first_row.setdefault(key, row)
         if not duplicate:
@@ -88,8 +173,9 @@ def import_customers(session: Session, *, tenant_id: int, table: Table, actor: P
     for start in range(0, len(records), service.MAX_BATCH):
         chunk = records[start : start + service.MAX_BATCH]
         try:
-            result = service.upsert_customers(session, tenant_id=tenant_id, records=[r for _, r in chunk],
-                                              source="import", actor=actor)
+            result = service.upsert_customers(
+                session, tenant_id=tenant_id, records=[r for _, r in chunk], source="import", actor=actor
+            )
             created += result.created_count
             updated += result.updated_count
         except DomainError as exc:
@@ -100,7 +186,9 @@ def import_customers(session: Session, *, tenant_id: int, table: Table, actor: P
                 column = str(err["column"] or "")
                 if column.startswith("identities["):
                     column = chunk[err["row"] - 1][1].identities[int(column[11:-1])].type
-                errors.append(RowError(sheet_row, column or None, err["code"], err["message"], err["message_en"]))
+                errors.append(
+                    RowError(sheet_row, column or None, err["code"], err["message"], err["message_en"])
+                )
     if errors:
         errors.sort(key=lambda e: e["row"])
         raise DomainError("import_rejected", error_count=len(errors), details={"errors": errors})
@@ -113,26 +201,44 @@ def export_rows(session: Session, *, tenant_id: int, reveal_phones: bool) -> Ite
     guides = dict(session.execute(select(Staff.id, Staff.username).where(Staff.tenant_id == tenant_id)).all())
     last_id = 0
     while True:
-        batch = list(session.scalars(
-            select(Customer).where(Customer.tenant_id == tenant_id, Customer.status == "active", Customer.id > last_id)
-            .order_by(Customer.id).limit(5000)))
+        batch = list(
+            session.scalars(
+                select(Customer)
+                .where(Customer.tenant_id == tenant_id, Customer.status == "active", Customer.id > last_id)
+                .order_by(Customer.id)
+                .limit(5000)
+            )
+        )
         if not batch:
             return
         last_id = batch[-1].id
         idents: dict[int, dict[str, str]] = {}
-        for ident in session.scalars(select(CustomerIdentity).where(
+        for ident in session.scalars(
+            select(CustomerIdentity).where(
                 CustomerIdentity.tenant_id == tenant_id,
-                CustomerIdentity.customer_id.in_([c.id for c in batch]))):
+                CustomerIdentity.customer_id.in_([c.id for c in batch]),
+            )
+        ):
             value = f"{ident.namespace}:{ident.value}" if ident.namespace else ident.value
             idents.setdefault(ident.customer_id, {}).setdefault(ident.type, value)
         for c in batch:
             found = idents.get(c.id, {})
-            yield [c.number, c.name or "", c.gender, c.birthday.isoformat() if c.birthday else "", c.city or "",
-                   (c.phone_e164 if reveal_phones else mask_phone(c.phone_e164)) or "",
-                   stores.get(c.store_id, "") if c.store_id else "", guides.get(c.guide_id, "") if c.guide_id else "",
-                   *[found.get(col, "") for col in IDENTITY_COLUMNS], c.created_at.isoformat()]
+            yield [
+                c.number,
+                c.name or "",
+                c.gender,
+                c.birthday.isoformat() if c.birthday else "",
+                c.city or "",
+                (c.phone_e164 if reveal_phones else mask_phone(c.phone_e164)) or "",
+                stores.get(c.store_id, "") if c.store_id else "",
+                guides.get(c.guide_id, "") if c.guide_id else "",
+                *[found.get(col, "") for col in IDENTITY_COLUMNS],
+                c.created_at.isoformat(),
+            ]
 
 
 def export_customers(session: Session, *, tenant_id: int, path: Path, reveal_phones: bool) -> int:
     """Write the tenant's customers to .csv or .xlsx; returns the row count."""
-    return write_table(path, EXPORT_HEADERS, export_rows(session, tenant_id=tenant_id, reveal_phones=reveal_phones))
+    return write_table(
+        path, EXPORT_HEADERS, export_rows(session, tenant_id=tenant_id, reveal_phones=reveal_phones)
+    )

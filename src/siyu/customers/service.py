@@ -25,20 +25,22 @@ from siyu.customers.models import (
     CustomFieldDefinition,
     TimelineEvent,
 )
-from siyu.customers.models import Customer as C
+from siyu.customers.models import Customer as C  # noqa: N817 - read as 'C.column' in queries
+from siyu.db.base import table_of
 from siyu.org.models import Staff, Store, Tenant
 from siyu.platform import audit
 
 MAX_BATCH = 1000
 PROFILE_FIELDS = ("name", "gender", "birthday", "city", "store_id", "guide_id")
 
-references.register(CustomerIdentity.__table__)  # type: ignore[arg-type]
-references.register(TimelineEvent.__table__)  # type: ignore[arg-type]
-references.register(ConsentRecord.__table__)  # type: ignore[arg-type]
+references.register(table_of(CustomerIdentity))
+references.register(table_of(TimelineEvent))
+references.register(table_of(ConsentRecord))
 
-CUSTOMERS = C.__table__
-IDENTITIES = CustomerIdentity.__table__
-TIMELINE = TimelineEvent.__table__
+CUSTOMERS = table_of(C)
+IDENTITIES = table_of(CustomerIdentity)
+TIMELINE = table_of(TimelineEvent)
+TENANTS = table_of(Tenant)
 
 
 def _actor(principal: Principal | None) -> tuple[str, int | None]:
@@ -66,7 +68,9 @@ def get_customer(session: Session, *, tenant_id: int, customer_id: int, principa
     return customer
 
 
-def identities_of(session: Session, *, tenant_id: int, customer_ids: list[int]) -> dict[int, list[CustomerIdentity]]:
+def identities_of(
+    session: Session, *, tenant_id: int, customer_ids: list[int]
+) -> dict[int, list[CustomerIdentity]]:
     """Identities per customer, oldest first."""
     out: dict[int, list[CustomerIdentity]] = defaultdict(list)
     rows = session.scalars(
@@ -96,7 +100,9 @@ def create_custom_field(
 ) -> CustomFieldDefinition:
     """Define a custom profile field."""
     if data.type == "choice" and not data.choices:
-        raise DomainError("validation_error", summary="choice 类型需要 choices / a choice field needs choices")
+        raise DomainError(
+            "validation_error", summary="choice 类型需要 choices / a choice field needs choices"
+        )
     exists = session.scalar(
         select(CustomFieldDefinition.id).where(
             CustomFieldDefinition.tenant_id == tenant_id, CustomFieldDefinition.key == data.key
@@ -108,8 +114,13 @@ def create_custom_field(
     session.add(row)
     session.flush()
     audit.record(
-        session, tenant_id=tenant_id, actor=actor, action="custom_field.create", object_type="custom_field",
-        object_id=row.id, data={"key": data.key},
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="custom_field.create",
+        object_type="custom_field",
+        object_id=row.id,
+        data={"key": data.key},
     )
     return row
 
@@ -178,19 +189,25 @@ def _prepare(
     definitions = {d.key: d for d in list_custom_fields(session, tenant_id=tenant_id)}
     store_ids = {r.store_id for r in records if r.store_id is not None}
     guide_ids = {r.guide_id for r in records if r.guide_id is not None}
-    known_stores = set(
-        session.scalars(select(Store.id).where(Store.tenant_id == tenant_id, Store.id.in_(store_ids)))
-    ) if store_ids else set()
-    known_staff = set(
-        session.scalars(select(Staff.id).where(Staff.tenant_id == tenant_id, Staff.id.in_(guide_ids)))
-    ) if guide_ids else set()
+    known_stores = (
+        set(session.scalars(select(Store.id).where(Store.tenant_id == tenant_id, Store.id.in_(store_ids))))
+        if store_ids
+        else set()
+    )
+    known_staff = (
+        set(session.scalars(select(Staff.id).where(Staff.tenant_id == tenant_id, Staff.id.in_(guide_ids))))
+        if guide_ids
+        else set()
+    )
     for index, record in enumerate(records):
         row = index + 1
         raw = list(record.identities)
         if record.phone:
             raw.append(s.IdentityIn(type="phone", value=record.phone))
         if not raw:
-            errors.append(RowError(row, "identities", "no_identity", "至少需要一个身份标识", "at least one identity"))
+            errors.append(
+                RowError(row, "identities", "no_identity", "至少需要一个身份标识", "at least one identity")
+            )
             continue
         keys: list[IdentityKey] = []
         row_ok = True
@@ -207,7 +224,9 @@ def _prepare(
             if key in first_row_of:
                 errors.append(
                     RowError(
-                        row, column, "duplicate_in_batch",
+                        row,
+                        column,
+                        "duplicate_in_batch",
                         f"身份标识 {key[0]}:{key[2]} 与第 {first_row_of[key]} 条重复",
                         f"identity {key[0]}:{key[2]} repeats row {first_row_of[key]}",
                     )
@@ -247,9 +266,9 @@ def _existing_owners(session: Session, tenant_id: int, keys: list[IdentityKey]) 
     chunk = 20
     for i in range(0, len(conditions), chunk):
         rows = session.execute(
-            select(IDENTITIES.c.type, IDENTITIES.c.namespace, IDENTITIES.c.value, IDENTITIES.c.customer_id).where(
-                IDENTITIES.c.tenant_id == tenant_id, or_(*conditions[i : i + chunk])
-            )
+            select(
+                IDENTITIES.c.type, IDENTITIES.c.namespace, IDENTITIES.c.value, IDENTITIES.c.customer_id
+            ).where(IDENTITIES.c.tenant_id == tenant_id, or_(*conditions[i : i + chunk]))
         )
         for t, ns, v, cid in rows:
             owners[(t, ns, v)] = cid
@@ -261,10 +280,10 @@ def allocate_numbers(session: Session, *, tenant_id: int, count: int) -> range:
     if count <= 0:
         return range(0)
     last = session.execute(
-        update(Tenant.__table__)
-        .where(Tenant.__table__.c.id == tenant_id)
-        .values(customer_seq=Tenant.__table__.c.customer_seq + count)
-        .returning(Tenant.__table__.c.customer_seq)
+        update(TENANTS)
+        .where(TENANTS.c.id == tenant_id)
+        .values(customer_seq=TENANTS.c.customer_seq + count)
+        .returning(TENANTS.c.customer_seq)
     ).scalar_one()
     return range(last - count + 1, last + 1)
 
@@ -291,7 +310,9 @@ def upsert_customers(
         if len(found) > 1:
             errors.append(
                 RowError(
-                    p.row, "identities", "identity_conflict",
+                    p.row,
+                    "identities",
+                    "identity_conflict",
                     f"身份标识分属不同客户 {sorted(found)}，请先合并",
                     f"identities belong to different customers {sorted(found)}; merge them first",
                 )
@@ -329,11 +350,14 @@ def upsert_customers(
         # Plain executemany, then read the ids back by the (unique) numbers just reserved: SQLite
         # cannot return ordered ids from a multi-row insert and would fall back to one row at a time.
         session.execute(insert(CUSTOMERS), rows)
-        ids = dict(session.execute(
-            select(CUSTOMERS.c.number, CUSTOMERS.c.id).where(
-                CUSTOMERS.c.tenant_id == tenant_id, CUSTOMERS.c.number.between(numbers.start, numbers.stop - 1)
-            )
-        ).all())
+        ids = dict(
+            session.execute(
+                select(CUSTOMERS.c.number, CUSTOMERS.c.id).where(
+                    CUSTOMERS.c.tenant_id == tenant_id,
+                    CUSTOMERS.c.number.between(numbers.start, numbers.stop - 1),
+                )
+            ).all()
+        )
         for p, number in zip(new, numbers, strict=True):
             p.customer_id, p.number, p.created = ids[number], number, True
 
@@ -356,11 +380,27 @@ def upsert_customers(
                 customer.phone_e164 = next((k[2] for k in p.new_keys if k[0] == "phone"), None)
             if changed:
                 customer.updated_at = now
-                timeline.append(_event(tenant_id, customer.id, "profile_updated", now, actor_type, actor_id,
-                                       {"fields": changed, "source": source}))
+                timeline.append(
+                    _event(
+                        tenant_id,
+                        customer.id,
+                        "profile_updated",
+                        now,
+                        actor_type,
+                        actor_id,
+                        {"fields": changed, "source": source},
+                    )
+                )
     identity_rows = [
-        {"tenant_id": tenant_id, "customer_id": p.customer_id, "type": t, "namespace": ns, "value": v,
-         "source": source, "created_at": now}
+        {
+            "tenant_id": tenant_id,
+            "customer_id": p.customer_id,
+            "type": t,
+            "namespace": ns,
+            "value": v,
+            "source": source,
+            "created_at": now,
+        }
         for p in prepared
         for (t, ns, v) in p.new_keys
     ]
@@ -369,13 +409,34 @@ def upsert_customers(
     for p in prepared:
         assert p.customer_id is not None
         if p.created:
-            timeline.append(_event(tenant_id, p.customer_id, "created", now, actor_type, actor_id,
-                                   {"source": source, "identities": [f"{t}:{v}" for t, _, v in p.keys if t != "phone"]
-                                    + [f"phone:{_mask_key(v)}" for t, _, v in p.keys if t == "phone"]}))
+            timeline.append(
+                _event(
+                    tenant_id,
+                    p.customer_id,
+                    "created",
+                    now,
+                    actor_type,
+                    actor_id,
+                    {
+                        "source": source,
+                        "identities": [f"{t}:{v}" for t, _, v in p.keys if t != "phone"]
+                        + [f"phone:{_mask_key(v)}" for t, _, v in p.keys if t == "phone"],
+                    },
+                )
+            )
         else:
             for t, _ns, v in p.new_keys:
-                timeline.append(_event(tenant_id, p.customer_id, "identity_added", now, actor_type, actor_id,
-                                       {"type": t, "value": _mask_key(v) if t == "phone" else v, "source": source}))
+                timeline.append(
+                    _event(
+                        tenant_id,
+                        p.customer_id,
+                        "identity_added",
+                        now,
+                        actor_type,
+                        actor_id,
+                        {"type": t, "value": _mask_key(v) if t == "phone" else v, "source": source},
+                    )
+                )
     if timeline:
         session.execute(insert(TIMELINE), timeline)
     session.flush()
@@ -396,11 +457,23 @@ def _mask_key(phone: str) -> str:
 
 
 def _event(
-    tenant_id: int, customer_id: int, kind: str, at: dt.datetime, actor_type: str, actor_id: int | None,
+    tenant_id: int,
+    customer_id: int,
+    kind: str,
+    at: dt.datetime,
+    actor_type: str,
+    actor_id: int | None,
     data: dict[str, Any],
 ) -> dict[str, Any]:
-    return {"tenant_id": tenant_id, "customer_id": customer_id, "kind": kind, "occurred_at": at,
-            "actor_type": actor_type, "actor_id": actor_id, "data": data}
+    return {
+        "tenant_id": tenant_id,
+        "customer_id": customer_id,
+        "kind": kind,
+        "occurred_at": at,
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "data": data,
+    }
 
 
 def _apply_profile(customer: C, profile: dict[str, Any]) -> list[str]:
@@ -424,18 +497,32 @@ def _apply_profile(customer: C, profile: dict[str, Any]) -> list[str]:
 
 
 def add_timeline_event(
-    session: Session, *, tenant_id: int, customer_id: int, kind: str, data: dict[str, Any],
-    actor: Principal | None = None, occurred_at: dt.datetime | None = None,
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    kind: str,
+    data: dict[str, Any],
+    actor: Principal | None = None,
+    occurred_at: dt.datetime | None = None,
 ) -> None:
     """Append one event to a customer's timeline (other capabilities call this through the facade)."""
     actor_type, actor_id = _actor(actor)
-    session.execute(insert(TIMELINE), [_event(tenant_id, customer_id, kind, occurred_at or utcnow(),
-                                              actor_type, actor_id, data)])
+    session.execute(
+        insert(TIMELINE),
+        [_event(tenant_id, customer_id, kind, occurred_at or utcnow(), actor_type, actor_id, data)],
+    )
 
 
 # --- reading ----------------------------------------------------------------------------------
 def lookup(
-    session: Session, *, tenant_id: int, type_: str, value: str, namespace: str | None, principal: Principal | None
+    session: Session,
+    *,
+    tenant_id: int,
+    type_: str,
+    value: str,
+    namespace: str | None,
+    principal: Principal | None,
 ) -> C:
     """The customer owning an identity, or not found."""
     t, ns, v = normalise_identity(type_, value, namespace)
@@ -503,12 +590,20 @@ def list_customers(
 
 
 def timeline(
-    session: Session, *, tenant_id: int, customer_id: int, principal: Principal | None, cursor: str | None, limit: int
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    principal: Principal | None,
+    cursor: str | None,
+    limit: int,
 ) -> tuple[list[TimelineEvent], str | None]:
     """A customer's timeline, newest first."""
     get_customer(session, tenant_id=tenant_id, customer_id=customer_id, principal=principal)
     before = decode_int_cursor(cursor)
-    stmt = select(TimelineEvent).where(TimelineEvent.tenant_id == tenant_id, TimelineEvent.customer_id == customer_id)
+    stmt = select(TimelineEvent).where(
+        TimelineEvent.tenant_id == tenant_id, TimelineEvent.customer_id == customer_id
+    )
     if before is not None:
         stmt = stmt.where(TimelineEvent.id < before)
     rows = list(session.scalars(stmt.order_by(TimelineEvent.id.desc()).limit(limit + 1)))
@@ -523,7 +618,11 @@ def update_customer(
     """Change profile fields; custom fields with null are removed."""
     customer = get_customer(session, tenant_id=tenant_id, customer_id=customer_id, principal=principal)
     if customer.status != "active":
-        raise DomainError("conflict", reason_zh="客户已被合并，请修改存续客户", reason_en="customer was merged; edit the survivor")
+        raise DomainError(
+            "conflict",
+            reason_zh="客户已被合并，请修改存续客户",
+            reason_en="customer was merged; edit the survivor",
+        )
     profile = data.model_dump(exclude_unset=True)
     if data.custom_fields:
         definitions = {d.key: d for d in list_custom_fields(session, tenant_id=tenant_id)}
@@ -537,8 +636,14 @@ def update_customer(
     changed = _apply_profile(customer, profile)
     if changed:
         customer.updated_at = utcnow()
-        add_timeline_event(session, tenant_id=tenant_id, customer_id=customer.id, kind="profile_updated",
-                           data={"fields": changed}, actor=principal)
+        add_timeline_event(
+            session,
+            tenant_id=tenant_id,
+            customer_id=customer.id,
+            kind="profile_updated",
+            data={"fields": changed},
+            actor=principal,
+        )
     return customer
 
 
@@ -555,23 +660,37 @@ def add_identity(
     t, ns, v = normalise_identity(data.type, data.value, data.namespace)
     owner = session.scalar(
         select(CustomerIdentity).where(
-            CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.type == t,
-            CustomerIdentity.namespace == ns, CustomerIdentity.value == v,
+            CustomerIdentity.tenant_id == tenant_id,
+            CustomerIdentity.type == t,
+            CustomerIdentity.namespace == ns,
+            CustomerIdentity.value == v,
         )
     )
     if owner is not None:
         if owner.customer_id == customer.id:
             return owner
         raise DomainError("identity_conflict", details={"customer_ids": [customer.id, owner.customer_id]})
-    row = CustomerIdentity(tenant_id=tenant_id, customer_id=customer.id, type=t, namespace=ns, value=v,
-                           source="manual", created_at=utcnow())
+    row = CustomerIdentity(
+        tenant_id=tenant_id,
+        customer_id=customer.id,
+        type=t,
+        namespace=ns,
+        value=v,
+        source="manual",
+        created_at=utcnow(),
+    )
     session.add(row)
     if t == "phone" and customer.phone_e164 is None:
         customer.phone_e164 = v
     session.flush()
-    add_timeline_event(session, tenant_id=tenant_id, customer_id=customer.id, kind="identity_added",
-                       data={"type": t, "value": _mask_key(v) if t == "phone" else v, "source": "manual"},
-                       actor=principal)
+    add_timeline_event(
+        session,
+        tenant_id=tenant_id,
+        customer_id=customer.id,
+        kind="identity_added",
+        data={"type": t, "value": _mask_key(v) if t == "phone" else v, "source": "manual"},
+        actor=principal,
+    )
     return row
 
 
@@ -585,20 +704,38 @@ def remove_identity(
     if target is None:
         raise not_found("identity")
     if len(rows) == 1:
-        raise DomainError("conflict", reason_zh="客户至少保留一个身份标识", reason_en="a customer keeps at least one identity")
+        raise DomainError(
+            "conflict",
+            reason_zh="客户至少保留一个身份标识",
+            reason_en="a customer keeps at least one identity",
+        )
     session.delete(target)
     if target.type == "phone" and customer.phone_e164 == target.value:
         customer.phone_e164 = next((r.value for r in rows if r.type == "phone" and r.id != target.id), None)
-    add_timeline_event(session, tenant_id=tenant_id, customer_id=customer.id, kind="identity_removed",
-                       data={"type": target.type, "value": _mask_key(target.value) if target.type == "phone"
-                             else target.value}, actor=principal)
+    add_timeline_event(
+        session,
+        tenant_id=tenant_id,
+        customer_id=customer.id,
+        kind="identity_removed",
+        data={
+            "type": target.type,
+            "value": _mask_key(target.value) if target.type == "phone" else target.value,
+        },
+        actor=principal,
+    )
 
 
 def reveal_phone(session: Session, *, tenant_id: int, customer_id: int, principal: Principal) -> C:
     """Return the unmasked phone; every reveal is audited."""
     customer = get_customer(session, tenant_id=tenant_id, customer_id=customer_id, principal=principal)
-    audit.record(session, tenant_id=tenant_id, actor=principal, action="customer.phone_reveal",
-                 object_type="customer", object_id=customer.id)
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=principal,
+        action="customer.phone_reveal",
+        object_type="customer",
+        object_id=customer.id,
+    )
     return customer
 
 
@@ -609,13 +746,26 @@ def record_consent(
     """Grant or withdraw consent for one purpose (append-only; the latest is in force)."""
     customer = get_customer(session, tenant_id=tenant_id, customer_id=customer_id, principal=principal)
     actor_type, actor_id = _actor(principal)
-    row = ConsentRecord(tenant_id=tenant_id, customer_id=customer.id, purpose=data.purpose, granted=data.granted,
-                        source=data.source, recorded_at=utcnow(), actor_type=actor_type, actor_id=actor_id)
+    row = ConsentRecord(
+        tenant_id=tenant_id,
+        customer_id=customer.id,
+        purpose=data.purpose,
+        granted=data.granted,
+        source=data.source,
+        recorded_at=utcnow(),
+        actor_type=actor_type,
+        actor_id=actor_id,
+    )
     session.add(row)
     session.flush()
-    add_timeline_event(session, tenant_id=tenant_id, customer_id=customer.id,
-                       kind="consent_granted" if data.granted else "consent_withdrawn",
-                       data={"purpose": data.purpose, "source": data.source}, actor=principal)
+    add_timeline_event(
+        session,
+        tenant_id=tenant_id,
+        customer_id=customer.id,
+        kind="consent_granted" if data.granted else "consent_withdrawn",
+        data={"purpose": data.purpose, "source": data.source},
+        actor=principal,
+    )
     return row
 
 
@@ -643,46 +793,82 @@ def merge(
 ) -> CustomerMerge:
     """Merge `merged_id` into `survivor_id`: every reference moves, empty survivor fields are filled."""
     if survivor_id == merged_id:
-        raise DomainError("merge_invalid", reason_zh="不能与自身合并", reason_en="cannot merge a customer into itself")
+        raise DomainError(
+            "merge_invalid", reason_zh="不能与自身合并", reason_en="cannot merge a customer into itself"
+        )
     survivor = get_customer(session, tenant_id=tenant_id, customer_id=survivor_id, principal=principal)
     merged = get_customer(session, tenant_id=tenant_id, customer_id=merged_id, principal=principal)
     if survivor.status != "active" or merged.status != "active":
-        raise DomainError("merge_invalid", reason_zh="只能合并未被合并的客户", reason_en="both customers must be active")
+        raise DomainError(
+            "merge_invalid", reason_zh="只能合并未被合并的客户", reason_en="both customers must be active"
+        )
     now = utcnow()
     moved: dict[str, list[int]] = {}
     for table, column in references.all_references():
-        ids = list(session.scalars(
-            select(table.c.id).where(table.c.tenant_id == tenant_id, column == merged.id)
-        ))
+        ids = list(
+            session.scalars(select(table.c.id).where(table.c.tenant_id == tenant_id, column == merged.id))
+        )
         if ids:
-            session.execute(update(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(ids))
-                            .values({column.key: survivor.id}))
+            session.execute(
+                update(table)
+                .where(table.c.tenant_id == tenant_id, table.c.id.in_(ids))
+                .values({column.key: survivor.id})
+            )
         moved[f"{table.name}.{column.key}"] = ids
     # Survivor rules: the survivor's values win; its empty fields take the merged customer's values.
     filled: dict[str, Any] = {}
     for name in (*PROFILE_FIELDS, "phone_e164"):
-        if getattr(survivor, name) in (None, "", "unknown") and getattr(merged, name) not in (None, "", "unknown"):
+        if getattr(survivor, name) in (None, "", "unknown") and getattr(merged, name) not in (
+            None,
+            "",
+            "unknown",
+        ):
             filled[name] = _jsonable(getattr(merged, name))
             setattr(survivor, name, getattr(merged, name))
-    added_custom = {k: v for k, v in (merged.custom_fields or {}).items() if k not in (survivor.custom_fields or {})}
+    added_custom = {
+        k: v for k, v in (merged.custom_fields or {}).items() if k not in (survivor.custom_fields or {})
+    }
     if added_custom:
         survivor.custom_fields = {**(survivor.custom_fields or {}), **added_custom}
     survivor.updated_at = now
     merged.status, merged.merged_into_id, merged.updated_at = "merged", survivor.id, now
     actor_type, actor_id = _actor(principal)
-    record = CustomerMerge(tenant_id=tenant_id, survivor_id=survivor.id, merged_id=merged.id,
-                           snapshot={"moved": moved, "filled": filled, "added_custom_fields": added_custom},
-                           actor_type=actor_type, actor_id=actor_id, created_at=now)
+    record = CustomerMerge(
+        tenant_id=tenant_id,
+        survivor_id=survivor.id,
+        merged_id=merged.id,
+        snapshot={"moved": moved, "filled": filled, "added_custom_fields": added_custom},
+        actor_type=actor_type,
+        actor_id=actor_id,
+        created_at=now,
+    )
     session.add(record)
     session.flush()
-    add_timeline_event(session, tenant_id=tenant_id, customer_id=survivor.id, kind="merged",
-                       data={"merge_id": record.id, "merged_id": merged.id, "merged_number": merged.number},
-                       actor=principal)
-    add_timeline_event(session, tenant_id=tenant_id, customer_id=merged.id, kind="merged_into",
-                       data={"merge_id": record.id, "survivor_id": survivor.id}, actor=principal)
-    audit.record(session, tenant_id=tenant_id, actor=principal, action="customer.merge", object_type="customer",
-                 object_id=survivor.id, data={"merge_id": record.id, "merged_id": merged.id,
-                                              "moved": {k: len(v) for k, v in moved.items()}})
+    add_timeline_event(
+        session,
+        tenant_id=tenant_id,
+        customer_id=survivor.id,
+        kind="merged",
+        data={"merge_id": record.id, "merged_id": merged.id, "merged_number": merged.number},
+        actor=principal,
+    )
+    add_timeline_event(
+        session,
+        tenant_id=tenant_id,
+        customer_id=merged.id,
+        kind="merged_into",
+        data={"merge_id": record.id, "survivor_id": survivor.id},
+        actor=principal,
+    )
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=principal,
+        action="customer.merge",
+        object_type="customer",
+        object_id=survivor.id,
+        data={"merge_id": record.id, "merged_id": merged.id, "moved": {k: len(v) for k, v in moved.items()}},
+    )
     return record
 
 
@@ -698,12 +884,17 @@ def unmerge(session: Session, *, tenant_id: int, merge_id: int, principal: Princ
     if record is None:
         raise not_found("merge")
     if record.undone_at is not None:
-        raise DomainError("unmerge_invalid", reason_zh="该合并已撤销", reason_en="this merge was already undone")
+        raise DomainError(
+            "unmerge_invalid", reason_zh="该合并已撤销", reason_en="this merge was already undone"
+        )
     survivor = get_customer(session, tenant_id=tenant_id, customer_id=record.survivor_id, principal=principal)
     merged = get_customer(session, tenant_id=tenant_id, customer_id=record.merged_id, principal=principal)
     if survivor.status != "active":
-        raise DomainError("unmerge_invalid", reason_zh="存续客户之后又被合并，请先撤销后来的合并",
-                          reason_en="the survivor was merged again later; undo that merge first")
+        raise DomainError(
+            "unmerge_invalid",
+            reason_zh="存续客户之后又被合并，请先撤销后来的合并",
+            reason_en="the survivor was merged again later; undo that merge first",
+        )
     now = utcnow()
     tables = {f"{t.name}.{c.key}": (t, c) for t, c in references.all_references()}
     moved_back: dict[str, int] = {}
@@ -729,10 +920,23 @@ def unmerge(session: Session, *, tenant_id: int, merge_id: int, principal: Princ
     merged.status, merged.merged_into_id = "active", None
     record.undone_at = now
     for cid, other in ((survivor.id, merged.id), (merged.id, survivor.id)):
-        add_timeline_event(session, tenant_id=tenant_id, customer_id=cid, kind="unmerged",
-                           data={"merge_id": record.id, "other_id": other}, actor=principal)
-    audit.record(session, tenant_id=tenant_id, actor=principal, action="customer.unmerge", object_type="customer",
-                 object_id=survivor.id, data={"merge_id": record.id, "moved_back": moved_back})
+        add_timeline_event(
+            session,
+            tenant_id=tenant_id,
+            customer_id=cid,
+            kind="unmerged",
+            data={"merge_id": record.id, "other_id": other},
+            actor=principal,
+        )
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=principal,
+        action="customer.unmerge",
+        object_type="customer",
+        object_id=survivor.id,
+        data={"merge_id": record.id, "moved_back": moved_back},
+    )
     return record
 
 
@@ -740,11 +944,17 @@ def list_merges(session: Session, *, tenant_id: int, customer_id: int | None) ->
     """Merges of the tenant, or of one customer, newest first."""
     stmt = select(CustomerMerge).where(CustomerMerge.tenant_id == tenant_id)
     if customer_id is not None:
-        stmt = stmt.where(or_(CustomerMerge.survivor_id == customer_id, CustomerMerge.merged_id == customer_id))
+        stmt = stmt.where(
+            or_(CustomerMerge.survivor_id == customer_id, CustomerMerge.merged_id == customer_id)
+        )
     return list(session.scalars(stmt.order_by(CustomerMerge.id.desc()).limit(200)))
 
 
 def count_customers(session: Session, *, tenant_id: int) -> int:
     """Active customers of the tenant."""
-    return int(session.scalar(select(func.count()).select_from(C).where(C.tenant_id == tenant_id,
-                                                                          C.status == "active")) or 0)
+    return int(
+        session.scalar(
+            select(func.count()).select_from(C).where(C.tenant_id == tenant_id, C.status == "active")
+        )
+        or 0
+    )

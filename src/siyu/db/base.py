@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, MetaData, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, MetaData, Table, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -50,12 +50,19 @@ class Base(DeclarativeBase):
     """Base of every table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: dict[Any, Any] = {
+    type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 - SQLAlchemy reads it from the class
         datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
         list[str]: JSONType,
         list[dict[str, Any]]: JSONType,
     }
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Core Table of a mapped class, typed as such (for set-based inserts and updates)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class TenantScoped:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from siyu.auth.service import hash_password
 from siyu.customers.models import ConsentRecord, Customer, CustomerIdentity, TimelineEvent
+from siyu.db.base import table_of
 from siyu.db.session import unit_of_work
 from siyu.org import schemas as org_schemas
 from siyu.org import service as org_service
@@ -33,17 +34,61 @@ OFFICIAL_ACCOUNT_APP_ID = "wx9b2e4f6a8c0d1e3f"
 CHUNK = 10_000
 
 REGIONS = [
-    ("EAST", "华东区", [("上海", 31.2304, 121.4737), ("杭州", 30.2741, 120.1551), ("南京", 32.0603, 118.7969),
-                      ("苏州", 31.2990, 120.5853)]),
+    (
+        "EAST",
+        "华东区",
+        [
+            ("上海", 31.2304, 121.4737),
+            ("杭州", 30.2741, 120.1551),
+            ("南京", 32.0603, 118.7969),
+            ("苏州", 31.2990, 120.5853),
+        ],
+    ),
     ("SOUTH", "华南区", [("广州", 23.1291, 113.2644), ("深圳", 22.5431, 114.0579)]),
     ("NORTH", "华北区", [("北京", 39.9042, 116.4074), ("天津", 39.3434, 117.3616)]),
     ("WEST", "西南区", [("成都", 30.5728, 104.0668), ("重庆", 29.5630, 106.5516)]),
 ]
-DISTRICTS = ["万象城", "来福士", "大悦城", "万达广场", "银泰", "太古里", "步行街", "奥特莱斯", "印象城", "龙湖天街"]
+DISTRICTS = [
+    "万象城",
+    "来福士",
+    "大悦城",
+    "万达广场",
+    "银泰",
+    "太古里",
+    "步行街",
+    "奥特莱斯",
+    "印象城",
+    "龙湖天街",
+]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬芳燕彩春菊兰凤洁梅琳素云莲真环雪荣爱妹霞香月莺媛艳瑞凡佳嘉琼勤珍贞莉桂娣叶璧璐娅琦晶妍茜秋珊莎锦黛青倩婷姣婉娴瑾颖露瑶怡婵雁蓓纨仪荷丹蓉眉君琴蕊薇菁梦岚苑婕馨瑗琰韵融园艺咏卿聪澜纯毓悦昭冰爽琬茗羽希宁欣飘育滢馥筠柔竹霭凝晓欢霄枫芸菲寒伊亚宜可姬舒影荔枝思丽"
-MOBILE_PREFIXES = ["138", "139", "135", "136", "137", "150", "151", "152", "158", "159", "186", "187", "188",
-                   "130", "131", "132", "155", "156", "185", "133", "153", "180", "189", "177", "199"]
+MOBILE_PREFIXES = [
+    "138",
+    "139",
+    "135",
+    "136",
+    "137",
+    "150",
+    "151",
+    "152",
+    "158",
+    "159",
+    "186",
+    "187",
+    "188",
+    "130",
+    "131",
+    "132",
+    "155",
+    "156",
+    "185",
+    "133",
+    "153",
+    "180",
+    "189",
+    "177",
+    "199",
+]
 ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 PLATFORMS = ["tmall", "jd", "douyin"]
 
@@ -86,7 +131,9 @@ def tenant_has_customers(engine: Engine, slug: str = DEMO_SLUG) -> bool:
         tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == slug))
         if tenant_id is None:
             return False
-        return bool(session.scalar(select(func.count()).select_from(Customer).where(Customer.tenant_id == tenant_id)))
+        return bool(
+            session.scalar(select(func.count()).select_from(Customer).where(Customer.tenant_id == tenant_id))
+        )
 
 
 def build_demo(
@@ -126,43 +173,80 @@ def build_demo(
             region_code, city, lat, lng = cities[i % len(cities)]
             district = DISTRICTS[(i // len(cities)) % len(DISTRICTS)]
             store = Store(
-                tenant_id=tenant_id, region_id=region_ids[region_code], code=f"S{i + 1:03d}",
-                name=f"晨星{city}{district}店", city=city, address=f"{city}市{district}{rng.randint(1, 5)}层",
-                latitude=round(lat + rng.uniform(-0.08, 0.08), 6), longitude=round(lng + rng.uniform(-0.08, 0.08), 6),
-                status="active", business_hours=_hours(rng, overnight=(i % 10 == 3)),
-                holidays=[{"date": "2026-02-17", "closed": True, "opens": None, "closes": None, "name": "春节"}],
+                tenant_id=tenant_id,
+                region_id=region_ids[region_code],
+                code=f"S{i + 1:03d}",
+                name=f"晨星{city}{district}店",
+                city=city,
+                address=f"{city}市{district}{rng.randint(1, 5)}层",
+                latitude=round(lat + rng.uniform(-0.08, 0.08), 6),
+                longitude=round(lng + rng.uniform(-0.08, 0.08), 6),
+                status="active",
+                business_hours=_hours(rng, overnight=(i % 10 == 3)),
+                holidays=[
+                    {"date": "2026-02-17", "closed": True, "opens": None, "closes": None, "name": "春节"}
+                ],
             )
             session.add(store)
             store_rows.append(store)
         session.flush()
         staff_rows = [
-            Staff(tenant_id=tenant_id, employee_no="E0001", username="owner", name="林总", role="owner",
-                  password_hash=password_hash),
-            Staff(tenant_id=tenant_id, employee_no="E0002", username="hq", name="周运营", role="hq_operator",
-                  password_hash=password_hash),
-            Staff(tenant_id=tenant_id, employee_no="E0003", username="analyst", name="陈分析", role="analyst",
-                  password_hash=password_hash),
+            Staff(
+                tenant_id=tenant_id,
+                employee_no="E0001",
+                username="owner",
+                name="林总",
+                role="owner",
+                password_hash=password_hash,
+            ),
+            Staff(
+                tenant_id=tenant_id,
+                employee_no="E0002",
+                username="hq",
+                name="周运营",
+                role="hq_operator",
+                password_hash=password_hash,
+            ),
+            Staff(
+                tenant_id=tenant_id,
+                employee_no="E0003",
+                username="analyst",
+                name="陈分析",
+                role="analyst",
+                password_hash=password_hash,
+            ),
         ]
         guides_by_store: dict[int, list[Staff]] = {}
         pending_links: list[tuple[Staff, Store]] = []
         for s_index, store in enumerate(store_rows):
-            manager = Staff(tenant_id=tenant_id, employee_no=f"M{s_index + 1:04d}", username=f"mgr-{store.code}",
-                            name=f"{SURNAMES[s_index % len(SURNAMES)]}店长", role="store_manager",
-                            password_hash=password_hash)
+            manager = Staff(
+                tenant_id=tenant_id,
+                employee_no=f"M{s_index + 1:04d}",
+                username=f"mgr-{store.code}",
+                name=f"{SURNAMES[s_index % len(SURNAMES)]}店长",
+                role="store_manager",
+                password_hash=password_hash,
+            )
             staff_rows.append(manager)
             pending_links.append((manager, store))
             guides_by_store[store.id] = []
             for g in range(guides_per_store):
-                guide = Staff(tenant_id=tenant_id, employee_no=f"G{s_index + 1:03d}{g + 1:02d}",
-                              username=f"guide-{store.code}-{g + 1}",
-                              name=rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=2)), role="guide",
-                              password_hash=password_hash)
+                guide = Staff(
+                    tenant_id=tenant_id,
+                    employee_no=f"G{s_index + 1:03d}{g + 1:02d}",
+                    username=f"guide-{store.code}-{g + 1}",
+                    name=rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=2)),
+                    role="guide",
+                    password_hash=password_hash,
+                )
                 staff_rows.append(guide)
                 guides_by_store[store.id].append(guide)
                 pending_links.append((guide, store))
         session.add_all(staff_rows)
         session.flush()
-        session.add_all(StaffStore(tenant_id=tenant_id, staff_id=st.id, store_id=so.id) for st, so in pending_links)
+        session.add_all(
+            StaffStore(tenant_id=tenant_id, staff_id=st.id, store_id=so.id) for st, so in pending_links
+        )
         store_ids = [s.id for s in store_rows]
         store_city = {s.id: s.city for s in store_rows}
         guide_ids = {sid: [g.id for g in gs] for sid, gs in guides_by_store.items()}
@@ -170,16 +254,24 @@ def build_demo(
     report("customers", 0, customers)
     _insert_customers(engine, tenant_id, customers, seed, store_ids, store_city, guide_ids, report)
     seconds = (datetime.now(UTC) - started).total_seconds()
-    return DemoResult(tenant_id=tenant_id, stores=stores, staff=staff_count, customers=customers, seconds=seconds)
+    return DemoResult(
+        tenant_id=tenant_id, stores=stores, staff=staff_count, customers=customers, seconds=seconds
+    )
 
 
 def _insert_customers(
-    engine: Engine, tenant_id: int, total: int, seed: int, store_ids: list[int], store_city: dict[int, str | None],
-    guide_ids: dict[int, list[int]], report: Callable[[str, int, int], None],
+    engine: Engine,
+    tenant_id: int,
+    total: int,
+    seed: int,
+    store_ids: list[int],
+    store_city: dict[int, str | None],
+    guide_ids: dict[int, list[int]],
+    report: Callable[[str, int, int], None],
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    customers_t, identities_t = Customer.__table__, CustomerIdentity.__table__
-    timeline_t, consents_t = TimelineEvent.__table__, ConsentRecord.__table__
+    customers_t, identities_t = table_of(Customer), table_of(CustomerIdentity)
+    timeline_t, consents_t = table_of(TimelineEvent), table_of(ConsentRecord)
     with engine.begin() as conn:
         next_id = (conn.execute(select(func.coalesce(func.max(customers_t.c.id), 0))).scalar_one()) + 1
     done = 0
@@ -197,8 +289,11 @@ def _insert_customers(
             guide_id = rng.choice(guide_ids[store_id]) if store_id and rng.random() < 0.6 else None
             gender = "female" if rng.random() < 0.66 else ("male" if rng.random() < 0.9 else "unknown")
             created = now - timedelta(days=rng.randrange(730), seconds=rng.randrange(86400))
-            birthday = date(1966 + rng.randrange(42), 1 + rng.randrange(12), 1 + rng.randrange(28)) \
-                if rng.random() < 0.55 else None
+            birthday = (
+                date(1966 + rng.randrange(42), 1 + rng.randrange(12), 1 + rng.randrange(28))
+                if rng.random() < 0.55
+                else None
+            )
             phone = _phone(index, seed) if rng.random() < 0.72 else None
             idents: list[tuple[str, str, str]] = []
             has_union = rng.random() < 0.75
@@ -221,29 +316,78 @@ def _insert_customers(
                 idents.append(("platform_buyer_id", platform, f"{platform[:2]}{index + 1:09d}"))
             if not idents:
                 idents.append(("wechat_openid", MINI_PROGRAM_APP_ID, "oM" + _token(rng, 26)))
-            c_rows.append({
-                "id": cid, "tenant_id": tenant_id, "number": index + 1,
-                "name": rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2)))),
-                "gender": gender, "birthday": birthday,
-                "city": store_city.get(store_id) if store_id else None, "phone_e164": phone,
-                "custom_fields": {}, "store_id": store_id, "guide_id": guide_id, "status": "active",
-                "created_at": created, "updated_at": created,
-            })
-            source = "wecom" if any(t == "wecom_external_userid" for t, _, _ in idents) else (
-                "pos" if any(t == "pos_customer_id" for t, _, _ in idents) else "mini_program")
+            c_rows.append(
+                {
+                    "id": cid,
+                    "tenant_id": tenant_id,
+                    "number": index + 1,
+                    "name": rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2)))),
+                    "gender": gender,
+                    "birthday": birthday,
+                    "city": store_city.get(store_id) if store_id else None,
+                    "phone_e164": phone,
+                    "custom_fields": {},
+                    "store_id": store_id,
+                    "guide_id": guide_id,
+                    "status": "active",
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
+            source = (
+                "wecom"
+                if any(t == "wecom_external_userid" for t, _, _ in idents)
+                else ("pos" if any(t == "pos_customer_id" for t, _, _ in idents) else "mini_program")
+            )
             for type_, ns, value in idents:
-                i_rows.append({"tenant_id": tenant_id, "customer_id": cid, "type": type_, "namespace": ns,
-                               "value": value, "source": source, "created_at": created})
-            t_rows.append({"tenant_id": tenant_id, "customer_id": cid, "kind": "created", "occurred_at": created,
-                           "actor_type": "system", "actor_id": None, "data": {"source": source}})
+                i_rows.append(
+                    {
+                        "tenant_id": tenant_id,
+                        "customer_id": cid,
+                        "type": type_,
+                        "namespace": ns,
+                        "value": value,
+                        "source": source,
+                        "created_at": created,
+                    }
+                )
+            t_rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "customer_id": cid,
+                    "kind": "created",
+                    "occurred_at": created,
+                    "actor_type": "system",
+                    "actor_id": None,
+                    "data": {"source": source},
+                }
+            )
             if any(t == "wecom_external_userid" for t, _, _ in idents):
-                k_rows.append({"tenant_id": tenant_id, "customer_id": cid, "purpose": "marketing_wecom",
-                               "granted": True, "source": "wecom_add_friend", "recorded_at": created,
-                               "actor_type": "system", "actor_id": None})
+                k_rows.append(
+                    {
+                        "tenant_id": tenant_id,
+                        "customer_id": cid,
+                        "purpose": "marketing_wecom",
+                        "granted": True,
+                        "source": "wecom_add_friend",
+                        "recorded_at": created,
+                        "actor_type": "system",
+                        "actor_id": None,
+                    }
+                )
             if phone and rng.random() < 0.5:
-                k_rows.append({"tenant_id": tenant_id, "customer_id": cid, "purpose": "marketing_sms",
-                               "granted": rng.random() < 0.9, "source": "member_signup", "recorded_at": created,
-                               "actor_type": "system", "actor_id": None})
+                k_rows.append(
+                    {
+                        "tenant_id": tenant_id,
+                        "customer_id": cid,
+                        "purpose": "marketing_sms",
+                        "granted": rng.random() < 0.9,
+                        "source": "member_signup",
+                        "recorded_at": created,
+                        "actor_type": "system",
+                        "actor_id": None,
+                    }
+                )
         with engine.begin() as conn:
             conn.execute(insert(customers_t), c_rows)
             conn.execute(insert(identities_t), i_rows)
@@ -253,7 +397,13 @@ def _insert_customers(
         done += size
         report("customers", done, total)
     with engine.begin() as conn:
-        conn.execute(update(Tenant.__table__).where(Tenant.__table__.c.id == tenant_id).values(customer_seq=total))
+        conn.execute(
+            update(table_of(Tenant)).where(table_of(Tenant).c.id == tenant_id).values(customer_seq=total)
+        )
         if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT setval(pg_get_serial_sequence('customers', 'id'), "
-                              "(SELECT COALESCE(MAX(id), 1) FROM customers))"))
+            conn.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('customers', 'id'), "
+                    "(SELECT COALESCE(MAX(id), 1) FROM customers))"
+                )
+            )

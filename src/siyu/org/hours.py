@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from siyu.core.errors import DomainError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 MINUTES_PER_DAY = 24 * 60
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
@@ -36,7 +37,7 @@ class Interval:
 
     def label(self, lang: str = "zh-CN") -> str:
         """Human label, e.g. '周一 10:00-02:00'."""
-        names = WEEKDAYS_ZH if lang != "en" else WEEKDAYS
+        names = WEEKDAYS_ZH if lang != "en" else WEEKDAYS_EN
         return f"{names[self.weekday]} {self.opens}-{self.closes}"
 
 
@@ -56,7 +57,7 @@ def validate_intervals(intervals: list[Interval]) -> None:
             raise DomainError("invalid_hours", value=f"weekday={iv.weekday}")
         spans.append((iv.start_min, iv.start_min + iv.length_min, iv))
     spans.sort(key=lambda s: s[0])
-    for i, (start, end, iv) in enumerate(spans):
+    for i, (_start, end, iv) in enumerate(spans):
         # Compare with the next interval, and the last one wraps around to the first (Sun night -> Mon).
         if i + 1 < len(spans):
             nxt_start, nxt_iv = spans[i + 1][0], spans[i + 1][2]
@@ -90,7 +91,9 @@ def parse_day_spec(weekday: int, spec: str) -> list[Interval]:
     return out
 
 
-def is_open_at(intervals: list[Interval], holidays: dict[date, list[tuple[str, str]] | None], at: datetime) -> bool:
+def is_open_at(
+    intervals: list[Interval], holidays: dict[date, list[tuple[str, str]] | None], at: datetime
+) -> bool:
     """Whether a store is open at a local (tenant time zone) datetime.
 
     holidays maps a date to None (closed all day) or to that day's own intervals; an overnight

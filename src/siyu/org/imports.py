@@ -17,7 +17,16 @@ from siyu.org.models import Region, Staff, Store
 from siyu.platform.tabular import Table, check_headers
 
 STORE_REQUIRED = ("code", "name")
-STORE_OPTIONAL = ("region_code", "region_name", "city", "address", "latitude", "longitude", "status", *WEEKDAYS)
+STORE_OPTIONAL = (
+    "region_code",
+    "region_name",
+    "city",
+    "address",
+    "latitude",
+    "longitude",
+    "status",
+    *WEEKDAYS,
+)
 STAFF_REQUIRED = ("employee_no", "username", "name", "role")
 STAFF_OPTIONAL = ("phone", "store_codes", "status")
 
@@ -26,7 +35,9 @@ def _pydantic_errors(row: int, exc: ValidationError) -> list[RowError]:
     out = []
     for err in exc.errors():
         column = ".".join(str(p) for p in err["loc"]) or None
-        out.append(RowError(row, column, "invalid_value", f"值无效：{err['msg']}", f"invalid value: {err['msg']}"))
+        out.append(
+            RowError(row, column, "invalid_value", f"值无效：{err['msg']}", f"invalid value: {err['msg']}")
+        )
     return out
 
 
@@ -35,7 +46,9 @@ def _reject(errors: list[RowError]) -> None:
         raise DomainError("import_rejected", error_count=len(errors), details={"errors": errors})
 
 
-def import_stores(session: Session, *, tenant_id: int, table: Table, actor: Principal | None) -> dict[str, int]:
+def import_stores(
+    session: Session, *, tenant_id: int, table: Table, actor: Principal | None
+) -> dict[str, int]:
     """Create or update stores by code; regions are created when a region_name is given."""
     check_headers(table, STORE_REQUIRED, STORE_OPTIONAL)
     errors: list[RowError] = []
@@ -46,8 +59,15 @@ def import_stores(session: Session, *, tenant_id: int, table: Table, actor: Prin
     for row, cells in table.rows:
         code = cells.get("code", "")
         if code in seen:
-            errors.append(RowError(row, "code", "duplicate_in_file", f"门店编码与第 {seen[code]} 行重复",
-                                   f"store code repeats row {seen[code]}"))
+            errors.append(
+                RowError(
+                    row,
+                    "code",
+                    "duplicate_in_file",
+                    f"门店编码与第 {seen[code]} 行重复",
+                    f"store code repeats row {seen[code]}",
+                )
+            )
             continue
         seen[code] = row
         hours: list[dict[str, Any]] = []
@@ -57,9 +77,13 @@ def import_stores(session: Session, *, tenant_id: int, table: Table, actor: Prin
             except DomainError as exc:
                 errors.append(RowError(row, day, exc.code, exc.message(), exc.message("en")))
         values: dict[str, Any] = {
-            "code": code, "name": cells.get("name", ""), "city": cells.get("city") or None,
-            "address": cells.get("address") or None, "status": cells.get("status") or "active",
-            "latitude": cells.get("latitude") or None, "longitude": cells.get("longitude") or None,
+            "code": code,
+            "name": cells.get("name", ""),
+            "city": cells.get("city") or None,
+            "address": cells.get("address") or None,
+            "status": cells.get("status") or "active",
+            "latitude": cells.get("latitude") or None,
+            "longitude": cells.get("longitude") or None,
             "business_hours": hours,
         }
         parsed.append((row, values, cells.get("region_code") or None, cells.get("region_name") or None))
@@ -67,8 +91,15 @@ def import_stores(session: Session, *, tenant_id: int, table: Table, actor: Prin
     for row, values, region_code, region_name in parsed:
         if region_code and region_code not in regions:
             if not region_name:
-                errors.append(RowError(row, "region_code", "not_found", f"区域 {region_code} 不存在（可填写 region_name 以新建）",
-                                       f"region {region_code} not found (give region_name to create it)"))
+                errors.append(
+                    RowError(
+                        row,
+                        "region_code",
+                        "not_found",
+                        f"区域 {region_code} 不存在（可填写 region_name 以新建）",
+                        f"region {region_code} not found (give region_name to create it)",
+                    )
+                )
                 continue
             regions[region_code] = service.create_region(
                 session, tenant_id=tenant_id, data=schemas.RegionCreate(code=region_code, name=region_name)
@@ -83,20 +114,30 @@ def import_stores(session: Session, *, tenant_id: int, table: Table, actor: Prin
         try:
             if data.code in existing:
                 update = schemas.StoreUpdate.model_validate(data.model_dump(exclude={"code"}))
-                service.update_store(session, tenant_id=tenant_id, store_id=existing[data.code].id, data=update,
-                                     actor=actor)
+                service.update_store(
+                    session, tenant_id=tenant_id, store_id=existing[data.code].id, data=update, actor=actor
+                )
                 updated += 1
             else:
                 service.create_store(session, tenant_id=tenant_id, data=data, actor=actor)
                 created += 1
         except DomainError as exc:
-            errors.append(RowError(row, "mon..sun" if "hours" in exc.code else None, exc.code, exc.message(),
-                                   exc.message("en")))
+            errors.append(
+                RowError(
+                    row,
+                    "mon..sun" if "hours" in exc.code else None,
+                    exc.code,
+                    exc.message(),
+                    exc.message("en"),
+                )
+            )
     _reject(errors)
     return {"created": created, "updated": updated}
 
 
-def import_staff(session: Session, *, tenant_id: int, table: Table, actor: Principal | None) -> dict[str, int]:
+def import_staff(
+    session: Session, *, tenant_id: int, table: Table, actor: Principal | None
+) -> dict[str, int]:
     """Create or update staff by username; every store code must exist."""
     check_headers(table, STAFF_REQUIRED, STAFF_OPTIONAL)
     errors: list[RowError] = []
@@ -107,29 +148,53 @@ def import_staff(session: Session, *, tenant_id: int, table: Table, actor: Princ
     for row, cells in table.rows:
         username = cells.get("username", "")
         if username in seen:
-            errors.append(RowError(row, "username", "duplicate_in_file", f"用户名与第 {seen[username]} 行重复",
-                                   f"username repeats row {seen[username]}"))
+            errors.append(
+                RowError(
+                    row,
+                    "username",
+                    "duplicate_in_file",
+                    f"用户名与第 {seen[username]} 行重复",
+                    f"username repeats row {seen[username]}",
+                )
+            )
             continue
         seen[username] = row
         codes = [c.strip() for c in re.split(r"[|,，;；]", cells.get("store_codes", "")) if c.strip()]
         unknown = [c for c in codes if c not in stores]
         if unknown:
-            errors.append(RowError(row, "store_codes", "not_found", f"门店不存在：{', '.join(unknown)}",
-                                   f"unknown store: {', '.join(unknown)}"))
+            errors.append(
+                RowError(
+                    row,
+                    "store_codes",
+                    "not_found",
+                    f"门店不存在：{', '.join(unknown)}",
+                    f"unknown store: {', '.join(unknown)}",
+                )
+            )
             continue
         store_ids = [stores[c] for c in codes]
         try:
             if username in existing:
-                upd = schemas.StaffUpdate(name=cells.get("name"), role=cells.get("role"),  # type: ignore[arg-type]
-                                          phone=cells.get("phone") or None, store_ids=store_ids,
-                                          status=cells.get("status") or None)  # type: ignore[arg-type]
-                service.update_staff(session, tenant_id=tenant_id, staff_id=existing[username].id, data=upd,
-                                     actor=actor)
+                upd = schemas.StaffUpdate(
+                    name=cells.get("name"),
+                    role=cells.get("role"),
+                    phone=cells.get("phone") or None,
+                    store_ids=store_ids,
+                    status=cells.get("status") or None,
+                )
+                service.update_staff(
+                    session, tenant_id=tenant_id, staff_id=existing[username].id, data=upd, actor=actor
+                )
                 updated += 1
             else:
-                new = schemas.StaffCreate(employee_no=cells.get("employee_no", ""), username=username,
-                                          name=cells.get("name", ""), role=cells.get("role"),  # type: ignore[arg-type]
-                                          phone=cells.get("phone") or None, store_ids=store_ids)
+                new = schemas.StaffCreate(
+                    employee_no=cells.get("employee_no", ""),
+                    username=username,
+                    name=cells.get("name", ""),
+                    role=cells.get("role"),
+                    phone=cells.get("phone") or None,
+                    store_ids=store_ids,
+                )
                 service.create_staff(session, tenant_id=tenant_id, data=new, actor=actor)
                 created += 1
         except ValidationError as exc:

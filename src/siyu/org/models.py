@@ -86,9 +86,7 @@ class Staff(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "username"),
         UniqueConstraint("tenant_id", "employee_no"),
-        CheckConstraint(
-            "role IN ('owner','hq_operator','analyst','store_manager','guide')", name="role"
-        ),
+        CheckConstraint("role IN ('owner','hq_operator','analyst','store_manager','guide')", name="role"),
         CheckConstraint("status IN ('active','departed')", name="status"),
     )
 
@@ -109,5 +107,9 @@ class StaffStore(TenantScoped, Base):
     __tablename__ = "staff_stores"
     __table_args__ = (Index("ix_staff_stores_store", "tenant_id", "store_id"),)
 
-    staff_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True)
-    store_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    store_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -106,7 +106,9 @@ def _store_values(data: schemas.StoreBase | schemas.StoreUpdate) -> dict[str, An
     return values
 
 
-def create_store(session: Session, *, tenant_id: int, data: schemas.StoreCreate, actor: Principal | None) -> Store:
+def create_store(
+    session: Session, *, tenant_id: int, data: schemas.StoreCreate, actor: Principal | None
+) -> Store:
     """Create a store after validating its region and hours."""
     _check_hours(data.business_hours, data.holidays)
     if data.region_id is not None:
@@ -117,7 +119,12 @@ def create_store(session: Session, *, tenant_id: int, data: schemas.StoreCreate,
     session.add(store)
     session.flush()
     audit.record(
-        session, tenant_id=tenant_id, actor=actor, action="store.create", object_type="store", object_id=store.id
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="store.create",
+        object_type="store",
+        object_id=store.id,
     )
     return store
 
@@ -164,12 +171,16 @@ def update_store(
 ) -> Store:
     """Change a store; hours are re-validated as a whole."""
     store = get_store(session, tenant_id=tenant_id, store_id=store_id)
-    hours = data.business_hours if data.business_hours is not None else [
-        schemas.HoursInterval.model_validate(h) for h in store.business_hours
-    ]
-    holidays = data.holidays if data.holidays is not None else [
-        schemas.Holiday.model_validate(h) for h in store.holidays
-    ]
+    hours = (
+        data.business_hours
+        if data.business_hours is not None
+        else [schemas.HoursInterval.model_validate(h) for h in store.business_hours]
+    )
+    holidays = (
+        data.holidays
+        if data.holidays is not None
+        else [schemas.Holiday.model_validate(h) for h in store.holidays]
+    )
     _check_hours(hours, holidays)
     if data.region_id is not None:
         get_region(session, tenant_id=tenant_id, region_id=data.region_id)
@@ -177,8 +188,13 @@ def update_store(
         setattr(store, key, value)
     store.updated_at = utcnow()
     audit.record(
-        session, tenant_id=tenant_id, actor=actor, action="store.update", object_type="store",
-        object_id=store.id, data={"fields": sorted(data.model_fields_set)},
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="store.update",
+        object_type="store",
+        object_id=store.id,
+        data={"fields": sorted(data.model_fields_set)},
     )
     return store
 
@@ -189,7 +205,12 @@ def close_store(session: Session, *, tenant_id: int, store_id: int, actor: Princ
     store.status = "closed"
     store.updated_at = utcnow()
     audit.record(
-        session, tenant_id=tenant_id, actor=actor, action="store.close", object_type="store", object_id=store.id
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="store.close",
+        object_type="store",
+        object_id=store.id,
     )
     return store
 
@@ -217,15 +238,21 @@ def staff_store_ids(session: Session, *, tenant_id: int, staff_ids: list[int]) -
 
 def _set_stores(session: Session, tenant_id: int, staff_id: int, store_ids: list[int]) -> None:
     _check_store_ids(session, tenant_id, store_ids)
-    session.execute(delete(StaffStore).where(StaffStore.tenant_id == tenant_id, StaffStore.staff_id == staff_id))
+    session.execute(
+        delete(StaffStore).where(StaffStore.tenant_id == tenant_id, StaffStore.staff_id == staff_id)
+    )
     for store_id in sorted(set(store_ids)):
         session.add(StaffStore(tenant_id=tenant_id, staff_id=staff_id, store_id=store_id))
 
 
-def create_staff(session: Session, *, tenant_id: int, data: schemas.StaffCreate, actor: Principal | None) -> Staff:
+def create_staff(
+    session: Session, *, tenant_id: int, data: schemas.StaffCreate, actor: Principal | None
+) -> Staff:
     """Create a staff account with its stores."""
     for column, value in (("username", data.username), ("employee_no", data.employee_no)):
-        if session.scalar(select(Staff.id).where(Staff.tenant_id == tenant_id, getattr(Staff, column) == value)):
+        if session.scalar(
+            select(Staff.id).where(Staff.tenant_id == tenant_id, getattr(Staff, column) == value)
+        ):
             raise DomainError("duplicate", object="staff", value=value)
     staff = Staff(
         tenant_id=tenant_id,
@@ -243,8 +270,13 @@ def create_staff(session: Session, *, tenant_id: int, data: schemas.StaffCreate,
         raise DomainError("duplicate", object="staff", value=data.username) from exc
     _set_stores(session, tenant_id, staff.id, data.store_ids)
     audit.record(
-        session, tenant_id=tenant_id, actor=actor, action="staff.create", object_type="staff",
-        object_id=staff.id, data={"role": data.role},
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="staff.create",
+        object_type="staff",
+        object_id=staff.id,
+        data={"role": data.role},
     )
     return staff
 
@@ -279,7 +311,9 @@ def list_staff(
     if store_id is not None:
         stmt = stmt.where(
             Staff.id.in_(
-                select(StaffStore.staff_id).where(StaffStore.tenant_id == tenant_id, StaffStore.store_id == store_id)
+                select(StaffStore.staff_id).where(
+                    StaffStore.tenant_id == tenant_id, StaffStore.store_id == store_id
+                )
             )
         )
     rows = list(session.scalars(stmt.order_by(Staff.id).limit(limit + 1)))
@@ -305,7 +339,12 @@ def update_staff(
     if data.store_ids is not None:
         _set_stores(session, tenant_id, staff.id, data.store_ids)
     audit.record(
-        session, tenant_id=tenant_id, actor=actor, action="staff.update", object_type="staff",
-        object_id=staff.id, data={"fields": sorted(f for f in data.model_fields_set if f != "password")},
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="staff.update",
+        object_type="staff",
+        object_id=staff.id,
+        data={"fields": sorted(f for f in data.model_fields_set if f != "password")},
     )
     return staff

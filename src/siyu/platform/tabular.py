@@ -52,7 +52,9 @@ def read_table(filename: str, content: bytes) -> Table:
     for index, raw in enumerate(raw_rows[1:], start=2):
         if not any(str(v).strip() for v in raw):
             continue
-        rows.append((index, {h: str(raw[i]).strip() if i < len(raw) else "" for i, h in enumerate(headers) if h}))
+        rows.append(
+            (index, {h: str(raw[i]).strip() if i < len(raw) else "" for i, h in enumerate(headers) if h})
+        )
     if len(rows) > MAX_ROWS:
         raise DomainError("batch_too_large", limit=MAX_ROWS, count=len(rows))
     return Table(headers=[h for h in headers if h], rows=rows)
@@ -83,9 +85,11 @@ def check_headers(table: Table, required: Sequence[str], optional: Sequence[str]
     if missing or unknown:
         errors = [RowError(1, h, "missing_column", f"缺少列 {h}", f"missing column {h}") for h in missing]
         errors += [RowError(1, h, "unknown_column", f"未知列 {h}", f"unknown column {h}") for h in unknown]
-        raise DomainError("import_rejected", error_count=len(errors),
-                          details={"errors": errors, "expected": {"required": list(required),
-                                                                  "optional": list(optional)}})
+        raise DomainError(
+            "import_rejected",
+            error_count=len(errors),
+            details={"errors": errors, "expected": {"required": list(required), "optional": list(optional)}},
+        )
 
 
 def write_table(path: Path, headers: list[str], rows: Iterable[Sequence[Any]]) -> int:

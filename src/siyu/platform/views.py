@@ -38,14 +38,25 @@ def health(db: DB) -> Health:
     return Health(status="ok", database=db.get_bind().dialect.name)
 
 
-IMPORTERS = {"stores": (import_stores, Perm.ORG_WRITE), "staff": (import_staff, Perm.STAFF_WRITE),
-             "customers": (import_customers, Perm.CUSTOMERS_UPSERT)}
+IMPORTERS = {
+    "stores": (import_stores, Perm.ORG_WRITE),
+    "staff": (import_staff, Perm.STAFF_WRITE),
+    "customers": (import_customers, Perm.CUSTOMERS_UPSERT),
+}
 
 
-@router.post("/api/v1/imports/{kind}", response_model=ImportResult, tags=["platform 平台"],
-             summary="Import CSV/Excel 批量导入 (stores | staff | customers)")
-def run_import(kind: Literal["stores", "staff", "customers"], db: DB, file: UploadFile = File(...),
-               principal: Principal = allow(Perm.IMPORT)) -> ImportResult:
+@router.post(
+    "/api/v1/imports/{kind}",
+    response_model=ImportResult,
+    tags=["platform 平台"],
+    summary="Import CSV/Excel 批量导入 (stores | staff | customers)",
+)
+def run_import(
+    kind: Literal["stores", "staff", "customers"],
+    db: DB,
+    file: UploadFile = File(...),
+    principal: Principal = allow(Perm.IMPORT),
+) -> ImportResult:
     """Import a sheet: every row is written, or none is and the answer lists each row's problem."""
     importer, needed = IMPORTERS[kind]
     if not principal.can(needed):
