@@ -1,0 +1,84 @@
+"""Concurrent writers never duplicate numbers, customers or idempotent effects (both engines)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from siyu.app import create_app
+from siyu.customers.models import Customer, CustomerIdentity
+from siyu.customers.service import allocate_numbers
+from siyu.db.session import unit_of_work
+from tests.conftest import World
+
+
+def run_threads(n: int, target: Callable[[int], Any]) -> list[Any]:
+    results: list[Any] = [None] * n
+    barrier = threading.Barrier(n)
+
+    def work(i: int) -> None:
+        barrier.wait()
+        results[i] = target(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
+def test_number_allocation_is_gapless_under_concurrency(db_world: World) -> None:
+    def allocate(_: int) -> list[int]:
+        out: list[int] = []
+        for _ in range(20):
+            with unit_of_work(db_world.engine) as session:
+                out += list(allocate_numbers(session, tenant_id=db_world.tenant_id, count=3))
+        return out
+
+    numbers = [n for chunk in run_threads(6, allocate) for n in chunk]
+    assert sorted(numbers) == list(range(1, 6 * 20 * 3 + 1))
+
+
+def test_concurrent_upserts_of_one_person_make_one_customer(db_world: World) -> None:
+    app = create_app(engine=db_world.engine)
+    headers = db_world.headers("integration")
+
+    def post(i: int) -> int:
+        with TestClient(app) as client:
+            body = {"records": [{"identities": [{"type": "wechat_unionid", "value": "oSame00000000000000000000001"},
+                                                {"type": "member_card", "value": f"CARD{i:04d}"}]}]}
+            response = client.post("/api/v1/customers/batch", json=body, headers=headers)
+            assert response.status_code == 200, response.text
+            return int(response.json()["results"][0]["customer_id"])
+
+    ids = run_threads(5, post)
+    assert len(set(ids)) == 1
+    with unit_of_work(db_world.engine) as session:
+        customers = session.scalar(select(func.count()).select_from(Customer).where(Customer.tenant_id == db_world.tenant_id))
+        cards = session.scalar(select(func.count()).select_from(CustomerIdentity).where(
+            CustomerIdentity.tenant_id == db_world.tenant_id, CustomerIdentity.type == "member_card",
+            CustomerIdentity.customer_id == ids[0]))
+    assert (customers, cards) == (1, 5)
+
+
+def test_concurrent_replays_of_one_idempotency_key_apply_once(db_world: World) -> None:
+    app = create_app(engine=db_world.engine)
+    headers = {**db_world.headers("integration"), "Idempotency-Key": "batch-2026-11-23-001"}
+    body = {"records": [{"identities": [{"type": "member_card", "value": f"IDEM{i:04d}"}]} for i in range(20)]}
+
+    def post(_: int) -> tuple[int, str]:
+        with TestClient(app) as client:
+            response = client.post("/api/v1/customers/batch", json=body, headers=headers)
+            return response.status_code, response.text
+
+    answers = run_threads(4, post)
+    assert {status for status, _ in answers} == {200}
+    assert len({text for _, text in answers}) == 1
+    with unit_of_work(db_world.engine) as session:
+        customers = session.scalar(select(func.count()).select_from(Customer).where(Customer.tenant_id == db_world.tenant_id))
+    assert customers == 20
