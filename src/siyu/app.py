@@ -54,27 +54,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
-    _publish_permissions(app)
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:
         return RedirectResponse("/docs")
 
     return app
-
-
-def _publish_permissions(app: FastAPI) -> None:
-    """Put each route's declared permission into the OpenAPI operation as x-permission."""
-    from fastapi.routing import APIRoute
-
-    from siyu.api.deps import Require
-
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        for dep in route.dependant.dependencies:
-            if isinstance(dep.call, Require):
-                route.openapi_extra = {
-                    **(route.openapi_extra or {}),
-                    "x-permission": dep.call.permission.value,
-                }

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from siyu.api.deps import authenticate
+from siyu.api.deps import Require, authenticate
 from siyu.core.errors import DomainError
 from siyu.core.ids import sha256_hex
 from siyu.platform.models import IdempotencyRecord
@@ -31,6 +31,13 @@ MAX_ATTEMPTS = 3
 
 class TransactionalRoute(APIRoute):
     """APIRoute that wraps the endpoint in a unit of work (and idempotency for POST)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Publish the permission the route declares (its Require dependency) as x-permission.
+        for dep in self.dependant.dependencies:
+            if isinstance(dep.call, Require):
+                self.openapi_extra = {**(self.openapi_extra or {}), "x-permission": dep.call.permission.value}
 
     def get_route_handler(self) -> Handler:
         """Wrap FastAPI's handler."""
