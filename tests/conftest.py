@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -40,7 +41,9 @@ def _unavailable(what: str, how: str) -> None:
 
 def _pg_url_with_schema(url: str, schema: str) -> str:
     parsed = make_url(normalise_database_url(url))
-    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
 
 
 @pytest.fixture(scope="session")
@@ -127,8 +130,14 @@ def issue_token(engine: Engine, tenant_id: int, staff_id: int, *, ttl: timedelta
     """A sign-in token written directly (argon2 sign-in is tested once, not for every test)."""
     token = new_token("st")
     with unit_of_work(engine) as session:
-        session.add(AuthToken(tenant_id=tenant_id, staff_id=staff_id, token_sha256=sha256_hex(token),
-                              expires_at=datetime.now(UTC) + ttl))
+        session.add(
+            AuthToken(
+                tenant_id=tenant_id,
+                staff_id=staff_id,
+                token_sha256=sha256_hex(token),
+                expires_at=datetime.now(UTC) + ttl,
+            )
+        )
     return token
 
 
@@ -141,23 +150,42 @@ def build_world(engine: Engine) -> World:
         tenant = Tenant(slug=slug, name=f"Brand {slug}", timezone="Asia/Shanghai", currency="CNY")
         session.add(tenant)
         session.flush()
-        stores = [Store(tenant_id=tenant.id, code=f"S{i}", name=f"门店{i}", city="上海", status="active",
-                        business_hours=[], holidays=[]) for i in (1, 2)]
+        stores = [
+            Store(
+                tenant_id=tenant.id,
+                code=f"S{i}",
+                name=f"门店{i}",
+                city="上海",
+                status="active",
+                business_hours=[],
+                holidays=[],
+            )
+            for i in (1, 2)
+        ]
         session.add_all(stores)
         session.flush()
         staff: dict[str, int] = {}
-        for role, username in (("owner", "owner"), ("hq_operator", "hq"), ("analyst", "analyst"),
-                               ("store_manager", "manager"), ("guide", "guide"), ("guide", "guide2")):
-            member = Staff(tenant_id=tenant.id, employee_no=username.upper(), username=username,
-                           name=username, role=role)
+        for role, username in (
+            ("owner", "owner"),
+            ("hq_operator", "hq"),
+            ("analyst", "analyst"),
+            ("store_manager", "manager"),
+            ("guide", "guide"),
+            ("guide", "guide2"),
+        ):
+            member = Staff(
+                tenant_id=tenant.id, employee_no=username.upper(), username=username, name=username, role=role
+            )
             session.add(member)
             session.flush()
             staff[username] = member.id
-        session.add_all([
-            StaffStore(tenant_id=tenant.id, staff_id=staff["manager"], store_id=stores[0].id),
-            StaffStore(tenant_id=tenant.id, staff_id=staff["guide"], store_id=stores[0].id),
-            StaffStore(tenant_id=tenant.id, staff_id=staff["guide2"], store_id=stores[1].id),
-        ])
+        session.add_all(
+            [
+                StaffStore(tenant_id=tenant.id, staff_id=staff["manager"], store_id=stores[0].id),
+                StaffStore(tenant_id=tenant.id, staff_id=staff["guide"], store_id=stores[0].id),
+                StaffStore(tenant_id=tenant.id, staff_id=staff["guide2"], store_id=stores[1].id),
+            ]
+        )
         _, api_key = create_api_key(session, tenant_id=tenant.id, name="test", actor=None)
         tenant_id = tenant.id
         store_ids = [s.id for s in stores]
@@ -170,7 +198,9 @@ def build_world(engine: Engine) -> World:
         "guide2": issue_token(engine, tenant_id, staff["guide2"]),
         "integration": api_key,
     }
-    return World(engine=engine, tenant_id=tenant_id, slug=slug, store_ids=store_ids, staff=staff, tokens=tokens)
+    return World(
+        engine=engine, tenant_id=tenant_id, slug=slug, store_ids=store_ids, staff=staff, tokens=tokens
+    )
 
 
 @pytest.fixture
@@ -196,3 +226,15 @@ def client(sqlite_engine: Engine) -> Iterator[TestClient]:
 def make_world() -> Callable[[Engine], World]:
     """Build extra worlds (two-tenant tests)."""
     return build_world
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say once, not per test, which services were missing and how to enable them."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, n in sorted(reasons.items()):
+        terminalreporter.write_line(f"{n} tests skipped — {reason}", yellow=True)

@@ -15,14 +15,19 @@ from tests.conftest import World, issue_token
 
 def set_password(world: World, username: str, password: str) -> None:
     with unit_of_work(world.engine) as session:
-        session.execute(update(Staff).where(Staff.tenant_id == world.tenant_id, Staff.username == username)
-                        .values(password_hash=hash_password(password)))
+        session.execute(
+            update(Staff)
+            .where(Staff.tenant_id == world.tenant_id, Staff.username == username)
+            .values(password_hash=hash_password(password))
+        )
 
 
 def test_sign_in_issues_a_working_token_and_sign_out_revokes_it(client: TestClient, world: World) -> None:
     set_password(world, "manager", "correct horse")
-    response = client.post("/api/v1/auth/sign-in", json={"tenant": world.slug, "username": "manager",
-                                                          "password": "correct horse"})
+    response = client.post(
+        "/api/v1/auth/sign-in",
+        json={"tenant": world.slug, "username": "manager", "password": "correct horse"},
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["staff"]["role"] == "store_manager"
@@ -36,8 +41,12 @@ def test_sign_in_issues_a_working_token_and_sign_out_revokes_it(client: TestClie
 
 def test_wrong_password_and_unknown_user_answer_the_same(client: TestClient, world: World) -> None:
     set_password(world, "hq", "right-password")
-    a = client.post("/api/v1/auth/sign-in", json={"tenant": world.slug, "username": "hq", "password": "wrong-pass"})
-    b = client.post("/api/v1/auth/sign-in", json={"tenant": world.slug, "username": "nobody", "password": "wrong-pass"})
+    a = client.post(
+        "/api/v1/auth/sign-in", json={"tenant": world.slug, "username": "hq", "password": "wrong-pass"}
+    )
+    b = client.post(
+        "/api/v1/auth/sign-in", json={"tenant": world.slug, "username": "nobody", "password": "wrong-pass"}
+    )
     assert a.status_code == b.status_code == 401
     assert a.json() == b.json()
     assert a.json()["error"]["code"] == "invalid_credentials"
@@ -46,10 +55,17 @@ def test_wrong_password_and_unknown_user_answer_the_same(client: TestClient, wor
 def test_repeated_failures_are_rate_limited(client: TestClient, world: World) -> None:
     set_password(world, "analyst", "right-password")
     for _ in range(10):
-        assert client.post("/api/v1/auth/sign-in", json={"tenant": world.slug, "username": "analyst",
-                                                         "password": "nope-nope"}).status_code == 401
-    blocked = client.post("/api/v1/auth/sign-in", json={"tenant": world.slug, "username": "analyst",
-                                                        "password": "right-password"})
+        assert (
+            client.post(
+                "/api/v1/auth/sign-in",
+                json={"tenant": world.slug, "username": "analyst", "password": "nope-nope"},
+            ).status_code
+            == 401
+        )
+    blocked = client.post(
+        "/api/v1/auth/sign-in",
+        json={"tenant": world.slug, "username": "analyst", "password": "right-password"},
+    )
     assert blocked.status_code == 429
     assert blocked.json()["error"]["code"] == "too_many_attempts"
     assert int(blocked.headers["Retry-After"]) > 0

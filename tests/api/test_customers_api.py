@@ -18,55 +18,96 @@ APP = "wx49f0ab532d5d035a"
 
 
 def batch(client: TestClient, world: World, records: list[dict[str, Any]], **headers: str) -> Any:
-    return client.post("/api/v1/customers/batch", json={"records": records},
-                       headers={**world.headers("integration"), **headers})
+    return client.post(
+        "/api/v1/customers/batch",
+        json={"records": records},
+        headers={**world.headers("integration"), **headers},
+    )
 
 
 def count_customers(world: World) -> int:
     with unit_of_work(world.engine) as session:
-        return int(session.scalar(select(func.count()).select_from(Customer).where(Customer.tenant_id == world.tenant_id)) or 0)
+        return int(
+            session.scalar(
+                select(func.count()).select_from(Customer).where(Customer.tenant_id == world.tenant_id)
+            )
+            or 0
+        )
 
 
 def test_lookup_returns_the_customer_with_every_identity(client: TestClient, world: World) -> None:
-    r = batch(client, world, [{"name": "张伟", "phone": "13812341234", "identities": [
-        {"type": "wechat_unionid", "value": "oUnionAAAAAAAAAAAAAAAAAAAAAA"},
-        {"type": "wechat_openid", "namespace": APP, "value": "oOpenAAAAAAAAAAAAAAAAAAAAAAA"},
-        {"type": "platform_buyer_id", "namespace": "tmall", "value": "tb-001"}]}])
+    r = batch(
+        client,
+        world,
+        [
+            {
+                "name": "张伟",
+                "phone": "13812341234",
+                "identities": [
+                    {"type": "wechat_unionid", "value": "oUnionAAAAAAAAAAAAAAAAAAAAAA"},
+                    {"type": "wechat_openid", "namespace": APP, "value": "oOpenAAAAAAAAAAAAAAAAAAAAAAA"},
+                    {"type": "platform_buyer_id", "namespace": "tmall", "value": "tb-001"},
+                ],
+            }
+        ],
+    )
     assert r.status_code == 200
-    found = client.get("/api/v1/customers/lookup", params={"type": "phone", "value": "+86 138 1234 1234"},
-                       headers=world.headers("hq_operator"))
+    found = client.get(
+        "/api/v1/customers/lookup",
+        params={"type": "phone", "value": "+86 138 1234 1234"},
+        headers=world.headers("hq_operator"),
+    )
     assert found.status_code == 200
     body = found.json()
     assert body["name"] == "张伟" and body["number"] == 1 and body["phone"] == "138****1234"
     assert sorted((i["type"], i["namespace"], i["value"]) for i in body["identities"]) == [
-        ("phone", "", "138****1234"), ("platform_buyer_id", "tmall", "tb-001"),
-        ("wechat_openid", APP, "oOpenAAAAAAAAAAAAAAAAAAAAAAA"), ("wechat_unionid", "", "oUnionAAAAAAAAAAAAAAAAAAAAAA")]
-    by_openid = client.get("/api/v1/customers/lookup", headers=world.headers("owner"),
-                           params={"type": "wechat_openid", "namespace": APP, "value": "oOpenAAAAAAAAAAAAAAAAAAAAAAA"})
+        ("phone", "", "138****1234"),
+        ("platform_buyer_id", "tmall", "tb-001"),
+        ("wechat_openid", APP, "oOpenAAAAAAAAAAAAAAAAAAAAAAA"),
+        ("wechat_unionid", "", "oUnionAAAAAAAAAAAAAAAAAAAAAA"),
+    ]
+    by_openid = client.get(
+        "/api/v1/customers/lookup",
+        headers=world.headers("owner"),
+        params={"type": "wechat_openid", "namespace": APP, "value": "oOpenAAAAAAAAAAAAAAAAAAAAAAA"},
+    )
     assert by_openid.json()["id"] == body["id"]
-    missing = client.get("/api/v1/customers/lookup", params={"type": "member_card", "value": "NOPE0001"},
-                         headers=world.headers("owner"))
+    missing = client.get(
+        "/api/v1/customers/lookup",
+        params={"type": "member_card", "value": "NOPE0001"},
+        headers=world.headers("owner"),
+    )
     assert missing.status_code == 404
-    bad_type = client.get("/api/v1/customers/lookup", params={"type": "qq", "value": "1"}, headers=world.headers("owner"))
+    bad_type = client.get(
+        "/api/v1/customers/lookup", params={"type": "qq", "value": "1"}, headers=world.headers("owner")
+    )
     assert bad_type.status_code == 422 and bad_type.json()["error"]["code"] == "unknown_identity_type"
 
 
 def test_batch_errors_are_reported_per_row_and_nothing_is_written(client: TestClient, world: World) -> None:
-    r = batch(client, world, [
-        {"identities": [{"type": "member_card", "value": "GOOD0001"}]},
-        {"identities": [{"type": "wechat_unionid", "value": "not valid!"}]},
-        {"phone": "138"},
-        {"identities": [{"type": "member_card", "value": "GOOD0001"}]},
-    ])
+    r = batch(
+        client,
+        world,
+        [
+            {"identities": [{"type": "member_card", "value": "GOOD0001"}]},
+            {"identities": [{"type": "wechat_unionid", "value": "not valid!"}]},
+            {"phone": "138"},
+            {"identities": [{"type": "member_card", "value": "GOOD0001"}]},
+        ],
+    )
     assert r.status_code == 422
     error = r.json()["error"]
     assert error["code"] == "batch_rejected"
     assert error["message"] == "批量数据有 3 处错误，未写入任何数据"
     assert [(e["row"], e["column"], e["code"]) for e in error["details"]["errors"]] == [
-        (2, "identities[0]", "invalid_identity"), (3, "phone", "invalid_identity"),
-        (4, "identities[0]", "duplicate_in_batch")]
+        (2, "identities[0]", "invalid_identity"),
+        (3, "phone", "invalid_identity"),
+        (4, "identities[0]", "duplicate_in_batch"),
+    ]
     assert count_customers(world) == 0
-    too_many = batch(client, world, [{"identities": [{"type": "member_card", "value": f"N{i:05d}"}]} for i in range(1001)])
+    too_many = batch(
+        client, world, [{"identities": [{"type": "member_card", "value": f"N{i:05d}"}]} for i in range(1001)]
+    )
     assert too_many.status_code == 413 and too_many.json()["error"]["code"] == "batch_too_large"
 
 
@@ -82,70 +123,139 @@ def test_idempotency_key_replays_the_first_answer(client: TestClient, world: Wor
     changed = batch(client, world, [{**records[0], "name": "二"}], **{"Idempotency-Key": "k-1"})
     assert changed.status_code == 422 and changed.json()["error"]["code"] == "idempotency_key_reused"
     # Keys belong to a tenant: another tenant may use the same key for its own request.
-    created = client.post("/api/v1/regions", json={"code": "R-IDEM", "name": "区"},
-                          headers={**world.headers("owner"), "Idempotency-Key": "k-2"})
-    replay = client.post("/api/v1/regions", json={"code": "R-IDEM", "name": "区"},
-                         headers={**world.headers("owner"), "Idempotency-Key": "k-2"})
+    created = client.post(
+        "/api/v1/regions",
+        json={"code": "R-IDEM", "name": "区"},
+        headers={**world.headers("owner"), "Idempotency-Key": "k-2"},
+    )
+    replay = client.post(
+        "/api/v1/regions",
+        json={"code": "R-IDEM", "name": "区"},
+        headers={**world.headers("owner"), "Idempotency-Key": "k-2"},
+    )
     assert replay.status_code == 201 and replay.json() == created.json()
-    without_key = client.post("/api/v1/regions", json={"code": "R-IDEM", "name": "区"}, headers=world.headers("owner"))
+    without_key = client.post(
+        "/api/v1/regions", json={"code": "R-IDEM", "name": "区"}, headers=world.headers("owner")
+    )
     assert without_key.status_code == 409 and without_key.json()["error"]["code"] == "duplicate"
 
 
 def test_phone_reveal_is_permission_gated_and_audited(client: TestClient, world: World) -> None:
-    cid = batch(client, world, [{"phone": "13912345678", "store_id": world.store_ids[0]}]).json()["results"][0]["customer_id"]
-    assert client.get(f"/api/v1/customers/{cid}", headers=world.headers("store_manager")).json()["phone"] == "139****5678"
+    cid = batch(client, world, [{"phone": "13912345678", "store_id": world.store_ids[0]}]).json()["results"][
+        0
+    ]["customer_id"]
+    assert (
+        client.get(f"/api/v1/customers/{cid}", headers=world.headers("store_manager")).json()["phone"]
+        == "139****5678"
+    )
     denied = client.post(f"/api/v1/customers/{cid}/phone/reveal", headers=world.headers("store_manager"))
     assert denied.status_code == 403
     revealed = client.post(f"/api/v1/customers/{cid}/phone/reveal", headers=world.headers("owner"))
     assert revealed.json() == {"customer_id": cid, "phone": "+8613912345678", "national": "13912345678"}
     with unit_of_work(world.engine) as session:
-        actions = list(session.scalars(select(AuditEntry.action).where(
-            AuditEntry.tenant_id == world.tenant_id, AuditEntry.object_id == cid)))
+        actions = list(
+            session.scalars(
+                select(AuditEntry.action).where(
+                    AuditEntry.tenant_id == world.tenant_id, AuditEntry.object_id == cid
+                )
+            )
+        )
     assert actions == ["customer.phone_reveal"]
 
 
 def test_profile_custom_fields_timeline_and_consent(client: TestClient, world: World) -> None:
     owner = world.headers("owner")
-    assert client.post("/api/v1/custom-fields", headers=owner, json={
-        "key": "shoe_size", "label_zh": "鞋码", "label_en": "Shoe size", "type": "number"}).status_code == 201
-    cid = batch(client, world, [{"identities": [{"type": "member_card", "value": "PROF0001"}]}]).json()["results"][0]["customer_id"]
-    bad = client.patch(f"/api/v1/customers/{cid}", json={"custom_fields": {"shoe_size": "big"}}, headers=owner)
+    assert (
+        client.post(
+            "/api/v1/custom-fields",
+            headers=owner,
+            json={"key": "shoe_size", "label_zh": "鞋码", "label_en": "Shoe size", "type": "number"},
+        ).status_code
+        == 201
+    )
+    cid = batch(client, world, [{"identities": [{"type": "member_card", "value": "PROF0001"}]}]).json()[
+        "results"
+    ][0]["customer_id"]
+    bad = client.patch(
+        f"/api/v1/customers/{cid}", json={"custom_fields": {"shoe_size": "big"}}, headers=owner
+    )
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_custom_field"
     unknown = client.patch(f"/api/v1/customers/{cid}", json={"custom_fields": {"hat": 1}}, headers=owner)
     assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_custom_field"
-    ok = client.patch(f"/api/v1/customers/{cid}", json={"custom_fields": {"shoe_size": 37}, "gender": "female",
-                                                        "birthday": "1990-05-01"}, headers=owner)
+    ok = client.patch(
+        f"/api/v1/customers/{cid}",
+        json={"custom_fields": {"shoe_size": 37}, "gender": "female", "birthday": "1990-05-01"},
+        headers=owner,
+    )
     assert ok.status_code == 200 and ok.json()["custom_fields"] == {"shoe_size": 37}
-    consent = client.post(f"/api/v1/customers/{cid}/consents", headers=world.headers("integration"),
-                          json={"purpose": "marketing_wecom", "granted": True, "source": "wecom_add_friend"})
+    consent = client.post(
+        f"/api/v1/customers/{cid}/consents",
+        headers=world.headers("integration"),
+        json={"purpose": "marketing_wecom", "granted": True, "source": "wecom_add_friend"},
+    )
     assert consent.status_code == 201
-    withdrawn = client.post(f"/api/v1/customers/{cid}/consents", headers=world.headers("integration"),
-                            json={"purpose": "marketing_wecom", "granted": False, "source": "customer_request"})
+    withdrawn = client.post(
+        f"/api/v1/customers/{cid}/consents",
+        headers=world.headers("integration"),
+        json={"purpose": "marketing_wecom", "granted": False, "source": "customer_request"},
+    )
     assert withdrawn.status_code == 201
     state = client.get(f"/api/v1/customers/{cid}/consents", headers=owner).json()
     assert state["current"]["marketing_wecom"]["granted"] is False and len(state["history"]) == 2
-    kinds = [e["kind"] for e in client.get(f"/api/v1/customers/{cid}/timeline", headers=owner).json()["items"]]
+    kinds = [
+        e["kind"] for e in client.get(f"/api/v1/customers/{cid}/timeline", headers=owner).json()["items"]
+    ]
     assert kinds == ["consent_withdrawn", "consent_granted", "profile_updated", "created"]
 
 
 def test_identity_added_elsewhere_is_a_conflict(client: TestClient, world: World) -> None:
-    ids = [r["customer_id"] for r in batch(client, world, [
-        {"identities": [{"type": "member_card", "value": "CONF0001"}]},
-        {"identities": [{"type": "member_card", "value": "CONF0002"}]}]).json()["results"]]
-    r = client.post(f"/api/v1/customers/{ids[0]}/identities", json={"type": "member_card", "value": "CONF0002"},
-                    headers=world.headers("owner"))
+    ids = [
+        r["customer_id"]
+        for r in batch(
+            client,
+            world,
+            [
+                {"identities": [{"type": "member_card", "value": "CONF0001"}]},
+                {"identities": [{"type": "member_card", "value": "CONF0002"}]},
+            ],
+        ).json()["results"]
+    ]
+    r = client.post(
+        f"/api/v1/customers/{ids[0]}/identities",
+        json={"type": "member_card", "value": "CONF0002"},
+        headers=world.headers("owner"),
+    )
     assert r.status_code == 409 and r.json()["error"]["code"] == "identity_conflict"
-    merged = client.post("/api/v1/customer-merges", json={"survivor_id": ids[0], "merged_id": ids[1]},
-                         headers=world.headers("owner"))
+    merged = client.post(
+        "/api/v1/customer-merges",
+        json={"survivor_id": ids[0], "merged_id": ids[1]},
+        headers=world.headers("owner"),
+    )
     assert merged.status_code == 201 and merged.json()["moved"]["customer_identities.customer_id"] == 1
     undo = client.post(f"/api/v1/customer-merges/{merged.json()['id']}/undo", headers=world.headers("owner"))
     assert undo.status_code == 200 and undo.json()["undone_at"] is not None
-    assert client.get("/api/v1/customers/lookup", params={"type": "member_card", "value": "CONF0002"},
-                      headers=world.headers("owner")).json()["id"] == ids[1]
+    assert (
+        client.get(
+            "/api/v1/customers/lookup",
+            params={"type": "member_card", "value": "CONF0002"},
+            headers=world.headers("owner"),
+        ).json()["id"]
+        == ids[1]
+    )
 
 
 def test_export_masks_phones(client: TestClient, world: World) -> None:
-    batch(client, world, [{"name": "导出", "phone": "13712345678", "identities": [{"type": "member_card", "value": "EXP00001"}]}])
+    batch(
+        client,
+        world,
+        [
+            {
+                "name": "导出",
+                "phone": "13712345678",
+                "identities": [{"type": "member_card", "value": "EXP00001"}],
+            }
+        ],
+    )
     r = client.get("/api/v1/customers/export", params={"format": "xlsx"}, headers=world.headers("analyst"))
     assert r.status_code == 200
     sheet = load_workbook(io.BytesIO(r.content)).active

@@ -9,7 +9,9 @@ from tests.conftest import World
 
 def test_error_shape_in_chinese_by_default_and_english_on_request(client: TestClient, world: World) -> None:
     zh = client.get("/api/v1/stores/999999999", headers=world.headers("owner"))
-    en = client.get("/api/v1/stores/999999999", headers={**world.headers("owner"), "Accept-Language": "en-US,en"})
+    en = client.get(
+        "/api/v1/stores/999999999", headers={**world.headers("owner"), "Accept-Language": "en-US,en"}
+    )
     assert zh.status_code == en.status_code == 404
     assert zh.json() == {"error": {"code": "not_found", "message": "门店不存在", "details": None}}
     assert en.json()["error"]["message"] == "Store not found"
@@ -17,7 +19,9 @@ def test_error_shape_in_chinese_by_default_and_english_on_request(client: TestCl
 
 
 def test_validation_errors_name_the_field(client: TestClient, world: World) -> None:
-    response = client.post("/api/v1/stores", json={"code": "bad code!", "name": ""}, headers=world.headers("owner"))
+    response = client.post(
+        "/api/v1/stores", json={"code": "bad code!", "name": ""}, headers=world.headers("owner")
+    )
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "validation_error"
@@ -25,16 +29,22 @@ def test_validation_errors_name_the_field(client: TestClient, world: World) -> N
 
 
 def test_unknown_fields_are_refused(client: TestClient, world: World) -> None:
-    response = client.post("/api/v1/regions", json={"code": "R1", "name": "华东", "colour": "red"},
-                           headers=world.headers("owner"))
+    response = client.post(
+        "/api/v1/regions",
+        json={"code": "R1", "name": "华东", "colour": "red"},
+        headers=world.headers("owner"),
+    )
     assert response.status_code == 422
     assert response.json()["error"]["details"][0]["field"] == "colour"
 
 
 def test_body_size_cap(client: TestClient, world: World) -> None:
     big = b'{"records": [' + b"0" * (5 * 1024 * 1024) + b"]}"
-    response = client.post("/api/v1/customers/batch", content=big,
-                           headers={**world.headers("owner"), "Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/customers/batch",
+        content=big,
+        headers={**world.headers("owner"), "Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
 
@@ -45,8 +55,12 @@ def test_health(client: TestClient) -> None:
 
 def test_openapi_lists_every_route_with_its_permission(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
-    public = {("/health", "get"), ("/api/v1/health", "get"), ("/api/v1/auth/sign-in", "post"),
-              ("/api/v1/auth/sign-out", "post")}
+    public = {
+        ("/health", "get"),
+        ("/api/v1/health", "get"),
+        ("/api/v1/auth/sign-in", "post"),
+        ("/api/v1/auth/sign-out", "post"),
+    }
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             if (path, method) in public:
@@ -58,7 +72,12 @@ def test_openapi_lists_every_route_with_its_permission(client: TestClient) -> No
 def test_cursor_pagination_walks_every_store_once(client: TestClient, world: World) -> None:
     owner = world.headers("owner")
     for i in range(5):
-        assert client.post("/api/v1/stores", json={"code": f"P{i}", "name": f"分页店{i}"}, headers=owner).status_code == 201
+        assert (
+            client.post(
+                "/api/v1/stores", json={"code": f"P{i}", "name": f"分页店{i}"}, headers=owner
+            ).status_code
+            == 201
+        )
     seen: list[str] = []
     cursor = None
     while True:

@@ -29,7 +29,9 @@ def concrete(path: str) -> str:
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_route_allows_exactly_the_roles_holding_its_permission(client: TestClient, world: World, role: str) -> None:
+def test_every_route_allows_exactly_the_roles_holding_its_permission(
+    client: TestClient, world: World, role: str
+) -> None:
     checked = 0
     for method, path, permission, op in operations(client):
         kwargs: dict[str, Any] = {"headers": world.headers(role)}
@@ -41,9 +43,13 @@ def test_every_route_allows_exactly_the_roles_holding_its_permission(client: Tes
         response = client.request(method.upper(), concrete(path), **kwargs)
         allowed = Perm(permission) in ROLE_PERMISSIONS[role]
         if allowed:
-            assert response.status_code not in (401, 403), f"{role} denied {method.upper()} {path}: {response.text}"
+            assert response.status_code not in (401, 403), (
+                f"{role} denied {method.upper()} {path}: {response.text}"
+            )
         else:
-            assert response.status_code == 403, f"{role} reached {method.upper()} {path}: {response.status_code}"
+            assert response.status_code == 403, (
+                f"{role} reached {method.upper()} {path}: {response.status_code}"
+            )
             assert response.json()["error"]["code"] == "forbidden"
         checked += 1
     assert checked >= 35
@@ -69,15 +75,30 @@ def test_guides_see_only_their_customers_and_managers_their_stores(client: TestC
     mine = _customer(client, world, "SCOPE01", store_id=s1, guide_id=world.staff["guide"])
     colleague = _customer(client, world, "SCOPE02", store_id=s1, guide_id=world.staff["guide2"])
     elsewhere = _customer(client, world, "SCOPE03", store_id=s2, guide_id=world.staff["guide2"])
-    listed = {c["id"] for c in client.get("/api/v1/customers", headers=world.headers("guide")).json()["items"]}
+    listed = {
+        c["id"] for c in client.get("/api/v1/customers", headers=world.headers("guide")).json()["items"]
+    }
     assert listed == {mine}
     assert client.get(f"/api/v1/customers/{colleague}", headers=world.headers("guide")).status_code == 404
-    assert client.get("/api/v1/customers/lookup", params={"type": "member_card", "value": "SCOPE02"},
-                      headers=world.headers("guide")).status_code == 404
-    managed = {c["id"] for c in client.get("/api/v1/customers", headers=world.headers("store_manager")).json()["items"]}
+    assert (
+        client.get(
+            "/api/v1/customers/lookup",
+            params={"type": "member_card", "value": "SCOPE02"},
+            headers=world.headers("guide"),
+        ).status_code
+        == 404
+    )
+    managed = {
+        c["id"]
+        for c in client.get("/api/v1/customers", headers=world.headers("store_manager")).json()["items"]
+    }
     assert managed == {mine, colleague}
-    denied = client.patch(f"/api/v1/customers/{elsewhere}", json={"name": "改名"}, headers=world.headers("store_manager"))
+    denied = client.patch(
+        f"/api/v1/customers/{elsewhere}", json={"name": "改名"}, headers=world.headers("store_manager")
+    )
     assert denied.status_code == 404
     assert client.get(f"/api/v1/customers/{elsewhere}", headers=world.headers("owner")).json()["name"] is None
-    everyone = {c["id"] for c in client.get("/api/v1/customers", headers=world.headers("analyst")).json()["items"]}
+    everyone = {
+        c["id"] for c in client.get("/api/v1/customers", headers=world.headers("analyst")).json()["items"]
+    }
     assert everyone == {mine, colleague, elsewhere}

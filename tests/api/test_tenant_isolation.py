@@ -35,7 +35,9 @@ def snapshot(engine: Engine, tenant_id: int) -> str:
         for table in Base.metadata.sorted_tables:
             if "tenant_id" not in table.c or table.name == "auth_tokens":
                 continue
-            rows = session.execute(select(table).where(table.c.tenant_id == tenant_id).order_by(*table.primary_key))
+            rows = session.execute(
+                select(table).where(table.c.tenant_id == tenant_id).order_by(*table.primary_key)
+            )
             for row in rows:
                 digest.update(json.dumps([str(v) for v in row], ensure_ascii=False).encode())
     return digest.hexdigest()
@@ -44,16 +46,35 @@ def snapshot(engine: Engine, tenant_id: int) -> str:
 def b_objects(client: TestClient, b: World) -> dict[str, int]:
     owner = b.headers("owner")
     region = client.post("/api/v1/regions", json={"code": "B-R", "name": "B区"}, headers=owner).json()["id"]
-    batch = client.post("/api/v1/customers/batch", headers=owner, json={"records": [
-        {"identities": [{"type": "member_card", "value": "BCARD1"}], "phone": "13800000001", "name": "乙"},
-        {"identities": [{"type": "member_card", "value": "BCARD2"}]},
-    ]}).json()["results"]
+    batch = client.post(
+        "/api/v1/customers/batch",
+        headers=owner,
+        json={
+            "records": [
+                {
+                    "identities": [{"type": "member_card", "value": "BCARD1"}],
+                    "phone": "13800000001",
+                    "name": "乙",
+                },
+                {"identities": [{"type": "member_card", "value": "BCARD2"}]},
+            ]
+        },
+    ).json()["results"]
     c1, c2 = batch[0]["customer_id"], batch[1]["customer_id"]
-    merge = client.post("/api/v1/customer-merges", json={"survivor_id": c1, "merged_id": c2}, headers=owner).json()["id"]
+    merge = client.post(
+        "/api/v1/customer-merges", json={"survivor_id": c1, "merged_id": c2}, headers=owner
+    ).json()["id"]
     identity = client.get(f"/api/v1/customers/{c1}", headers=owner).json()["identities"][0]["id"]
     key = client.post("/api/v1/api-keys", json={"name": "B"}, headers=owner).json()["id"]
-    return {"region_id": region, "store_id": b.store_ids[0], "staff_id": b.staff["guide"], "customer_id": c1,
-            "identity_id": identity, "merge_id": merge, "key_id": key}
+    return {
+        "region_id": region,
+        "store_id": b.store_ids[0],
+        "staff_id": b.staff["guide"],
+        "customer_id": c1,
+        "identity_id": identity,
+        "merge_id": merge,
+        "key_id": key,
+    }
 
 
 def test_tenant_a_cannot_touch_tenant_b(client: TestClient, world: World, make_world: Any) -> None:
@@ -76,14 +97,25 @@ def test_tenant_a_cannot_touch_tenant_b(client: TestClient, world: World, make_w
                 assert ref in components and ref in VALID_BODIES, f"add a valid {ref} body to VALID_BODIES"
                 kwargs["json"] = VALID_BODIES[ref]
             response = client.request(method.upper(), url, **kwargs)
-            assert response.status_code == 404, f"{method.upper()} {url}: {response.status_code} {response.text}"
+            assert response.status_code == 404, (
+                f"{method.upper()} {url}: {response.status_code} {response.text}"
+            )
             assert response.json()["error"]["code"] == "not_found"
             absent = client.request(method.upper(), re.sub(r"/\d+", "/987654321", url), **kwargs)
             assert absent.status_code == 404 and absent.json()["error"]["code"] == "not_found"
             checked.append(f"{method.upper()} {path}")
     assert len(checked) >= 18
     # Lookups by B's identities and lists never show B's customers either.
-    assert client.get("/api/v1/customers/lookup", params={"type": "member_card", "value": "BCARD1"},
-                      headers=a.headers("owner")).status_code == 404
-    assert client.get("/api/v1/customers", params={"q": "BCARD1"}, headers=a.headers("owner")).json()["items"] == []
+    assert (
+        client.get(
+            "/api/v1/customers/lookup",
+            params={"type": "member_card", "value": "BCARD1"},
+            headers=a.headers("owner"),
+        ).status_code
+        == 404
+    )
+    assert (
+        client.get("/api/v1/customers", params={"q": "BCARD1"}, headers=a.headers("owner")).json()["items"]
+        == []
+    )
     assert snapshot(b.engine, b.tenant_id) == before

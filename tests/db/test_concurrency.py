@@ -50,8 +50,16 @@ def test_concurrent_upserts_of_one_person_make_one_customer(db_world: World) -> 
 
     def post(i: int) -> int:
         with TestClient(app) as client:
-            body = {"records": [{"identities": [{"type": "wechat_unionid", "value": "oSame00000000000000000000001"},
-                                                {"type": "member_card", "value": f"CARD{i:04d}"}]}]}
+            body = {
+                "records": [
+                    {
+                        "identities": [
+                            {"type": "wechat_unionid", "value": "oSame00000000000000000000001"},
+                            {"type": "member_card", "value": f"CARD{i:04d}"},
+                        ]
+                    }
+                ]
+            }
             response = client.post("/api/v1/customers/batch", json=body, headers=headers)
             assert response.status_code == 200, response.text
             return int(response.json()["results"][0]["customer_id"])
@@ -59,17 +67,27 @@ def test_concurrent_upserts_of_one_person_make_one_customer(db_world: World) -> 
     ids = run_threads(5, post)
     assert len(set(ids)) == 1
     with unit_of_work(db_world.engine) as session:
-        customers = session.scalar(select(func.count()).select_from(Customer).where(Customer.tenant_id == db_world.tenant_id))
-        cards = session.scalar(select(func.count()).select_from(CustomerIdentity).where(
-            CustomerIdentity.tenant_id == db_world.tenant_id, CustomerIdentity.type == "member_card",
-            CustomerIdentity.customer_id == ids[0]))
+        customers = session.scalar(
+            select(func.count()).select_from(Customer).where(Customer.tenant_id == db_world.tenant_id)
+        )
+        cards = session.scalar(
+            select(func.count())
+            .select_from(CustomerIdentity)
+            .where(
+                CustomerIdentity.tenant_id == db_world.tenant_id,
+                CustomerIdentity.type == "member_card",
+                CustomerIdentity.customer_id == ids[0],
+            )
+        )
     assert (customers, cards) == (1, 5)
 
 
 def test_concurrent_replays_of_one_idempotency_key_apply_once(db_world: World) -> None:
     app = create_app(engine=db_world.engine)
     headers = {**db_world.headers("integration"), "Idempotency-Key": "batch-2026-11-23-001"}
-    body = {"records": [{"identities": [{"type": "member_card", "value": f"IDEM{i:04d}"}]} for i in range(20)]}
+    body = {
+        "records": [{"identities": [{"type": "member_card", "value": f"IDEM{i:04d}"}]} for i in range(20)]
+    }
 
     def post(_: int) -> tuple[int, str]:
         with TestClient(app) as client:
@@ -80,5 +98,7 @@ def test_concurrent_replays_of_one_idempotency_key_apply_once(db_world: World) -
     assert {status for status, _ in answers} == {200}
     assert len({text for _, text in answers}) == 1
     with unit_of_work(db_world.engine) as session:
-        customers = session.scalar(select(func.count()).select_from(Customer).where(Customer.tenant_id == db_world.tenant_id))
+        customers = session.scalar(
+            select(func.count()).select_from(Customer).where(Customer.tenant_id == db_world.tenant_id)
+        )
     assert customers == 20

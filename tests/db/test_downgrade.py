@@ -2,8 +2,8 @@
 
 import os
 import uuid
-
 from pathlib import Path
+
 from sqlalchemy import Engine, inspect, text
 
 from siyu.db.migrate import downgrade, upgrade

@@ -1,4 +1,5 @@
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -30,24 +31,37 @@ def test_full_week_of_overnight_hours_is_valid() -> None:
     validate_intervals([Interval(d, "10:00", "02:00") for d in range(7)])
 
 
+SH = ZoneInfo("Asia/Shanghai")
+
+
+def at(*parts: int) -> datetime:
+    """A Shanghai wall-clock time as an aware UTC instant."""
+    return datetime(*parts, tzinfo=SH).astimezone(UTC)
+
+
 def test_is_open_handles_overnight_and_holidays() -> None:
-    hours = [Interval(d, "10:00", "22:00") for d in range(5)] + [Interval(d, "10:00", "02:00") for d in (5, 6)]
+    hours = [Interval(d, "10:00", "22:00") for d in range(5)] + [
+        Interval(d, "10:00", "02:00") for d in (5, 6)
+    ]
     # Saturday 2026-11-28 23:30 and Sunday 01:30 belong to Saturday's overnight interval.
-    assert is_open_at(hours, {}, datetime(2026, 11, 28, 23, 30))
-    assert is_open_at(hours, {}, datetime(2026, 11, 29, 1, 30))
-    assert not is_open_at(hours, {}, datetime(2026, 11, 29, 2, 0))
-    assert not is_open_at(hours, {}, datetime(2026, 11, 27, 22, 0))
-    assert is_open_at(hours, {}, datetime(2026, 11, 27, 21, 59))
+    assert is_open_at(hours, {}, SH, at(2026, 11, 28, 23, 30))
+    assert is_open_at(hours, {}, SH, at(2026, 11, 29, 1, 30))
+    assert not is_open_at(hours, {}, SH, at(2026, 11, 29, 2, 0))
+    assert not is_open_at(hours, {}, SH, at(2026, 11, 27, 22, 0))
+    assert is_open_at(hours, {}, SH, at(2026, 11, 27, 21, 59))
     holidays: dict[date, list[tuple[str, str]] | None] = {date(2026, 11, 28): None}
-    assert not is_open_at(hours, holidays, datetime(2026, 11, 28, 12, 0))
-    assert not is_open_at(hours, holidays, datetime(2026, 11, 29, 1, 0))
+    assert not is_open_at(hours, holidays, SH, at(2026, 11, 28, 12, 0))
+    assert not is_open_at(hours, holidays, SH, at(2026, 11, 29, 1, 0))
     special = {date(2026, 11, 27): [("12:00", "16:00")]}
-    assert is_open_at(hours, special, datetime(2026, 11, 27, 12, 0))
-    assert not is_open_at(hours, special, datetime(2026, 11, 27, 11, 0))
+    assert is_open_at(hours, special, SH, at(2026, 11, 27, 12, 0))
+    assert not is_open_at(hours, special, SH, at(2026, 11, 27, 11, 0))
 
 
 def test_parse_day_spec() -> None:
-    assert parse_day_spec(3, "10:00-14:00, 17:00-02:00") == [Interval(3, "10:00", "14:00"), Interval(3, "17:00", "02:00")]
+    assert parse_day_spec(3, "10:00-14:00, 17:00-02:00") == [
+        Interval(3, "10:00", "14:00"),
+        Interval(3, "17:00", "02:00"),
+    ]
     assert parse_day_spec(3, "closed") == []
     assert parse_day_spec(3, "") == []
     with pytest.raises(DomainError) as info:

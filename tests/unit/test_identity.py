@@ -9,17 +9,33 @@ APP = "wx49f0ab532d5d035a"
 @pytest.mark.parametrize(
     ("type_", "value", "namespace", "expected"),
     [
-        ("wechat_unionid", " o6_bmasdasdsad6_2sgVt7hMZOPfL ", None, ("wechat_unionid", "", "o6_bmasdasdsad6_2sgVt7hMZOPfL")),
-        ("wechat_openid", "oLVPpjqs9BhvzwPj5A-vTYAX3GLc", APP, ("wechat_openid", APP, "oLVPpjqs9BhvzwPj5A-vTYAX3GLc")),
-        ("wecom_external_userid", "wmqfasd1e1927831123109rBAAAA", None,
-         ("wecom_external_userid", "", "wmqfasd1e1927831123109rBAAAA")),
+        (
+            "wechat_unionid",
+            " o6_bmasdasdsad6_2sgVt7hMZOPfL ",
+            None,
+            ("wechat_unionid", "", "o6_bmasdasdsad6_2sgVt7hMZOPfL"),
+        ),
+        (
+            "wechat_openid",
+            "oLVPpjqs9BhvzwPj5A-vTYAX3GLc",
+            APP,
+            ("wechat_openid", APP, "oLVPpjqs9BhvzwPj5A-vTYAX3GLc"),
+        ),
+        (
+            "wecom_external_userid",
+            "wmqfasd1e1927831123109rBAAAA",
+            None,
+            ("wecom_external_userid", "", "wmqfasd1e1927831123109rBAAAA"),
+        ),
         ("phone", "138 1234 1234", None, ("phone", "", "+8613812341234")),
         ("member_card", "MS0000000001", None, ("member_card", "", "MS0000000001")),
         ("pos_customer_id", "POS-12-99", None, ("pos_customer_id", "", "POS-12-99")),
         ("platform_buyer_id", "tb_8823", "Tmall", ("platform_buyer_id", "tmall", "tb_8823")),
     ],
 )
-def test_valid_identities_normalise(type_: str, value: str, namespace: str | None, expected: tuple[str, str, str]) -> None:
+def test_valid_identities_normalise(
+    type_: str, value: str, namespace: str | None, expected: tuple[str, str, str]
+) -> None:
     assert normalise_identity(type_, value, namespace) == expected
 
 

@@ -22,7 +22,9 @@ def test_normalises_common_writings_to_e164(raw: str, e164: str) -> None:
     assert normalise_phone(raw) == e164
 
 
-@pytest.mark.parametrize("raw", ["", "12345", "1381234123", "138123412345", "abc13812341234", "+86 12012341234"])
+@pytest.mark.parametrize(
+    "raw", ["", "12345", "1381234123", "138123412345", "abc13812341234", "+86 12012341234"]
+)
 def test_refuses_malformed_numbers(raw: str) -> None:
     with pytest.raises(DomainError) as info:
         normalise_phone(raw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from siyu.core.errors import DomainError
 
@@ -92,14 +93,17 @@ def parse_day_spec(weekday: int, spec: str) -> list[Interval]:
 
 
 def is_open_at(
-    intervals: list[Interval], holidays: dict[date, list[tuple[str, str]] | None], at: datetime
+    intervals: list[Interval], holidays: dict[date, list[tuple[str, str]] | None], tz: ZoneInfo, at: datetime
 ) -> bool:
-    """Whether a store is open at a local (tenant time zone) datetime.
+    """Whether a store is open at an aware instant, read on the wall clock of time zone `tz`.
 
-    holidays maps a date to None (closed all day) or to that day's own intervals; an overnight
-    interval belongs to the day it starts on.
+    holidays maps a local date to None (closed all day) or to that day's own intervals; an
+    overnight interval belongs to the day it starts on.
     """
-    local_date, minute = at.date(), at.hour * 60 + at.minute
+    if at.tzinfo is None:
+        raise ValueError("is_open_at needs an aware datetime")
+    local = at.astimezone(tz)
+    local_date, minute = local.date(), local.hour * 60 + local.minute
     for day_offset in (0, -1):  # today's intervals, and yesterday's that run past midnight
         day = local_date + timedelta(days=day_offset)
         if day in holidays:

@@ -1,0 +1,129 @@
+"""The `siyu` CLI against a SQLite file given by SIYU_DATABASE_URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from siyu.app import create_app
+from siyu.cli import app
+from siyu.customers.models import Customer, CustomerIdentity
+from siyu.db.session import get_engine, make_engine, unit_of_work
+from siyu.org.models import Tenant
+from siyu.settings import get_settings
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("SIYU_DATABASE_URL", url)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    yield url
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+def run(*args: str, input: str | None = None) -> str:
+    result = CliRunner().invoke(app, list(args), input=input)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_tenant_user_apikey_import_export(cli_db: str, tmp_path: Path) -> None:
+    run("migrate")
+    run("tenant", "create", "--slug", "acme", "--name", "极客服饰")
+    failed = CliRunner().invoke(app, ["tenant", "create", "--slug", "acme", "--name", "again"])
+    assert failed.exit_code == 2 and "已存在" in failed.output
+    stores = tmp_path / "stores.csv"
+    stores.write_text("code,name,city,mon\nA1,一店,上海,10:00-22:00\n", encoding="utf-8")
+    assert "1 created" in run("import", "stores", str(stores), "--tenant", "acme")
+    run(
+        "user",
+        "create",
+        "--tenant",
+        "acme",
+        "--username",
+        "boss",
+        "--name",
+        "老板",
+        "--role",
+        "owner",
+        "--store",
+        "A1",
+        input="long-password\nlong-password\n",
+    )
+    key = run("apikey", "create", "--tenant", "acme").strip().splitlines()[-1]
+    client = TestClient(create_app(engine=make_engine(cli_db)))
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert me.status_code == 200 and me.json()["tenant"]["slug"] == "acme"
+    signed = client.post(
+        "/api/v1/auth/sign-in", json={"tenant": "acme", "username": "boss", "password": "long-password"}
+    )
+    assert signed.status_code == 200
+    customers = tmp_path / "c.csv"
+    customers.write_text(
+        "name,phone,member_card\n甲,13800000001,CLI00001\n乙,13800000002,CLI00002\n", encoding="utf-8"
+    )
+    run("import", "customers", str(customers), "--tenant", "acme")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,phone\n丙,12\n", encoding="utf-8")
+    refused = CliRunner().invoke(app, ["import", "customers", str(bad), "--tenant", "acme"])
+    assert refused.exit_code == 2 and "phone" in refused.output and "nothing was written" in refused.output
+    out = tmp_path / "out.xlsx"
+    assert "2 customers" in run("export", "customers", str(out), "--tenant", "acme")
+    rows = list(load_workbook(out).active.iter_rows(values_only=True))
+    assert [r[5] for r in rows[1:]] == ["138****0001", "138****0002"]
+
+
+def test_demo_is_deterministic_and_realistic(cli_db: str) -> None:
+    run("migrate")
+
+    def fingerprint() -> list[tuple[int, str | None, str | None, int]]:
+        with unit_of_work(make_engine(cli_db)) as session:
+            tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == "demo"))
+            rows = session.execute(
+                select(Customer.number, Customer.name, Customer.phone_e164, Customer.id)
+                .where(Customer.tenant_id == tenant_id)
+                .order_by(Customer.number)
+                .limit(50)
+            ).all()
+            return [(n, name, phone, 0) for n, name, phone, _ in rows]
+
+    run("demo", "--customers", "600", "--stores", "4", "--seed", "7")
+    first = fingerprint()
+    run("demo", "--customers", "600", "--stores", "4", "--seed", "7")
+    assert fingerprint() == first
+    assert "already present" in run("demo", "--if-empty")
+    with unit_of_work(make_engine(cli_db)) as session:
+        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == "demo"))
+        idents = session.execute(
+            select(CustomerIdentity.customer_id, CustomerIdentity.type).where(
+                CustomerIdentity.tenant_id == tenant_id
+            )
+        ).all()
+        numbers = sorted(session.scalars(select(Customer.number).where(Customer.tenant_id == tenant_id)))
+    per_customer: dict[int, set[str]] = {}
+    for cid, type_ in idents:
+        per_customer.setdefault(cid, set()).add(type_)
+    assert numbers == list(range(1, 601))
+    multi = sum(1 for types in per_customer.values() if len(types) >= 3)
+    assert multi / 600 > 0.5  # most people are known through several channels
+    assert sum(1 for t in per_customer.values() if "wechat_unionid" in t) / 600 > 0.6
+    client = TestClient(create_app(engine=make_engine(cli_db)))
+    token = client.post(
+        "/api/v1/auth/sign-in", json={"tenant": "demo", "username": "owner", "password": "siyu-demo-2026"}
+    ).json()["token"]
+    phone = first[0][2] or first[1][2]
+    assert phone is not None
+    found = client.get(
+        "/api/v1/customers/lookup",
+        params={"type": "phone", "value": phone},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert found.status_code == 200
