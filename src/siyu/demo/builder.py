@@ -9,6 +9,7 @@ customer brand take minutes, not hours.
 
 from __future__ import annotations
 
+import base64
 import random
 import string
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import Connection, Table, func, select, text, update
 from sqlalchemy.engine import Engine
 
 from siyu.auth.service import hash_password
@@ -31,7 +32,7 @@ DEMO_SLUG = "demo"
 DEMO_PASSWORD = "siyu-demo-2026"
 MINI_PROGRAM_APP_ID = "wx5d1c8a9b3e7f2a46"
 OFFICIAL_ACCOUNT_APP_ID = "wx9b2e4f6a8c0d1e3f"
-CHUNK = 10_000
+CHUNK = 20_000
 
 REGIONS = [
     (
@@ -116,7 +117,40 @@ def _hours(rng: random.Random, overnight: bool) -> list[dict[str, Any]]:
 
 
 def _token(rng: random.Random, length: int) -> str:
-    return "".join(rng.choices(ID_ALPHABET, k=length))
+    # randbytes + base64 is deterministic for a seeded Random and ~10x faster than choices().
+    return base64.urlsafe_b64encode(rng.randbytes(length)).decode()[:length]
+
+
+def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """executemany straight on the driver, after the columns' own bind processors.
+
+    SQLAlchemy's generic per-row parameter handling costs more than the database work for millions
+    of rows; the column types' processors keep the stored values identical to an ORM insert.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    columns = list(rows[0])
+    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))})"
+    )
+    params = [[row[c] for c in columns] for row in rows]
+    for index, process in enumerate(processors):
+        if process is None:
+            continue
+        memo: dict[Any, Any] = {}  # a customer's timestamp repeats on its identities and events
+        for values in params:
+            value = values[index]
+            if isinstance(value, datetime):
+                if value not in memo:
+                    memo[value] = process(value)
+                values[index] = memo[value]
+            else:
+                values[index] = process(value)
+    conn.exec_driver_sql(sql, [tuple(values) for values in params])
 
 
 def _phone(index: int, seed: int) -> str:
@@ -389,11 +423,10 @@ def _insert_customers(
                     }
                 )
         with engine.begin() as conn:
-            conn.execute(insert(customers_t), c_rows)
-            conn.execute(insert(identities_t), i_rows)
-            conn.execute(insert(timeline_t), t_rows)
-            if k_rows:
-                conn.execute(insert(consents_t), k_rows)
+            _bulk_insert(conn, customers_t, c_rows)
+            _bulk_insert(conn, identities_t, i_rows)
+            _bulk_insert(conn, timeline_t, t_rows)
+            _bulk_insert(conn, consents_t, k_rows)
         done += size
         report("customers", done, total)
     with engine.begin() as conn:
