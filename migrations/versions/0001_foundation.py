@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:22:09.874625
+Create Date: 2026-11-23 17:49:41.299902
 """
 
 from collections.abc import Sequence
@@ -334,9 +334,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "number", name=op.f("uq_customers_tenant_id_number")),
     )
     with op.batch_alter_table("customers", schema=None) as batch_op:
-        batch_op.create_index("ix_customers_guide", ["tenant_id", "guide_id"], unique=False)
+        batch_op.create_index("ix_customers_guide", ["guide_id"], unique=False)
+        batch_op.create_index("ix_customers_merged_into", ["merged_into_id"], unique=False)
         batch_op.create_index("ix_customers_phone", ["tenant_id", "phone_e164"], unique=False)
-        batch_op.create_index("ix_customers_store", ["tenant_id", "store_id"], unique=False)
+        batch_op.create_index("ix_customers_store", ["store_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_customers_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
@@ -356,7 +357,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("staff_id", "store_id", name=op.f("pk_staff_stores")),
     )
     with op.batch_alter_table("staff_stores", schema=None) as batch_op:
-        batch_op.create_index("ix_staff_stores_store", ["tenant_id", "store_id"], unique=False)
+        batch_op.create_index("ix_staff_stores_store", ["store_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_staff_stores_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
@@ -385,9 +386,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_consents")),
     )
     with op.batch_alter_table("customer_consents", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_customer_consents_customer", ["tenant_id", "customer_id", "purpose", "id"], unique=False
-        )
+        batch_op.create_index("ix_customer_consents_customer", ["customer_id", "purpose", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_customer_consents_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
@@ -427,7 +426,7 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("customer_identities", schema=None) as batch_op:
-        batch_op.create_index("ix_customer_identities_customer", ["tenant_id", "customer_id"], unique=False)
+        batch_op.create_index("ix_customer_identities_customer", ["customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_customer_identities_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
@@ -446,10 +445,16 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("undone_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
-            ["merged_id"], ["customers.id"], name=op.f("fk_customer_merges_merged_id_customers")
+            ["merged_id"],
+            ["customers.id"],
+            name=op.f("fk_customer_merges_merged_id_customers"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["survivor_id"], ["customers.id"], name=op.f("fk_customer_merges_survivor_id_customers")
+            ["survivor_id"],
+            ["customers.id"],
+            name=op.f("fk_customer_merges_survivor_id_customers"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id"],
@@ -493,9 +498,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_timeline")),
     )
     with op.batch_alter_table("customer_timeline", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_customer_timeline_customer", ["tenant_id", "customer_id", "id"], unique=False
-        )
+        batch_op.create_index("ix_customer_timeline_customer", ["customer_id", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_customer_timeline_tenant_id"), ["tenant_id"], unique=False)
 
     # ### end Alembic commands ###
@@ -534,6 +537,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customers_tenant_id"))
         batch_op.drop_index("ix_customers_store")
         batch_op.drop_index("ix_customers_phone")
+        batch_op.drop_index("ix_customers_merged_into")
         batch_op.drop_index("ix_customers_guide")
 
     op.drop_table("customers")

@@ -50,8 +50,11 @@ class Customer(TenantScoped, Base):
         CheckConstraint("gender IN ('male','female','unknown')", name="gender"),
         CheckConstraint("status IN ('active','merged')", name="status"),
         Index("ix_customers_phone", "tenant_id", "phone_e164"),
-        Index("ix_customers_store", "tenant_id", "store_id"),
-        Index("ix_customers_guide", "tenant_id", "guide_id"),
+        # Foreign-key columns lead their own indexes (ids are global), so deleting a store, a staff
+        # member or a customer never scans whole tables, and scoped queries use the same index.
+        Index("ix_customers_store", "store_id"),
+        Index("ix_customers_guide", "guide_id"),
+        Index("ix_customers_merged_into", "merged_into_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -77,7 +80,7 @@ class CustomerIdentity(TenantScoped, Base):
     __tablename__ = "customer_identities"
     __table_args__ = (
         UniqueConstraint("tenant_id", "type", "namespace", "value"),
-        Index("ix_customer_identities_customer", "tenant_id", "customer_id"),
+        Index("ix_customer_identities_customer", "customer_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -94,7 +97,7 @@ class TimelineEvent(TenantScoped, Base):
     """Append-only history of a customer; later capabilities add kinds."""
 
     __tablename__ = "customer_timeline"
-    __table_args__ = (Index("ix_customer_timeline_customer", "tenant_id", "customer_id", "id"),)
+    __table_args__ = (Index("ix_customer_timeline_customer", "customer_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     customer_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"))
@@ -109,7 +112,7 @@ class ConsentRecord(TenantScoped, Base):
     """A grant or withdrawal of consent for one purpose; the latest per purpose is in force."""
 
     __tablename__ = "customer_consents"
-    __table_args__ = (Index("ix_customer_consents_customer", "tenant_id", "customer_id", "purpose", "id"),)
+    __table_args__ = (Index("ix_customer_consents_customer", "customer_id", "purpose", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     customer_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"))
@@ -127,8 +130,12 @@ class CustomerMerge(TenantScoped, Base):
     __tablename__ = "customer_merges"
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    survivor_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("customers.id"), index=True)
-    merged_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("customers.id"), index=True)
+    survivor_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    merged_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
     # {"moved": {"table.column": [row ids]}, "filled_fields": {...}, "merged_custom_fields": {...}}
     snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
     actor_type: Mapped[str] = mapped_column(String(16))

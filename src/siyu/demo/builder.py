@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, text, update
+from sqlalchemy import JSON, Connection, Table, func, select, text, update
 from sqlalchemy.engine import Engine
 
 from siyu.auth.service import hash_password
@@ -121,6 +121,17 @@ def _token(rng: random.Random, length: int) -> str:
     return base64.urlsafe_b64encode(rng.randbytes(length)).decode()[:length]
 
 
+def _copy_rows(conn: Connection, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY … FROM STDIN through psycopg, several times faster than INSERTs."""
+    from psycopg.types.json import Jsonb
+
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
+
+
 def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """executemany straight on the driver, after the columns' own bind processors.
 
@@ -131,12 +142,12 @@ def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
         return
     dialect = conn.dialect
     columns = list(rows[0])
+    if dialect.name == "postgresql":
+        _copy_rows(conn, table, columns, rows)
+        return
     processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "
-        f"VALUES ({', '.join([marker] * len(columns))})"
-    )
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
     params = [[row[c] for c in columns] for row in rows]
     for index, process in enumerate(processors):
         if process is None:
@@ -187,8 +198,7 @@ def build_demo(
     with unit_of_work(engine) as session:
         old = session.scalar(select(Tenant).where(Tenant.slug == slug))
         if old is not None:
-            session.delete(old)
-            session.flush()
+            org_service.purge_tenant(session, tenant_id=old.id)
         tenant = org_service.create_tenant(
             session, data=org_schemas.TenantCreate(slug=slug, name="晨星服饰 Morning Star Apparel")
         )

@@ -105,7 +105,7 @@ class StaffStore(TenantScoped, Base):
     """Which stores a staff member works in (a guide may cover several)."""
 
     __tablename__ = "staff_stores"
-    __table_args__ = (Index("ix_staff_stores_store", "tenant_id", "store_id"),)
+    __table_args__ = (Index("ix_staff_stores_store", "store_id"),)
 
     staff_id: Mapped[int] = mapped_column(
         BigIntPK, ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True

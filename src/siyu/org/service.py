@@ -47,6 +47,20 @@ def get_tenant_by_slug(session: Session, *, slug: str) -> Tenant:
     return tenant
 
 
+def purge_tenant(session: Session, *, tenant_id: int) -> None:
+    """Delete a tenant and every row it owns (demo rebuilds, tests). Irreversible.
+
+    Tables are emptied child-first with one set-based DELETE each, using the tenant_id indexes,
+    instead of relying on per-row ON DELETE CASCADE.
+    """
+    from siyu.db.models import Base
+
+    for table in reversed(Base.metadata.sorted_tables):
+        if "tenant_id" in table.c:
+            session.execute(delete(table).where(table.c.tenant_id == tenant_id))
+    session.execute(delete(Tenant).where(Tenant.id == tenant_id))
+
+
 # --- regions ----------------------------------------------------------------------------------
 def create_region(session: Session, *, tenant_id: int, data: schemas.RegionCreate) -> Region:
     """Create a region; its code is unique in the tenant."""
