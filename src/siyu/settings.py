@@ -23,10 +23,6 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL for shared rate limits; in-process limits when unset."
     )
-    env: str = Field(default="development", description="'development' or 'production'.")
-    secret_key: str | None = Field(
-        default=None, description="Secret for signing; required in production, random per process otherwise."
-    )
     token_ttl_hours: int = Field(default=12, ge=1, le=24 * 30, description="Lifetime of sign-in tokens.")
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Cap on JSON request bodies.")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Cap on import uploads.")

@@ -161,6 +161,11 @@ def test_phone_reveal_is_permission_gated_and_audited(client: TestClient, world:
             )
         )
     assert actions == ["customer.phone_reveal"]
+    log = client.get("/api/v1/audit-log", params={"object_id": cid}, headers=world.headers("owner")).json()[
+        "items"
+    ]
+    assert [(e["action"], e["actor_id"]) for e in log] == [("customer.phone_reveal", world.staff["owner"])]
+    assert client.get("/api/v1/audit-log", headers=world.headers("hq_operator")).status_code == 403
 
 
 def test_profile_custom_fields_timeline_and_consent(client: TestClient, world: World) -> None:

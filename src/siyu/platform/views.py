@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime as dt
+from typing import Any, Literal
 
 from fastapi import APIRouter, File, UploadFile
 from sqlalchemy import text
 
-from siyu.api.deps import DB, allow
+from siyu.api.deps import DB, Limit, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.customers.imports import import_customers
 from siyu.org.imports import import_staff, import_stores
 from siyu.org.schemas import Strict
+from siyu.platform import audit
 from siyu.platform.tabular import read_table
 
 router = APIRouter(route_class=TransactionalRoute)
@@ -21,6 +23,22 @@ router = APIRouter(route_class=TransactionalRoute)
 class Health(Strict):
     status: str
     database: str
+
+
+class AuditRead(Strict):
+    id: int
+    actor_type: str
+    actor_id: int | None
+    action: str
+    object_type: str
+    object_id: int | None
+    data: dict[str, Any]
+    created_at: dt.datetime
+
+
+class AuditPage(Strict):
+    items: list[AuditRead]
+    next_cursor: str | None
 
 
 class ImportResult(Strict):
@@ -36,6 +54,31 @@ def health(db: DB) -> Health:
     """The server answers and the database responds."""
     db.execute(text("SELECT 1"))
     return Health(status="ok", database=db.get_bind().dialect.name)
+
+
+@router.get(
+    "/api/v1/audit-log", response_model=AuditPage, tags=["platform 平台"], summary="Audit log 审计日志"
+)
+def audit_log(
+    db: DB,
+    limit: Limit,
+    cursor: str | None = None,
+    object_type: str | None = None,
+    object_id: int | None = None,
+    action: str | None = None,
+    principal: Principal = allow(Perm.AUDIT_READ),
+) -> AuditPage:
+    """Who did what, newest first (merges, phone reveals, exports, key and staff changes)."""
+    rows, next_cursor = audit.list_entries(
+        db,
+        tenant_id=principal.tenant_id,
+        cursor=cursor,
+        limit=limit,
+        object_type=object_type,
+        object_id=object_id,
+        action=action,
+    )
+    return AuditPage(items=[AuditRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 IMPORTERS = {
