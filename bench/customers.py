@@ -22,7 +22,9 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        results.append(run(f"sqlite:///{folder}/bench.db", customers=args.customers, batch=1000, lookups=args.lookups))
+        results.append(
+            run(f"sqlite:///{folder}/bench.db", customers=args.customers, batch=1000, lookups=args.lookups)
+        )
     postgres = os.environ.get("SIYU_BENCH_POSTGRES_URL")
     if postgres:
         results.append(run(postgres, customers=args.customers, batch=1000, lookups=args.lookups))
