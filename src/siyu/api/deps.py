@@ -1,4 +1,8 @@
-"""Dependencies: the request's session, its principal, and permission checks declared per route."""
+"""Dependencies: the request's session, its principal, and permission checks declared per route.
+
+Dependencies that do no I/O are `async def` so FastAPI runs them on the event loop instead of
+hopping to the thread pool; only authentication (a database read) and the endpoints run there.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from siyu.core.errors import DomainError
 from siyu.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 
-def get_session(request: Request) -> Session:
+async def get_session(request: Request) -> Session:
     """The session of this request's transaction (opened by TransactionalRoute)."""
     session: Session = request.state.db
     return session
@@ -53,7 +57,7 @@ class Require:
 
     permission: Perm
 
-    def __call__(self, principal: CurrentPrincipal) -> Principal:
+    async def __call__(self, principal: CurrentPrincipal) -> Principal:
         """Allow the call when the role holds the permission, else 403."""
         if not principal.can(self.permission):
             raise DomainError("forbidden", permission=self.permission.value)
@@ -65,7 +69,7 @@ def allow(permission: Perm) -> Principal:
     return Depends(Require(permission))  # type: ignore[no-any-return]
 
 
-def page_limit(limit: int = DEFAULT_PAGE_SIZE) -> int:
+async def page_limit(limit: int = DEFAULT_PAGE_SIZE) -> int:
     """A page size within 1..MAX_PAGE_SIZE."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise DomainError(

@@ -49,20 +49,28 @@ class TransactionalRoute(APIRoute):
             try:
                 key = request.headers.get("idempotency-key")
                 if key is not None and request.method == "POST" and request.headers.get("authorization"):
-                    return await _idempotent(request, session, key, original)
+                    response = await _idempotent(request, session, key, original)
+                    await run_in_threadpool(session.close)  # _idempotent committed or rolled back
+                    return response
                 response = await _with_retry(request, session, original)
-                if response.status_code < 400:
-                    await run_in_threadpool(session.commit)
-                else:
-                    await run_in_threadpool(session.rollback)
+                await run_in_threadpool(_finish, session, response.status_code < 400)
                 return response
             except BaseException:
-                await run_in_threadpool(session.rollback)
+                await run_in_threadpool(_finish, session, False)
                 raise
-            finally:
-                await run_in_threadpool(session.close)
 
         return handler
+
+
+def _finish(session: Session, success: bool) -> None:
+    """Commit a success or roll back a failure, then release the connection (one thread hop)."""
+    try:
+        if success:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 async def _with_retry(request: Request, session: Session, original: Handler) -> Response:

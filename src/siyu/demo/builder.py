@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Engine
 
 from siyu.auth.service import hash_password
 from siyu.customers.models import ConsentRecord, Customer, CustomerIdentity, TimelineEvent
 from siyu.db.base import table_of
+from siyu.db.bulk import bulk_insert
 from siyu.db.session import unit_of_work
 from siyu.org import schemas as org_schemas
 from siyu.org import service as org_service
@@ -119,49 +120,6 @@ def _hours(rng: random.Random, overnight: bool) -> list[dict[str, Any]]:
 def _token(rng: random.Random, length: int) -> str:
     # randbytes + base64 is deterministic for a seeded Random and ~10x faster than choices().
     return base64.urlsafe_b64encode(rng.randbytes(length)).decode()[:length]
-
-
-def _copy_rows(conn: Connection, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: COPY … FROM STDIN through psycopg, several times faster than INSERTs."""
-    from psycopg.types.json import Jsonb
-
-    json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
-
-
-def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """executemany straight on the driver, after the columns' own bind processors.
-
-    SQLAlchemy's generic per-row parameter handling costs more than the database work for millions
-    of rows; the column types' processors keep the stored values identical to an ORM insert.
-    """
-    if not rows:
-        return
-    dialect = conn.dialect
-    columns = list(rows[0])
-    if dialect.name == "postgresql":
-        _copy_rows(conn, table, columns, rows)
-        return
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
-    params = [[row[c] for c in columns] for row in rows]
-    for index, process in enumerate(processors):
-        if process is None:
-            continue
-        memo: dict[Any, Any] = {}  # a customer's timestamp repeats on its identities and events
-        for values in params:
-            value = values[index]
-            if isinstance(value, datetime):
-                if value not in memo:
-                    memo[value] = process(value)
-                values[index] = memo[value]
-            else:
-                values[index] = process(value)
-    conn.exec_driver_sql(sql, [tuple(values) for values in params])
 
 
 def _phone(index: int, seed: int) -> str:
@@ -433,10 +391,10 @@ def _insert_customers(
                     }
                 )
         with engine.begin() as conn:
-            _bulk_insert(conn, customers_t, c_rows)
-            _bulk_insert(conn, identities_t, i_rows)
-            _bulk_insert(conn, timeline_t, t_rows)
-            _bulk_insert(conn, consents_t, k_rows)
+            bulk_insert(conn, customers_t, c_rows)
+            bulk_insert(conn, identities_t, i_rows)
+            bulk_insert(conn, timeline_t, t_rows)
+            bulk_insert(conn, consents_t, k_rows)
         done += size
         report("customers", done, total)
     with engine.begin() as conn:
