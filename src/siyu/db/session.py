@@ -28,6 +28,10 @@ def make_engine(url: str | None = None, *, echo: bool | None = None) -> Engine:
     else:
         kwargs["pool_pre_ping"] = True
         kwargs["pool_size"] = 10
+        # No server-side prepared statements: after five executions PostgreSQL may switch a prepared
+        # statement to a generic plan, and for "value = ANY(:array)" lookups that plan was measured
+        # at 1 s per 1,000-record batch instead of 0.15 s.
+        kwargs["connect_args"] = {"prepare_threshold": None}
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
