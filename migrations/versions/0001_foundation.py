@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 17:49:41.299902
+Create Date: 2026-11-23 18:15:36.302092
 """
 
 from collections.abc import Sequence
@@ -59,7 +59,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("key_sha256", name=op.f("uq_api_keys_key_sha256")),
     )
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_api_keys_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_api_keys_tenant_recent", ["tenant_id", "id"], unique=False)
 
     op.create_table(
         "audit_log",
@@ -88,7 +88,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_object", ["tenant_id", "object_type", "object_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_log_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_audit_log_tenant_recent", ["tenant_id", "id"], unique=False)
 
     op.create_table(
         "custom_field_definitions",
@@ -122,11 +122,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_custom_field_definitions")),
         sa.UniqueConstraint("tenant_id", "key", name=op.f("uq_custom_field_definitions_tenant_id_key")),
     )
-    with op.batch_alter_table("custom_field_definitions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_custom_field_definitions_tenant_id"), ["tenant_id"], unique=False
-        )
-
     op.create_table(
         "idempotency_keys",
         sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -153,9 +148,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
         sa.UniqueConstraint("tenant_id", "key", name=op.f("uq_idempotency_keys_tenant_id_key")),
     )
-    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_idempotency_keys_tenant_id"), ["tenant_id"], unique=False)
-
     op.create_table(
         "regions",
         sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -174,9 +166,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_regions")),
         sa.UniqueConstraint("tenant_id", "code", name=op.f("uq_regions_tenant_id_code")),
     )
-    with op.batch_alter_table("regions", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_regions_tenant_id"), ["tenant_id"], unique=False)
-
     op.create_table(
         "staff",
         sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -206,7 +195,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant_id", "username", name=op.f("uq_staff_tenant_id_username")),
     )
     with op.batch_alter_table("staff", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_staff_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_staff_tenant_recent", ["tenant_id", "id"], unique=False)
 
     op.create_table(
         "auth_tokens",
@@ -233,7 +222,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("auth_tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_auth_tokens_staff_id"), ["staff_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_auth_tokens_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "stores",
@@ -283,7 +271,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("stores", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_stores_region_id"), ["region_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_stores_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_stores_tenant_recent", ["tenant_id", "id"], unique=False)
 
     op.create_table(
         "customers",
@@ -338,7 +326,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_customers_merged_into", ["merged_into_id"], unique=False)
         batch_op.create_index("ix_customers_phone", ["tenant_id", "phone_e164"], unique=False)
         batch_op.create_index("ix_customers_store", ["store_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_customers_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_customers_tenant_recent", ["tenant_id", "id"], unique=False)
 
     op.create_table(
         "staff_stores",
@@ -358,7 +346,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("staff_stores", schema=None) as batch_op:
         batch_op.create_index("ix_staff_stores_store", ["store_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_staff_stores_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "customer_consents",
@@ -387,7 +374,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("customer_consents", schema=None) as batch_op:
         batch_op.create_index("ix_customer_consents_customer", ["customer_id", "purpose", "id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_customer_consents_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "customer_identities",
@@ -427,7 +413,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("customer_identities", schema=None) as batch_op:
         batch_op.create_index("ix_customer_identities_customer", ["customer_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_customer_identities_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "customer_merges",
@@ -467,7 +452,7 @@ def upgrade() -> None:
     with op.batch_alter_table("customer_merges", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_customer_merges_merged_id"), ["merged_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_customer_merges_survivor_id"), ["survivor_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_customer_merges_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_customer_merges_tenant_recent", ["tenant_id", "id"], unique=False)
 
     op.create_table(
         "customer_timeline",
@@ -499,7 +484,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("customer_timeline", schema=None) as batch_op:
         batch_op.create_index("ix_customer_timeline_customer", ["customer_id", "id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_customer_timeline_tenant_id"), ["tenant_id"], unique=False)
 
     # ### end Alembic commands ###
 
@@ -508,33 +492,29 @@ def downgrade() -> None:
     """Revert this revision."""
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table("customer_timeline", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_customer_timeline_tenant_id"))
         batch_op.drop_index("ix_customer_timeline_customer")
 
     op.drop_table("customer_timeline")
     with op.batch_alter_table("customer_merges", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_customer_merges_tenant_id"))
+        batch_op.drop_index("ix_customer_merges_tenant_recent")
         batch_op.drop_index(batch_op.f("ix_customer_merges_survivor_id"))
         batch_op.drop_index(batch_op.f("ix_customer_merges_merged_id"))
 
     op.drop_table("customer_merges")
     with op.batch_alter_table("customer_identities", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_customer_identities_tenant_id"))
         batch_op.drop_index("ix_customer_identities_customer")
 
     op.drop_table("customer_identities")
     with op.batch_alter_table("customer_consents", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_customer_consents_tenant_id"))
         batch_op.drop_index("ix_customer_consents_customer")
 
     op.drop_table("customer_consents")
     with op.batch_alter_table("staff_stores", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_staff_stores_tenant_id"))
         batch_op.drop_index("ix_staff_stores_store")
 
     op.drop_table("staff_stores")
     with op.batch_alter_table("customers", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_customers_tenant_id"))
+        batch_op.drop_index("ix_customers_tenant_recent")
         batch_op.drop_index("ix_customers_store")
         batch_op.drop_index("ix_customers_phone")
         batch_op.drop_index("ix_customers_merged_into")
@@ -542,38 +522,28 @@ def downgrade() -> None:
 
     op.drop_table("customers")
     with op.batch_alter_table("stores", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_stores_tenant_id"))
+        batch_op.drop_index("ix_stores_tenant_recent")
         batch_op.drop_index(batch_op.f("ix_stores_region_id"))
 
     op.drop_table("stores")
     with op.batch_alter_table("auth_tokens", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_auth_tokens_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_auth_tokens_staff_id"))
 
     op.drop_table("auth_tokens")
     with op.batch_alter_table("staff", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_staff_tenant_id"))
+        batch_op.drop_index("ix_staff_tenant_recent")
 
     op.drop_table("staff")
-    with op.batch_alter_table("regions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_regions_tenant_id"))
-
     op.drop_table("regions")
-    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idempotency_keys_tenant_id"))
-
     op.drop_table("idempotency_keys")
-    with op.batch_alter_table("custom_field_definitions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_custom_field_definitions_tenant_id"))
-
     op.drop_table("custom_field_definitions")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_log_tenant_id"))
+        batch_op.drop_index("ix_audit_log_tenant_recent")
         batch_op.drop_index("ix_audit_log_object")
 
     op.drop_table("audit_log")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_api_keys_tenant_id"))
+        batch_op.drop_index("ix_api_keys_tenant_recent")
 
     op.drop_table("api_keys")
     op.drop_table("tenants")

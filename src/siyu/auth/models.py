@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, func
+from sqlalchemy import ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.db.base import Base, BigIntPK, TenantScoped
@@ -27,6 +27,7 @@ class ApiKey(TenantScoped, Base):
     """A key an integration uses as `Authorization: Bearer <key>`."""
 
     __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_tenant_recent", "tenant_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     name: Mapped[str] = mapped_column(String(80))

@@ -50,6 +50,7 @@ class Customer(TenantScoped, Base):
         CheckConstraint("gender IN ('male','female','unknown')", name="gender"),
         CheckConstraint("status IN ('active','merged')", name="status"),
         Index("ix_customers_phone", "tenant_id", "phone_e164"),
+        Index("ix_customers_tenant_recent", "tenant_id", "id"),
         # Foreign-key columns lead their own indexes (ids are global), so deleting a store, a staff
         # member or a customer never scans whole tables, and scoped queries use the same index.
         Index("ix_customers_store", "store_id"),
@@ -128,6 +129,7 @@ class CustomerMerge(TenantScoped, Base):
     """An explicit merge of one customer into a survivor, with what moved (for unmerge)."""
 
     __tablename__ = "customer_merges"
+    __table_args__ = (Index("ix_customer_merges_tenant_recent", "tenant_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     survivor_id: Mapped[int] = mapped_column(

@@ -57,6 +57,7 @@ class Store(TenantScoped, Base):
     __tablename__ = "stores"
     __table_args__ = (
         UniqueConstraint("tenant_id", "code"),
+        Index("ix_stores_tenant_recent", "tenant_id", "id"),
         CheckConstraint("status IN ('active','preparing','suspended','closed')", name="status"),
     )
 
@@ -86,6 +87,7 @@ class Staff(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "username"),
         UniqueConstraint("tenant_id", "employee_no"),
+        Index("ix_staff_tenant_recent", "tenant_id", "id"),
         CheckConstraint("role IN ('owner','hq_operator','analyst','store_manager','guide')", name="role"),
         CheckConstraint("status IN ('active','departed')", name="status"),
     )

@@ -15,7 +15,10 @@ class AuditEntry(TenantScoped, Base):
     """Who did what to which object, and when; never updated."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_object", "tenant_id", "object_type", "object_id"),)
+    __table_args__ = (
+        Index("ix_audit_log_object", "tenant_id", "object_type", "object_id"),
+        Index("ix_audit_log_tenant_recent", "tenant_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     actor_type: Mapped[str] = mapped_column(String(16))  # staff | api_key | system
