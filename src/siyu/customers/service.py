@@ -15,7 +15,6 @@ from sqlalchemy.sql.elements import ColumnElement
 from siyu.auth.permissions import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found
-from siyu.core.pagination import decode_int_cursor, encode_cursor
 from siyu.customers import references
 from siyu.customers import schemas as s
 from siyu.customers.identity import IdentityKey, normalise_identity
@@ -29,6 +28,7 @@ from siyu.customers.models import (
 from siyu.customers.models import Customer as C  # noqa: N817 - read as 'C.column' in queries
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
+from siyu.db.pagination import keyset_page
 from siyu.org.models import Staff, Store, Tenant
 from siyu.platform import audit
 
@@ -566,12 +566,9 @@ def list_customers(
     created_to: dt.datetime | None = None,
 ) -> tuple[list[C], str | None]:
     """Customers newest first, keyset-paginated; q matches a name, a phone or any identity value."""
-    before = decode_int_cursor(cursor)
     stmt = select(C).where(C.tenant_id == tenant_id, C.status == status)
     if (cond := scope_filter(principal)) is not None:
         stmt = stmt.where(cond)
-    if before is not None:
-        stmt = stmt.where(C.id < before)
     if q:
         q = q.strip()
         matches: list[ColumnElement[bool]] = [C.name.contains(q, autoescape=True)]
@@ -594,9 +591,7 @@ def list_customers(
         stmt = stmt.where(C.created_at >= created_from)
     if created_to is not None:
         stmt = stmt.where(C.created_at < created_to)
-    rows = list(session.scalars(stmt.order_by(C.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return keyset_page(session, stmt, C.id, cursor=cursor, limit=limit, newest_first=True)
 
 
 def timeline(
@@ -610,15 +605,10 @@ def timeline(
 ) -> tuple[list[TimelineEvent], str | None]:
     """A customer's timeline, newest first."""
     get_customer(session, tenant_id=tenant_id, customer_id=customer_id, principal=principal)
-    before = decode_int_cursor(cursor)
     stmt = select(TimelineEvent).where(
         TimelineEvent.tenant_id == tenant_id, TimelineEvent.customer_id == customer_id
     )
-    if before is not None:
-        stmt = stmt.where(TimelineEvent.id < before)
-    rows = list(session.scalars(stmt.order_by(TimelineEvent.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return keyset_page(session, stmt, TimelineEvent.id, cursor=cursor, limit=limit, newest_first=True)
 
 
 # --- changing one customer --------------------------------------------------------------------

@@ -12,8 +12,8 @@ from siyu.auth.permissions import Principal
 from siyu.auth.service import hash_password
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
-from siyu.core.pagination import decode_int_cursor, encode_cursor
 from siyu.core.phone import normalise_phone
+from siyu.db.pagination import keyset_page
 from siyu.org import schemas
 from siyu.org.hours import Interval, to_minutes, validate_intervals
 from siyu.org.models import Region, Staff, StaffStore, Store, Tenant
@@ -163,10 +163,7 @@ def list_stores(
     q: str | None = None,
 ) -> tuple[list[Store], str | None]:
     """Stores ordered by id, keyset-paginated, with filters."""
-    after = decode_int_cursor(cursor)
     stmt = select(Store).where(Store.tenant_id == tenant_id)
-    if after is not None:
-        stmt = stmt.where(Store.id > after)
     if city:
         stmt = stmt.where(Store.city == city)
     if region_id is not None:
@@ -175,9 +172,7 @@ def list_stores(
         stmt = stmt.where(Store.status == status)
     if q:
         stmt = stmt.where(Store.name.contains(q, autoescape=True) | (Store.code == q))
-    rows = list(session.scalars(stmt.order_by(Store.id).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return keyset_page(session, stmt, Store.id, cursor=cursor, limit=limit)
 
 
 def update_store(
@@ -314,10 +309,7 @@ def list_staff(
     status: str | None = None,
 ) -> tuple[list[Staff], str | None]:
     """Staff ordered by id, keyset-paginated, with filters."""
-    after = decode_int_cursor(cursor)
     stmt = select(Staff).where(Staff.tenant_id == tenant_id)
-    if after is not None:
-        stmt = stmt.where(Staff.id > after)
     if role:
         stmt = stmt.where(Staff.role == role)
     if status:
@@ -330,9 +322,7 @@ def list_staff(
                 )
             )
         )
-    rows = list(session.scalars(stmt.order_by(Staff.id).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return keyset_page(session, stmt, Staff.id, cursor=cursor, limit=limit)
 
 
 def update_staff(

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
-from siyu.core.pagination import decode_int_cursor, encode_cursor
+from siyu.db.pagination import keyset_page
 from siyu.platform.models import AuditEntry
 
 
@@ -47,16 +47,11 @@ def list_entries(
     action: str | None = None,
 ) -> tuple[list[AuditEntry], str | None]:
     """Audit entries newest first, keyset-paginated, with filters."""
-    before = decode_int_cursor(cursor)
     stmt = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id)
-    if before is not None:
-        stmt = stmt.where(AuditEntry.id < before)
     if object_type:
         stmt = stmt.where(AuditEntry.object_type == object_type)
     if object_id is not None:
         stmt = stmt.where(AuditEntry.object_id == object_id)
     if action:
         stmt = stmt.where(AuditEntry.action == action)
-    rows = list(session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return keyset_page(session, stmt, AuditEntry.id, cursor=cursor, limit=limit, newest_first=True)
