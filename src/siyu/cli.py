@@ -106,7 +106,10 @@ def serve(
             f'"password": "{DEMO_PASSWORD}"}})'
         )
         console.rule()
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # siyu.request: one JSON line each
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
 
 
 @app.command()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import World
@@ -91,3 +95,15 @@ def test_cursor_pagination_walks_every_store_once(client: TestClient, world: Wor
     bad = client.get("/api/v1/stores", params={"cursor": "@@@"}, headers=owner)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
     assert client.get("/api/v1/stores", params={"limit": 1000}, headers=owner).status_code == 422
+
+
+def test_each_request_logs_one_structured_event_with_its_tenant(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="siyu.request"):
+        client.get("/api/v1/tenant", headers=world.headers("analyst"))
+    events = [json.loads(r.message) for r in caplog.records if r.name == "siyu.request"]
+    assert len(events) == 1
+    assert events[0]["path"] == "/api/v1/tenant"
+    assert (events[0]["status"], events[0]["tenant_id"]) == (200, world.tenant_id)
+    assert events[0]["actor"] == f"staff:{world.staff['analyst']}"

@@ -9,6 +9,9 @@ transaction rolls back and it answers the winner's response.
 
 from __future__ import annotations
 
+import json
+import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -25,6 +28,7 @@ from siyu.core.ids import sha256_hex
 from siyu.platform.models import IdempotencyRecord
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+log = logging.getLogger("siyu.request")
 MAX_KEY_LENGTH = 255
 MAX_ATTEMPTS = 3
 
@@ -44,6 +48,7 @@ class TransactionalRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            started = time.perf_counter()
             session: Session = request.app.state.sessionmaker()
             request.state.db = session
             try:
@@ -51,15 +56,35 @@ class TransactionalRoute(APIRoute):
                 if key is not None and request.method == "POST" and request.headers.get("authorization"):
                     response = await _idempotent(request, session, key, original)
                     await run_in_threadpool(session.close)  # _idempotent committed or rolled back
+                    _log(request, response.status_code, started)
                     return response
                 response = await _with_retry(request, session, original)
                 await run_in_threadpool(_finish, session, response.status_code < 400)
+                _log(request, response.status_code, started)
                 return response
             except BaseException:
                 await run_in_threadpool(_finish, session, False)
                 raise
 
         return handler
+
+
+def _log(request: Request, status: int, started: float) -> None:
+    """One structured event per request, with the tenant and the actor when known."""
+    principal = getattr(request.state, "principal", None)
+    log.info(
+        json.dumps(
+            {
+                "event": "http_request",
+                "method": request.method,
+                "path": request.url.path,
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "tenant_id": principal.tenant_id if principal else None,
+                "actor": f"{principal.actor_type}:{principal.actor_id}" if principal else None,
+            }
+        )
+    )
 
 
 def _finish(session: Session, success: bool) -> None:
