@@ -107,3 +107,12 @@ def test_each_request_logs_one_structured_event_with_its_tenant(
     assert events[0]["path"] == "/api/v1/tenant"
     assert (events[0]["status"], events[0]["tenant_id"]) == (200, world.tenant_id)
     assert events[0]["actor"] == f"staff:{world.staff['analyst']}"
+
+
+def test_ids_beyond_bigint_are_refused_at_the_edge(client: TestClient, world: World) -> None:
+    r = client.delete(f"/api/v1/regions/{2**63}", headers=world.headers("owner"))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    r = client.post(
+        "/api/v1/customer-merges", json={"survivor_id": 2**64, "merged_id": 1}, headers=world.headers("owner")
+    )
+    assert r.status_code == 422

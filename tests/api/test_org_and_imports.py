@@ -214,3 +214,10 @@ def test_customer_import_reads_gb18030_csv_from_excel(client: TestClient, world:
         (5, "phone"),
     ]
     assert count(world, Customer) == 2
+
+
+def test_malformed_csv_is_a_clear_422(client: TestClient, world: World) -> None:
+    r = upload(client, world, "staff", "staff.csv", b'employee_no,username,name,role\n"G1,unterminated\r0')
+    assert r.status_code in (415, 422)
+    assert r.json()["error"]["code"] in ("invalid_file", "import_rejected", "unsupported_file")
+    assert count(world, Staff) == 6

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Perm, Principal
@@ -47,6 +47,9 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
+MAX_ID = 2**63 - 1  # ids are BIGINT; larger numbers are refused at the edge, not by the driver
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 DB = Annotated[Session, Depends(get_session)]
 

@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from pydantic import Field
 
-from siyu.api.deps import DB, CurrentPrincipal, allow, bearer_token
+from siyu.api.deps import DB, CurrentPrincipal, PathId, allow, bearer_token
 from siyu.api.routing import TransactionalRoute
 from siyu.auth import service
 from siyu.auth.permissions import Perm, Principal
@@ -135,7 +135,7 @@ def create_key(body: ApiKeyCreate, db: DB, principal: Principal = allow(Perm.API
 
 
 @router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyRead, summary="Revoke an API key 吊销密钥")
-def revoke_key(key_id: int, db: DB, principal: Principal = allow(Perm.API_KEYS)) -> ApiKeyRead:
+def revoke_key(key_id: PathId, db: DB, principal: Principal = allow(Perm.API_KEYS)) -> ApiKeyRead:
     """Revoke a key at once."""
     return ApiKeyRead.model_validate(
         service.revoke_api_key(db, tenant_id=principal.tenant_id, key_id=key_id, actor=principal)

@@ -83,6 +83,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "自定义字段“{key}”的值无效：应为 {expected}",
         "Invalid value for custom field '{key}': expected {expected}",
     ),
+    "invalid_file": (422, "文件无法解析：{reason}", "The file cannot be parsed: {reason}"),
     "unsupported_file": (
         415,
         "不支持的文件类型，请上传 CSV 或 Excel（.xlsx）",

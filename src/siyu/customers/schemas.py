@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from siyu.org.schemas import Strict
+from siyu.org.schemas import DbId, Strict
 
 GENDER = Literal["male", "female", "unknown"]
 PURPOSE = Literal[
@@ -45,8 +45,8 @@ class CustomerProfile(Strict):
     birthday: dt.date | None = None
     city: str | None = Field(default=None, max_length=60)
     custom_fields: dict[str, Any] | None = None
-    store_id: int | None = None
-    guide_id: int | None = None
+    store_id: DbId | None = None
+    guide_id: DbId | None = None
 
 
 class CustomerUpsert(CustomerProfile):
@@ -144,8 +144,8 @@ class ConsentState(Strict):
 
 
 class MergeCreate(Strict):
-    survivor_id: int
-    merged_id: int
+    survivor_id: DbId
+    merged_id: DbId
 
 
 class MergeRead(Strict):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from siyu.api.deps import DB, Limit, allow
+from siyu.api.deps import DB, Limit, PathId, QueryId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.phone import mask_phone, national_display
@@ -97,8 +97,8 @@ def list_customers(
     ),
     city: str | None = None,
     gender: Literal["male", "female", "unknown"] | None = None,
-    store_id: int | None = None,
-    guide_id: int | None = None,
+    store_id: QueryId = None,
+    guide_id: QueryId = None,
     status: Literal["active", "merged"] = "active",
     created_from: dt.datetime | None = None,
     created_to: dt.datetime | None = None,
@@ -177,7 +177,7 @@ def export(
 
 @router.get("/customers/{customer_id}", response_model=s.CustomerRead, summary="Get a customer 客户详情")
 def get_customer(
-    customer_id: int, db: DB, principal: Principal = allow(Perm.CUSTOMERS_READ)
+    customer_id: PathId, db: DB, principal: Principal = allow(Perm.CUSTOMERS_READ)
 ) -> s.CustomerRead:
     """One customer with identities (404 outside the caller's scope)."""
     return full(
@@ -190,7 +190,7 @@ def get_customer(
     "/customers/{customer_id}", response_model=s.CustomerRead, summary="Change a customer 修改客户资料"
 )
 def update_customer(
-    customer_id: int, body: s.CustomerUpdate, db: DB, principal: Principal = allow(Perm.CUSTOMERS_WRITE)
+    customer_id: PathId, body: s.CustomerUpdate, db: DB, principal: Principal = allow(Perm.CUSTOMERS_WRITE)
 ) -> s.CustomerRead:
     """Change profile fields."""
     return full(
@@ -208,7 +208,7 @@ def update_customer(
     summary="Add an identity 添加身份标识",
 )
 def add_identity(
-    customer_id: int, body: s.IdentityIn, db: DB, principal: Principal = allow(Perm.CUSTOMERS_WRITE)
+    customer_id: PathId, body: s.IdentityIn, db: DB, principal: Principal = allow(Perm.CUSTOMERS_WRITE)
 ) -> s.IdentityRead:
     """Attach an identity; one owned by another customer answers 409."""
     return identity_read(
@@ -224,7 +224,7 @@ def add_identity(
     summary="Remove an identity 移除身份标识",
 )
 def remove_identity(
-    customer_id: int, identity_id: int, db: DB, principal: Principal = allow(Perm.CUSTOMERS_WRITE)
+    customer_id: PathId, identity_id: PathId, db: DB, principal: Principal = allow(Perm.CUSTOMERS_WRITE)
 ) -> Response:
     """Detach an identity."""
     service.remove_identity(
@@ -242,7 +242,9 @@ def remove_identity(
     response_model=s.PhoneReveal,
     summary="Reveal the phone number 查看完整手机号（记录审计）",
 )
-def reveal_phone(customer_id: int, db: DB, principal: Principal = allow(Perm.PHONE_REVEAL)) -> s.PhoneReveal:
+def reveal_phone(
+    customer_id: PathId, db: DB, principal: Principal = allow(Perm.PHONE_REVEAL)
+) -> s.PhoneReveal:
     """The unmasked phone; the reveal is written to the audit log."""
     c = service.reveal_phone(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
     return s.PhoneReveal(customer_id=c.id, phone=c.phone_e164, national=national_display(c.phone_e164))
@@ -250,7 +252,7 @@ def reveal_phone(customer_id: int, db: DB, principal: Principal = allow(Perm.PHO
 
 @router.get("/customers/{customer_id}/timeline", response_model=s.TimelinePage, summary="Timeline 客户时间线")
 def get_timeline(
-    customer_id: int,
+    customer_id: PathId,
     db: DB,
     limit: Limit,
     cursor: str | None = None,
@@ -270,7 +272,7 @@ def get_timeline(
 
 @router.get("/customers/{customer_id}/consents", response_model=s.ConsentState, summary="Consent 授权状态")
 def get_consents(
-    customer_id: int, db: DB, principal: Principal = allow(Perm.CUSTOMERS_READ)
+    customer_id: PathId, db: DB, principal: Principal = allow(Perm.CUSTOMERS_READ)
 ) -> s.ConsentState:
     """Consent in force per purpose, and its history."""
     current, history = service.consent_state(
@@ -288,7 +290,7 @@ def get_consents(
     summary="Grant or withdraw consent 授予或撤回授权",
 )
 def post_consent(
-    customer_id: int, body: s.ConsentCreate, db: DB, principal: Principal = allow(Perm.CONSENT_WRITE)
+    customer_id: PathId, body: s.ConsentCreate, db: DB, principal: Principal = allow(Perm.CONSENT_WRITE)
 ) -> s.ConsentRead:
     """Record a grant or a withdrawal for one purpose."""
     return consent_read(
@@ -300,7 +302,7 @@ def post_consent(
 
 @router.get("/customer-merges", response_model=list[s.MergeRead], summary="List merges 合并记录")
 def list_merges(
-    db: DB, customer_id: int | None = None, principal: Principal = allow(Perm.CUSTOMERS_MERGE)
+    db: DB, customer_id: QueryId = None, principal: Principal = allow(Perm.CUSTOMERS_MERGE)
 ) -> list[s.MergeRead]:
     """Merges, optionally of one customer."""
     return [
@@ -325,7 +327,7 @@ def merge(body: s.MergeCreate, db: DB, principal: Principal = allow(Perm.CUSTOME
 
 
 @router.post("/customer-merges/{merge_id}/undo", response_model=s.MergeRead, summary="Unmerge 撤销合并")
-def unmerge(merge_id: int, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)) -> s.MergeRead:
+def unmerge(merge_id: PathId, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)) -> s.MergeRead:
     """Undo a merge."""
     return merge_read(
         service.unmerge(db, tenant_id=principal.tenant_id, merge_id=merge_id, principal=principal)

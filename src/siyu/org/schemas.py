@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Code = str
+MAX_ID = 2**63 - 1
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 ROLE = Literal["owner", "hq_operator", "analyst", "store_manager", "guide"]
 STORE_STATUS = Literal["active", "preparing", "suspended", "closed"]
 HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -85,7 +86,7 @@ class Holiday(Strict):
 
 class StoreBase(Strict):
     name: str = Field(min_length=1, max_length=120)
-    region_id: int | None = None
+    region_id: DbId | None = None
     city: str | None = Field(default=None, max_length=60)
     address: str | None = Field(default=None, max_length=300)
     latitude: float | None = Field(default=None, ge=-90, le=90)
@@ -101,7 +102,7 @@ class StoreCreate(StoreBase):
 
 class StoreUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=120)
-    region_id: int | None = None
+    region_id: DbId | None = None
     city: str | None = Field(default=None, max_length=60)
     address: str | None = Field(default=None, max_length=300)
     latitude: float | None = Field(default=None, ge=-90, le=90)
@@ -127,7 +128,7 @@ class StaffCreate(Strict):
     name: str = Field(min_length=1, max_length=80)
     role: ROLE
     phone: str | None = Field(default=None, max_length=32)
-    store_ids: list[int] = Field(default_factory=list, max_length=200)
+    store_ids: list[DbId] = Field(default_factory=list, max_length=200)
     password: str | None = Field(default=None, min_length=8, max_length=128)
 
 
@@ -136,7 +137,7 @@ class StaffUpdate(Strict):
     role: ROLE | None = None
     status: Literal["active", "departed"] | None = None
     phone: str | None = Field(default=None, max_length=32)
-    store_ids: list[int] | None = Field(default=None, max_length=200)
+    store_ids: list[DbId] | None = Field(default=None, max_length=200)
     password: str | None = Field(default=None, min_length=8, max_length=128)
 
 

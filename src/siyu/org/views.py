@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from siyu.api.deps import DB, Limit, allow
+from siyu.api.deps import DB, Limit, PathId, QueryId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.phone import mask_phone
@@ -56,7 +56,7 @@ def create_region(
 
 
 @router.get("/regions/{region_id}", response_model=schemas.RegionRead, summary="Get a region 区域详情")
-def get_region(region_id: int, db: DB, principal: Principal = allow(Perm.ORG_READ)) -> schemas.RegionRead:
+def get_region(region_id: PathId, db: DB, principal: Principal = allow(Perm.ORG_READ)) -> schemas.RegionRead:
     """One region."""
     return schemas.RegionRead.model_validate(
         service.get_region(db, tenant_id=principal.tenant_id, region_id=region_id)
@@ -65,7 +65,7 @@ def get_region(region_id: int, db: DB, principal: Principal = allow(Perm.ORG_REA
 
 @router.patch("/regions/{region_id}", response_model=schemas.RegionRead, summary="Rename a region 修改区域")
 def update_region(
-    region_id: int, body: schemas.RegionUpdate, db: DB, principal: Principal = allow(Perm.ORG_WRITE)
+    region_id: PathId, body: schemas.RegionUpdate, db: DB, principal: Principal = allow(Perm.ORG_WRITE)
 ) -> schemas.RegionRead:
     """Rename a region."""
     return schemas.RegionRead.model_validate(
@@ -74,7 +74,7 @@ def update_region(
 
 
 @router.delete("/regions/{region_id}", status_code=204, summary="Delete a region 删除区域")
-def delete_region(region_id: int, db: DB, principal: Principal = allow(Perm.ORG_WRITE)) -> Response:
+def delete_region(region_id: PathId, db: DB, principal: Principal = allow(Perm.ORG_WRITE)) -> Response:
     """Delete a region; its stores remain without one."""
     service.delete_region(db, tenant_id=principal.tenant_id, region_id=region_id)
     return Response(status_code=204)
@@ -86,7 +86,7 @@ def list_stores(
     limit: Limit,
     cursor: str | None = None,
     city: str | None = None,
-    region_id: int | None = None,
+    region_id: QueryId = None,
     status: str | None = None,
     q: str | None = None,
     principal: Principal = allow(Perm.ORG_READ),
@@ -118,7 +118,7 @@ def create_store(
 
 
 @router.get("/stores/{store_id}", response_model=schemas.StoreRead, summary="Get a store 门店详情")
-def get_store(store_id: int, db: DB, principal: Principal = allow(Perm.ORG_READ)) -> schemas.StoreRead:
+def get_store(store_id: PathId, db: DB, principal: Principal = allow(Perm.ORG_READ)) -> schemas.StoreRead:
     """One store."""
     return schemas.StoreRead.model_validate(
         service.get_store(db, tenant_id=principal.tenant_id, store_id=store_id)
@@ -127,7 +127,7 @@ def get_store(store_id: int, db: DB, principal: Principal = allow(Perm.ORG_READ)
 
 @router.patch("/stores/{store_id}", response_model=schemas.StoreRead, summary="Change a store 修改门店")
 def update_store(
-    store_id: int, body: schemas.StoreUpdate, db: DB, principal: Principal = allow(Perm.ORG_WRITE)
+    store_id: PathId, body: schemas.StoreUpdate, db: DB, principal: Principal = allow(Perm.ORG_WRITE)
 ) -> schemas.StoreRead:
     """Change a store; hours are validated as a whole."""
     return schemas.StoreRead.model_validate(
@@ -136,7 +136,7 @@ def update_store(
 
 
 @router.delete("/stores/{store_id}", response_model=schemas.StoreRead, summary="Close a store 关店")
-def close_store(store_id: int, db: DB, principal: Principal = allow(Perm.ORG_WRITE)) -> schemas.StoreRead:
+def close_store(store_id: PathId, db: DB, principal: Principal = allow(Perm.ORG_WRITE)) -> schemas.StoreRead:
     """Close a store (kept for history)."""
     return schemas.StoreRead.model_validate(
         service.close_store(db, tenant_id=principal.tenant_id, store_id=store_id, actor=principal)
@@ -149,7 +149,7 @@ def list_staff(
     limit: Limit,
     cursor: str | None = None,
     role: str | None = None,
-    store_id: int | None = None,
+    store_id: QueryId = None,
     status: str | None = None,
     principal: Principal = allow(Perm.STAFF_READ),
 ) -> schemas.StaffPage:
@@ -181,7 +181,7 @@ def create_staff(
 
 
 @router.get("/staff/{staff_id}", response_model=schemas.StaffRead, summary="Get a staff member 员工详情")
-def get_staff(staff_id: int, db: DB, principal: Principal = allow(Perm.STAFF_READ)) -> schemas.StaffRead:
+def get_staff(staff_id: PathId, db: DB, principal: Principal = allow(Perm.STAFF_READ)) -> schemas.StaffRead:
     """One staff member."""
     staff = service.get_staff(db, tenant_id=principal.tenant_id, staff_id=staff_id)
     stores = service.staff_store_ids(db, tenant_id=principal.tenant_id, staff_ids=[staff.id])
@@ -190,7 +190,7 @@ def get_staff(staff_id: int, db: DB, principal: Principal = allow(Perm.STAFF_REA
 
 @router.patch("/staff/{staff_id}", response_model=schemas.StaffRead, summary="Change a staff member 修改员工")
 def update_staff(
-    staff_id: int, body: schemas.StaffUpdate, db: DB, principal: Principal = allow(Perm.STAFF_WRITE)
+    staff_id: PathId, body: schemas.StaffUpdate, db: DB, principal: Principal = allow(Perm.STAFF_WRITE)
 ) -> schemas.StaffRead:
     """Change role, stores, status or password."""
     staff = service.update_staff(
@@ -201,7 +201,9 @@ def update_staff(
 
 
 @router.delete("/staff/{staff_id}", response_model=schemas.StaffRead, summary="Mark as departed 员工离职")
-def depart_staff(staff_id: int, db: DB, principal: Principal = allow(Perm.STAFF_WRITE)) -> schemas.StaffRead:
+def depart_staff(
+    staff_id: PathId, db: DB, principal: Principal = allow(Perm.STAFF_WRITE)
+) -> schemas.StaffRead:
     """Mark a staff member as departed (sign-in stops; history stays)."""
     staff = service.update_staff(
         db,

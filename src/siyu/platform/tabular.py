@@ -42,7 +42,10 @@ def read_table(filename: str, content: bytes) -> Table:
         raw_rows = [["" if v is None else _cell(v) for v in row] for row in values]
     elif suffix in (".csv", ".txt", ""):
         text = _decode(content)
-        raw_rows = list(csv.reader(io.StringIO(text)))
+        try:
+            raw_rows = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            raise DomainError("invalid_file", reason=str(exc)) from exc
     else:
         raise DomainError("unsupported_file")
     if not raw_rows:

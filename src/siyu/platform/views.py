@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, File, UploadFile
 from sqlalchemy import text
 
-from siyu.api.deps import DB, Limit, allow
+from siyu.api.deps import DB, Limit, QueryId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.customers.imports import import_customers
@@ -64,7 +64,7 @@ def audit_log(
     limit: Limit,
     cursor: str | None = None,
     object_type: str | None = None,
-    object_id: int | None = None,
+    object_id: QueryId = None,
     action: str | None = None,
     principal: Principal = allow(Perm.AUDIT_READ),
 ) -> AuditPage:
