@@ -221,3 +221,17 @@ def test_malformed_csv_is_a_clear_422(client: TestClient, world: World) -> None:
     assert r.status_code in (415, 422)
     assert r.json()["error"]["code"] in ("invalid_file", "import_rejected", "unsupported_file")
     assert count(world, Staff) == 6
+
+
+def test_patch_with_null_for_a_required_field_is_refused(client: TestClient, world: World) -> None:
+    store_id = world.store_ids[0]
+    r = client.patch(
+        f"/api/v1/stores/{store_id}", json={"business_hours": None}, headers=world.headers("owner")
+    )
+    assert r.status_code == 422
+    assert (
+        client.get(f"/api/v1/stores/{store_id}", headers=world.headers("owner")).json()["business_hours"]
+        == []
+    )
+    ok = client.patch(f"/api/v1/stores/{store_id}", json={"city": None}, headers=world.headers("owner"))
+    assert ok.status_code == 200 and ok.json()["city"] is None

@@ -41,8 +41,10 @@ def test_masks_as_138_stars_1234() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True))
 def test_mobile_fast_path_agrees_with_libphonenumber(number: str) -> None:
-    parsed = phonenumbers.parse(number, "CN")
-    expected = phonenumbers.is_valid_number(parsed)
+    try:
+        expected = phonenumbers.is_valid_number(phonenumbers.parse(number, "CN"))
+    except phonenumbers.NumberParseException:  # e.g. 17911… reads as a dialling prefix: too short
+        expected = False
     try:
         assert normalise_phone(number) == "+86" + number
         assert expected, f"{number} accepted but libphonenumber says invalid"

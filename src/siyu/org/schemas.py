@@ -111,6 +111,18 @@ class StoreUpdate(Strict):
     business_hours: list[HoursInterval] | None = Field(default=None, max_length=50)
     holidays: list[Holiday] | None = Field(default=None, max_length=400)
 
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> StoreUpdate:
+        # Omit a field to keep it; null would erase a value every store must have.
+        nulls = [
+            f
+            for f in ("name", "status", "business_hours", "holidays")
+            if f in self.model_fields_set and getattr(self, f) is None
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null (omit to keep) / 不能为空（不修改请省略）")
+        return self
+
 
 class StoreRead(StoreBase):
     id: int
