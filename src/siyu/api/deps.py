@@ -16,6 +16,7 @@ from siyu.auth.permissions import Perm, Principal
 from siyu.auth.service import resolve_bearer
 from siyu.core.errors import DomainError
 from siyu.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from siyu.db.session import set_session_tenant
 
 
 async def get_session(request: Request) -> Session:
@@ -43,7 +44,7 @@ def authenticate(request: Request) -> Principal:
         raise DomainError("unauthenticated")
     principal = resolve_bearer(request.state.db, token)
     request.state.principal = principal
-    request.state.db.info["tenant_id"] = principal.tenant_id
+    set_session_tenant(request.state.db, principal.tenant_id)
     return principal
 
 

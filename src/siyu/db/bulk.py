@@ -28,17 +28,24 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
 
 
 def _copy(conn: Connection, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    # COPY straight into a table under row-level security is refused by PostgreSQL, so rows are
+    # copied into a column-only temporary table and moved with one INSERT … SELECT, which RLS checks.
     json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
-    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    column_list = ", ".join(columns)
+    staging = f"_bulk_{table.name}"
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {column_list} FROM {table.name} WITH NO DATA"
+    )
+    statement = f"COPY {staging} ({column_list}) FROM STDIN"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
-    except psycopg.IntegrityError as exc:
-        # Raw COPY bypasses SQLAlchemy's error translation; callers (the route's retry on a
-        # unique-constraint race) expect SQLAlchemy's IntegrityError, as from any other insert.
-        raise sa_exc.IntegrityError(statement, None, exc) from exc
+    except psycopg.Error as exc:
+        raise sa_exc.DBAPIError(statement, None, exc) from exc
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {staging}")
+    conn.exec_driver_sql(f"DROP TABLE {staging}")
 
 
 def _executemany(conn: Connection, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:

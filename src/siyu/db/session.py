@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 
 from siyu.db.base import TenantScoped
@@ -98,6 +98,28 @@ def cross_tenant_access(session: Session) -> Iterator[Session]:
         yield session
     finally:
         session.info["cross_tenant"] = previous
+
+
+@event.listens_for(Session, "after_begin")
+def _scope_transaction(session: Session, _transaction: Any, connection: Any) -> None:
+    # On PostgreSQL, row-level security (migration 0002) confines every statement of this
+    # transaction — ORM, Core or raw SQL — to the session's tenant. Runs again after a rollback.
+    tenant_id = session.info.get("tenant_id")
+    if tenant_id is not None and connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT set_config('siyu.tenant_id', :tid, true)"), {"tid": str(int(tenant_id))}
+        )
+
+
+def set_session_tenant(session: Session, tenant_id: int) -> None:
+    """Scope the session to a tenant: ORM guard now, and RLS for the current transaction too."""
+    session.info["tenant_id"] = tenant_id
+    if session.in_transaction():
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT set_config('siyu.tenant_id', :tid, true)"), {"tid": str(int(tenant_id))}
+            )
 
 
 @event.listens_for(Session, "do_orm_execute")
