@@ -7,6 +7,7 @@ each column type's own bind processor, so stored values are identical to an ORM 
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 from typing import Any
 
@@ -32,9 +33,12 @@ def _copy(conn: Connection, table: Table, columns: list[str], rows: list[dict[st
     # copied into a column-only temporary table and moved with one INSERT … SELECT, which RLS checks.
     json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
     column_list = ", ".join(columns)
-    staging = f"_bulk_{table.name}"
+    # One staging table per (table, column set) and connection, emptied at every commit: creating
+    # and dropping one per call would churn the system catalogs.
+    staging = f"_bulk_{table.name}_{zlib.crc32(column_list.encode()):08x}"
     conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {column_list} FROM {table.name} WITH NO DATA"
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS "
+        f"AS SELECT {column_list} FROM {table.name} WITH NO DATA"
     )
     statement = f"COPY {staging} ({column_list}) FROM STDIN"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -45,7 +49,7 @@ def _copy(conn: Connection, table: Table, columns: list[str], rows: list[dict[st
     except psycopg.Error as exc:
         raise sa_exc.DBAPIError(statement, None, exc) from exc
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {staging}")
-    conn.exec_driver_sql(f"DROP TABLE {staging}")
+    conn.exec_driver_sql(f"DELETE FROM {staging}")  # a second call in the same transaction starts empty
 
 
 def _executemany(conn: Connection, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:
