@@ -1,0 +1,75 @@
+"""What other packages may use of customers: ids and DTOs, never ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from siyu.auth.permissions import Principal
+from siyu.customers import references, service
+from siyu.customers import schemas as s
+from siyu.customers.models import Customer
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """A customer as another capability sees it."""
+
+    id: int
+    number: int
+    store_id: int | None
+    guide_id: int | None
+    created: bool = False
+
+
+def resolve_customers(
+    session: Session, *, tenant_id: int, records: list[s.CustomerUpsert], source: str, actor: Principal | None
+) -> list[CustomerRef]:
+    """The customer behind each record's identities, created when new (same rules as the batch API).
+
+    Raises the batch API's errors (batch_rejected with a row report, batch_too_large).
+    """
+    result = service.upsert_customers(
+        session, tenant_id=tenant_id, records=records, source=source, actor=actor
+    )
+    by_id = {
+        c.id: c
+        for c in session.scalars(
+            select(Customer).where(
+                Customer.tenant_id == tenant_id, Customer.id.in_([r.customer_id for r in result.results])
+            )
+        )
+    }
+    return [
+        CustomerRef(
+            id=r.customer_id,
+            number=r.number,
+            store_id=by_id[r.customer_id].store_id,
+            guide_id=by_id[r.customer_id].guide_id,
+            created=r.created,
+        )
+        for r in result.results
+    ]
+
+
+def add_timeline_event(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    kind: str,
+    data: dict[str, Any],
+    actor: Principal | None = None,
+) -> None:
+    """Append an event (e.g. 'order_paid', 'new_fan') to a customer's timeline."""
+    service.add_timeline_event(
+        session, tenant_id=tenant_id, customer_id=customer_id, kind=kind, data=data, actor=actor
+    )
+
+
+def register_customer_reference(table: Table, column: str = "customer_id") -> None:
+    """Declare a column holding customer ids so merges move it and unmerges move it back."""
+    references.register(table, column)

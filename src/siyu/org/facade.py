@@ -1,0 +1,103 @@
+"""What other packages may use of the organisation: ids and DTOs, never ORM rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.org.hours import Interval, is_open_at
+from siyu.org.models import Staff, StaffStore, Store, Tenant
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """A store with what reports and attribution need: its hours, in the tenant's time zone."""
+
+    id: int
+    code: str
+    name: str
+    region_id: int | None
+    status: str
+    hours: tuple[Interval, ...]
+    holidays: dict[dt.date, list[tuple[str, str]] | None]
+
+    def is_open(self, tz: ZoneInfo, at: dt.datetime) -> bool:
+        """Whether the store is open at an aware instant (overnight hours and holidays included)."""
+        return is_open_at(list(self.hours), self.holidays, tz, at)
+
+
+def tenant_zone(session: Session, *, tenant_id: int) -> ZoneInfo:
+    """The tenant's time zone."""
+    name = session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
+    return ZoneInfo(name or "Asia/Shanghai")
+
+
+def _info(store: Store) -> StoreInfo:
+    holidays: dict[dt.date, list[tuple[str, str]] | None] = {}
+    for day in store.holidays or []:
+        date = dt.date.fromisoformat(day["date"])
+        holidays[date] = None if day.get("closed", True) else [(day["opens"], day["closes"])]
+    hours = tuple(Interval(h["weekday"], h["opens"], h["closes"]) for h in store.business_hours or [])
+    return StoreInfo(
+        id=store.id,
+        code=store.code,
+        name=store.name,
+        region_id=store.region_id,
+        status=store.status,
+        hours=hours,
+        holidays=holidays,
+    )
+
+
+def stores_by_code(session: Session, *, tenant_id: int, codes: set[str]) -> dict[str, StoreInfo]:
+    """Stores of the tenant by code (absent codes are simply missing from the answer)."""
+    rows = session.scalars(select(Store).where(Store.tenant_id == tenant_id, Store.code.in_(codes)))
+    return {s.code: _info(s) for s in rows}
+
+
+def stores_by_id(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, StoreInfo]:
+    """Stores of the tenant by id."""
+    rows = session.scalars(select(Store).where(Store.tenant_id == tenant_id, Store.id.in_(ids)))
+    return {s.id: _info(s) for s in rows}
+
+
+@dataclass(frozen=True)
+class StaffInfo:
+    """A staff member with the stores they work in."""
+
+    id: int
+    employee_no: str
+    name: str
+    role: str
+    status: str
+    store_ids: tuple[int, ...]
+
+
+def staff_by_employee_no(session: Session, *, tenant_id: int, numbers: set[str]) -> dict[str, StaffInfo]:
+    """Staff of the tenant by employee number."""
+    staff = list(
+        session.scalars(select(Staff).where(Staff.tenant_id == tenant_id, Staff.employee_no.in_(numbers)))
+    )
+    stores: dict[int, list[int]] = {m.id: [] for m in staff}
+    if staff:
+        for staff_id, store_id in session.execute(
+            select(StaffStore.staff_id, StaffStore.store_id)
+            .where(StaffStore.tenant_id == tenant_id, StaffStore.staff_id.in_(list(stores)))
+            .order_by(StaffStore.store_id)
+        ):
+            stores[staff_id].append(store_id)
+    return {
+        m.employee_no: StaffInfo(
+            id=m.id,
+            employee_no=m.employee_no,
+            name=m.name,
+            role=m.role,
+            status=m.status,
+            store_ids=tuple(stores[m.id]),
+        )
+        for m in staff
+    }
