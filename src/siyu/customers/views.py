@@ -14,6 +14,7 @@ from starlette.background import BackgroundTask
 from siyu.api.deps import DB, Limit, PathId, QueryId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
+from siyu.core.errors import DomainError
 from siyu.core.phone import mask_phone, national_display
 from siyu.customers import imports, service
 from siyu.customers import schemas as s
@@ -107,8 +108,6 @@ def list_customers(
     """Customers in the caller's scope, newest first."""
     for value in (created_from, created_to):
         if value is not None and value.tzinfo is None:
-            from siyu.core.errors import DomainError
-
             raise DomainError("validation_error", summary="时间须带时区 / times need a time zone")
     rows, next_cursor = service.list_customers(
         db,

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from siyu.api.deps import DB, Limit, QueryId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
+from siyu.core.errors import DomainError
 from siyu.customers.imports import import_customers
 from siyu.org.imports import import_staff, import_stores
 from siyu.org.schemas import Strict
@@ -103,8 +104,6 @@ def run_import(
     """Import a sheet: every row is written, or none is and the answer lists each row's problem."""
     importer, needed = IMPORTERS[kind]
     if not principal.can(needed):
-        from siyu.core.errors import DomainError
-
         raise DomainError("forbidden", permission=needed.value)
     table = read_table(file.filename or "upload.csv", file.file.read())
     counts = importer(db, tenant_id=principal.tenant_id, table=table, actor=principal)
