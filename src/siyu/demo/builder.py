@@ -195,28 +195,17 @@ def build_demo(
         staff_rows = [
             Staff(
                 tenant_id=tenant_id,
-                employee_no="E0001",
-                username="owner",
-                name="林总",
-                role="owner",
+                employee_no=no,
+                username=username,
+                name=name,
+                role=role,
                 password_hash=password_hash,
-            ),
-            Staff(
-                tenant_id=tenant_id,
-                employee_no="E0002",
-                username="hq",
-                name="周运营",
-                role="hq_operator",
-                password_hash=password_hash,
-            ),
-            Staff(
-                tenant_id=tenant_id,
-                employee_no="E0003",
-                username="analyst",
-                name="陈分析",
-                role="analyst",
-                password_hash=password_hash,
-            ),
+            )
+            for no, username, name, role in (
+                ("E0001", "owner", "林总", "owner"),
+                ("E0002", "hq", "周运营", "hq_operator"),
+                ("E0003", "analyst", "陈分析", "analyst"),
+            )
         ]
         guides_by_store: dict[int, list[Staff]] = {}
         pending_links: list[tuple[Staff, Store]] = []

@@ -29,6 +29,12 @@ def staff_read(staff: Staff, store_ids: list[int], principal: Principal) -> sche
     )
 
 
+def one_staff(db: DB, staff: Staff, principal: Principal) -> schemas.StaffRead:
+    """One staff member as the API shows it, with the stores they work in."""
+    stores = service.staff_store_ids(db, tenant_id=principal.tenant_id, staff_ids=[staff.id])
+    return staff_read(staff, stores[staff.id], principal)
+
+
 @router.get("/tenant", response_model=schemas.TenantRead, summary="This tenant 当前品牌")
 def get_tenant(db: DB, principal: Principal = allow(Perm.TENANT_READ)) -> schemas.TenantRead:
     """The caller's brand."""
@@ -184,8 +190,7 @@ def create_staff(
 def get_staff(staff_id: PathId, db: DB, principal: Principal = allow(Perm.STAFF_READ)) -> schemas.StaffRead:
     """One staff member."""
     staff = service.get_staff(db, tenant_id=principal.tenant_id, staff_id=staff_id)
-    stores = service.staff_store_ids(db, tenant_id=principal.tenant_id, staff_ids=[staff.id])
-    return staff_read(staff, stores[staff.id], principal)
+    return one_staff(db, staff, principal)
 
 
 @router.patch("/staff/{staff_id}", response_model=schemas.StaffRead, summary="Change a staff member 修改员工")
@@ -196,8 +201,7 @@ def update_staff(
     staff = service.update_staff(
         db, tenant_id=principal.tenant_id, staff_id=staff_id, data=body, actor=principal
     )
-    stores = service.staff_store_ids(db, tenant_id=principal.tenant_id, staff_ids=[staff.id])
-    return staff_read(staff, stores[staff.id], principal)
+    return one_staff(db, staff, principal)
 
 
 @router.delete("/staff/{staff_id}", response_model=schemas.StaffRead, summary="Mark as departed 员工离职")
@@ -212,5 +216,4 @@ def depart_staff(
         data=schemas.StaffUpdate(status="departed"),
         actor=principal,
     )
-    stores = service.staff_store_ids(db, tenant_id=principal.tenant_id, staff_ids=[staff.id])
-    return staff_read(staff, stores[staff.id], principal)
+    return one_staff(db, staff, principal)
