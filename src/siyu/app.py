@@ -15,8 +15,11 @@ from siyu.auth.views import router as auth_router
 from siyu.core.errors import DomainError
 from siyu.customers.views import router as customers_router
 from siyu.db.session import get_engine, session_factory
+from siyu.orders.views import router as orders_router
 from siyu.org.views import router as org_router
 from siyu.platform.views import router as platform_router
+from siyu.products.views import router as products_router
+from siyu.reports.views import router as reports_router
 from siyu.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -45,7 +48,15 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     )
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
-    for router in (platform_router, auth_router, org_router, customers_router):
+    for router in (
+        platform_router,
+        auth_router,
+        org_router,
+        customers_router,
+        products_router,
+        orders_router,
+        reports_router,
+    ):
         app.include_router(router)
     app.add_exception_handler(DomainError, errors.domain_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)

@@ -25,6 +25,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "CustomerUpdate": {"name": "改名", "city": "北京"},
     "IdentityIn": {"type": "member_card", "value": "ISOLATE01"},
     "ConsentCreate": {"purpose": "marketing_sms", "granted": False, "source": "test"},
+    "BindingCreate": {"guide_id": 1},
 }
 
 
@@ -66,6 +67,30 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
     ).json()["id"]
     identity = client.get(f"/api/v1/customers/{c1}", headers=owner).json()["identities"][0]["id"]
     key = client.post("/api/v1/api-keys", json={"name": "B"}, headers=owner).json()["id"]
+    client.post(
+        "/api/v1/products/batch",
+        json={"products": [{"code": "B-SKU", "name": "乙商品", "list_price_fen": 1000}]},
+        headers=owner,
+    ).raise_for_status()
+    product = client.get("/api/v1/products", headers=owner).json()["items"][0]["id"]
+    order = client.post(
+        "/api/v1/orders/batch",
+        json={
+            "orders": [
+                {
+                    "channel": "pos",
+                    "external_id": "B-ORDER-1",
+                    "store_code": "S1",
+                    "status": "paid",
+                    "placed_at": "2026-06-18T12:00:00+08:00",
+                    "paid_at": "2026-06-18T12:00:00+08:00",
+                    "lines": [{"sku_code": "B-SKU", "quantity": 1, "unit_price_fen": 1000}],
+                    "payments": [{"method": "cash", "amount_fen": 1000}],
+                }
+            ]
+        },
+        headers=owner,
+    ).json()["results"][0]["order_id"]
     return {
         "region_id": region,
         "store_id": b.store_ids[0],
@@ -74,6 +99,8 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
         "identity_id": identity,
         "merge_id": merge,
         "key_id": key,
+        "product_id": product,
+        "order_id": order,
     }
 
 

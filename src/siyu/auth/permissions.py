@@ -25,6 +25,12 @@ class Perm(StrEnum):
     FIELDS_WRITE = "fields:write"
     AUDIT_READ = "audit:read"
     IMPORT = "imports:run"
+    PRODUCTS_READ = "products:read"
+    PRODUCTS_WRITE = "products:write"
+    ORDERS_READ = "orders:read"
+    ORDERS_WRITE = "orders:write"
+    REPORTS_READ = "reports:read"
+    BINDINGS_WRITE = "bindings:write"
 
 
 ALL = frozenset(Perm)
@@ -32,7 +38,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "owner": ALL,
     "hq_operator": ALL - {Perm.API_KEYS, Perm.STAFF_WRITE, Perm.AUDIT_READ},
     "analyst": frozenset(
-        {Perm.TENANT_READ, Perm.ORG_READ, Perm.STAFF_READ, Perm.CUSTOMERS_READ, Perm.CUSTOMERS_EXPORT}
+        {
+            Perm.TENANT_READ,
+            Perm.ORG_READ,
+            Perm.STAFF_READ,
+            Perm.CUSTOMERS_READ,
+            Perm.CUSTOMERS_EXPORT,
+            Perm.PRODUCTS_READ,
+            Perm.ORDERS_READ,
+            Perm.REPORTS_READ,
+        }
     ),
     "store_manager": frozenset(
         {
@@ -42,10 +57,23 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.CUSTOMERS_READ,
             Perm.CUSTOMERS_WRITE,
             Perm.CONSENT_WRITE,
+            Perm.PRODUCTS_READ,
+            Perm.ORDERS_READ,
+            Perm.REPORTS_READ,
+            Perm.BINDINGS_WRITE,
         }
     ),
+    # Guides read their own customers and orders; store reports are for managers and HQ.
     "guide": frozenset(
-        {Perm.TENANT_READ, Perm.ORG_READ, Perm.CUSTOMERS_READ, Perm.CUSTOMERS_WRITE, Perm.CONSENT_WRITE}
+        {
+            Perm.TENANT_READ,
+            Perm.ORG_READ,
+            Perm.CUSTOMERS_READ,
+            Perm.CUSTOMERS_WRITE,
+            Perm.CONSENT_WRITE,
+            Perm.PRODUCTS_READ,
+            Perm.ORDERS_READ,
+        }
     ),
     # An API key acts for an integration (POS, mini-program backend, ETL) across the whole tenant.
     "integration": frozenset(
@@ -58,6 +86,11 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.CUSTOMERS_UPSERT,
             Perm.CONSENT_WRITE,
             Perm.IMPORT,
+            Perm.PRODUCTS_READ,
+            Perm.PRODUCTS_WRITE,
+            Perm.ORDERS_READ,
+            Perm.ORDERS_WRITE,
+            Perm.BINDINGS_WRITE,
         }
     ),
 }

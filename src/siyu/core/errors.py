@@ -89,6 +89,37 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "不支持的文件类型，请上传 CSV 或 Excel（.xlsx）",
         "Unsupported file type; upload CSV or Excel (.xlsx)",
     ),
+    "currency_mismatch": (
+        422,
+        "币种 {currency} 与品牌结算币种 {expected} 不一致",
+        "Currency {currency} is not the brand's currency {expected}",
+    ),
+    "refund_exceeds_paid": (
+        422,
+        "退款金额超出可退金额：{detail_zh}",
+        "The refund is more than can be refunded: {detail_en}",
+    ),
+    "refund_conflict": (
+        409,
+        "退款单“{external_id}”已存在且内容不同",
+        "Refund '{external_id}' already exists with different content",
+    ),
+    "order_not_refundable": (
+        422,
+        "订单未支付，不能退款",
+        "The order is not paid and cannot be refunded",
+    ),
+    "binding_protected": (
+        409,
+        "该客户的专属导购仍在保护期内（至 {until}），不能转给其他导购",
+        "The customer's exclusive guide is protected until {until}; another guide cannot take over",
+    ),
+    "invalid_date": (
+        422,
+        "日期无效：{value}（应为 YYYY-MM-DD）",
+        "Invalid date: {value} (expected YYYY-MM-DD)",
+    ),
+    "invalid_footfall": (422, "{reason_zh}", "{reason_en}"),
 }
 
 OBJECT_NAMES: dict[str, tuple[str, str]] = {
@@ -102,6 +133,11 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "api_key": ("API 密钥", "API key"),
     "custom_field": ("自定义字段", "Custom field"),
     "route": ("接口", "Route"),
+    "product": ("商品", "Product"),
+    "order": ("订单", "Order"),
+    "refund": ("退款单", "Refund"),
+    "order_line": ("订单行", "Order line"),
+    "guide": ("导购", "Guide"),
 }
 
 

@@ -11,7 +11,10 @@ from sqlalchemy.orm import Session
 from siyu.auth.permissions import Principal
 from siyu.customers import references, service
 from siyu.customers import schemas as s
-from siyu.customers.models import Customer
+from siyu.customers.identity import IdentityKey, normalise_identity
+from siyu.customers.models import Customer, TimelineEvent
+from siyu.db.base import table_of
+from siyu.db.bulk import bulk_insert
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,19 @@ def add_timeline_event(
 def register_customer_reference(table: Table, column: str = "customer_id") -> None:
     """Declare a column holding customer ids so merges move it and unmerges move it back."""
     references.register(table, column)
+
+
+def identity_owners(session: Session, *, tenant_id: int, keys: list[IdentityKey]) -> dict[IdentityKey, int]:
+    """Which customer owns each of these normalised identities (absent ones are missing)."""
+    return service._existing_owners(session, tenant_id, keys) if keys else {}
+
+
+def normalise(type_: str, value: str, namespace: str | None = None) -> IdentityKey:
+    """An identity's normal (type, namespace, value), or a DomainError saying what is wrong."""
+    return normalise_identity(type_, value, namespace)
+
+
+def append_timeline(session: Session, events: list[dict[str, Any]]) -> None:
+    """Append many timeline events at once (dicts with tenant_id, customer_id, kind, occurred_at,
+    actor_type, actor_id, data)."""
+    bulk_insert(session.connection(), table_of(TimelineEvent), events)

@@ -82,6 +82,8 @@ class CustomerIdentity(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "type", "namespace", "value"),
         Index("ix_customer_identities_customer", "customer_id"),
+        # New member cards per day (store daily report).
+        Index("ix_customer_identities_type_created", "tenant_id", "type", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -98,7 +100,11 @@ class TimelineEvent(TenantScoped, Base):
     """Append-only history of a customer; later capabilities add kinds."""
 
     __tablename__ = "customer_timeline"
-    __table_args__ = (Index("ix_customer_timeline_customer", "customer_id", "id"),)
+    __table_args__ = (
+        Index("ix_customer_timeline_customer", "customer_id", "id"),
+        # Reports count events of one kind in a time range (new fans, member cards opened).
+        Index("ix_customer_timeline_kind_time", "tenant_id", "kind", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     customer_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"))

@@ -53,6 +53,8 @@ class Base(DeclarativeBase):
     type_annotation_map: dict[Any, Any] = {  # noqa: RUF012 - SQLAlchemy reads it from the class
         datetime: UTCDateTime(),
         dict[str, Any]: JSONType,
+        dict[str, int]: JSONType,
+        list[int]: JSONType,
         list[str]: JSONType,
         list[dict[str, Any]]: JSONType,
     }

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     String,
     UniqueConstraint,
     func,
@@ -36,6 +37,8 @@ class Tenant(Base):
     currency: Mapped[str] = mapped_column(String(3), default="CNY")
     # Last dense customer number handed out; advanced by one conditional UPDATE … RETURNING.
     customer_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # How long a new exclusive-guide binding is protected from another guide taking it over.
+    binding_protection_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

@@ -1,0 +1,200 @@
+"""HTTP routes of orders: batch ingest, reading, revisions, refunds, footfall, exclusive guide."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Query
+
+from siyu.api.deps import DB, Limit, PathId, QueryId, allow
+from siyu.api.routing import TransactionalRoute
+from siyu.auth.permissions import Perm, Principal
+from siyu.core.clock import utcnow
+from siyu.core.errors import DomainError
+from siyu.customers.service import get_customer
+from siyu.guides import service as guides
+from siyu.orders import refunds, service
+from siyu.orders import schemas as s
+from siyu.orders.attribution import REASONS_EXPLAINED
+from siyu.orders.models import Order
+
+router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["orders 订单"])
+
+
+def summary(o: Order) -> s.OrderSummary:
+    """An order as lists show it, with its attribution explained."""
+    zh, en = REASONS_EXPLAINED[o.attribution_reason]
+    return s.OrderSummary(
+        id=o.id,
+        channel=o.channel,
+        external_id=o.external_id,
+        customer_id=o.customer_id,
+        store_id=o.store_id,
+        guide_id=o.guide_id,
+        attribution_reason=o.attribution_reason,
+        attribution_explained=f"{zh} / {en}",
+        placement=o.placement,
+        during_hours=o.during_hours,
+        fulfilment=o.fulfilment,
+        status=o.status,
+        currency=o.currency,
+        placed_at=o.placed_at,
+        paid_at=o.paid_at,
+        goods_fen=o.goods_fen,
+        discount_fen=o.discount_fen,
+        shipping_fen=o.shipping_fen,
+        total_fen=o.total_fen,
+        paid_fen=o.paid_fen,
+        refunded_fen=o.refunded_fen,
+        revision=o.revision,
+    )
+
+
+@router.post("/orders/batch", response_model=s.OrderBatchResult, summary="Ingest orders 批量写入订单")
+def ingest(body: s.OrderBatch, db: DB, principal: Principal = allow(Perm.ORDERS_WRITE)) -> s.OrderBatchResult:
+    """Create or update up to 1,000 orders by channel + external id; all or nothing."""
+    return service.ingest_orders(
+        db, tenant_id=principal.tenant_id, orders=body.orders, source=body.source, actor=principal
+    )
+
+
+@router.get("/orders", response_model=s.OrderPage, summary="List orders 订单列表")
+def list_orders(
+    db: DB,
+    limit: Limit,
+    cursor: str | None = None,
+    store_id: QueryId = None,
+    guide_id: QueryId = None,
+    customer_id: QueryId = None,
+    channel: str | None = Query(default=None, max_length=40),
+    status: str | None = Query(default=None, max_length=12),
+    paid_from: dt.datetime | None = None,
+    paid_to: dt.datetime | None = None,
+    principal: Principal = allow(Perm.ORDERS_READ),
+) -> s.OrderPage:
+    """Orders in the caller's scope (a manager's stores, a guide's own), newest first."""
+    for value in (paid_from, paid_to):
+        if value is not None and value.tzinfo is None:
+            raise DomainError("validation_error", summary="时间须带时区 / times need a time zone")
+    rows, next_cursor = service.list_orders(
+        db,
+        tenant_id=principal.tenant_id,
+        principal=principal,
+        cursor=cursor,
+        limit=limit,
+        store_id=store_id,
+        guide_id=guide_id,
+        customer_id=customer_id,
+        channel=channel,
+        status=status,
+        paid_from=paid_from,
+        paid_to=paid_to,
+    )
+    return s.OrderPage(items=[summary(o) for o in rows], next_cursor=next_cursor)
+
+
+@router.get("/orders/{order_id}", response_model=s.OrderRead, summary="One order 订单详情")
+def get_order(order_id: PathId, db: DB, principal: Principal = allow(Perm.ORDERS_READ)) -> s.OrderRead:
+    """An order with its lines, payments and refunds."""
+    o = service.get_order(db, tenant_id=principal.tenant_id, order_id=order_id, principal=principal)
+    lines, payments, refund_rows = service.order_parts(db, order_id=o.id)
+    return s.OrderRead(
+        **summary(o).model_dump(),
+        fulfilled_at=o.fulfilled_at,
+        completed_at=o.completed_at,
+        cancelled_at=o.cancelled_at,
+        source_store_id=o.source_store_id,
+        source_staff_id=o.source_staff_id,
+        lines=[s.LineRead.model_validate(x) for x in lines],
+        payments=[s.PaymentRead.model_validate(p) for p in payments],
+        refunds=[
+            s.RefundRead(
+                id=r.id,
+                order_id=r.order_id,
+                external_id=r.external_id,
+                amount_fen=r.amount_fen,
+                reason=r.reason,
+                refunded_at=r.refunded_at,
+                lines=[s.RefundLineRead.model_validate(x) for x in rl],
+            )
+            for r, rl in refund_rows
+        ],
+    )
+
+
+@router.get(
+    "/orders/{order_id}/revisions", response_model=list[s.RevisionRead], summary="Order history 订单变更历史"
+)
+def order_revisions(
+    order_id: PathId, db: DB, principal: Principal = allow(Perm.ORDERS_READ)
+) -> list[s.RevisionRead]:
+    """Earlier versions of the order, as its channel sent them, oldest first."""
+    o = service.get_order(db, tenant_id=principal.tenant_id, order_id=order_id, principal=principal)
+    return [s.RevisionRead.model_validate(r) for r in service.revisions(db, order_id=o.id)]
+
+
+@router.post("/refunds", response_model=s.RefundBatchResult, summary="Record refunds 退款")
+def record_refunds(
+    body: s.RefundBatch, db: DB, principal: Principal = allow(Perm.ORDERS_WRITE)
+) -> s.RefundBatchResult:
+    """Refunds against order lines (partial or full); never more than was paid; replays are harmless."""
+    return refunds.refund_orders(db, tenant_id=principal.tenant_id, refunds=body.refunds, actor=principal)
+
+
+@router.post("/footfall", response_model=s.FootfallResult, summary="Hourly footfall 客流")
+def record_footfall(
+    body: s.FootfallBatch, db: DB, principal: Principal = allow(Perm.ORDERS_WRITE)
+) -> s.FootfallResult:
+    """Visitor counts per store and hour (a resend replaces the count)."""
+    return s.FootfallResult(
+        written=refunds.record_footfall(db, tenant_id=principal.tenant_id, counts=body.counts)
+    )
+
+
+def _binding_read(customer_id: int, state: guides.BindingState) -> s.BindingRead:
+    return s.BindingRead(
+        customer_id=customer_id,
+        guide_id=state.guide_id,
+        store_id=state.store_id,
+        source=state.source,
+        started_at=state.started_at,
+        protected_until=state.protected_until,
+        active=state.guide_active,
+    )
+
+
+@router.get(
+    "/customers/{customer_id}/exclusive-guide",
+    response_model=s.BindingRead | None,
+    summary="Exclusive guide 专属导购",
+)
+def exclusive_guide(
+    customer_id: PathId, db: DB, principal: Principal = allow(Perm.CUSTOMERS_READ)
+) -> s.BindingRead | None:
+    """The customer's exclusive guide and protection window (null when none)."""
+    get_customer(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
+    state = guides.binding_of(db, tenant_id=principal.tenant_id, customer_id=customer_id)
+    return _binding_read(customer_id, state) if state else None
+
+
+@router.post(
+    "/customers/{customer_id}/exclusive-guide",
+    response_model=s.BindingRead,
+    summary="Bind an exclusive guide 绑定专属导购",
+)
+def bind_exclusive_guide(
+    customer_id: PathId, body: s.BindingCreate, db: DB, principal: Principal = allow(Perm.BINDINGS_WRITE)
+) -> s.BindingRead:
+    """Bind (or renew) a guide; while another guide's protection window runs this answers 409."""
+    get_customer(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
+    state = guides.bind(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        guide_id=body.guide_id,
+        store_id=body.store_id,
+        source="manual",
+        at=utcnow(),
+        reference=f"{principal.actor_type}:{principal.actor_id}",
+    )
+    return _binding_read(customer_id, state)

@@ -1,0 +1,192 @@
+"""What happened at stores in a time range, read with a handful of grouped queries.
+
+Each query is one SQLAlchemy Core expression that runs unchanged on SQLite and PostgreSQL (the
+dialect tests compare both). Facts are additive, so a region or the whole brand is a sum of stores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, distinct, func, select
+from sqlalchemy.orm import Session
+
+from siyu.customers.models import Customer, CustomerIdentity, TimelineEvent
+from siyu.orders.models import Footfall, Order, Refund
+
+UNATTRIBUTED = 0  # key of orders with no store in a brand-wide read
+CHUNK = 2000
+
+
+@dataclass
+class Bucket:
+    """Orders and money of one slice (a channel, in-store, off-store during or after hours)."""
+
+    orders: int = 0
+    paid_fen: int = 0
+    refund_fen: int = 0
+
+    @property
+    def gmv_fen(self) -> int:
+        """Paid minus refunded."""
+        return self.paid_fen - self.refund_fen
+
+    def add(self, other: Bucket) -> None:
+        """Sum another bucket into this one."""
+        self.orders += other.orders
+        self.paid_fen += other.paid_fen
+        self.refund_fen += other.refund_fen
+
+
+@dataclass
+class StoreFacts:
+    """One store's (or a sum of stores') facts for one time range."""
+
+    total: Bucket = field(default_factory=Bucket)
+    in_store: Bucket = field(default_factory=Bucket)
+    off_open: Bucket = field(default_factory=Bucket)
+    off_closed: Bucket = field(default_factory=Bucket)
+    off_unknown: Bucket = field(default_factory=Bucket)  # off-store with no attributed store
+    channels: dict[str, Bucket] = field(default_factory=lambda: defaultdict(Bucket))
+    visitors: int = 0
+    new_fans: int = 0
+    new_member_cards: int = 0
+    buyers: int = 0
+    new_buyers: int = 0
+    guest_orders: int = 0
+
+    def add(self, other: StoreFacts) -> None:
+        """Sum another store's facts into these (buyers are summed store by store)."""
+        for name in ("total", "in_store", "off_open", "off_closed", "off_unknown"):
+            getattr(self, name).add(getattr(other, name))
+        for channel, bucket in other.channels.items():
+            self.channels[channel].add(bucket)
+        for name in ("visitors", "new_fans", "new_member_cards", "buyers", "new_buyers", "guest_orders"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def slice_of(self, placement: str, during_hours: bool | None) -> Bucket:
+        """The in-store / hours bucket an order falls in."""
+        if placement == "in_store":
+            return self.in_store
+        if during_hours is None:
+            return self.off_unknown
+        return self.off_open if during_hours else self.off_closed
+
+
+def _stores(stmt: Select, column: object, store_ids: list[int] | None) -> Select:  # type: ignore[type-arg]
+    return stmt if store_ids is None else stmt.where(column.in_(store_ids))  # type: ignore[attr-defined]
+
+
+def read_facts(
+    session: Session, *, tenant_id: int, store_ids: list[int] | None, start: dt.datetime, end: dt.datetime
+) -> dict[int, StoreFacts]:
+    """Facts per store id in [start, end); store_ids None reads every store (no store → key 0)."""
+    facts: dict[int, StoreFacts] = defaultdict(StoreFacts)
+    o = Order
+    # Paid orders by store, channel and in-store / hours class.
+    stmt = select(
+        o.store_id, o.channel, o.placement, o.during_hours, func.count(), func.sum(o.paid_fen)
+    ).where(o.tenant_id == tenant_id, o.paid_at >= start, o.paid_at < end)
+    stmt = _stores(stmt, o.store_id, store_ids).group_by(o.store_id, o.channel, o.placement, o.during_hours)
+    for store_id, channel, placement, during, count, paid in session.execute(stmt):
+        f = facts[store_id or UNATTRIBUTED]
+        for bucket in (f.total, f.slice_of(placement, during), f.channels[channel]):
+            bucket.orders += count
+            bucket.paid_fen += int(paid or 0)
+    # Refunds made in the range, counted where their order was (store, channel, class).
+    refunds = (
+        select(o.store_id, o.channel, o.placement, o.during_hours, func.sum(Refund.amount_fen))
+        .join(o, o.id == Refund.order_id)
+        .where(Refund.tenant_id == tenant_id, Refund.refunded_at >= start, Refund.refunded_at < end)
+    )
+    refunds = _stores(refunds, o.store_id, store_ids).group_by(
+        o.store_id, o.channel, o.placement, o.during_hours
+    )
+    for store_id, channel, placement, during, amount in session.execute(refunds):
+        f = facts[store_id or UNATTRIBUTED]
+        for bucket in (f.total, f.slice_of(placement, during), f.channels[channel]):
+            bucket.refund_fen += int(amount or 0)
+    # Footfall.
+    footfall = select(Footfall.store_id, func.sum(Footfall.visitors)).where(
+        Footfall.tenant_id == tenant_id, Footfall.hour_start >= start, Footfall.hour_start < end
+    )
+    footfall = _stores(footfall, Footfall.store_id, store_ids).group_by(Footfall.store_id)
+    for store_id, visitors in session.execute(footfall):
+        facts[store_id].visitors = int(visitors or 0)
+    # New fans: timeline events that the WeCom capability writes with the store they came through.
+    event_store = TimelineEvent.data["store_id"].as_integer()
+    fans = select(event_store, func.count(distinct(TimelineEvent.customer_id))).where(
+        TimelineEvent.tenant_id == tenant_id,
+        TimelineEvent.kind == "new_fan",
+        TimelineEvent.occurred_at >= start,
+        TimelineEvent.occurred_at < end,
+    )
+    for store_id, count in session.execute(_stores(fans, event_store, store_ids).group_by(event_store)):
+        if store_id is not None:
+            facts[store_id].new_fans = count
+    # Member cards opened: membership's events, and (until membership exists) new member_card ids,
+    # counted at the customer's home store; a customer counts once.
+    cards: dict[int, set[int]] = defaultdict(set)
+    opened = select(event_store, TimelineEvent.customer_id).where(
+        TimelineEvent.tenant_id == tenant_id,
+        TimelineEvent.kind == "member_card_opened",
+        TimelineEvent.occurred_at >= start,
+        TimelineEvent.occurred_at < end,
+    )
+    for store_id, customer_id in session.execute(_stores(opened, event_store, store_ids)):
+        if store_id is not None:
+            cards[store_id].add(customer_id)
+    identities = (
+        select(Customer.store_id, CustomerIdentity.customer_id)
+        .join(Customer, Customer.id == CustomerIdentity.customer_id)
+        .where(
+            CustomerIdentity.tenant_id == tenant_id,
+            CustomerIdentity.type == "member_card",
+            CustomerIdentity.created_at >= start,
+            CustomerIdentity.created_at < end,
+        )
+    )
+    for store_id, customer_id in session.execute(_stores(identities, Customer.store_id, store_ids)):
+        if store_id is not None:
+            cards[store_id].add(customer_id)
+    for store_id, members in cards.items():
+        facts[store_id].new_member_cards = len(members)
+    _buyers(session, tenant_id, store_ids, start, end, facts)
+    return facts
+
+
+def _buyers(
+    session: Session,
+    tenant_id: int,
+    store_ids: list[int] | None,
+    start: dt.datetime,
+    end: dt.datetime,
+    facts: dict[int, StoreFacts],
+) -> None:
+    """Buyers per store, and which were new to the brand (no paid order anywhere before `start`)."""
+    o = Order
+    stmt = select(o.store_id, o.customer_id, func.count()).where(
+        o.tenant_id == tenant_id, o.paid_at >= start, o.paid_at < end
+    )
+    pairs = session.execute(_stores(stmt, o.store_id, store_ids).group_by(o.store_id, o.customer_id)).all()
+    customer_ids = sorted({c for _, c, _ in pairs if c is not None})
+    repeat: set[int] = set()
+    for i in range(0, len(customer_ids), CHUNK):
+        chunk = customer_ids[i : i + CHUNK]
+        repeat.update(
+            session.scalars(
+                select(o.customer_id)
+                .where(o.tenant_id == tenant_id, o.customer_id.in_(chunk), o.paid_at < start)
+                .distinct()
+            )
+        )
+    for store_id, customer_id, count in pairs:
+        f = facts[store_id or UNATTRIBUTED]
+        if customer_id is None:
+            f.guest_orders += count
+            continue
+        f.buyers += 1
+        if customer_id not in repeat:
+            f.new_buyers += 1

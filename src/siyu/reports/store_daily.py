@@ -1,0 +1,411 @@
+"""The store daily report, the region / HQ roll-up and the guide ranking.
+
+Definitions (docs/orders.md has the long form):
+
+* GMV = paid amounts of orders paid that local day − refunds made that day (against the store's
+  orders). A report sent yesterday never changes because of a refund today.
+* Orders = orders paid that day; average order value = GMV / orders (rounded half up, in fen).
+* In-store / off-store and during / after hours split GMV by the class each order got on arrival.
+* New buyers had no paid order anywhere in the brand before that day; the rest are repeat buyers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.guides.models import GuideBindingEvent
+from siyu.orders.models import Footfall, Order, Refund
+from siyu.org import facade as org
+from siyu.org.models import Region, Staff, StaffStore, Store
+from siyu.reports.facts import UNATTRIBUTED, StoreFacts, read_facts
+from siyu.reports.periods import COMPARISONS, comparison_days, day_bounds
+
+FIGURES = (
+    "gmv_fen",
+    "orders",
+    "aov_fen",
+    "paid_fen",
+    "refund_fen",
+    "in_store_gmv_fen",
+    "off_store_gmv_fen",
+    "in_store_share",
+    "off_store_share",
+    "off_store_open_gmv_fen",
+    "off_store_closed_gmv_fen",
+    "off_store_open_share",
+    "off_store_closed_share",
+    "visitors",
+    "new_fans",
+    "new_member_cards",
+    "buyers",
+    "new_buyers",
+    "repeat_buyers",
+    "guest_orders",
+)
+FIGURE_LABELS = {
+    "gmv_fen": ("销售额（GMV，已扣退款）", "GMV (paid − refunds)"),
+    "orders": ("订单数", "Orders"),
+    "aov_fen": ("客单价（单均）", "Average order value"),
+    "paid_fen": ("支付金额", "Paid"),
+    "refund_fen": ("退款金额", "Refunds"),
+    "in_store_gmv_fen": ("到店销售额", "In-store GMV"),
+    "off_store_gmv_fen": ("离店销售额", "Off-store GMV"),
+    "in_store_share": ("到店占比", "In-store share"),
+    "off_store_share": ("离店占比", "Off-store share"),
+    "off_store_open_gmv_fen": ("离店·营业时间内", "Off-store, during hours"),
+    "off_store_closed_gmv_fen": ("离店·闭店后", "Off-store, after hours"),
+    "off_store_open_share": ("离店中营业时间内占比", "Off-store share during hours"),
+    "off_store_closed_share": ("离店中闭店后占比", "Off-store share after hours"),
+    "visitors": ("客流（进店人数）", "Foot traffic"),
+    "new_fans": ("新增粉丝", "New fans"),
+    "new_member_cards": ("新开会员卡", "New member cards"),
+    "buyers": ("购买客户数", "Buyers"),
+    "new_buyers": ("新客", "New buyers"),
+    "repeat_buyers": ("老客复购", "Repeat buyers"),
+    "guest_orders": ("未识别顾客订单", "Orders without a known buyer"),
+}
+MONEY = {f for f in FIGURES if f.endswith("_fen")}
+SHARES = {f for f in FIGURES if f.endswith("_share")}
+CHANNEL_LABELS = {
+    "pos": ("门店收银", "POS"),
+    "mini_program": ("小程序", "Mini-program"),
+    "guide_share": ("导购分享", "Guide share link"),
+    "livestream": ("直播", "Livestream"),
+    "community_group": ("社群", "Community group"),
+    "official_account": ("公众号", "Official account"),
+}
+
+
+def channel_label(channel: str, lang: str = "zh-CN") -> str:
+    """A channel's display name; outside platforms read e.g. '平台·tmall'."""
+    if channel.startswith("platform:"):
+        return ("平台·" if lang != "en" else "Platform: ") + channel.split(":", 1)[1]
+    zh, en = CHANNEL_LABELS.get(channel, (channel, channel))
+    return en if lang == "en" else zh
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole > 0 else None
+
+
+def _aov(gmv: int, orders: int) -> int | None:
+    return (2 * gmv + orders) // (2 * orders) if orders > 0 else None  # half up, integers only
+
+
+def figures(f: StoreFacts) -> dict[str, Any]:
+    """The report's scalar figures from one range's facts."""
+    off = f.off_open.gmv_fen + f.off_closed.gmv_fen + f.off_unknown.gmv_fen
+    gmv = f.total.gmv_fen
+    hours_known = f.off_open.gmv_fen + f.off_closed.gmv_fen
+    return {
+        "gmv_fen": gmv,
+        "orders": f.total.orders,
+        "aov_fen": _aov(gmv, f.total.orders),
+        "paid_fen": f.total.paid_fen,
+        "refund_fen": f.total.refund_fen,
+        "in_store_gmv_fen": f.in_store.gmv_fen,
+        "off_store_gmv_fen": off,
+        "in_store_share": _share(f.in_store.gmv_fen, gmv),
+        "off_store_share": _share(off, gmv),
+        "off_store_open_gmv_fen": f.off_open.gmv_fen,
+        "off_store_closed_gmv_fen": f.off_closed.gmv_fen,
+        "off_store_open_share": _share(f.off_open.gmv_fen, hours_known),
+        "off_store_closed_share": _share(f.off_closed.gmv_fen, hours_known),
+        "visitors": f.visitors,
+        "new_fans": f.new_fans,
+        "new_member_cards": f.new_member_cards,
+        "buyers": f.buyers,
+        "new_buyers": f.new_buyers,
+        "repeat_buyers": f.buyers - f.new_buyers,
+        "guest_orders": f.guest_orders,
+    }
+
+
+def compare(today: Any, before: Any) -> dict[str, Any]:
+    """Absolute and relative change (None where there is nothing to compare)."""
+    if today is None or before is None:
+        return {"value": before, "delta": None, "pct": None}
+    delta = today - before
+    if isinstance(delta, float):
+        delta = round(delta, 4)
+    pct = round(delta / before, 4) if before not in (0, 0.0) else None
+    return {"value": before, "delta": delta, "pct": pct}
+
+
+def with_comparisons(per_day: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """{figure: {"value", "vs": {comparison: {"value","delta","pct"}}}}."""
+    today = per_day["today"]
+    return {
+        name: {"value": today[name], "vs": {c: compare(today[name], per_day[c][name]) for c in COMPARISONS}}
+        for name in FIGURES
+    }
+
+
+def channel_rows(f: StoreFacts) -> list[dict[str, Any]]:
+    """Share by source channel, largest first."""
+    total_orders, total_gmv = f.total.orders, f.total.gmv_fen
+    rows = [
+        {
+            "channel": channel,
+            "label": channel_label(channel),
+            "label_en": channel_label(channel, "en"),
+            "orders": b.orders,
+            "gmv_fen": b.gmv_fen,
+            "order_share": _share(b.orders, total_orders),
+            "gmv_share": _share(b.gmv_fen, total_gmv),
+        }
+        for channel, b in f.channels.items()
+    ]
+    return sorted(rows, key=lambda r: (-r["gmv_fen"], r["channel"]))
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str
+    day: dt.date
+    start: dt.datetime
+    end: dt.datetime
+
+
+def windows(day: dt.date, tz: ZoneInfo) -> list[Window]:
+    """The report day and its comparison days, with UTC bounds."""
+    return [Window(name, d, *day_bounds(d, tz)) for name, d in comparison_days(day).items()]
+
+
+def _hourly(
+    session: Session, tenant_id: int, store_id: int, start: dt.datetime, end: dt.datetime, tz: ZoneInfo
+) -> list[dict[str, int]]:
+    """Orders, paid and visitors per local hour of the day (for the charts)."""
+    hours = [{"hour": h, "orders": 0, "paid_fen": 0, "visitors": 0} for h in range(24)]
+    for paid_at, paid in session.execute(
+        select(Order.paid_at, Order.paid_fen).where(
+            Order.tenant_id == tenant_id,
+            Order.store_id == store_id,
+            Order.paid_at >= start,
+            Order.paid_at < end,
+        )
+    ):
+        assert paid_at is not None
+        slot = hours[paid_at.astimezone(tz).hour]
+        slot["orders"] += 1
+        slot["paid_fen"] += paid
+    for hour_start, visitors in session.execute(
+        select(Footfall.hour_start, Footfall.visitors).where(
+            Footfall.tenant_id == tenant_id,
+            Footfall.store_id == store_id,
+            Footfall.hour_start >= start,
+            Footfall.hour_start < end,
+        )
+    ):
+        hours[hour_start.astimezone(tz).hour]["visitors"] += visitors
+    return hours
+
+
+def store_daily(session: Session, *, tenant_id: int, store: org.StoreInfo, day: dt.date) -> dict[str, Any]:
+    """The daily report of one store, compared with yesterday, last week, last month, last year."""
+    tz = org.tenant_zone(session, tenant_id=tenant_id)
+    per_day: dict[str, dict[str, Any]] = {}
+    today_facts = StoreFacts()
+    start, end = day_bounds(day, tz)
+    for w in windows(day, tz):
+        facts = read_facts(session, tenant_id=tenant_id, store_ids=[store.id], start=w.start, end=w.end)
+        f = facts.get(store.id, StoreFacts())
+        per_day[w.name] = figures(f)
+        if w.name == "today":
+            today_facts = f
+    return {
+        "store": {"id": store.id, "code": store.code, "name": store.name},
+        "date": day.isoformat(),
+        "timezone": tz.key,
+        "comparison_dates": {k: v.isoformat() for k, v in comparison_days(day).items()},
+        "figures": with_comparisons(per_day),
+        "channels": channel_rows(today_facts),
+        "hourly": _hourly(session, tenant_id, store.id, start, end, tz),
+        "guides": guide_ranking(session, tenant_id=tenant_id, store_id=store.id, start=start, end=end),
+    }
+
+
+def guide_ranking(
+    session: Session, *, tenant_id: int, store_id: int, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
+    """The store's guides by GMV in [start, end): orders, GMV, new customers bound to them."""
+    rows: dict[int, dict[str, Any]] = {}
+    for staff_id, name, employee_no in session.execute(
+        select(Staff.id, Staff.name, Staff.employee_no)
+        .join(StaffStore, StaffStore.staff_id == Staff.id)
+        .where(
+            StaffStore.tenant_id == tenant_id,
+            StaffStore.store_id == store_id,
+            Staff.role == "guide",
+            Staff.status == "active",
+        )
+    ):
+        rows[staff_id] = {"guide_id": staff_id, "name": name, "employee_no": employee_no}
+
+    def row(guide_id: int | None) -> dict[str, Any]:
+        assert guide_id is not None
+        if guide_id not in rows:
+            rows[guide_id] = {"guide_id": guide_id, "name": None, "employee_no": None}
+        return rows[guide_id]
+
+    for r in rows.values():
+        r.update(orders=0, paid_fen=0, refund_fen=0, new_customers=0)
+    for guide_id, count, paid in session.execute(
+        select(Order.guide_id, func.count(), func.sum(Order.paid_fen))
+        .where(
+            Order.tenant_id == tenant_id,
+            Order.store_id == store_id,
+            Order.paid_at >= start,
+            Order.paid_at < end,
+        )
+        .where(Order.guide_id.is_not(None))
+        .group_by(Order.guide_id)
+    ):
+        r = row(guide_id)
+        r.setdefault("orders", 0)
+        r["orders"], r["paid_fen"] = count, int(paid or 0)
+    for guide_id, amount in session.execute(
+        select(Order.guide_id, func.sum(Refund.amount_fen))
+        .join(Order, Order.id == Refund.order_id)
+        .where(
+            Refund.tenant_id == tenant_id,
+            Refund.refunded_at >= start,
+            Refund.refunded_at < end,
+            Order.store_id == store_id,
+            Order.guide_id.is_not(None),
+        )
+        .group_by(Order.guide_id)
+    ):
+        row(guide_id)["refund_fen"] = int(amount or 0)
+    for guide_id, count in session.execute(
+        select(GuideBindingEvent.guide_id, func.count(func.distinct(GuideBindingEvent.customer_id)))
+        .where(
+            GuideBindingEvent.tenant_id == tenant_id,
+            GuideBindingEvent.store_id == store_id,
+            GuideBindingEvent.kind.in_(("bound", "taken_over")),
+            GuideBindingEvent.occurred_at >= start,
+            GuideBindingEvent.occurred_at < end,
+        )
+        .group_by(GuideBindingEvent.guide_id)
+    ):
+        row(guide_id)["new_customers"] = count
+    names = {
+        i: (n, e)
+        for i, n, e in session.execute(
+            select(Staff.id, Staff.name, Staff.employee_no).where(
+                Staff.tenant_id == tenant_id, Staff.id.in_([k for k, v in rows.items() if v["name"] is None])
+            )
+        )
+    }
+    out = []
+    for r in rows.values():
+        for key in ("orders", "paid_fen", "refund_fen", "new_customers"):
+            r.setdefault(key, 0)
+        if r["name"] is None and r["guide_id"] in names:
+            r["name"], r["employee_no"] = names[r["guide_id"]]
+        r["gmv_fen"] = r["paid_fen"] - r["refund_fen"]
+        out.append(r)
+    out.sort(key=lambda r: (-r["gmv_fen"], -r["orders"], r["guide_id"]))
+    for rank, r in enumerate(out, start=1):
+        r["rank"] = rank
+    return out
+
+
+ROLLUP_FIGURES = (
+    "gmv_fen",
+    "orders",
+    "aov_fen",
+    "in_store_share",
+    "off_store_closed_share",
+    "visitors",
+    "new_fans",
+    "new_member_cards",
+    "new_buyers",
+    "repeat_buyers",
+)
+
+
+def rollup(
+    session: Session,
+    *,
+    tenant_id: int,
+    day: dt.date,
+    store_ids: list[int] | None,
+    region_id: int | None = None,
+) -> dict[str, Any]:
+    """Every store's figures for a day (with comparisons), summed per region and for the brand.
+
+    store_ids limits the stores (a manager's scope); None reads all (and the brand total then
+    includes orders attributed to no store).
+    """
+    tz = org.tenant_zone(session, tenant_id=tenant_id)
+    stmt = select(Store.id, Store.code, Store.name, Store.region_id).where(Store.tenant_id == tenant_id)
+    if store_ids is not None:
+        stmt = stmt.where(Store.id.in_(store_ids))
+    if region_id is not None:
+        stmt = stmt.where(Store.region_id == region_id)
+    stores = session.execute(stmt.order_by(Store.code)).all()
+    regions = {
+        r.id: (r.code, r.name)
+        for r in session.execute(
+            select(Region.id, Region.code, Region.name).where(Region.tenant_id == tenant_id)
+        )
+    }
+    per_store: dict[int, dict[str, dict[str, Any]]] = {s.id: {} for s in stores}
+    per_region: dict[int | None, dict[str, dict[str, Any]]] = {}
+    brand: dict[str, dict[str, Any]] = {}
+    whole_brand = store_ids is None and region_id is None
+    for w in windows(day, tz):
+        facts = read_facts(session, tenant_id=tenant_id, store_ids=store_ids, start=w.start, end=w.end)
+        region_sums: dict[int | None, StoreFacts] = {}
+        total = StoreFacts()
+        for s in stores:
+            f = facts.get(s.id, StoreFacts())
+            per_store[s.id][w.name] = figures(f)
+            region_sums.setdefault(s.region_id, StoreFacts()).add(f)
+            total.add(f)
+        if whole_brand and UNATTRIBUTED in facts:
+            total.add(facts[UNATTRIBUTED])
+        for region, f in region_sums.items():
+            per_region.setdefault(region, {})[w.name] = figures(f)
+        brand[w.name] = figures(total)
+        brand.setdefault("_unattributed", {})[w.name] = figures(facts.get(UNATTRIBUTED, StoreFacts()))
+
+    def pick(per_day: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        full = with_comparisons(per_day)
+        return {k: full[k] for k in ROLLUP_FIGURES}
+
+    return {
+        "date": day.isoformat(),
+        "timezone": tz.key,
+        "stores": [
+            {
+                "id": s.id,
+                "code": s.code,
+                "name": s.name,
+                "region_id": s.region_id,
+                "figures": pick(per_store[s.id]),
+            }
+            for s in stores
+        ],
+        "regions": [
+            {
+                "id": region,
+                "code": regions.get(region, ("", ""))[0] if region else None,
+                "name": regions.get(region, ("", "未分区"))[1] if region else "未分区 / No region",
+                "figures": pick(per_day),
+            }
+            for region, per_day in per_region.items()
+        ],
+        "total": {
+            "figures": pick({k: v for k, v in brand.items() if k != "_unattributed"}),
+            "includes_unattributed": whole_brand,
+            "unattributed_gmv_fen": brand["_unattributed"]["today"]["gmv_fen"] if whole_brand else 0,
+        },
+    }

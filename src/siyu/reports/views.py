@@ -1,0 +1,115 @@
+"""HTTP routes of reports: the store daily report (JSON and .xlsx), the roll-up, guide ranking."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+
+from siyu.api.deps import DB, QueryId, allow
+from siyu.api.routing import TransactionalRoute
+from siyu.auth.permissions import Perm, Principal
+from siyu.core.errors import DomainError, not_found
+from siyu.org import facade as org
+from siyu.reports import store_daily as report
+from siyu.reports.periods import day_bounds
+from siyu.reports.xlsx import store_daily_xlsx
+
+router = APIRouter(prefix="/api/v1/reports", route_class=TransactionalRoute, tags=["reports 报表"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _store(db: DB, principal: Principal, store_id: int | None, store_code: str | None) -> org.StoreInfo:
+    """The store asked for, inside the caller's scope (else 404, like an absent store)."""
+    if (store_id is None) == (store_code is None):
+        raise DomainError(
+            "validation_error", summary="请给出 store_id 或 store_code 之一 / give store_id or store_code"
+        )
+    if store_id is not None:
+        store = org.stores_by_id(db, tenant_id=principal.tenant_id, ids={store_id}).get(store_id)
+    else:
+        assert store_code is not None
+        store = org.stores_by_code(db, tenant_id=principal.tenant_id, codes={store_code}).get(store_code)
+    if store is None or (principal.scope != "all" and store.id not in principal.store_ids):
+        raise not_found("store")
+    return store
+
+
+DateParam = Query(description="local date in the tenant's time zone, YYYY-MM-DD", examples=["2026-11-11"])
+
+
+@router.get("/store-daily", summary="Store daily report 门店日报")
+def store_daily(
+    db: DB,
+    date: dt.date = DateParam,
+    store_id: QueryId = None,
+    store_code: str | None = Query(default=None, max_length=40),
+    principal: Principal = allow(Perm.REPORTS_READ),
+) -> dict[str, Any]:
+    """GMV, orders, AOV, in-store / off-store, hours split, channels, footfall, fans, cards, new vs
+    repeat buyers — each compared with yesterday, last week, last month and last year."""
+    store = _store(db, principal, store_id, store_code)
+    return report.store_daily(db, tenant_id=principal.tenant_id, store=store, day=date)
+
+
+@router.get("/store-daily.xlsx", summary="Store daily report as Excel 门店日报导出", response_class=Response)
+def store_daily_excel(
+    db: DB,
+    date: dt.date = DateParam,
+    store_id: QueryId = None,
+    store_code: str | None = Query(default=None, max_length=40),
+    principal: Principal = allow(Perm.REPORTS_READ),
+) -> Response:
+    """The same report as an .xlsx workbook."""
+    store = _store(db, principal, store_id, store_code)
+    data = report.store_daily(db, tenant_id=principal.tenant_id, store=store, day=date)
+    name = f"store-daily-{store.code}-{date.isoformat()}.xlsx"
+    return Response(
+        store_daily_xlsx(data),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/rollup", summary="Region and HQ roll-up 区域/总部汇总")
+def rollup(
+    db: DB,
+    date: dt.date = DateParam,
+    region_id: QueryId = None,
+    principal: Principal = allow(Perm.REPORTS_READ),
+) -> dict[str, Any]:
+    """Every store in scope for a day, summed per region and for the brand, with comparisons."""
+    store_ids = None if principal.scope == "all" else sorted(principal.store_ids)
+    return report.rollup(
+        db, tenant_id=principal.tenant_id, day=date, store_ids=store_ids, region_id=region_id
+    )
+
+
+@router.get("/guide-ranking", summary="Guide ranking of a store 导购排行")
+def guide_ranking(
+    db: DB,
+    date_from: dt.date = DateParam,
+    date_to: dt.date | None = Query(default=None, description="inclusive; defaults to date_from"),
+    store_id: QueryId = None,
+    store_code: str | None = Query(default=None, max_length=40),
+    principal: Principal = allow(Perm.REPORTS_READ),
+) -> dict[str, Any]:
+    """The store's guides by GMV over local days [date_from, date_to]: orders, GMV, new customers."""
+    store = _store(db, principal, store_id, store_code)
+    last = date_to or date_from
+    if last < date_from:
+        raise DomainError("validation_error", summary="date_to 早于 date_from / date_to is before date_from")
+    if (last - date_from).days > 366:
+        raise DomainError("validation_error", summary="最长 366 天 / at most 366 days")
+    tz = org.tenant_zone(db, tenant_id=principal.tenant_id)
+    start, _ = day_bounds(date_from, tz)
+    _, end = day_bounds(last, tz)
+    return {
+        "store": {"id": store.id, "code": store.code, "name": store.name},
+        "date_from": date_from.isoformat(),
+        "date_to": last.isoformat(),
+        "guides": report.guide_ranking(
+            db, tenant_id=principal.tenant_id, store_id=store.id, start=start, end=end
+        ),
+    }

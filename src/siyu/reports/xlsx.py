@@ -1,0 +1,112 @@
+"""The store daily report as an Excel workbook (openpyxl): figures, channels, guides, hours."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+
+from siyu.reports.periods import COMPARISONS, LABELS
+from siyu.reports.store_daily import FIGURE_LABELS, FIGURES, MONEY, SHARES
+
+YUAN = '"¥"#,##0.00'
+PCT = "0.0%"
+HEADER = Font(bold=True, color="FFFFFF")
+FILL = PatternFill("solid", fgColor="1F4E79")
+
+
+def _cell_value(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    return value / 100 if name in MONEY else value
+
+
+def _fmt(name: str) -> str:
+    return YUAN if name in MONEY else (PCT if name in SHARES else "#,##0")
+
+
+def _header(ws: Any, titles: list[str]) -> None:
+    ws.append(titles)
+    for cell in ws[ws.max_row]:
+        cell.font, cell.fill = HEADER, FILL
+        cell.alignment = Alignment(horizontal="center", wrap_text=True)
+
+
+def store_daily_xlsx(report: dict[str, Any]) -> bytes:
+    """The report as .xlsx bytes; money as yuan with ¥ formatting, shares as percentages."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "日报 Daily"
+    store = report["store"]
+    ws.append([f"门店日报 Store daily report — {store['name']} ({store['code']})", None, report["date"]])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append([f"时区 Time zone: {report['timezone']}"])
+    ws.append([])
+    titles = ["指标 Figure", f"{LABELS['today'][0]} {report['date']}"]
+    for c in COMPARISONS:
+        day = report["comparison_dates"][c]
+        titles += [f"{day}", f"{LABELS[c][0]} Δ", f"{LABELS[c][0]} %"]
+    _header(ws, titles)
+    for name in FIGURES:
+        fig = report["figures"][name]
+        row = [f"{FIGURE_LABELS[name][0]} / {FIGURE_LABELS[name][1]}", _cell_value(name, fig["value"])]
+        for c in COMPARISONS:
+            vs = fig["vs"][c]
+            row += [_cell_value(name, vs["value"]), _cell_value(name, vs["delta"]), vs["pct"]]
+        ws.append(row)
+        current = ws[ws.max_row]
+        for i, cell in enumerate(current[1:], start=1):
+            is_pct_col = i > 1 and (i - 1) % 3 == 0
+            cell.number_format = PCT if is_pct_col else _fmt(name)
+    ws.column_dimensions["A"].width = 42
+    for col in "BCDEFGHIJKLMN":
+        ws.column_dimensions[col].width = 14
+
+    ch = wb.create_sheet("渠道 Channels")
+    _header(ch, ["渠道 Channel", "订单 Orders", "GMV", "订单占比 Order share", "GMV 占比 GMV share"])
+    for r in report["channels"]:
+        ch.append(
+            [
+                f"{r['label']} / {r['label_en']}",
+                r["orders"],
+                r["gmv_fen"] / 100,
+                r["order_share"],
+                r["gmv_share"],
+            ]
+        )
+        last = ch[ch.max_row]
+        last[2].number_format, last[3].number_format, last[4].number_format = YUAN, PCT, PCT
+    ch.column_dimensions["A"].width = 30
+
+    gd = wb.create_sheet("导购 Guides")
+    _header(
+        gd,
+        ["排名 Rank", "导购 Guide", "工号 No.", "订单 Orders", "GMV", "退款 Refunds", "新客户 New customers"],
+    )
+    for r in report["guides"]:
+        gd.append(
+            [
+                r["rank"],
+                r["name"],
+                r["employee_no"],
+                r["orders"],
+                r["gmv_fen"] / 100,
+                r["refund_fen"] / 100,
+                r["new_customers"],
+            ]
+        )
+        last = gd[gd.max_row]
+        last[4].number_format = last[5].number_format = YUAN
+    gd.column_dimensions["B"].width = 16
+
+    hr = wb.create_sheet("分时 Hourly")
+    _header(hr, ["时段 Hour", "订单 Orders", "支付 Paid", "客流 Visitors"])
+    for h in report["hourly"]:
+        hr.append([f"{h['hour']:02d}:00", h["orders"], h["paid_fen"] / 100, h["visitors"]])
+        hr[hr.max_row][2].number_format = YUAN
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

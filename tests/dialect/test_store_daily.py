@@ -1,0 +1,313 @@
+"""The store daily report on a hand-built day, right to the fen, on SQLite and PostgreSQL.
+
+Store S1 is open 10:00-02:00 every day (the hours cross midnight); the day is Thu 2026-06-18 in
+Asia/Shanghai. Every expected number below is worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import update
+
+from siyu.core.clock import FixedClock, get_clock, set_clock
+from siyu.customers import facade as customers
+from siyu.customers.schemas import CustomerUpsert, IdentityIn
+from siyu.db.session import unit_of_work
+from siyu.orders import refunds as refund_service
+from siyu.orders import schemas as s
+from siyu.orders import service as orders
+from siyu.org import facade as org
+from siyu.org.models import Store
+from siyu.products import service as products
+from siyu.products.schemas import ProductUpsert
+from siyu.reports import store_daily as report
+from tests.conftest import World
+
+TZ = ZoneInfo("Asia/Shanghai")
+DAY = dt.date(2026, 6, 18)
+UNIONID = "oUNIONID-fixture-0001"
+
+
+def at(day: dt.date, hhmm: str, plus_days: int = 0) -> dt.datetime:
+    h, m = map(int, hhmm.split(":"))
+    return dt.datetime.combine(day + dt.timedelta(days=plus_days), dt.time(h, m), tzinfo=TZ)
+
+
+def order(
+    ext: str,
+    channel: str,
+    when: dt.datetime,
+    lines: list[tuple[str, int, int, int]],
+    *,
+    store: str | None = None,
+    staff: str | None = None,
+    customer: dict[str, Any] | None = None,
+    order_discount: int = 0,
+    shipping: int = 0,
+    placed: dt.datetime | None = None,
+    in_store: bool = False,
+    status: str = "paid",
+) -> s.OrderIn:
+    goods = sum(q * p - d for _, q, p, d in lines) - order_discount + shipping
+    return s.OrderIn.model_validate(
+        {
+            "channel": channel,
+            "external_id": ext,
+            "customer": customer,
+            "store_code": store,
+            "staff_employee_no": staff,
+            "in_store": in_store,
+            "status": status,
+            "fulfilment": "in_store" if channel == "pos" else "express",
+            "placed_at": placed or when,
+            "paid_at": when if status != "created" else None,
+            "lines": [
+                {"sku_code": c, "quantity": q, "unit_price_fen": p, "discount_fen": d} for c, q, p, d in lines
+            ],
+            "order_discount_fen": order_discount,
+            "shipping_fen": shipping,
+            "payments": [{"method": "wechat_pay", "amount_fen": goods}] if status != "created" else [],
+        }
+    )
+
+
+PHONE1 = {"phone": "13800000001"}
+PHONE2 = {"phone": "13800000002"}
+PHONE3 = {"phone": "13800000003"}
+PHONE4 = {"phone": "13800000004"}
+U1 = {"identities": [{"type": "wechat_unionid", "value": UNIONID}]}
+
+
+@pytest.fixture
+def fixed_clock() -> Iterator[FixedClock]:
+    previous = get_clock()
+    clock = FixedClock(at(DAY, "12:00"))
+    set_clock(clock)
+    yield clock
+    set_clock(previous)
+
+
+def build_day(w: World, clock: FixedClock) -> None:
+    s1, s2 = w.store_ids
+    with unit_of_work(w.engine) as db:
+        db.execute(
+            update(Store)
+            .where(Store.id == s1)
+            .values(business_hours=[{"weekday": d, "opens": "10:00", "closes": "02:00"} for d in range(7)])
+        )
+        products.upsert_products(
+            db,
+            tenant_id=w.tenant_id,
+            products=[
+                ProductUpsert(code="A", name="外套", list_price_fen=10000, cost_fen=4000),
+                ProductUpsert(code="B", name="衬衫", list_price_fen=5990, cost_fen=2000),
+                ProductUpsert(code="C", name="袜子", list_price_fen=2500, cost_fen=500),
+            ],
+            actor=None,
+        )
+    # History before the day: yesterday, last week, last year (guests, so buyers stay as planned).
+    history = [
+        order("h-yday", "pos", at(DAY, "10:30", -1), [("A", 2, 10000, 0)], store="S1", customer=PHONE2),
+        order("h-week", "pos", at(DAY, "12:00", -7), [("A", 3, 10000, 0)], store="S1"),
+        order("h-year", "pos", at(dt.date(2025, 6, 18), "12:00"), [("A", 5, 10000, 0)], store="S1"),
+    ]
+    day = [
+        # 1 pos, cashier GUIDE, in-store 10000; phone1 is new to the brand.
+        order(
+            "o1", "pos", at(DAY, "11:00"), [("A", 1, 10000, 0)], store="S1", staff="GUIDE", customer=PHONE1
+        ),
+        # 2 pos, guest, 2×5990 − 980 = 11000.
+        order("o2", "pos", at(DAY, "15:30"), [("B", 2, 5990, 980)], store="S1"),
+        # 3 pos at 23:30 (open till 02:00): 4×2500 − 1000 order discount = 9000; phone2 bought yesterday.
+        order(
+            "o3",
+            "pos",
+            at(DAY, "23:30"),
+            [("C", 4, 2500, 0)],
+            store="S1",
+            customer=PHONE2,
+            order_discount=1000,
+        ),
+        # 4 guide link at 01:30 — Wednesday's hours still run: off-store, during hours; binds U1 to GUIDE.
+        order(
+            "o4",
+            "guide_share",
+            at(DAY, "01:30"),
+            [("A", 1, 10000, 0), ("B", 1, 5990, 990)],
+            staff="GUIDE",
+            customer=U1,
+        ),
+        # 5 guide link at 03:00: after hours. 5000.
+        order("o5", "guide_share", at(DAY, "03:00"), [("C", 2, 2500, 0)], staff="GUIDE", customer=U1),
+        # 6 mini-program at 09:00 (before opening): exclusive guide → S1, after hours; 10000 + 1200 shipping.
+        order("o6", "mini_program", at(DAY, "09:00"), [("A", 1, 10000, 0)], customer=U1, shipping=1200),
+        # 7 mini-program, phone3 has no guide: unattributed (not in S1's report; in the brand total).
+        order("o7", "mini_program", at(DAY, "12:00"), [("B", 1, 5990, 0)], customer=PHONE3),
+        # 8 livestream at 20:00, exclusive guide, during hours: 2500.
+        order("o8", "livestream", at(DAY, "20:00"), [("C", 1, 2500, 0)], customer=U1),
+        # 9 community group at 02:30 (closed since 02:00): 20000 − 500 = 19500.
+        order(
+            "o9", "community_group", at(DAY, "02:30"), [("A", 2, 10000, 0)], customer=U1, order_discount=500
+        ),
+        # 10 scan-to-buy in S1 (in-store), phone4 new: 5990.
+        order(
+            "o10",
+            "mini_program",
+            at(DAY, "16:00"),
+            [("B", 1, 5990, 0)],
+            store="S1",
+            in_store=True,
+            customer=PHONE4,
+        ),
+        # 11 another store's till: not S1.
+        order("o11", "pos", at(DAY, "12:00"), [("A", 1, 10000, 0)], store="S2"),
+        # 12 created, not paid: not a sale.
+        order("o12", "mini_program", at(DAY, "13:00"), [("A", 1, 10000, 0)], customer=U1, status="created"),
+        # 13 Tmall at 21:00, exclusive guide, during hours: 3×5990 = 17970.
+        order("o13", "platform:tmall", at(DAY, "21:00"), [("B", 3, 5990, 0)], customer=U1),
+        # 14 paid at exactly 00:00 of the day: counted. Guest, in-store 10000.
+        order("o14", "pos", at(DAY, "00:00"), [("A", 1, 10000, 0)], store="S1"),
+        # 15 paid at 00:00 of the next day: not counted.
+        order("o15", "pos", at(DAY, "00:00", 1), [("A", 1, 10000, 0)], store="S1"),
+        # 16 placed yesterday 23:50 (open), paid today 00:10: counted today, off-store during hours. 5000.
+        order(
+            "o16",
+            "mini_program",
+            at(DAY, "00:10"),
+            [("C", 2, 2500, 0)],
+            customer=U1,
+            placed=at(DAY, "23:50", -1),
+        ),
+    ]
+    with unit_of_work(w.engine) as db:
+        orders.ingest_orders(db, tenant_id=w.tenant_id, orders=history + day, source="test", actor=None)
+    refunds = [
+        # One of order 3's four pairs of socks: 9000 × 1 // 4 = 2250, today.
+        s.RefundIn.model_validate(
+            {
+                "channel": "pos",
+                "order_external_id": "o3",
+                "external_id": "r1",
+                "refunded_at": at(DAY, "23:59"),
+                "lines": [{"line_no": 1, "quantity": 1}],
+            }
+        ),
+        # Yesterday's order fully refunded today: 20000 off today's in-store GMV.
+        s.RefundIn.model_validate(
+            {
+                "channel": "pos",
+                "order_external_id": "h-yday",
+                "external_id": "r2",
+                "refunded_at": at(DAY, "10:00"),
+                "lines": [{"line_no": 1, "quantity": 2}],
+            }
+        ),
+        # Tomorrow: not today.
+        s.RefundIn.model_validate(
+            {
+                "channel": "guide_share",
+                "order_external_id": "o5",
+                "external_id": "r3",
+                "refunded_at": at(DAY, "10:00", 1),
+                "lines": [{"line_no": 1, "quantity": 2}],
+            }
+        ),
+    ]
+    with unit_of_work(w.engine) as db:
+        refund_service.refund_orders(db, tenant_id=w.tenant_id, refunds=refunds, actor=None)
+        refund_service.record_footfall(
+            db,
+            tenant_id=w.tenant_id,
+            counts=[
+                s.FootfallIn(store_code="S1", hour_start=at(DAY, "10:00"), visitors=30),
+                s.FootfallIn(store_code="S1", hour_start=at(DAY, "11:00"), visitors=25),
+                s.FootfallIn(store_code="S1", hour_start=at(DAY, "23:00"), visitors=5),
+                s.FootfallIn(store_code="S1", hour_start=at(DAY, "00:00", 1), visitors=99),
+            ],
+        )
+        # New fans (as WeCom will write them) and a member card opened today for phone1 (home S1).
+        phone1 = customers.resolve_customers(
+            db, tenant_id=w.tenant_id, records=[CustomerUpsert(phone="13800000001")], source="t", actor=None
+        )[0]
+        phone4 = customers.resolve_customers(
+            db, tenant_id=w.tenant_id, records=[CustomerUpsert(phone="13800000004")], source="t", actor=None
+        )[0]
+        for cid, store_id in ((phone1.id, s1), (phone4.id, s1), (phone4.id, s2)):
+            customers.add_timeline_event(
+                db, tenant_id=w.tenant_id, customer_id=cid, kind="new_fan", data={"store_id": store_id}
+            )
+        customers.resolve_customers(
+            db,
+            tenant_id=w.tenant_id,
+            records=[
+                CustomerUpsert(
+                    phone="13800000001", identities=[IdentityIn(type="member_card", value="CARD0001")]
+                )
+            ],
+            source="t",
+            actor=None,
+        )
+
+
+def test_store_daily_report_of_the_fixture_day(db_world: World, fixed_clock: FixedClock) -> None:
+    w = db_world
+    build_day(w, fixed_clock)
+    with unit_of_work(w.engine) as db:
+        store = org.stores_by_code(db, tenant_id=w.tenant_id, codes={"S1"})["S1"]
+        r = report.store_daily(db, tenant_id=w.tenant_id, store=store, day=DAY)
+        rollup = report.rollup(db, tenant_id=w.tenant_id, day=DAY, store_ids=None)
+    f = {k: v["value"] for k, v in r["figures"].items()}
+    # Paid: 10000+11000+9000+15000+5000+11200+2500+19500+5990+17970+10000+5000 = 122160 in 12 orders;
+    # refunds today 2250 + 20000 = 22250.
+    assert f["paid_fen"] == 122160
+    assert f["orders"] == 12
+    assert f["refund_fen"] == 22250
+    assert f["gmv_fen"] == 99910
+    assert f["aov_fen"] == 8326  # 99910 / 12 = 8325.83
+    # In-store: 10000+11000+9000+5990+10000 − 22250 = 23740; off-store 76170.
+    assert f["in_store_gmv_fen"] == 23740
+    assert f["off_store_gmv_fen"] == 76170
+    assert f["in_store_share"] == 0.2376 and f["off_store_share"] == 0.7624
+    # Off-store during hours (o4, o8, o13, o16) 40470; after (o5, o6, o9) 35700.
+    assert f["off_store_open_gmv_fen"] == 40470
+    assert f["off_store_closed_gmv_fen"] == 35700
+    assert f["off_store_open_share"] == 0.5313 and f["off_store_closed_share"] == 0.4687
+    assert f["visitors"] == 60
+    assert f["new_fans"] == 2
+    assert f["new_member_cards"] == 1
+    assert (f["buyers"], f["new_buyers"], f["repeat_buyers"], f["guest_orders"]) == (4, 3, 1, 2)
+    channels = {c["channel"]: (c["orders"], c["gmv_fen"]) for c in r["channels"]}
+    assert channels == {
+        "pos": (4, 17750),
+        "mini_program": (3, 22190),
+        "guide_share": (2, 20000),
+        "community_group": (1, 19500),
+        "platform:tmall": (1, 17970),
+        "livestream": (1, 2500),
+    }
+    assert [c["channel"] for c in r["channels"]][:2] == ["mini_program", "guide_share"]
+    gmv = r["figures"]["gmv_fen"]["vs"]
+    assert gmv["yesterday"] == {"value": 20000, "delta": 79910, "pct": 3.9955}
+    assert gmv["last_week"] == {"value": 30000, "delta": 69910, "pct": 2.3303}
+    assert gmv["last_month"] == {"value": 0, "delta": 99910, "pct": None}
+    assert gmv["last_year"] == {"value": 50000, "delta": 49910, "pct": 0.9982}
+    assert r["comparison_dates"]["last_month"] == "2026-05-18"
+    hourly = {h["hour"]: (h["orders"], h["paid_fen"], h["visitors"]) for h in r["hourly"]}
+    assert hourly[0] == (2, 15000, 0) and hourly[10] == (0, 0, 30) and hourly[23] == (1, 9000, 5)
+    guide = r["guides"][0]
+    assert (guide["employee_no"], guide["orders"], guide["gmv_fen"], guide["new_customers"]) == (
+        "GUIDE",
+        8,
+        86170,
+        1,
+    )
+    # Brand total: S1 99910 + S2 10000 + the unattributed o7 5990.
+    assert rollup["total"]["figures"]["gmv_fen"]["value"] == 115900
+    assert rollup["total"]["unattributed_gmv_fen"] == 5990
+    by_code = {row["code"]: row["figures"]["gmv_fen"]["value"] for row in rollup["stores"]}
+    assert by_code == {"S1": 99910, "S2": 10000}
