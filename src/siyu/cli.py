@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,12 +25,14 @@ apikey_app = typer.Typer(help="API keys for integrations 集成密钥", no_args_
 import_app = typer.Typer(help="Import CSV/Excel 导入", no_args_is_help=True)
 export_app = typer.Typer(help="Export CSV/Excel 导出", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (JSON output) 基准测试", no_args_is_help=True)
+report_app = typer.Typer(help="Reports 报表", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(bench_app, name="bench")
+app.add_typer(report_app, name="report")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -118,6 +120,8 @@ def demo(
     customers: int = typer.Option(50_000, min=0, max=5_000_000),
     guides_per_store: int = typer.Option(5, min=0, max=50),
     seed: int = 20260101,
+    order_days: int = typer.Option(365, min=0, max=1100, help="days of order history 订单天数"),
+    orders_per_store_day: float = typer.Option(9.0, min=0, max=500),
     if_empty: Annotated[
         bool, typer.Option(help="do nothing when the demo brand already has customers")
     ] = False,
@@ -136,10 +140,12 @@ def demo(
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        task = progress.add_task("demo customers 演示客户", total=customers)
+        tasks = {"customers": progress.add_task("demo customers 演示客户", total=customers)}
 
-        def report(_stage: str, done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task("demo orders 演示订单（天）", total=total)
+            progress.update(tasks[stage], completed=done, total=total)
 
         result = build_demo(
             engine,
@@ -147,11 +153,14 @@ def demo(
             customers=customers,
             guides_per_store=guides_per_store,
             seed=seed,
+            order_days=order_days,
+            orders_per_store_day=orders_per_store_day,
             progress=report,
         )
     console.print(
         f"[green]✓[/green] demo brand: {result.stores} stores, {result.staff} staff, "
-        f"{result.customers:,} customers in {result.seconds:.1f}s — sign in as owner / {DEMO_PASSWORD}"
+        f"{result.customers:,} customers, {result.orders:,} orders in {result.seconds:.1f}s — "
+        f"sign in as owner / {DEMO_PASSWORD}"
     )
 
 
@@ -250,10 +259,17 @@ def apikey_create(tenant: str = typer.Option(..., help="tenant slug"), name: str
 def _run_import(kind: str, tenant: str, file: Path) -> None:
     from siyu.customers.imports import import_customers
     from siyu.db.session import unit_of_work
+    from siyu.orders.imports import import_orders, import_products
     from siyu.org.imports import import_staff, import_stores
     from siyu.platform.tabular import read_table
 
-    importer = {"customers": import_customers, "stores": import_stores, "staff": import_staff}[kind]
+    importer = {
+        "customers": import_customers,
+        "stores": import_stores,
+        "staff": import_staff,
+        "products": import_products,
+        "orders": import_orders,
+    }[kind]
     tenant_id = _tenant_id(tenant)
     if not file.is_file():
         err_console.print(f"[red]✗ 文件不存在 file not found: {file}")
@@ -288,6 +304,18 @@ def import_stores_cmd(file: Path, tenant: str = typer.Option(..., help="tenant s
 def import_staff_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
     """Import staff from CSV/XLSX 导入员工."""
     _run_import("staff", tenant, file)
+
+
+@import_app.command("products")
+def import_products_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+    """Import SKUs from CSV/XLSX (prices in yuan) 导入商品."""
+    _run_import("products", tenant, file)
+
+
+@import_app.command("orders")
+def import_orders_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+    """Import orders from CSV/XLSX, one row per line (all rows or none) 导入订单."""
+    _run_import("orders", tenant, file)
 
 
 @export_app.command("customers")
@@ -333,6 +361,164 @@ def bench_customers(
         database_url or get_settings().database_url, customers=customers, batch=batch, lookups=lookups
     )
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+def _default_tenant(slug: str | None) -> str:
+    """The tenant named, or the only one there is (the demo brand on a fresh install)."""
+    if slug:
+        return slug
+    from sqlalchemy import select
+
+    from siyu.db.session import unit_of_work
+    from siyu.org.models import Tenant
+
+    with unit_of_work(_engine()) as session:
+        slugs = list(session.scalars(select(Tenant.slug).order_by(Tenant.slug).limit(20)))
+    if len(slugs) == 1:
+        return slugs[0]
+    if "demo" in slugs:
+        return "demo"
+    err_console.print(f"[red]✗ 请用 --tenant 指定品牌 / pick one with --tenant: {', '.join(slugs) or '—'}")
+    raise typer.Exit(code=2)
+
+
+def _parse_day(value: str) -> Any:
+    import datetime as dt
+
+    from siyu.core.errors import DomainError
+
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(DomainError("invalid_date", value=value))
+        raise
+
+
+def _pct(value: float | None) -> str:
+    if value is None:
+        return "—"
+    arrow = "[green]▲" if value > 0 else ("[red]▼" if value < 0 else "")
+    return f"{arrow}{abs(value) * 100:.1f}%[/]" if arrow else "0.0%"
+
+
+def _show(name: str, value: Any) -> str:
+    from siyu.core.money import format_fen
+    from siyu.reports.store_daily import MONEY, SHARES
+
+    if value is None:
+        return "—"
+    if name in MONEY:
+        return format_fen(int(value))
+    if name in SHARES:
+        return f"{value * 100:.1f}%"
+    return f"{value:,}"
+
+
+@report_app.command("store-daily")
+def report_store_daily(
+    store: str = typer.Option(..., help="store code 门店编码"),
+    date: str = typer.Option(..., help="YYYY-MM-DD in the brand's time zone"),
+    tenant: Annotated[str | None, typer.Option(help="tenant slug (default: the only one, or demo)")] = None,
+    xlsx: Annotated[Path | None, typer.Option(help="where to write the .xlsx")] = None,
+    no_xlsx: Annotated[bool, typer.Option("--no-xlsx", help="print only")] = False,
+) -> None:
+    """The store daily report as a table, and as an Excel file 门店日报."""
+    from siyu.core.errors import not_found
+    from siyu.core.money import format_fen
+    from siyu.db.session import unit_of_work
+    from siyu.org import facade as org
+    from siyu.reports import store_daily as report
+    from siyu.reports.periods import COMPARISONS, LABELS
+    from siyu.reports.xlsx import store_daily_xlsx
+
+    day = _parse_day(date)
+    tenant_id = _tenant_id(_default_tenant(tenant))
+    with unit_of_work(_engine(), tenant_id=tenant_id) as session:
+        info = org.stores_by_code(session, tenant_id=tenant_id, codes={store}).get(store)
+        if info is None:
+            _fail(not_found("store"))
+        assert info is not None
+        data = report.store_daily(session, tenant_id=tenant_id, store=info, day=day)
+    table = Table(
+        title=f"门店日报 Store daily — {info.name} ({info.code}) {day.isoformat()}  [{data['timezone']}]"
+    )
+    table.add_column("指标 Figure", no_wrap=True)
+    table.add_column("当日 Day", justify="right")
+    for c in COMPARISONS:
+        table.add_column(f"{LABELS[c][0]}\n{data['comparison_dates'][c]}", justify="right")
+    for name, fig in data["figures"].items():
+        row = [report.FIGURE_LABELS[name][0], _show(name, fig["value"])]
+        for c in COMPARISONS:
+            vs = fig["vs"][c]
+            row.append(f"{_show(name, vs['value'])} {_pct(vs['pct'])}")
+        table.add_row(*row)
+    console.print(table)
+    channels = Table(title="渠道占比 Share by channel")
+    for title in ("渠道 Channel", "订单 Orders", "GMV", "订单占比", "GMV 占比"):
+        channels.add_column(title, justify="right" if title != "渠道 Channel" else "left")
+    for ch in data["channels"]:
+        channels.add_row(
+            f"{ch['label']} {ch['label_en']}",
+            str(ch["orders"]),
+            format_fen(ch["gmv_fen"]),
+            _show("x_share", ch["order_share"]),
+            _show("x_share", ch["gmv_share"]),
+        )
+    console.print(channels)
+    guides = Table(title="导购排行 Guide ranking")
+    for title in ("#", "导购 Guide", "订单 Orders", "GMV", "新客户 New customers"):
+        guides.add_column(title)
+    for g in data["guides"][:10]:
+        guides.add_row(
+            str(g["rank"]),
+            f"{g['name']} ({g['employee_no']})",
+            str(g["orders"]),
+            format_fen(g["gmv_fen"]),
+            str(g["new_customers"]),
+        )
+    console.print(guides)
+    if not no_xlsx:
+        path = xlsx or Path(f"store-daily-{info.code}-{day.isoformat()}.xlsx")
+        path.write_bytes(store_daily_xlsx(data))
+        console.print(f"[green]✓[/green] Excel: {path}")
+
+
+@report_app.command("rollup")
+def report_rollup(
+    date: str = typer.Option(..., help="YYYY-MM-DD"),
+    tenant: Annotated[str | None, typer.Option(help="tenant slug")] = None,
+) -> None:
+    """Every store's day, per region and for the brand 区域/总部汇总."""
+    from siyu.db.session import unit_of_work
+    from siyu.reports import store_daily as report
+
+    day = _parse_day(date)
+    tenant_id = _tenant_id(_default_tenant(tenant))
+    with unit_of_work(_engine(), tenant_id=tenant_id) as session:
+        data = report.rollup(session, tenant_id=tenant_id, day=day, store_ids=None)
+    table = Table(title=f"汇总 Roll-up {day.isoformat()}")
+    for title in ("", "GMV", "较昨日", "订单 Orders", "客单价 AOV", "到店占比 In-store", "新客 New buyers"):
+        table.add_column(title, justify="right" if title else "left")
+
+    def add(label: str, f: dict[str, Any]) -> None:
+        table.add_row(
+            label,
+            _show("gmv_fen", f["gmv_fen"]["value"]),
+            _pct(f["gmv_fen"]["vs"]["yesterday"]["pct"]),
+            _show("orders", f["orders"]["value"]),
+            _show("aov_fen", f["aov_fen"]["value"]),
+            _show("in_store_share", f["in_store_share"]["value"]),
+            _show("new_buyers", f["new_buyers"]["value"]),
+        )
+
+    for s in data["stores"]:
+        add(f"{s['code']} {s['name']}", s["figures"])
+    table.add_section()
+    for r in data["regions"]:
+        add(f"[bold]{r['name']}[/bold]", r["figures"])
+    table.add_section()
+    add("[bold]品牌合计 Brand total[/bold]", data["total"]["figures"])
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,7 @@ class DemoResult:
     stores: int
     staff: int
     customers: int
+    orders: int
     seconds: float
 
 
@@ -147,6 +148,8 @@ def build_demo(
     customers: int = 50_000,
     seed: int = 20260101,
     slug: str = DEMO_SLUG,
+    order_days: int = 365,
+    orders_per_store_day: float = 9.0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> DemoResult:
     """Build (or rebuild) the demo tenant; identical inputs give an identical brand."""
@@ -244,9 +247,26 @@ def build_demo(
         staff_count = len(staff_rows)
     report("customers", 0, customers)
     _insert_customers(engine, tenant_id, customers, seed, store_ids, store_city, guide_ids, report)
+    orders = 0
+    if order_days > 0 and customers > 0:
+        from siyu.demo.orders import build_orders
+
+        orders = build_orders(
+            engine,
+            tenant_id,
+            seed=seed,
+            days=order_days,
+            orders_per_store_day=orders_per_store_day,
+            progress=report,
+        )
     seconds = (datetime.now(UTC) - started).total_seconds()
     return DemoResult(
-        tenant_id=tenant_id, stores=stores, staff=staff_count, customers=customers, seconds=seconds
+        tenant_id=tenant_id,
+        stores=stores,
+        staff=staff_count,
+        customers=customers,
+        orders=orders,
+        seconds=seconds,
     )
 
 

@@ -13,6 +13,7 @@ from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.errors import DomainError
 from siyu.customers.imports import import_customers
+from siyu.orders.imports import import_orders, import_products
 from siyu.org.imports import import_staff, import_stores
 from siyu.org.schemas import Strict
 from siyu.platform import audit
@@ -86,6 +87,8 @@ IMPORTERS = {
     "stores": (import_stores, Perm.ORG_WRITE),
     "staff": (import_staff, Perm.STAFF_WRITE),
     "customers": (import_customers, Perm.CUSTOMERS_UPSERT),
+    "products": (import_products, Perm.PRODUCTS_WRITE),
+    "orders": (import_orders, Perm.ORDERS_WRITE),
 }
 
 
@@ -93,10 +96,10 @@ IMPORTERS = {
     "/api/v1/imports/{kind}",
     response_model=ImportResult,
     tags=["platform 平台"],
-    summary="Import CSV/Excel 批量导入 (stores | staff | customers)",
+    summary="Import CSV/Excel 批量导入 (stores | staff | customers | products | orders)",
 )
 def run_import(
-    kind: Literal["stores", "staff", "customers"],
+    kind: Literal["stores", "staff", "customers", "products", "orders"],
     db: DB,
     file: UploadFile = File(...),
     principal: Principal = allow(Perm.IMPORT),
