@@ -363,6 +363,25 @@ def bench_customers(
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
+@bench_app.command("orders")
+def bench_orders(
+    orders: int = typer.Option(20_000, help="orders to ingest (3 lines each)"),
+    history: int = typer.Option(10_000_000, help="orders in the synthetic history for the report timings"),
+    stores: int = typer.Option(1000, help="stores of the synthetic brand"),
+    skip_reports: Annotated[bool, typer.Option(help="only the ingest figures")] = False,
+    database_url: Annotated[str | None, typer.Option(help="defaults to SIYU_DATABASE_URL")] = None,
+) -> None:
+    """Order ingest throughput and store daily report latency; prints JSON 订单写入与日报基准."""
+    from siyu.benchmarks.orders import run_ingest, run_reports
+
+    url = database_url or get_settings().database_url
+    results = [run_ingest(url, orders=orders)]
+    if not skip_reports:
+        with console.status(f"writing a {history:,}-order history, then timing reports…"):
+            results.append(run_reports(url, history=history, stores=stores))
+    typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
+
+
 def _default_tenant(slug: str | None) -> str:
     """The tenant named, or the only one there is (the demo brand on a fresh install)."""
     if slug:

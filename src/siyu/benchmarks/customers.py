@@ -5,12 +5,8 @@ figure from the same run."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -19,6 +15,8 @@ import httpx
 from sqlalchemy import insert, select
 
 from siyu.auth.service import create_api_key
+from siyu.benchmarks.common import percentile as _percentile
+from siyu.benchmarks.common import serve as _serve
 from siyu.customers.models import Customer, CustomerIdentity
 from siyu.customers.service import allocate_numbers
 from siyu.db.base import table_of
@@ -45,12 +43,6 @@ def _records(n: int, offset: int, rng: random.Random) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def _naive_upsert(engine: Any, tenant_id: int, records: list[dict[str, Any]]) -> None:
@@ -91,41 +83,6 @@ def _naive_upsert(engine: Any, tenant_id: int, records: list[dict[str, Any]]) ->
                     insert(table_of(CustomerIdentity)),
                     {"tenant_id": tenant_id, "customer_id": owner, "type": t, "namespace": ns, "value": v},
                 )
-
-
-def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the real server (uvicorn, one process) on a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "SIYU_DATABASE_URL": url}
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "siyu.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 def run(database_url: str, *, customers: int, batch: int, lookups: int) -> dict[str, Any]:
