@@ -29,9 +29,9 @@ def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     get_engine.cache_clear()
 
 
-def run(*args: str, input: str | None = None) -> str:
+def run(*args: str, input: str | None = None, code: int = 0) -> str:
     result = CliRunner().invoke(app, list(args), input=input)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == code, result.output
     return result.output
 
 
@@ -95,9 +95,9 @@ def test_demo_is_deterministic_and_realistic(cli_db: str) -> None:
             ).all()
             return [(n, name, phone, 0) for n, name, phone, _ in rows]
 
-    run("demo", "--customers", "600", "--stores", "4", "--seed", "7")
+    run("demo", "--customers", "600", "--stores", "4", "--seed", "7", "--order-days", "0")
     first = fingerprint()
-    run("demo", "--customers", "600", "--stores", "4", "--seed", "7")
+    run("demo", "--customers", "600", "--stores", "4", "--seed", "7", "--order-days", "0")
     assert fingerprint() == first
     assert "already present" in run("demo", "--if-empty")
     with unit_of_work(make_engine(cli_db)) as session:
@@ -127,3 +127,44 @@ def test_demo_is_deterministic_and_realistic(cli_db: str) -> None:
         headers={"Authorization": f"Bearer {token}"},
     )
     assert found.status_code == 200
+
+
+def test_demo_orders_and_store_daily_report(cli_db: str, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from sqlalchemy import func
+
+    from siyu.orders.models import Order, Refund
+
+    run("migrate")
+    run("demo", "--customers", "800", "--stores", "3", "--order-days", "45", "--seed", "3")
+    with unit_of_work(make_engine(cli_db)) as session:
+        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == "demo"))
+        channels = dict(
+            session.execute(
+                select(Order.channel, func.count())
+                .where(Order.tenant_id == tenant_id)
+                .group_by(Order.channel)
+            ).all()
+        )
+        refunds = session.scalar(
+            select(func.count()).select_from(Refund).where(Refund.tenant_id == tenant_id)
+        )
+        repeaters = session.scalar(
+            select(func.count()).select_from(
+                select(Order.customer_id)
+                .where(Order.tenant_id == tenant_id, Order.customer_id.is_not(None))
+                .group_by(Order.customer_id)
+                .having(func.count() > 2)
+                .subquery()
+            )
+        )
+    total = sum(channels.values())
+    assert {"pos", "mini_program", "guide_share", "livestream"} <= set(channels)
+    assert 0.02 < (refunds or 0) / total < 0.08  # about 5% refunds
+    assert (repeaters or 0) > 10  # some customers buy again and again
+    day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).date().isoformat()
+    out = tmp_path / "daily.xlsx"
+    text = run("report", "store-daily", "--store", "S001", "--date", day, "--xlsx", str(out))
+    assert "门店日报" in text and "¥" in text and out.read_bytes()[:2] == b"PK"
+    assert "日期无效" in run("report", "store-daily", "--store", "S001", "--date", "2026-13-01", code=2)

@@ -39,9 +39,9 @@ def resolve_customers(
         session, tenant_id=tenant_id, records=records, source=source, actor=actor
     )
     by_id = {
-        c.id: c
-        for c in session.scalars(
-            select(Customer).where(
+        row.id: row
+        for row in session.execute(
+            select(Customer.id, Customer.store_id, Customer.guide_id).where(
                 Customer.tenant_id == tenant_id, Customer.id.in_([r.customer_id for r in result.results])
             )
         )

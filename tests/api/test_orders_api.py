@@ -1,0 +1,295 @@
+"""Orders over HTTP: attribution rules, dedupe with history, refunds, bad input (nothing written)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from siyu.db.session import unit_of_work
+from siyu.orders.models import Order, OrderLine, Refund
+from siyu.org.models import Store
+from tests.conftest import World
+
+T = "2026-06-18T12:00:00+08:00"
+
+
+def setup_products(client: TestClient, w: World) -> None:
+    client.post(
+        "/api/v1/products/batch",
+        headers=w.headers("integration"),
+        json={
+            "products": [
+                {
+                    "code": "A",
+                    "name": "外套",
+                    "list_price_fen": 10000,
+                    "floor_prices_fen": {"mini_program": 8000},
+                },
+                {"code": "B", "name": "衬衫", "list_price_fen": 5990},
+            ]
+        },
+    ).raise_for_status()
+
+
+def o(ext: str, channel: str = "mini_program", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "channel": channel,
+        "external_id": ext,
+        "status": "paid",
+        "placed_at": T,
+        "paid_at": T,
+        "lines": [{"sku_code": "A", "quantity": 2, "unit_price_fen": 10000}],
+        "payments": [{"method": "wechat_pay", "amount_fen": 20000}],
+    }
+    body.update(extra)
+    return body
+
+
+def count_orders(w: World) -> int:
+    with unit_of_work(w.engine) as db:
+        return db.scalar(select(func.count()).select_from(Order).where(Order.tenant_id == w.tenant_id)) or 0
+
+
+def post(client: TestClient, w: World, orders: list[dict[str, Any]], lang: str = "zh-CN") -> Any:
+    return client.post(
+        "/api/v1/orders/batch",
+        headers={**w.headers("integration"), "Accept-Language": lang},
+        json={"orders": orders},
+    )
+
+
+def test_attribution_rules_and_binding_protection(client: TestClient, world: World) -> None:
+    w = world
+    setup_products(client, w)
+    buyer = {"identities": [{"type": "wechat_unionid", "value": "oUNION-attribution-01"}]}
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    r = post(
+        client,
+        w,
+        [
+            {**x, "placed_at": now, "paid_at": now}
+            for x in [
+                o("p1", "pos", store_code="S1", staff_employee_no="GUIDE", customer={"phone": "13900000001"}),
+                o("m0", customer=buyer),  # no binding yet: unattributed
+                o("g1", "guide_share", staff_employee_no="GUIDE", customer=buyer),  # binds the buyer to GUIDE
+                o("m1", customer=buyer),  # now the exclusive guide
+                o(
+                    "g2", "guide_share", staff_employee_no="GUIDE2", customer=buyer
+                ),  # GUIDE2's own link, no takeover
+                o("m2", customer=buyer),  # still GUIDE: protection window
+                o("s1", in_store=True, store_code="S2", customer=buyer),  # scan-to-buy in S2
+            ]
+        ],
+    )
+    assert r.status_code == 200, r.text
+    res = {x["row"]: x for x in r.json()["results"]}
+    s1, s2 = w.store_ids
+    assert (res[1]["attribution_reason"], res[1]["store_id"], res[1]["guide_id"]) == (
+        "pos_till",
+        s1,
+        w.staff["guide"],
+    )
+    assert (res[2]["attribution_reason"], res[2]["store_id"], res[2]["guide_id"]) == (
+        "unattributed",
+        None,
+        None,
+    )
+    assert (res[3]["attribution_reason"], res[3]["guide_id"], res[3]["store_id"]) == (
+        "guide_share_link",
+        w.staff["guide"],
+        s1,
+    )
+    assert (res[4]["attribution_reason"], res[4]["guide_id"]) == ("exclusive_guide", w.staff["guide"])
+    assert (res[5]["attribution_reason"], res[5]["guide_id"], res[5]["store_id"]) == (
+        "guide_share_link",
+        w.staff["guide2"],
+        s2,
+    )
+    assert (res[6]["attribution_reason"], res[6]["guide_id"]) == ("exclusive_guide", w.staff["guide"])
+    assert (res[7]["attribution_reason"], res[7]["store_id"]) == ("in_store_scan", s2)
+    order = client.get(f"/api/v1/orders/{res[4]['order_id']}", headers=w.headers("owner")).json()
+    assert order["placement"] == "off_store" and "专属导购" in order["attribution_explained"]
+    customer_id = order["customer_id"]
+    binding = client.get(
+        f"/api/v1/customers/{customer_id}/exclusive-guide", headers=w.headers("owner")
+    ).json()
+    assert binding["guide_id"] == w.staff["guide"] and binding["source"] == "guide_share_order"
+    # Manual takeover by another guide inside the window: 409, nothing changed.
+    r = client.post(
+        f"/api/v1/customers/{customer_id}/exclusive-guide",
+        headers=w.headers("owner"),
+        json={"guide_id": w.staff["guide2"]},
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "binding_protected"
+    after = client.get(f"/api/v1/customers/{customer_id}/exclusive-guide", headers=w.headers("owner")).json()
+    assert after == binding
+    # Scope: guide2 sees only their own attributed order; the store manager only S1's.
+    mine = client.get("/api/v1/orders", headers=w.headers("guide2")).json()["items"]
+    assert [x["external_id"] for x in mine] == ["g2"]
+    managed = client.get("/api/v1/orders", headers=w.headers("store_manager")).json()["items"]
+    assert {x["store_id"] for x in managed} == {s1}
+
+
+def test_hours_boundaries_overnight(client: TestClient, world: World) -> None:
+    w = world
+    setup_products(client, w)
+    with unit_of_work(w.engine) as db:
+        db.execute(
+            update(Store)
+            .where(Store.id == w.store_ids[0])
+            .values(business_hours=[{"weekday": d, "opens": "10:00", "closes": "02:00"} for d in range(7)])
+        )
+    times = {"t0959": "09:59", "t1000": "10:00", "t0159": "01:59", "t0200": "02:00"}
+    orders = [
+        o(
+            ext,
+            staff_employee_no="GUIDE",
+            channel="guide_share",
+            placed_at=f"2026-06-18T{hm}:00+08:00",
+            paid_at=f"2026-06-18T{hm}:30+08:00",
+        )
+        for ext, hm in times.items()
+    ]
+    r = post(client, w, orders)
+    assert r.status_code == 200, r.text
+    during = {}
+    for x in r.json()["results"]:
+        during[x["row"]] = client.get(f"/api/v1/orders/{x['order_id']}", headers=w.headers("owner")).json()[
+            "during_hours"
+        ]
+    assert during == {1: False, 2: True, 3: True, 4: False}
+
+
+def test_same_external_id_updates_with_history_never_a_second_order(client: TestClient, world: World) -> None:
+    w = world
+    setup_products(client, w)
+    assert post(client, w, [o("x1")]).json()["results"][0]["outcome"] == "created"
+    assert post(client, w, [o("x1")]).json()["results"][0]["outcome"] == "unchanged"
+    changed = o(
+        "x1",
+        lines=[{"sku_code": "A", "quantity": 3, "unit_price_fen": 10000}],
+        payments=[{"method": "wechat_pay", "amount_fen": 30000}],
+    )
+    res = post(client, w, [changed]).json()["results"][0]
+    assert (res["outcome"], res["revision"]) == ("updated", 2)
+    assert count_orders(w) == 1
+    order = client.get(f"/api/v1/orders/{res['order_id']}", headers=w.headers("owner")).json()
+    assert (order["total_fen"], order["lines"][0]["quantity"]) == (30000, 3)
+    history = client.get(f"/api/v1/orders/{res['order_id']}/revisions", headers=w.headers("owner")).json()
+    assert len(history) == 1 and history[0]["snapshot"]["total_fen"] == 20000
+    assert set(history[0]["changed_fields"]) >= {"goods_fen", "total_fen", "lines", "payments"}
+    # An older status arriving late changes nothing.
+    stale = o("x1", status="created", paid_at=None, payments=[])
+    assert post(client, w, [stale]).json()["results"][0]["outcome"] == "stale"
+
+
+def test_refunds_partial_full_replay_and_never_above_paid(client: TestClient, world: World) -> None:
+    w = world
+    setup_products(client, w)
+    oid = post(
+        client,
+        w,
+        [o("r1", order_discount_fen=1000, payments=[{"method": "wechat_pay", "amount_fen": 19000}])],
+    ).json()["results"][0]["order_id"]
+    h = w.headers("integration")
+    one = {
+        "channel": "mini_program",
+        "order_external_id": "r1",
+        "external_id": "RF1",
+        "refunded_at": T,
+        "lines": [{"line_no": 1, "quantity": 1}],
+    }
+    r = client.post("/api/v1/refunds", headers=h, json={"refunds": [one]})
+    assert r.status_code == 200 and r.json()["results"][0]["amount_fen"] == 9500  # half of 19000
+    assert (
+        client.post("/api/v1/refunds", headers=h, json={"refunds": [one]}).json()["results"][0]["replayed"]
+        is True
+    )
+    too_much = {**one, "external_id": "RF2", "lines": [{"line_no": 1, "quantity": 1, "amount_fen": 9501}]}
+    r = client.post("/api/v1/refunds", headers={**h, "Accept-Language": "en"}, json={"refunds": [too_much]})
+    assert r.status_code == 422 and r.json()["error"]["details"]["errors"][0]["code"] == "refund_exceeds_paid"
+    rest = {**one, "external_id": "RF3"}
+    assert (
+        client.post("/api/v1/refunds", headers=h, json={"refunds": [rest]}).json()["results"][0]["amount_fen"]
+        == 9500
+    )
+    with unit_of_work(w.engine) as db:
+        order = db.get(Order, oid)
+        assert order is not None and (order.refunded_fen, order.paid_fen) == (19000, 19000)
+        line = db.scalar(select(OrderLine).where(OrderLine.order_id == oid))
+        assert line is not None and (line.refunded_quantity, line.refunded_fen) == (2, 19000)
+        assert db.scalar(select(func.count()).select_from(Refund).where(Refund.order_id == oid)) == 2
+    again = {**one, "external_id": "RF4"}
+    r = client.post("/api/v1/refunds", headers=h, json={"refunds": [again]})
+    assert r.status_code == 422
+
+
+def test_bad_input_is_refused_precisely_and_writes_nothing(client: TestClient, world: World) -> None:
+    w = world
+    setup_products(client, w)
+    before = count_orders(w)
+    r = post(
+        client, w, [o("b1", lines=[{"sku_code": "NOPE-9", "quantity": 1, "unit_price_fen": 100}]), o("b2")]
+    )
+    assert r.status_code == 422
+    errors = r.json()["error"]["details"]["errors"]
+    assert errors[0]["code"] == "unknown_sku" and "NOPE-9" in errors[0]["message"]
+    r = post(client, w, [o("b3", lines=[{"sku_code": "A", "quantity": -1, "unit_price_fen": 100}])])
+    assert r.status_code == 422 and "quantity" in r.text
+    r = post(client, w, [o("b4", currency="USD")], lang="en")
+    assert r.status_code == 422 and r.json()["error"]["details"]["errors"][0]["code"] == "currency_mismatch"
+    r = post(client, w, [o("b5", "pos", store_code="NOWHERE")])
+    assert r.json()["error"]["details"]["errors"][0]["code"] == "unknown_store"
+    r = post(client, w, [o("b6", placed_at="2026-06-18T12:00:00", paid_at="2026-06-18T12:00:00")])
+    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    r = post(client, w, [o("b7", payments=[{"method": "cash", "amount_fen": 1}])])
+    assert r.json()["error"]["details"]["errors"][0]["code"] == "payments_mismatch"
+    r = post(client, w, [o("b8", status="cancelled")])
+    assert r.json()["error"]["details"]["errors"][0]["code"] == "status_mismatch"
+    r = post(client, w, [o("b9"), o("b9")])
+    assert r.json()["error"]["details"]["errors"][0]["code"] == "duplicate_in_batch"
+    assert count_orders(w) == before
+
+
+def test_store_daily_api_xlsx_scope_and_invalid_date(client: TestClient, world: World) -> None:
+    w = world
+    setup_products(client, w)
+    post(client, w, [o("d1", "pos", store_code="S1")]).raise_for_status()
+    r = client.get(
+        "/api/v1/reports/store-daily",
+        params={"store_code": "S1", "date": "2026-06-18"},
+        headers=w.headers("store_manager"),
+    )
+    assert r.status_code == 200 and r.json()["figures"]["gmv_fen"]["value"] == 20000
+    r = client.get(
+        "/api/v1/reports/store-daily",
+        params={"store_code": "S2", "date": "2026-06-18"},
+        headers=w.headers("store_manager"),
+    )
+    assert r.status_code == 404  # not the manager's store
+    r = client.get(
+        "/api/v1/reports/store-daily",
+        params={"store_code": "S1", "date": "2026-02-30"},
+        headers=w.headers("owner"),
+    )
+    assert r.status_code == 422
+    r = client.get(
+        "/api/v1/reports/store-daily.xlsx",
+        params={"store_code": "S1", "date": "2026-06-18"},
+        headers=w.headers("owner"),
+    )
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(BytesIO(r.content)).worksheets[0]
+    assert sheet.cell(row=5, column=2).value == 200  # GMV in yuan, formatted as ¥
+    assert sheet.cell(row=5, column=2).number_format.startswith('"¥"')
+    roll = client.get(
+        "/api/v1/reports/rollup", params={"date": "2026-06-18"}, headers=w.headers("owner")
+    ).json()
+    assert roll["total"]["figures"]["gmv_fen"]["value"] == 20000
