@@ -485,9 +485,11 @@ def _create_customers(
     """Create new buyers (and add new identities to known ones) with one customer upsert."""
     if not plan:
         return
+    # The identities are already normalised: build the records without validating them again.
     records = [
-        CustomerUpsert(
-            identities=[IdentityIn(type=t, value=v, namespace=ns or None) for t, ns, v in keys], store_id=home
+        CustomerUpsert.model_construct(
+            identities=[IdentityIn.model_construct(type=t, value=v, namespace=ns or None) for t, ns, v in keys],
+            store_id=home,
         )
         for _, keys, home in plan
     ]
