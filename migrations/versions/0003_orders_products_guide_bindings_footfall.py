@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 19:12:46.098805
+Create Date: 2026-11-23 19:31:19.525846
 """
 
 from collections.abc import Sequence
@@ -237,7 +237,21 @@ def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index("ix_orders_customer_paid", ["customer_id", "paid_at"], unique=False)
         batch_op.create_index("ix_orders_guide_paid", ["guide_id", "paid_at"], unique=False)
-        batch_op.create_index("ix_orders_store_paid", ["tenant_id", "store_id", "paid_at"], unique=False)
+        batch_op.create_index(
+            "ix_orders_store_paid",
+            [
+                "tenant_id",
+                "store_id",
+                "paid_at",
+                "channel",
+                "placement",
+                "during_hours",
+                "paid_fen",
+                "customer_id",
+                "guide_id",
+            ],
+            unique=False,
+        )
         batch_op.create_index("ix_orders_tenant_paid", ["tenant_id", "paid_at"], unique=False)
 
     op.create_table(
@@ -335,6 +349,11 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("order_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("external_id", sa.String(length=100), nullable=False),
+        sa.Column("store_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("guide_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("channel", sa.String(length=40), nullable=False),
+        sa.Column("placement", sa.String(length=12), nullable=False),
+        sa.Column("during_hours", sa.Boolean(), nullable=True),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
         sa.Column("reason", sa.String(length=200), nullable=True),
         sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=False),
@@ -350,6 +369,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("order_id", "external_id", name=op.f("uq_refunds_order_id_external_id")),
     )
     with op.batch_alter_table("refunds", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_refunds_store_refunded", ["tenant_id", "store_id", "refunded_at"], unique=False
+        )
         batch_op.create_index("ix_refunds_tenant_refunded", ["tenant_id", "refunded_at"], unique=False)
 
     op.create_table(
@@ -418,6 +440,7 @@ def downgrade() -> None:
     op.drop_table("refund_lines")
     with op.batch_alter_table("refunds", schema=None) as batch_op:
         batch_op.drop_index("ix_refunds_tenant_refunded")
+        batch_op.drop_index("ix_refunds_store_refunded")
 
     op.drop_table("refunds")
     op.drop_table("order_revisions")

@@ -280,9 +280,10 @@ def _fill_history(
     with unit_of_work(engine) as session:
         session.execute(
             text(
-                "INSERT INTO refunds (tenant_id, order_id, external_id, amount_fen, reason, refunded_at, created_at) "
-                "SELECT tenant_id, id, 'R', 5000, 'bench', paid_at, paid_at FROM orders "
-                "WHERE tenant_id = :t AND id % 20 = 0"
+                "INSERT INTO refunds (tenant_id, order_id, external_id, store_id, guide_id, channel, placement, "
+                "during_hours, amount_fen, reason, refunded_at, created_at) "
+                "SELECT tenant_id, id, 'R', store_id, guide_id, channel, placement, during_hours, 5000, 'bench', "
+                "paid_at, paid_at FROM orders WHERE tenant_id = :t AND id % 20 = 0"
             ),
             {"t": tenant_id},
         )

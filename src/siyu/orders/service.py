@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
@@ -488,7 +488,9 @@ def _create_customers(
     # The identities are already normalised: build the records without validating them again.
     records = [
         CustomerUpsert.model_construct(
-            identities=[IdentityIn.model_construct(type=t, value=v, namespace=ns or None) for t, ns, v in keys],
+            identities=[
+                IdentityIn.model_construct(type=t, value=v, namespace=ns or None) for t, ns, v in keys
+            ],
             store_id=home,
         )
         for _, keys, home in plan
@@ -739,6 +741,17 @@ def _apply_update(session: Session, tenant_id: int, r: _Row, now: dt.datetime, s
     )
     for k in SNAPSHOT_FIELDS:
         setattr(order, k, r.values[k])
+    if order.refunded_fen > 0:  # refunds count where their order now is
+        session.execute(
+            update(Refund)
+            .where(Refund.tenant_id == tenant_id, Refund.order_id == order.id)
+            .values(
+                store_id=order.store_id,
+                guide_id=order.guide_id,
+                placement=order.placement,
+                during_hours=order.during_hours,
+            )
+        )
     order.revision = r.values["revision"]
     order.payload_hash = r.payload_hash
     order.updated_at = now

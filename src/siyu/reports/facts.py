@@ -96,13 +96,12 @@ def read_facts(
             bucket.orders += count
             bucket.paid_fen += int(paid or 0)
     # Refunds made in the range, counted where their order was (store, channel, class).
-    refunds = (
-        select(o.store_id, o.channel, o.placement, o.during_hours, func.sum(Refund.amount_fen))
-        .join(o, o.id == Refund.order_id)
-        .where(Refund.tenant_id == tenant_id, Refund.refunded_at >= start, Refund.refunded_at < end)
+    r = Refund
+    refunds = select(r.store_id, r.channel, r.placement, r.during_hours, func.sum(r.amount_fen)).where(
+        r.tenant_id == tenant_id, r.refunded_at >= start, r.refunded_at < end
     )
-    refunds = _stores(refunds, o.store_id, store_ids).group_by(
-        o.store_id, o.channel, o.placement, o.during_hours
+    refunds = _stores(refunds, r.store_id, store_ids).group_by(
+        r.store_id, r.channel, r.placement, r.during_hours
     )
     for store_id, channel, placement, during, amount in session.execute(refunds):
         f = facts[store_id or UNATTRIBUTED]

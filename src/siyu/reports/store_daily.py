@@ -271,16 +271,15 @@ def guide_ranking(
         r.setdefault("orders", 0)
         r["orders"], r["paid_fen"] = count, int(paid or 0)
     for guide_id, amount in session.execute(
-        select(Order.guide_id, func.sum(Refund.amount_fen))
-        .join(Order, Order.id == Refund.order_id)
+        select(Refund.guide_id, func.sum(Refund.amount_fen))
         .where(
             Refund.tenant_id == tenant_id,
+            Refund.store_id == store_id,
             Refund.refunded_at >= start,
             Refund.refunded_at < end,
-            Order.store_id == store_id,
-            Order.guide_id.is_not(None),
+            Refund.guide_id.is_not(None),
         )
-        .group_by(Order.guide_id)
+        .group_by(Refund.guide_id)
     ):
         row(guide_id)["refund_fen"] = int(amount or 0)
     for guide_id, count in session.execute(
