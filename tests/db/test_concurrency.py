@@ -102,3 +102,59 @@ def test_concurrent_replays_of_one_idempotency_key_apply_once(db_world: World) -
             select(func.count()).select_from(Customer).where(Customer.tenant_id == db_world.tenant_id)
         )
     assert customers == 20
+
+
+def test_concurrent_orders_and_refunds_never_duplicate_or_overpay(db_world: World) -> None:
+    """Six clients send the same new order and then six different full refunds of it at once:
+    one order, and exactly one refund gets through."""
+    from siyu.orders.models import Order, Refund
+
+    app = create_app(engine=db_world.engine)
+    headers = db_world.headers("integration")
+    with TestClient(app) as client:
+        client.post(
+            "/api/v1/products/batch",
+            headers=headers,
+            json={"products": [{"code": "CC-1", "name": "测试", "list_price_fen": 5000}]},
+        ).raise_for_status()
+    order = {
+        "channel": "mini_program",
+        "external_id": "CONC-1",
+        "status": "paid",
+        "placed_at": "2026-06-18T12:00:00+08:00",
+        "paid_at": "2026-06-18T12:00:00+08:00",
+        "customer": {"phone": "13700000009"},
+        "lines": [{"sku_code": "CC-1", "quantity": 2, "unit_price_fen": 5000}],
+        "payments": [{"method": "wechat_pay", "amount_fen": 10000}],
+    }
+
+    def send(_: int) -> int:
+        with TestClient(app) as client:
+            return client.post("/api/v1/orders/batch", headers=headers, json={"orders": [order]}).status_code
+
+    assert run_threads(6, send) == [200] * 6
+
+    def refund(i: int) -> int:
+        body = {
+            "refunds": [
+                {
+                    "channel": "mini_program",
+                    "order_external_id": "CONC-1",
+                    "external_id": f"R-{i}",
+                    "refunded_at": "2026-06-19T12:00:00+08:00",
+                    "lines": [{"line_no": 1, "quantity": 2}],
+                }
+            ]
+        }
+        with TestClient(app) as client:
+            return client.post("/api/v1/refunds", headers=headers, json=body).status_code
+
+    codes = run_threads(6, refund)
+    assert sorted(codes) == [200] + [422] * 5
+    with unit_of_work(db_world.engine) as session:
+        orders = session.scalars(select(Order).where(Order.tenant_id == db_world.tenant_id)).all()
+        assert len(orders) == 1 and orders[0].refunded_fen == 10000
+        refunds = session.scalar(
+            select(func.count()).select_from(Refund).where(Refund.tenant_id == db_world.tenant_id)
+        )
+        assert refunds == 1
