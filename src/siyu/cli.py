@@ -127,9 +127,12 @@ def demo(
     ] = False,
 ) -> None:
     """Build the demo brand 生成演示品牌 (replaces an earlier one)."""
+    from siyu.app import tune_gc
     from siyu.demo.builder import DEMO_PASSWORD, build_demo, tenant_has_customers
 
     engine = _engine()
+    if get_settings().gc_tuning:
+        tune_gc()
     if if_empty and tenant_has_customers(engine):
         console.print("[green]✓[/green] demo brand already present 演示品牌已存在")
         return

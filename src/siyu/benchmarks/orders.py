@@ -204,7 +204,7 @@ def run_ingest(
 def _history_sql(dialect: str, offset: int) -> str:
     """INSERT … SELECT of n generated orders (n = 0..count-1, numbered from offset)."""
     if dialect == "postgresql":
-        series = "SELECT generate_series(0, :count - 1) AS n"
+        series = "SELECT generate_series(0, :count - 1)::bigint AS n"
         paid = "to_timestamp(:start_epoch + (n / :stores) * :step + (n % 7) * 60)"
     else:
         series = "WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n + 1 < :count) SELECT n FROM s"
