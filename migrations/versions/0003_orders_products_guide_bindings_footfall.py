@@ -235,7 +235,9 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.create_index("ix_orders_customer_paid", ["customer_id", "paid_at"], unique=False)
+        batch_op.create_index(
+            "ix_orders_customer_paid", ["tenant_id", "customer_id", "paid_at"], unique=False
+        )
         batch_op.create_index("ix_orders_guide_paid", ["guide_id", "paid_at"], unique=False)
         batch_op.create_index(
             "ix_orders_store_paid",

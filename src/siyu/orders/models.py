@@ -46,7 +46,7 @@ class Order(TenantScoped, Base):
         ),
         Index("ix_orders_tenant_paid", "tenant_id", "paid_at"),
         # "Was this buyer new to the brand?" reads a customer's earliest payment.
-        Index("ix_orders_customer_paid", "customer_id", "paid_at"),
+        Index("ix_orders_customer_paid", "tenant_id", "customer_id", "paid_at"),
         Index("ix_orders_guide_paid", "guide_id", "paid_at"),
         CheckConstraint("status IN ('created','paid','fulfilled','completed','cancelled')", name="status"),
         CheckConstraint("fulfilment IN ('in_store','pickup','same_city','express')", name="fulfilment"),
