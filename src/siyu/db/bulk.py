@@ -17,18 +17,26 @@ from sqlalchemy import JSON, Connection, Table
 from sqlalchemy import exc as sa_exc
 
 
-def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (dicts with the same keys) into table inside the connection's transaction."""
+def bulk_insert(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], returning: tuple[str, ...] = ()
+) -> list[tuple[Any, ...]] | None:
+    """Insert rows (dicts with the same keys) into table inside the connection's transaction.
+
+    With `returning`, PostgreSQL answers those columns of the inserted rows (in no particular
+    order); SQLite answers None and the caller reads them back by a unique key.
+    """
     if not rows:
-        return
+        return [] if returning else None
     columns = list(rows[0])
     if conn.dialect.name == "postgresql":
-        _copy(conn, table, columns, rows)
-    else:
-        _executemany(conn, table, columns, rows)
+        return _copy(conn, table, columns, rows, returning)
+    _executemany(conn, table, columns, rows)
+    return None
 
 
-def _copy(conn: Connection, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:
+def _copy(
+    conn: Connection, table: Table, columns: list[str], rows: list[dict[str, Any]], returning: tuple[str, ...]
+) -> list[tuple[Any, ...]] | None:
     # COPY straight into a table under row-level security is refused by PostgreSQL, so rows are
     # copied into a column-only temporary table and moved with one INSERT … SELECT, which RLS checks.
     json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
@@ -48,8 +56,14 @@ def _copy(conn: Connection, table: Table, columns: list[str], rows: list[dict[st
                 copy.write_row([Jsonb(row[c]) if c in json_columns else row[c] for c in columns])
     except psycopg.Error as exc:
         raise sa_exc.DBAPIError(statement, None, exc) from exc
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {staging}")
+    insert = f"INSERT INTO {table.name} ({column_list}) SELECT {column_list} FROM {staging}"
+    if returning:
+        result = [tuple(r) for r in conn.exec_driver_sql(f"{insert} RETURNING {', '.join(returning)}")]
+    else:
+        conn.exec_driver_sql(insert)
+        result = None
     conn.exec_driver_sql(f"DELETE FROM {staging}")  # a second call in the same transaction starts empty
+    return result
 
 
 def _executemany(conn: Connection, table: Table, columns: list[str], rows: list[dict[str, Any]]) -> None:

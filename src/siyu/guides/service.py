@@ -37,6 +37,7 @@ class BindingState:
     guide_active: bool = True
     row_id: int | None = None
     dirty: bool = False
+    guide_changed: bool = False  # bound or taken over: the customer's scope follows the guide
 
 
 @dataclass
@@ -94,7 +95,9 @@ class BindingBook:
         kind: str
         previous = None
         if state is None:
-            self.states[customer_id] = BindingState(guide_id, store_id, source, at, until, dirty=True)
+            self.states[customer_id] = BindingState(
+                guide_id, store_id, source, at, until, dirty=True, guide_changed=True
+            )
             kind = "bound"
         elif state.guide_id == guide_id:
             state.protected_until = max(state.protected_until, until)
@@ -105,6 +108,7 @@ class BindingBook:
             previous = state.guide_id
             state.guide_id, state.store_id, state.source = guide_id, store_id, source
             state.started_at, state.protected_until, state.guide_active, state.dirty = at, until, True, True
+            state.guide_changed = True
             kind = "taken_over"
         else:
             previous = state.guide_id
@@ -169,7 +173,7 @@ class BindingBook:
                     for _, st in changed
                 ],
             )
-        moved = [(cid, st) for cid, st in new + changed]
+        moved = [(cid, st) for cid, st in new + changed if st.guide_changed]
         if moved:
             conn.execute(
                 update(CUSTOMERS)
@@ -179,7 +183,7 @@ class BindingBook:
             )
         bulk_insert(conn, EVENTS, self.events)
         for st in self.states.values():
-            st.dirty = False
+            st.dirty = st.guide_changed = False
         self.events = []
         if new:  # later offers in the same use case update these rows
             ids = dict(

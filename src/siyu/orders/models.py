@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from siyu.db.base import Base, BigIntPK, TenantScoped
+from siyu.db.base import Base, BigIntPK, TenantScoped, TenantScopedFact
 
 FIXED_CHANNELS = (
     "pos",
@@ -59,13 +59,16 @@ class Order(TenantScoped, Base):
     channel: Mapped[str] = mapped_column(String(40))
     external_id: Mapped[str] = mapped_column(String(100))
     customer_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("customers.id"))
+    # Store and staff ids are checked against the tenant's stores and staff when an order arrives,
+    # and stores and staff are never deleted (closed, departed), so these columns carry no
+    # foreign key: on PostgreSQL each would be a trigger per inserted order.
     # Attributed store and guide (see docs/orders.md for the rules), and why.
-    store_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("stores.id"))
-    guide_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("staff.id"))
+    store_id: Mapped[int | None] = mapped_column(BigIntPK)
+    guide_id: Mapped[int | None] = mapped_column(BigIntPK)
     attribution_reason: Mapped[str] = mapped_column(String(24))
     # What the channel sent: the till's or scanning store, and the cashier or sharing guide.
-    source_store_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("stores.id"))
-    source_staff_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("staff.id"))
+    source_store_id: Mapped[int | None] = mapped_column(BigIntPK)
+    source_staff_id: Mapped[int | None] = mapped_column(BigIntPK)
     placement: Mapped[str] = mapped_column(String(12))  # in_store | off_store
     # For off-store orders of an attributed store: placed while the store was open (else None).
     during_hours: Mapped[bool | None]
@@ -89,7 +92,7 @@ class Order(TenantScoped, Base):
     updated_at: Mapped[datetime]
 
 
-class OrderLine(TenantScoped, Base):
+class OrderLine(TenantScopedFact, Base):
     """One SKU line; amount_fen is what the line costs after its share of every discount."""
 
     __tablename__ = "order_lines"
@@ -104,7 +107,7 @@ class OrderLine(TenantScoped, Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     order_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("orders.id", ondelete="CASCADE"))
     line_no: Mapped[int] = mapped_column(Integer)
-    product_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("products.id"))
+    product_id: Mapped[int] = mapped_column(BigIntPK)  # checked on arrival; SKUs are never deleted
     sku_code: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_fen: Mapped[int] = mapped_column(BigInteger)
@@ -114,7 +117,7 @@ class OrderLine(TenantScoped, Base):
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class OrderPayment(TenantScoped, Base):
+class OrderPayment(TenantScopedFact, Base):
     """A tender: WeChat Pay, Alipay, card, cash, stored value, points…"""
 
     __tablename__ = "order_payments"

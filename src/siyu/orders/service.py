@@ -625,20 +625,28 @@ def _insert_new(session: Session, tenant_id: int, rows: list[_Row], now: dt.date
     if not rows:
         return
     conn = session.connection()
-    bulk_insert(conn, ORDERS, [_order_row(tenant_id, r, now) for r in rows])
-    by_channel: dict[str, list[str]] = defaultdict(list)
-    for r in rows:
-        by_channel[r.data.channel].append(r.data.external_id)
+    returned = bulk_insert(
+        conn,
+        ORDERS,
+        [_order_row(tenant_id, r, now) for r in rows],
+        returning=("id", "channel", "external_id"),
+    )
     ids: dict[tuple[str, str], int] = {}
-    for channel, external_ids in by_channel.items():
-        for oid, ext in session.execute(
-            select(ORDERS.c.id, ORDERS.c.external_id).where(
-                ORDERS.c.tenant_id == tenant_id,
-                ORDERS.c.channel == channel,
-                ORDERS.c.external_id.in_(external_ids),
-            )
-        ):
-            ids[(channel, ext)] = oid
+    if returned is not None:
+        ids = {(channel, ext): oid for oid, channel, ext in returned}
+    else:  # SQLite: read the ids back by the unique (channel, external_id)
+        by_channel: dict[str, list[str]] = defaultdict(list)
+        for r in rows:
+            by_channel[r.data.channel].append(r.data.external_id)
+        for channel, external_ids in by_channel.items():
+            for oid, ext in session.execute(
+                select(ORDERS.c.id, ORDERS.c.external_id).where(
+                    ORDERS.c.tenant_id == tenant_id,
+                    ORDERS.c.channel == channel,
+                    ORDERS.c.external_id.in_(external_ids),
+                )
+            ):
+                ids[(channel, ext)] = oid
     lines, payments = [], []
     for r in rows:
         r.values["id"] = order_id = ids[(r.data.channel, r.data.external_id)]
