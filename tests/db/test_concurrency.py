@@ -158,3 +158,56 @@ def test_concurrent_orders_and_refunds_never_duplicate_or_overpay(db_world: Worl
             select(func.count()).select_from(Refund).where(Refund.tenant_id == db_world.tenant_id)
         )
         assert refunds == 1
+
+
+def test_concurrent_batches_sharing_buyers_and_guide_links_both_land(db_world: World) -> None:
+    """Four feeds send batches at once whose buyers overlap, with guide-link orders from two guides
+    for the same buyers: both batches land (no conflict, no deadlock) and each buyer ends with one
+    exclusive guide."""
+    from siyu.guides.models import GuideBinding
+    from siyu.orders.models import Order
+
+    app = create_app(engine=db_world.engine)
+    headers = db_world.headers("integration")
+    with TestClient(app) as client:
+        client.post(
+            "/api/v1/products/batch",
+            headers=headers,
+            json={"products": [{"code": "CC-2", "name": "测试", "list_price_fen": 3000}]},
+        ).raise_for_status()
+
+    def batch(feed: int) -> list[dict[str, Any]]:
+        guide = "GUIDE" if feed % 2 == 0 else "GUIDE2"
+        return [
+            {
+                "channel": "guide_share" if i % 2 else "mini_program",
+                "external_id": f"F{feed}-{i}",
+                "staff_employee_no": guide if i % 2 else None,
+                "status": "paid",
+                "placed_at": "2026-06-18T12:00:00+08:00",
+                "paid_at": "2026-06-18T12:00:00+08:00",
+                "customer": {"phone": f"1370000{i % 40:04d}"},
+                "lines": [{"sku_code": "CC-2", "quantity": 1, "unit_price_fen": 3000}],
+                "payments": [{"method": "wechat_pay", "amount_fen": 3000}],
+            }
+            for i in range(120)
+        ]
+
+    def send(feed: int) -> tuple[int, str]:
+        with TestClient(app) as client:
+            r = client.post("/api/v1/orders/batch", headers=headers, json={"orders": batch(feed)})
+            return r.status_code, r.text[:300]
+
+    results = run_threads(4, send)
+    assert [code for code, _ in results] == [200] * 4, results
+    with unit_of_work(db_world.engine) as session:
+        orders = session.scalar(
+            select(func.count()).select_from(Order).where(Order.tenant_id == db_world.tenant_id)
+        )
+        bindings = session.execute(
+            select(GuideBinding.customer_id, func.count())
+            .where(GuideBinding.tenant_id == db_world.tenant_id)
+            .group_by(GuideBinding.customer_id)
+        ).all()
+    assert orders == 480
+    assert len(bindings) == 20 and all(count == 1 for _, count in bindings)  # odd i: the link orders

@@ -15,6 +15,7 @@ from siyu.customers.identity import IdentityKey, normalise_identity
 from siyu.customers.models import Customer, TimelineEvent
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
+from siyu.db.expressions import one_of
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,8 @@ def resolve_customers(
         row.id: row
         for row in session.execute(
             select(Customer.id, Customer.store_id, Customer.guide_id).where(
-                Customer.tenant_id == tenant_id, Customer.id.in_([r.customer_id for r in result.results])
+                Customer.tenant_id == tenant_id,
+                one_of(session, Customer.id, [r.customer_id for r in result.results]),
             )
         )
     }

@@ -7,8 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, and_, any_, func, insert, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -28,6 +27,7 @@ from siyu.customers.models import (
 from siyu.customers.models import Customer as C  # noqa: N817 - read as 'C.column' in queries
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
+from siyu.db.expressions import one_of
 from siyu.db.pagination import keyset_page
 from siyu.org.models import Staff, Store, Tenant
 from siyu.platform import audit
@@ -261,16 +261,10 @@ def _existing_owners(session: Session, tenant_id: int, keys: list[IdentityKey]) 
     for type_, ns, value in keys:
         by_type[(type_, ns)].append(value)
     owners: dict[IdentityKey, int] = {}
-    postgres = session.get_bind().dialect.name == "postgresql"
-
-    def value_in(values: list[str]) -> ColumnElement[bool]:
-        # One array parameter on PostgreSQL instead of a thousand placeholders to parse and plan.
-        if postgres:
-            return IDENTITIES.c.value == any_(literal(values, type_=ARRAY(String())))
-        return IDENTITIES.c.value.in_(values)
-
     conditions = [
-        and_(IDENTITIES.c.type == t, IDENTITIES.c.namespace == ns, value_in(values))
+        and_(
+            IDENTITIES.c.type == t, IDENTITIES.c.namespace == ns, one_of(session, IDENTITIES.c.value, values)
+        )
         for (t, ns), values in by_type.items()
     ]
     chunk = 20

@@ -135,3 +135,22 @@ def _tenant_guard(state: ORMExecuteState) -> None:
                 include_aliases=True,
             )
         )
+
+
+# Namespaces of transaction-level advisory locks (the first key of pg_advisory_xact_lock).
+LOCK_NAMESPACES = {"guide_bindings": 0x51D0_0001}
+
+
+def lock_tenant(session: Session, name: str, tenant_id: int) -> None:
+    """Serialise one kind of write per tenant until the transaction ends.
+
+    PostgreSQL: a transaction-level advisory lock, so concurrent use cases read state the other
+    has committed instead of racing on a unique key. SQLite: nothing to do, every write
+    transaction already holds the database (BEGIN IMMEDIATE).
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :tid)"),
+            {"ns": LOCK_NAMESPACES[name], "tid": int(tenant_id)},
+        )

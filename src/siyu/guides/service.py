@@ -17,6 +17,8 @@ from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
+from siyu.db.expressions import one_of
+from siyu.db.session import lock_tenant
 from siyu.guides.models import GuideBinding, GuideBindingEvent
 from siyu.org.models import Staff, Tenant
 
@@ -50,15 +52,26 @@ class BindingBook:
     events: list[dict[str, object]] = field(default_factory=list)
 
     @classmethod
-    def load(cls, session: Session, *, tenant_id: int, customer_ids: set[int]) -> BindingBook:
-        """Read the tenant's protection window and the customers' current bindings."""
+    def load(
+        cls, session: Session, *, tenant_id: int, customer_ids: set[int], for_update: bool = False
+    ) -> BindingBook:
+        """Read the tenant's protection window and the customers' current bindings.
+
+        for_update: this use case will offer guides, so concurrent ones that also do wait here
+        until it commits (they then read its bindings instead of racing to insert the same one).
+        """
+        if for_update:
+            lock_tenant(session, "guide_bindings", tenant_id)
         days = session.scalar(select(Tenant.binding_protection_days).where(Tenant.id == tenant_id)) or 30
         book = cls(tenant_id=tenant_id, protection=dt.timedelta(days=days))
         if customer_ids:
             rows = session.execute(
                 select(GuideBinding, Staff.status)
                 .join(Staff, Staff.id == GuideBinding.guide_id)
-                .where(GuideBinding.tenant_id == tenant_id, GuideBinding.customer_id.in_(customer_ids))
+                .where(
+                    GuideBinding.tenant_id == tenant_id,
+                    one_of(session, GuideBinding.customer_id, customer_ids),
+                )
             )
             for binding, status in rows:
                 book.states[binding.customer_id] = BindingState(
@@ -179,7 +192,7 @@ class BindingBook:
                 update(CUSTOMERS)
                 .where(CUSTOMERS.c.id == bindparam("c_id"), CUSTOMERS.c.tenant_id == self.tenant_id)
                 .values(guide_id=bindparam("c_guide")),
-                [{"c_id": cid, "c_guide": st.guide_id} for cid, st in moved],
+                [{"c_id": cid, "c_guide": st.guide_id} for cid, st in sorted(moved, key=lambda m: m[0])],
             )
         bulk_insert(conn, EVENTS, self.events)
         for st in self.states.values():
@@ -190,7 +203,7 @@ class BindingBook:
                 session.execute(
                     select(BINDINGS.c.customer_id, BINDINGS.c.id).where(
                         BINDINGS.c.tenant_id == self.tenant_id,
-                        BINDINGS.c.customer_id.in_([cid for cid, _ in new]),
+                        one_of(session, BINDINGS.c.customer_id, [cid for cid, _ in new]),
                     )
                 ).all()
             )
@@ -215,7 +228,7 @@ def bind(
     )
     if guide is None:
         raise DomainError("not_found", object="guide")
-    book = BindingBook.load(session, tenant_id=tenant_id, customer_ids={customer_id})
+    book = BindingBook.load(session, tenant_id=tenant_id, customer_ids={customer_id}, for_update=True)
     outcome = book.offer(
         customer_id=customer_id,
         guide_id=guide_id,

@@ -27,6 +27,7 @@ from siyu.customers.identity import IdentityKey
 from siyu.customers.schemas import CustomerUpsert, IdentityIn
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
+from siyu.db.expressions import one_of
 from siyu.db.pagination import keyset_page
 from siyu.guides.service import BindingBook
 from siyu.orders import attribution as attr
@@ -217,8 +218,15 @@ def ingest_orders(
         raise DomainError("batch_rejected", error_count=len(errors), details={"errors": errors})
     _create_customers(session, tenant_id, to_create, source, actor)
 
+    offers = any(
+        r.data.channel == "guide_share" and r.data.paid_at is not None and r.outcome in ("created", "updated")
+        for r in rows
+    )
     book = BindingBook.load(
-        session, tenant_id=tenant_id, customer_ids={r.customer_id for r in rows if r.customer_id}
+        session,
+        tenant_id=tenant_id,
+        customer_ids={r.customer_id for r in rows if r.customer_id},
+        for_update=offers,
     )
     binding_stores = org.stores_by_id(
         session,
@@ -387,7 +395,9 @@ def _load_existing(session: Session, tenant_id: int, rows: list[_Row]) -> None:
     by_channel: dict[str, list[str]] = defaultdict(list)
     for r in rows:
         by_channel[r.data.channel].append(r.data.external_id)
-    conditions = [and_(Order.channel == c, Order.external_id.in_(ids)) for c, ids in by_channel.items()]
+    conditions = [
+        and_(Order.channel == c, one_of(session, Order.external_id, ids)) for c, ids in by_channel.items()
+    ]
     found = {
         (o.channel, o.external_id): o
         for o in session.scalars(select(Order).where(Order.tenant_id == tenant_id, or_(*conditions)))
@@ -643,7 +653,7 @@ def _insert_new(session: Session, tenant_id: int, rows: list[_Row], now: dt.date
                 select(ORDERS.c.id, ORDERS.c.external_id).where(
                     ORDERS.c.tenant_id == tenant_id,
                     ORDERS.c.channel == channel,
-                    ORDERS.c.external_id.in_(external_ids),
+                    one_of(session, ORDERS.c.external_id, external_ids),
                 )
             ):
                 ids[(channel, ext)] = oid
