@@ -293,3 +293,49 @@ def test_store_daily_api_xlsx_scope_and_invalid_date(client: TestClient, world: 
         "/api/v1/reports/rollup", params={"date": "2026-06-18"}, headers=w.headers("owner")
     ).json()
     assert roll["total"]["figures"]["gmv_fen"]["value"] == 20000
+
+
+def test_manager_binds_only_own_store_guides_and_departed_guides_do_not_bind(
+    client: TestClient, world: World
+) -> None:
+    w = world
+    setup_products(client, w)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    buyer = {"phone": "13900000077"}
+    r = post(
+        client, w, [{**o("k1", "pos", store_code="S1", customer=buyer), "placed_at": now, "paid_at": now}]
+    )
+    customer_id = client.get(
+        f"/api/v1/orders/{r.json()['results'][0]['order_id']}", headers=w.headers("owner")
+    ).json()["customer_id"]
+    manager = w.headers("store_manager")
+    other = client.post(
+        f"/api/v1/customers/{customer_id}/exclusive-guide",
+        headers=manager,
+        json={"guide_id": w.staff["guide2"]},
+    )
+    assert other.status_code == 404  # guide2 works in S2, not the manager's store
+    own = client.post(
+        f"/api/v1/customers/{customer_id}/exclusive-guide",
+        headers=manager,
+        json={"guide_id": w.staff["guide"]},
+    )
+    assert own.status_code == 200 and own.json()["guide_id"] == w.staff["guide"]
+    # guide2 leaves; a later purchase through their old link is theirs, but binds nobody.
+    client.delete(f"/api/v1/staff/{w.staff['guide2']}", headers=w.headers("owner")).raise_for_status()
+    fresh = {"phone": "13900000078"}
+    r = post(
+        client,
+        w,
+        [
+            {
+                **o("k2", "guide_share", staff_employee_no="GUIDE2", customer=fresh),
+                "placed_at": now,
+                "paid_at": now,
+            }
+        ],
+    )
+    assert r.json()["results"][0]["guide_id"] == w.staff["guide2"]
+    oid = r.json()["results"][0]["order_id"]
+    cid = client.get(f"/api/v1/orders/{oid}", headers=w.headers("owner")).json()["customer_id"]
+    assert client.get(f"/api/v1/customers/{cid}/exclusive-guide", headers=w.headers("owner")).json() is None

@@ -588,7 +588,7 @@ def _on_first_payment(r: _Row, book: BindingBook, timeline: list[dict[str, Any]]
     assert o.paid_at is not None
     if r.customer_id is None:
         return
-    if o.channel == "guide_share" and r.staff is not None:
+    if o.channel == "guide_share" and r.staff is not None and r.staff.status == "active":
         book.offer(
             customer_id=r.customer_id,
             guide_id=r.staff.id,

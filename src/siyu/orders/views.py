@@ -10,13 +10,14 @@ from siyu.api.deps import DB, Limit, PathId, QueryId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.clock import utcnow
-from siyu.core.errors import DomainError
+from siyu.core.errors import DomainError, not_found
 from siyu.customers.service import get_customer
 from siyu.guides import service as guides
 from siyu.orders import refunds, service
 from siyu.orders import schemas as s
 from siyu.orders.attribution import REASONS_EXPLAINED
 from siyu.orders.models import Order
+from siyu.org import facade as org
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["orders 订单"])
 
@@ -189,6 +190,10 @@ def bind_exclusive_guide(
 ) -> s.BindingRead:
     """Bind (or renew) a guide; while another guide's protection window runs this answers 409."""
     get_customer(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
+    if principal.scope != "all":  # a store manager binds guides of their own stores only
+        staff = org.staff_by_id(db, tenant_id=principal.tenant_id, ids={body.guide_id}).get(body.guide_id)
+        if staff is None or not set(staff.store_ids) & principal.store_ids:
+            raise not_found("guide")
     state = guides.bind(
         db,
         tenant_id=principal.tenant_id,

@@ -77,11 +77,7 @@ class StaffInfo:
     store_ids: tuple[int, ...]
 
 
-def staff_by_employee_no(session: Session, *, tenant_id: int, numbers: set[str]) -> dict[str, StaffInfo]:
-    """Staff of the tenant by employee number."""
-    staff = list(
-        session.scalars(select(Staff).where(Staff.tenant_id == tenant_id, Staff.employee_no.in_(numbers)))
-    )
+def _staff_infos(session: Session, tenant_id: int, staff: list[Staff]) -> list[StaffInfo]:
     stores: dict[int, list[int]] = {m.id: [] for m in staff}
     if staff:
         for staff_id, store_id in session.execute(
@@ -90,8 +86,8 @@ def staff_by_employee_no(session: Session, *, tenant_id: int, numbers: set[str])
             .order_by(StaffStore.store_id)
         ):
             stores[staff_id].append(store_id)
-    return {
-        m.employee_no: StaffInfo(
+    return [
+        StaffInfo(
             id=m.id,
             employee_no=m.employee_no,
             name=m.name,
@@ -100,4 +96,18 @@ def staff_by_employee_no(session: Session, *, tenant_id: int, numbers: set[str])
             store_ids=tuple(stores[m.id]),
         )
         for m in staff
-    }
+    ]
+
+
+def staff_by_employee_no(session: Session, *, tenant_id: int, numbers: set[str]) -> dict[str, StaffInfo]:
+    """Staff of the tenant by employee number."""
+    staff = list(
+        session.scalars(select(Staff).where(Staff.tenant_id == tenant_id, Staff.employee_no.in_(numbers)))
+    )
+    return {info.employee_no: info for info in _staff_infos(session, tenant_id, staff)}
+
+
+def staff_by_id(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, StaffInfo]:
+    """Staff of the tenant by id."""
+    staff = list(session.scalars(select(Staff).where(Staff.tenant_id == tenant_id, Staff.id.in_(ids))))
+    return {info.id: info for info in _staff_infos(session, tenant_id, staff)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
@@ -12,6 +11,7 @@ from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.errors import DomainError, not_found
 from siyu.org import facade as org
+from siyu.reports import schemas as rs
 from siyu.reports import store_daily as report
 from siyu.reports.periods import day_bounds
 from siyu.reports.xlsx import store_daily_xlsx
@@ -39,18 +39,20 @@ def _store(db: DB, principal: Principal, store_id: int | None, store_code: str |
 DateParam = Query(description="local date in the tenant's time zone, YYYY-MM-DD", examples=["2026-11-11"])
 
 
-@router.get("/store-daily", summary="Store daily report 门店日报")
+@router.get("/store-daily", response_model=rs.StoreDailyReport, summary="Store daily report 门店日报")
 def store_daily(
     db: DB,
     date: dt.date = DateParam,
     store_id: QueryId = None,
     store_code: str | None = Query(default=None, max_length=40),
     principal: Principal = allow(Perm.REPORTS_READ),
-) -> dict[str, Any]:
+) -> rs.StoreDailyReport:
     """GMV, orders, AOV, in-store / off-store, hours split, channels, footfall, fans, cards, new vs
     repeat buyers — each compared with yesterday, last week, last month and last year."""
     store = _store(db, principal, store_id, store_code)
-    return report.store_daily(db, tenant_id=principal.tenant_id, store=store, day=date)
+    return rs.StoreDailyReport.model_validate(
+        report.store_daily(db, tenant_id=principal.tenant_id, store=store, day=date)
+    )
 
 
 @router.get("/store-daily.xlsx", summary="Store daily report as Excel 门店日报导出", response_class=Response)
@@ -72,21 +74,22 @@ def store_daily_excel(
     )
 
 
-@router.get("/rollup", summary="Region and HQ roll-up 区域/总部汇总")
+@router.get("/rollup", response_model=rs.Rollup, summary="Region and HQ roll-up 区域/总部汇总")
 def rollup(
     db: DB,
     date: dt.date = DateParam,
     region_id: QueryId = None,
     principal: Principal = allow(Perm.REPORTS_READ),
-) -> dict[str, Any]:
+) -> rs.Rollup:
     """Every store in scope for a day, summed per region and for the brand, with comparisons."""
     store_ids = None if principal.scope == "all" else sorted(principal.store_ids)
-    return report.rollup(
+    data = report.rollup(
         db, tenant_id=principal.tenant_id, day=date, store_ids=store_ids, region_id=region_id
     )
+    return rs.Rollup.model_validate(data)
 
 
-@router.get("/guide-ranking", summary="Guide ranking of a store 导购排行")
+@router.get("/guide-ranking", response_model=rs.GuideRanking, summary="Guide ranking of a store 导购排行")
 def guide_ranking(
     db: DB,
     date_from: dt.date = DateParam,
@@ -94,7 +97,7 @@ def guide_ranking(
     store_id: QueryId = None,
     store_code: str | None = Query(default=None, max_length=40),
     principal: Principal = allow(Perm.REPORTS_READ),
-) -> dict[str, Any]:
+) -> rs.GuideRanking:
     """The store's guides by GMV over local days [date_from, date_to]: orders, GMV, new customers."""
     store = _store(db, principal, store_id, store_code)
     last = date_to or date_from
@@ -105,11 +108,10 @@ def guide_ranking(
     tz = org.tenant_zone(db, tenant_id=principal.tenant_id)
     start, _ = day_bounds(date_from, tz)
     _, end = day_bounds(last, tz)
-    return {
-        "store": {"id": store.id, "code": store.code, "name": store.name},
-        "date_from": date_from.isoformat(),
-        "date_to": last.isoformat(),
-        "guides": report.guide_ranking(
-            db, tenant_id=principal.tenant_id, store_id=store.id, start=start, end=end
-        ),
-    }
+    guides = report.guide_ranking(db, tenant_id=principal.tenant_id, store_id=store.id, start=start, end=end)
+    return rs.GuideRanking(
+        store=rs.StoreRef(id=store.id, code=store.code, name=store.name),
+        date_from=date_from,
+        date_to=last,
+        guides=[rs.GuideRow.model_validate(g) for g in guides],
+    )
