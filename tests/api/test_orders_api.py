@@ -339,3 +339,53 @@ def test_manager_binds_only_own_store_guides_and_departed_guides_do_not_bind(
     oid = r.json()["results"][0]["order_id"]
     cid = client.get(f"/api/v1/orders/{oid}", headers=w.headers("owner")).json()["customer_id"]
     assert client.get(f"/api/v1/customers/{cid}/exclusive-guide", headers=w.headers("owner")).json() is None
+
+
+def upload(client: TestClient, w: World, kind: str, name: str, content: bytes) -> Any:
+    return client.post(f"/api/v1/imports/{kind}", files={"file": (name, content)}, headers=w.headers("owner"))
+
+
+def test_product_and_order_imports_group_lines_and_report_sheet_rows(
+    client: TestClient, world: World
+) -> None:
+    w = world
+    products = "code,name,category,list_price,cost\nIMP-A,外套,服装/外套,199.00,80\nIMP-B,袜子,配饰/袜子,¥19.90,5.5\n"
+    r = upload(client, w, "products", "p.csv", products.encode("utf-8-sig"))
+    assert r.status_code == 200 and r.json()["created"] == 2
+    item = client.get("/api/v1/products", params={"q": "IMP-B"}, headers=w.headers("owner")).json()["items"][
+        0
+    ]
+    assert (item["list_price_fen"], item["cost_fen"], item["category_path"]) == (1990, 550, ["配饰", "袜子"])
+    sheet = (
+        "channel,external_id,status,placed_at,paid_at,store_code,customer_phone,sku_code,quantity,unit_price,"
+        "line_discount,order_discount,payment_method\n"
+        "pos,IMP-1,paid,2026-06-18T10:00:00+08:00,2026-06-18T10:01:00+08:00,S1,13900000101,IMP-A,1,199.00,,10,cash\n"
+        "pos,IMP-1,paid,2026-06-18T10:00:00+08:00,2026-06-18T10:01:00+08:00,S1,13900000101,IMP-B,2,19.90,1.80,,cash\n"
+        "mini_program,IMP-2,created,2026-06-18T11:00:00+08:00,,,13900000102,IMP-B,1,19.90,,,\n"
+    )
+    r = upload(client, w, "orders", "o.csv", sheet.encode())
+    assert r.status_code == 200, r.text
+    assert (r.json()["rows"], r.json()["created"]) == (3, 2)
+    orders = client.get("/api/v1/orders", params={"channel": "pos"}, headers=w.headers("owner")).json()[
+        "items"
+    ]
+    imported = next(x for x in orders if x["external_id"] == "IMP-1")
+    # 199.00 + 2 × 19.90 − 1.80 − 10 order discount = 227.00
+    assert (imported["total_fen"], imported["paid_fen"], imported["discount_fen"]) == (22700, 22700, 1180)
+    bad = (
+        sheet.replace("IMP-1,paid", "IMP-3,paid")
+        .replace("IMP-2", "IMP-4")
+        .replace(",1,199.00,", ",1,19.999,")
+    )
+    bad = bad.replace("IMP-B,1,19.90", "NOPE-SKU,1,19.90")
+    r = upload(client, w, "orders", "bad.csv", bad.encode())
+    assert r.status_code == 422
+    errors = r.json()["error"]["details"]["errors"]
+    assert [(e["row"], e["column"]) for e in errors] == [(2, "unit_price")]  # amounts are checked first
+    before = client.get("/api/v1/orders", headers=w.headers("owner")).json()["items"]
+    fixed = bad.replace("19.999", "19.99")
+    r = upload(client, w, "orders", "bad.csv", fixed.encode())
+    assert r.status_code == 422
+    errors = r.json()["error"]["details"]["errors"]
+    assert [(e["row"], e["code"]) for e in errors] == [(4, "unknown_sku")]  # the sheet's row of that order
+    assert client.get("/api/v1/orders", headers=w.headers("owner")).json()["items"] == before
