@@ -184,6 +184,13 @@ def test_same_external_id_updates_with_history_never_a_second_order(client: Test
     # An older status arriving late changes nothing.
     stale = o("x1", status="created", paid_at=None, payments=[])
     assert post(client, w, [stale]).json()["results"][0]["outcome"] == "stale"
+    # Cancelling an order that was paid is refused: money goes back through refunds.
+    cancel = o("x1", status="cancelled", paid_at=None, payments=[])
+    r = post(client, w, [cancel])
+    assert r.status_code == 422 and r.json()["error"]["details"]["errors"][0]["code"] == "status_mismatch"
+    assert (
+        client.get(f"/api/v1/orders/{res['order_id']}", headers=w.headers("owner")).json()["status"] == "paid"
+    )
 
 
 def test_refunds_partial_full_replay_and_never_above_paid(client: TestClient, world: World) -> None:

@@ -210,7 +210,7 @@ def ingest_orders(
     tz = ZoneInfo(tenant.timezone)
     rows = [_Row(row=i, data=o, payload_hash=payload_hash(o)) for i, o in enumerate(orders, start=1)]
     errors = _check_batch(session, tenant_id, tenant.currency, rows)
-    _load_existing(session, tenant_id, rows)
+    errors += _load_existing(session, tenant_id, rows)
     customer_errors, to_create = _resolve_customers(session, tenant_id, rows)
     errors += customer_errors
     if errors:
@@ -390,8 +390,9 @@ def _check_batch(session: Session, tenant_id: int, currency: str, rows: list[_Ro
     return errors
 
 
-def _load_existing(session: Session, tenant_id: int, rows: list[_Row]) -> None:
-    """Find orders already stored under the same channel + external id."""
+def _load_existing(session: Session, tenant_id: int, rows: list[_Row]) -> list[RowError]:
+    """Find orders already stored under the same channel + external id, and what a resend means."""
+    errors: list[RowError] = []
     by_channel: dict[str, list[str]] = defaultdict(list)
     for r in rows:
         by_channel[r.data.channel].append(r.data.external_id)
@@ -407,6 +408,16 @@ def _load_existing(session: Session, tenant_id: int, rows: list[_Row]) -> None:
         if r.existing is None:
             continue
         old, new = r.existing, r.data
+        if new.status == "cancelled" and old.paid_at is not None:
+            errors.append(
+                _err(
+                    r.row,
+                    "status",
+                    "status_mismatch",
+                    "订单已支付，不能取消，请提交退款",
+                    "the order was paid; it is reversed by refunds, not cancelled",
+                )
+            )
         if old.payload_hash == r.payload_hash:
             r.outcome = "unchanged"
         elif (old.status == "cancelled" and new.status != "cancelled") or STATUS_RANK[
@@ -415,6 +426,7 @@ def _load_existing(session: Session, tenant_id: int, rows: list[_Row]) -> None:
             r.outcome = "stale"
         else:
             r.outcome = "updated"
+    return errors
 
 
 _Plan = list[tuple[list["_Row"], list[IdentityKey], int | None]]
