@@ -94,3 +94,23 @@ def append_timeline(session: Session, events: list[dict[str, Any]]) -> None:
     """Append many timeline events at once (dicts with tenant_id, customer_id, kind, occurred_at,
     actor_type, actor_id, data)."""
     bulk_insert(session.connection(), table_of(TimelineEvent), events)
+
+
+def attach_identities(
+    session: Session,
+    *,
+    tenant_id: int,
+    groups: list[tuple[list[IdentityKey], int | None, int | None]],
+    known: set[IdentityKey],
+    source: str,
+    actor: Principal | None,
+) -> list[int]:
+    """Create customers for identity sets nobody owns, or add the new identities to their owner.
+
+    For callers that normalised the identities (`normalise`) and looked up their owners
+    (`identity_owners`) in the same transaction, and refused conflicts: each group is
+    (keys, owner id or None, home store id or None); `known` are the keys that already exist.
+    """
+    return service.attach_identities(
+        session, tenant_id=tenant_id, groups=groups, known=known, source=source, actor=actor
+    )

@@ -173,7 +173,7 @@ def validate_custom_fields(
 @dataclass
 class _Prepared:
     row: int
-    record: s.CustomerUpsert
+    record: s.CustomerUpsert | None
     keys: list[IdentityKey]
     profile: dict[str, Any]
     customer_id: int | None = None
@@ -305,8 +305,6 @@ def upsert_customers(
         raise DomainError("batch_too_large", limit=MAX_BATCH, count=len(records))
     if not records:
         return s.BatchResult(created_count=0, updated_count=0, results=[])
-    now = utcnow()
-    actor_type, actor_id = _actor(actor)
     prepared, errors = _prepare(session, tenant_id, records)
     owners = _existing_owners(session, tenant_id, [k for p in prepared for k in p.keys]) if prepared else {}
     for p in prepared:
@@ -326,7 +324,42 @@ def upsert_customers(
     if errors:
         errors.sort(key=lambda e: (e["row"], e["column"] or ""))
         raise DomainError("batch_rejected", error_count=len(errors), details={"errors": errors})
+    return _write(session, tenant_id, prepared, source=source, actor=actor)
 
+
+def attach_identities(
+    session: Session,
+    *,
+    tenant_id: int,
+    groups: list[tuple[list[IdentityKey], int | None, int | None]],
+    known: set[IdentityKey],
+    source: str,
+    actor: Principal | None,
+) -> list[int]:
+    """For callers that already normalised identities and looked up their owners (order ingest):
+    each group (keys, owner or None, home store) gets a new customer, or the owner gets the keys
+    that are not `known` yet. Returns the customer id of each group, in order."""
+    prepared = [
+        _Prepared(
+            row=i,
+            record=None,
+            keys=keys,
+            profile={"store_id": home} if owner is None and home is not None else {},
+            customer_id=owner,
+            new_keys=[k for k in keys if k not in known],
+        )
+        for i, (keys, owner, home) in enumerate(groups, start=1)
+    ]
+    result = _write(session, tenant_id, prepared, source=source, actor=actor)
+    return [r.customer_id for r in result.results]
+
+
+def _write(
+    session: Session, tenant_id: int, prepared: list[_Prepared], *, source: str, actor: Principal | None
+) -> s.BatchResult:
+    """Write checked records: new customers, profile changes, new identities, timeline events."""
+    now = utcnow()
+    actor_type, actor_id = _actor(actor)
     # New customers: numbers in one UPDATE, rows in one executemany with ordered RETURNING.
     new = [p for p in prepared if p.customer_id is None]
     numbers = allocate_numbers(session, tenant_id=tenant_id, count=len(new))

@@ -47,6 +47,9 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    # 64 MiB of page cache per connection instead of SQLite's 2 MiB: order ingest touches five
+    # indexes of a growing table, and the report's index ranges stay hot.
+    cur.execute("PRAGMA cache_size=-65536")
     cur.close()
 
 

@@ -146,7 +146,7 @@ class BindingBook:
         new = [(cid, st) for cid, st in self.states.items() if st.dirty and st.row_id is None]
         changed = [(cid, st) for cid, st in self.states.items() if st.dirty and st.row_id is not None]
         conn = session.connection()
-        bulk_insert(
+        returned = bulk_insert(
             conn,
             BINDINGS,
             [
@@ -162,6 +162,7 @@ class BindingBook:
                 }
                 for cid, st in new
             ],
+            returning=("customer_id", "id"),
         )
         if changed:
             conn.execute(
@@ -199,14 +200,17 @@ class BindingBook:
             st.dirty = st.guide_changed = False
         self.events = []
         if new:  # later offers in the same use case update these rows
-            ids = dict(
-                session.execute(
-                    select(BINDINGS.c.customer_id, BINDINGS.c.id).where(
-                        BINDINGS.c.tenant_id == self.tenant_id,
-                        one_of(session, BINDINGS.c.customer_id, [cid for cid, _ in new]),
+            if returned is None:  # SQLite: read the ids back by the unique customer
+                returned = [
+                    (customer_id, binding_id)
+                    for customer_id, binding_id in session.execute(
+                        select(BINDINGS.c.customer_id, BINDINGS.c.id).where(
+                            BINDINGS.c.tenant_id == self.tenant_id,
+                            one_of(session, BINDINGS.c.customer_id, [cid for cid, _ in new]),
+                        )
                     )
-                ).all()
-            )
+                ]
+            ids = dict(returned)
             for cid, st in new:
                 st.row_id = ids[cid]
 

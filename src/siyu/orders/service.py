@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
@@ -24,7 +24,7 @@ from siyu.core.errors import DomainError, RowError, not_found
 from siyu.core.money import allocate
 from siyu.customers import facade as customers
 from siyu.customers.identity import IdentityKey
-from siyu.customers.schemas import CustomerUpsert, IdentityIn
+from siyu.customers.schemas import IdentityIn
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
@@ -211,12 +211,12 @@ def ingest_orders(
     rows = [_Row(row=i, data=o, payload_hash=payload_hash(o)) for i, o in enumerate(orders, start=1)]
     errors = _check_batch(session, tenant_id, tenant.currency, rows)
     errors += _load_existing(session, tenant_id, rows)
-    customer_errors, to_create = _resolve_customers(session, tenant_id, rows)
+    customer_errors, to_create, owners = _resolve_customers(session, tenant_id, rows)
     errors += customer_errors
     if errors:
         errors.sort(key=lambda e: (e["row"], e["column"] or ""))
         raise DomainError("batch_rejected", error_count=len(errors), details={"errors": errors})
-    _create_customers(session, tenant_id, to_create, source, actor)
+    _create_customers(session, tenant_id, to_create, owners, source, actor)
 
     offers = any(
         r.data.channel == "guide_share" and r.data.paid_at is not None and r.outcome in ("created", "updated")
@@ -396,13 +396,16 @@ def _load_existing(session: Session, tenant_id: int, rows: list[_Row]) -> list[R
     by_channel: dict[str, list[str]] = defaultdict(list)
     for r in rows:
         by_channel[r.data.channel].append(r.data.external_id)
-    conditions = [
-        and_(Order.channel == c, one_of(session, Order.external_id, ids)) for c, ids in by_channel.items()
-    ]
-    found = {
-        (o.channel, o.external_id): o
-        for o in session.scalars(select(Order).where(Order.tenant_id == tenant_id, or_(*conditions)))
-    }
+    found: dict[tuple[str, str], Order] = {}
+    for channel, ids in by_channel.items():  # one index range per channel (an OR of them scans)
+        for o in session.scalars(
+            select(Order).where(
+                Order.tenant_id == tenant_id,
+                Order.channel == channel,
+                one_of(session, Order.external_id, ids),
+            )
+        ):
+            found[(o.channel, o.external_id)] = o
     for r in rows:
         r.existing = found.get((r.data.channel, r.data.external_id))
         if r.existing is None:
@@ -429,10 +432,12 @@ def _load_existing(session: Session, tenant_id: int, rows: list[_Row]) -> list[R
     return errors
 
 
-_Plan = list[tuple[list["_Row"], list[IdentityKey], int | None]]
+_Plan = list[tuple[list["_Row"], list[IdentityKey], int | None, int | None]]  # rows, keys, owner, home
 
 
-def _resolve_customers(session: Session, tenant_id: int, rows: list[_Row]) -> tuple[list[RowError], _Plan]:
+def _resolve_customers(
+    session: Session, tenant_id: int, rows: list[_Row]
+) -> tuple[list[RowError], _Plan, dict[IdentityKey, int]]:
     """Find each buyer by any identity; plan the new ones (created by one upsert for the batch).
 
     Orders whose identities overlap are one buyer (union-find over identities).
@@ -497,32 +502,32 @@ def _resolve_customers(session: Session, tenant_id: int, rows: list[_Row]) -> tu
             for r in members:
                 r.customer_id = owner
         else:
-            plan.append((members, keys, next((r.store.id for r in members if r.store), None)))
-    return errors, plan
+            plan.append((members, keys, owner, next((r.store.id for r in members if r.store), None)))
+    return errors, plan, owners
 
 
 def _create_customers(
-    session: Session, tenant_id: int, plan: _Plan, source: str, actor: Principal | None
+    session: Session,
+    tenant_id: int,
+    plan: _Plan,
+    owners: dict[IdentityKey, int],
+    source: str,
+    actor: Principal | None,
 ) -> None:
-    """Create new buyers (and add new identities to known ones) with one customer upsert."""
+    """Create new buyers, and add new identities to known ones, in one set-based write."""
     if not plan:
         return
-    # The identities are already normalised: build the records without validating them again.
-    records = [
-        CustomerUpsert.model_construct(
-            identities=[
-                IdentityIn.model_construct(type=t, value=v, namespace=ns or None) for t, ns, v in keys
-            ],
-            store_id=home,
-        )
-        for _, keys, home in plan
-    ]
-    refs = customers.resolve_customers(
-        session, tenant_id=tenant_id, records=records, source=source, actor=actor
+    ids = customers.attach_identities(
+        session,
+        tenant_id=tenant_id,
+        groups=[(keys, owner, home) for _, keys, owner, home in plan],
+        known=set(owners),
+        source=source,
+        actor=actor,
     )
-    for (members, _, _), ref in zip(plan, refs, strict=True):
+    for (members, _, _, _), customer_id in zip(plan, ids, strict=True):
         for r in members:
-            r.customer_id = ref.id
+            r.customer_id = customer_id
 
 
 def _attribute(r: _Row, book: BindingBook, binding_stores: dict[int, org.StoreInfo]) -> None:
