@@ -12,9 +12,7 @@ from siyu.auth.permissions import Principal
 from siyu.customers import references, service
 from siyu.customers import schemas as s
 from siyu.customers.identity import IdentityKey, normalise_identity
-from siyu.customers.models import Customer, TimelineEvent
-from siyu.db.base import table_of
-from siyu.db.bulk import bulk_insert
+from siyu.customers.models import Customer
 from siyu.db.expressions import one_of
 
 
@@ -69,7 +67,7 @@ def add_timeline_event(
     data: dict[str, Any],
     actor: Principal | None = None,
 ) -> None:
-    """Append an event (e.g. 'order_paid', 'new_fan') to a customer's timeline."""
+    """Append an event (e.g. 'new_fan', 'member_card_opened') to a customer's timeline."""
     service.add_timeline_event(
         session, tenant_id=tenant_id, customer_id=customer_id, kind=kind, data=data, actor=actor
     )
@@ -88,12 +86,6 @@ def identity_owners(session: Session, *, tenant_id: int, keys: list[IdentityKey]
 def normalise(type_: str, value: str, namespace: str | None = None) -> IdentityKey:
     """An identity's normal (type, namespace, value), or a DomainError saying what is wrong."""
     return normalise_identity(type_, value, namespace)
-
-
-def append_timeline(session: Session, events: list[dict[str, Any]]) -> None:
-    """Append many timeline events at once (dicts with tenant_id, customer_id, kind, occurred_at,
-    actor_type, actor_id, data)."""
-    bulk_insert(session.connection(), table_of(TimelineEvent), events)
 
 
 def attach_identities(

@@ -17,7 +17,6 @@ from siyu.auth.permissions import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError
 from siyu.core.money import format_fen
-from siyu.customers import facade as customers
 from siyu.db.base import table_of
 from siyu.orders import schemas as s
 from siyu.orders.models import Footfall, Order, OrderLine, Refund, RefundLine
@@ -160,19 +159,6 @@ def _refund_one(
         RefundLine(tenant_id=tenant_id, refund_id=refund.id, order_line_id=line.id, quantity=q, amount_fen=a)
         for line, q, a in wanted
     )
-    if order.customer_id is not None:
-        customers.add_timeline_event(
-            session,
-            tenant_id=tenant_id,
-            customer_id=order.customer_id,
-            kind="order_refunded",
-            data={
-                "order_id": order.id,
-                "refund_id": refund.id,
-                "amount_fen": total,
-                "store_id": order.store_id,
-            },
-        )
     session.flush()
     session.expire(order)
     return s.RefundResult(row=row, refund_id=refund.id, order_id=order.id, amount_fen=total, replayed=False)
