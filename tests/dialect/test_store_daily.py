@@ -311,3 +311,13 @@ def test_store_daily_report_of_the_fixture_day(db_world: World, fixed_clock: Fix
     assert rollup["total"]["unattributed_gmv_fen"] == 5990
     by_code = {row["code"]: row["figures"]["gmv_fen"]["value"] for row in rollup["stores"]}
     assert by_code == {"S1": 99910, "S2": 10000}
+    # The link purchase bound U1 to GUIDE, and U1 is now in GUIDE's data scope.
+    with unit_of_work(w.engine) as db:
+        u1 = customers.resolve_customers(
+            db,
+            tenant_id=w.tenant_id,
+            records=[CustomerUpsert(identities=[IdentityIn(type="wechat_unionid", value=UNIONID)])],
+            source="t",
+            actor=None,
+        )[0]
+    assert u1.guide_id == w.staff["guide"]

@@ -386,15 +386,18 @@ def _write(
             )
         # Plain executemany, then read the ids back by the (unique) numbers just reserved: SQLite
         # cannot return ordered ids from a multi-row insert and would fall back to one row at a time.
-        bulk_insert(session.connection(), CUSTOMERS, rows)
-        ids = dict(
-            session.execute(
-                select(CUSTOMERS.c.number, CUSTOMERS.c.id).where(
-                    CUSTOMERS.c.tenant_id == tenant_id,
-                    CUSTOMERS.c.number.between(numbers.start, numbers.stop - 1),
+        returned = bulk_insert(session.connection(), CUSTOMERS, rows, returning=("number", "id"))
+        if returned is None:
+            returned = [
+                (number, customer_id)
+                for number, customer_id in session.execute(
+                    select(CUSTOMERS.c.number, CUSTOMERS.c.id).where(
+                        CUSTOMERS.c.tenant_id == tenant_id,
+                        CUSTOMERS.c.number.between(numbers.start, numbers.stop - 1),
+                    )
                 )
-            ).all()
-        )
+            ]
+        ids = dict(returned)
         for p, number in zip(new, numbers, strict=True):
             p.customer_id, p.number, p.created = ids[number], number, True
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from siyu.core.errors import DomainError
@@ -187,13 +187,23 @@ class BindingBook:
                     for _, st in changed
                 ],
             )
-        moved = [(cid, st) for cid, st in new + changed if st.guide_changed]
-        if moved:
+        moved = sorted((cid, st.guide_id) for cid, st in new + changed if st.guide_changed)
+        if moved and conn.dialect.name == "postgresql":
+            # One statement for all of them (arrays in, in id order so concurrent writers agree).
+            conn.execute(
+                text(
+                    "UPDATE customers SET guide_id = v.guide_id FROM unnest("
+                    "CAST(:ids AS bigint[]), CAST(:guides AS bigint[])) AS v(id, guide_id) "
+                    "WHERE customers.id = v.id AND customers.tenant_id = :tenant_id"
+                ),
+                {"ids": [c for c, _ in moved], "guides": [g for _, g in moved], "tenant_id": self.tenant_id},
+            )
+        elif moved:
             conn.execute(
                 update(CUSTOMERS)
                 .where(CUSTOMERS.c.id == bindparam("c_id"), CUSTOMERS.c.tenant_id == self.tenant_id)
                 .values(guide_id=bindparam("c_guide")),
-                [{"c_id": cid, "c_guide": st.guide_id} for cid, st in sorted(moved, key=lambda m: m[0])],
+                [{"c_id": cid, "c_guide": guide} for cid, guide in moved],
             )
         bulk_insert(conn, EVENTS, self.events)
         for st in self.states.values():
