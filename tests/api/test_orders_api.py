@@ -396,3 +396,70 @@ def test_product_and_order_imports_group_lines_and_report_sheet_rows(
     errors = r.json()["error"]["details"]["errors"]
     assert [(e["row"], e["code"]) for e in errors] == [(4, "unknown_sku")]  # the sheet's row of that order
     assert client.get("/api/v1/orders", headers=w.headers("owner")).json()["items"] == before
+
+
+def test_protection_window_is_a_brand_setting(client: TestClient, world: World) -> None:
+    w = world
+    setup_products(client, w)
+    r = client.patch("/api/v1/tenant", headers=w.headers("owner"), json={"binding_protection_days": 0})
+    assert r.status_code == 200 and r.json()["binding_protection_days"] == 0
+    assert (
+        client.patch("/api/v1/tenant", headers=w.headers("hq_operator"), json={"name": "x"}).status_code
+        == 403
+    )
+    r = client.patch("/api/v1/tenant", headers=w.headers("owner"), json={"binding_protection_days": -1})
+    assert r.status_code == 422
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    buyer = {"phone": "13900000088"}
+    first = {
+        **o("w1", "guide_share", staff_employee_no="GUIDE", customer=buyer),
+        "placed_at": now,
+        "paid_at": now,
+    }
+    second = {
+        **o("w2", "guide_share", staff_employee_no="GUIDE2", customer=buyer),
+        "placed_at": now,
+        "paid_at": now,
+    }
+    third = {**o("w3", customer=buyer), "placed_at": now, "paid_at": now}
+    res = post(client, w, [first, second, third]).json()["results"]
+    # With no protection, GUIDE2's link takes the customer over at once; the next online order is theirs.
+    assert (res[2]["attribution_reason"], res[2]["guide_id"]) == ("exclusive_guide", w.staff["guide2"])
+
+
+def test_holiday_closes_the_store_for_the_hours_split(client: TestClient, world: World) -> None:
+    w = world
+    setup_products(client, w)
+    with unit_of_work(w.engine) as db:
+        db.execute(
+            update(Store)
+            .where(Store.id == w.store_ids[0])
+            .values(
+                business_hours=[{"weekday": d, "opens": "10:00", "closes": "22:00"} for d in range(7)],
+                holidays=[
+                    {"date": "2026-06-19", "closed": True, "opens": None, "closes": None, "name": "端午"}
+                ],
+            )
+        )
+    orders = [
+        o(
+            "h1",
+            "guide_share",
+            staff_employee_no="GUIDE",
+            placed_at="2026-06-18T15:00:00+08:00",
+            paid_at="2026-06-18T15:00:00+08:00",
+        ),
+        o(
+            "h2",
+            "guide_share",
+            staff_employee_no="GUIDE",
+            placed_at="2026-06-19T15:00:00+08:00",
+            paid_at="2026-06-19T15:00:00+08:00",
+        ),
+    ]
+    res = post(client, w, orders).json()["results"]
+    during = [
+        client.get(f"/api/v1/orders/{x['order_id']}", headers=w.headers("owner")).json()["during_hours"]
+        for x in res
+    ]
+    assert during == [True, False]

@@ -10,6 +10,7 @@ class Perm(StrEnum):
     """A permission a route declares; roles hold sets of them."""
 
     TENANT_READ = "tenant:read"
+    TENANT_WRITE = "tenant:write"
     ORG_READ = "org:read"
     ORG_WRITE = "org:write"
     STAFF_READ = "staff:read"
@@ -36,7 +37,7 @@ class Perm(StrEnum):
 ALL = frozenset(Perm)
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "owner": ALL,
-    "hq_operator": ALL - {Perm.API_KEYS, Perm.STAFF_WRITE, Perm.AUDIT_READ},
+    "hq_operator": ALL - {Perm.API_KEYS, Perm.STAFF_WRITE, Perm.AUDIT_READ, Perm.TENANT_WRITE},
     "analyst": frozenset(
         {
             Perm.TENANT_READ,

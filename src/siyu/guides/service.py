@@ -62,7 +62,9 @@ class BindingBook:
         """
         if for_update:
             lock_tenant(session, "guide_bindings", tenant_id)
-        days = session.scalar(select(Tenant.binding_protection_days).where(Tenant.id == tenant_id)) or 30
+        days = session.scalar(select(Tenant.binding_protection_days).where(Tenant.id == tenant_id))
+        if days is None:  # 0 is a valid setting: no protection
+            days = 30
         book = cls(tenant_id=tenant_id, protection=dt.timedelta(days=days))
         if customer_ids:
             rows = session.execute(

@@ -29,6 +29,19 @@ class TenantRead(Strict):
     name: str
     timezone: str
     currency: str
+    binding_protection_days: int
+
+
+class TenantUpdate(Strict):
+    """Brand settings an owner may change (slug, time zone and currency are fixed at creation)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    binding_protection_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=365,
+        description="days a new exclusive-guide binding is protected from takeover",
+    )
 
 
 class TenantCreate(Strict):

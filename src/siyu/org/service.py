@@ -47,6 +47,27 @@ def get_tenant_by_slug(session: Session, *, slug: str) -> Tenant:
     return tenant
 
 
+def update_tenant(
+    session: Session, *, tenant_id: int, data: schemas.TenantUpdate, actor: Principal | None
+) -> Tenant:
+    """Change the brand's name or settings (audited)."""
+    tenant = get_tenant(session, tenant_id=tenant_id)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    for key, value in changes.items():
+        setattr(tenant, key, value)
+    session.flush()
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="tenant.update",
+        object_type="tenant",
+        object_id=tenant_id,
+        data=changes,
+    )
+    return tenant
+
+
 def purge_tenant(session: Session, *, tenant_id: int) -> None:
     """Delete a tenant and every row it owns (demo rebuilds, tests). Irreversible.
 

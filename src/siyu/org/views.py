@@ -41,6 +41,15 @@ def get_tenant(db: DB, principal: Principal = allow(Perm.TENANT_READ)) -> schema
     return schemas.TenantRead.model_validate(service.get_tenant(db, tenant_id=principal.tenant_id))
 
 
+@router.patch("/tenant", response_model=schemas.TenantRead, summary="Change brand settings 修改品牌设置")
+def update_tenant(
+    body: schemas.TenantUpdate, db: DB, principal: Principal = allow(Perm.TENANT_WRITE)
+) -> schemas.TenantRead:
+    """The brand's name and settings, such as the exclusive-guide protection window (days)."""
+    tenant = service.update_tenant(db, tenant_id=principal.tenant_id, data=body, actor=principal)
+    return schemas.TenantRead.model_validate(tenant)
+
+
 @router.get("/regions", response_model=list[schemas.RegionRead], summary="List regions 区域列表")
 def list_regions(db: DB, principal: Principal = allow(Perm.ORG_READ)) -> list[schemas.RegionRead]:
     """All regions."""
