@@ -171,6 +171,7 @@ def build_orders(
             ).all()
         )
         _bind_guides(session, tenant_id, first, today, rng, tz)
+        _backdate_member_cards(session, tenant_id, first, today, rng, tz)
     customers = sorted(buyer_ids)
     propensity = [rng.paretovariate(1.6) for _ in customers]
     by_store: dict[int | None, list[int]] = {}
@@ -375,6 +376,42 @@ def _refunds(
             refund_service.refund_orders(
                 session, tenant_id=tenant_id, refunds=wanted[i : i + 1000], actor=None
             )
+
+
+def _backdate_member_cards(
+    session: object, tenant_id: int, first: dt.date, today: dt.date, rng: random.Random, tz: ZoneInfo
+) -> None:
+    """Member cards were opened over the year (in store hours), not all on the day the demo was built."""
+    from sqlalchemy import bindparam, update
+    from sqlalchemy.orm import Session
+
+    assert isinstance(session, Session)
+    ids = list(
+        session.scalars(
+            select(CustomerIdentity.id).where(
+                CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.type == "member_card"
+            )
+        )
+    )
+    span = (today - first).days
+    identities = table_of(CustomerIdentity)
+    if ids:
+        session.execute(
+            update(identities)
+            .where(identities.c.id == bindparam("i_id"))
+            .values(created_at=bindparam("i_at")),
+            [
+                {
+                    "i_id": i,
+                    "i_at": dt.datetime.combine(
+                        first + dt.timedelta(days=rng.randrange(span)),
+                        dt.time(rng.randint(10, 21), rng.randrange(60)),
+                        tzinfo=tz,
+                    ).astimezone(dt.UTC),
+                }
+                for i in ids
+            ],
+        )
 
 
 def _bind_guides(
