@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ASSETS := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint typecheck test-only bench clean
+.PHONY: run test install assets lint typecheck test-only bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +17,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: install, migrate the embedded database, build the demo brand if empty, serve on :8000
-run: $(STAMP)
+# The console's front-end libraries (ECharts, htmx), from the npm registry, pinned by package-lock.json.
+$(ASSETS): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $(ASSETS)
+
+assets: $(ASSETS)
+
+## run: install (Python and front-end), migrate the embedded database, build the demo brand if
+## empty, serve the console and the API on :8000
+run: $(STAMP) $(ASSETS)
 	$(BIN)/siyu migrate
 	$(BIN)/siyu demo --if-empty
 	$(BIN)/siyu serve --host $(HOST) --port $(PORT) --banner
@@ -39,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/siyu bench customers
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .mypy_cache .ruff_cache

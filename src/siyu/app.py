@@ -5,10 +5,11 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -16,6 +17,7 @@ from siyu import __version__
 from siyu.api import errors
 from siyu.api.limits import BodySizeLimit
 from siyu.auth.views import router as auth_router
+from siyu.console import views as console
 from siyu.core.errors import DomainError
 from siyu.customers.views import router as customers_router
 from siyu.db.session import get_engine, session_factory
@@ -37,6 +39,9 @@ Siyu (私域) — private-domain customer operations for retail brands.
 * Each route's permission is listed as `x-permission`.
 """
 
+
+CONSOLE_STATIC = Path(__file__).parent / "console" / "static"
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"  # the checkout's, from `make assets`
 
 # Young-generation threshold: a batch of 1,000 orders allocates ~10^6 objects; at CPython's default
 # (700) the collector runs thousands of times per batch and rescans the long-lived application.
@@ -74,6 +79,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
     for router in (
+        console.router,
         platform_router,
         auth_router,
         org_router,
@@ -83,6 +89,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         reports_router,
     ):
         app.include_router(router)
+    app.add_exception_handler(console.SignInRequiredError, console.sign_in_redirect)
     app.add_exception_handler(DomainError, errors.domain_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
@@ -91,8 +98,12 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
 
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
+    # The console's own files, and the front-end libraries `make run` installs from npm.
+    app.mount(
+        "/static/vendor/echarts", StaticFiles(directory=NODE_MODULES / "echarts" / "dist", check_dir=False)
+    )
+    app.mount(
+        "/static/vendor/htmx", StaticFiles(directory=NODE_MODULES / "htmx.org" / "dist", check_dir=False)
+    )
+    app.mount("/static", StaticFiles(directory=CONSOLE_STATIC), name="static")
     return app

@@ -1,0 +1,45 @@
+// Draws the store daily report's charts with ECharts when the page carries chart data.
+(function () {
+  function draw() {
+    var dataNode = document.getElementById("chart-data");
+    if (!dataNode || !window.echarts) { return; }
+    var data = JSON.parse(dataNode.textContent);
+    var t = JSON.parse(document.getElementById("chart-labels").textContent);
+    var en = t.lang === "en";
+    function chart(id, option) {
+      var node = document.getElementById(id);
+      if (!node) { return; }
+      var c = window.echarts.init(node);
+      c.setOption(option);
+      window.addEventListener("resize", function () { c.resize(); });
+    }
+    function pie(id, items) {
+      chart(id, {
+        tooltip: { trigger: "item", valueFormatter: function (v) { return "¥" + v.toFixed(2); } },
+        legend: { bottom: 0 },
+        series: [{ type: "pie", radius: ["40%", "70%"], data: items.map(function (i) { return { name: t[i.name], value: i.value }; }) }]
+      });
+    }
+    pie("chart-placement", data.placement);
+    pie("chart-hours", data.hours);
+    chart("chart-channels", {
+      tooltip: { trigger: "axis", valueFormatter: function (v) { return "¥" + v.toFixed(2); } },
+      xAxis: { type: "value" },
+      yAxis: { type: "category", data: data.channels.map(function (c) { return en ? c.name_en : c.name; }) },
+      grid: { left: 110, right: 20, top: 10, bottom: 30 },
+      series: [{ type: "bar", data: data.channels.map(function (c) { return c.value; }) }]
+    });
+    chart("chart-hourly", {
+      tooltip: { trigger: "axis" },
+      legend: { bottom: 0 },
+      xAxis: { type: "category", data: data.hourly.map(function (h) { return String(h.hour).padStart(2, "0") + ":00"; }) },
+      yAxis: [{ type: "value", name: t.orders }, { type: "value", name: t.visitors }],
+      series: [
+        { name: t.orders, type: "bar", data: data.hourly.map(function (h) { return h.orders; }) },
+        { name: t.visitors, type: "line", yAxisIndex: 1, data: data.hourly.map(function (h) { return h.visitors; }) }
+      ]
+    });
+    document.body.setAttribute("data-charts", "drawn");
+  }
+  if (document.readyState === "complete") { draw(); } else { window.addEventListener("load", draw); }
+})();

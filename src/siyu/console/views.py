@@ -1,0 +1,387 @@
+"""The web console: server-rendered pages (Jinja2) on the same server as the API.
+
+Pages authenticate with an HttpOnly session cookie holding a staff token (the same tokens the API
+accepts), run in one transaction each like API routes, and answer HTML — a sign-in redirect when
+the session is missing or expired, a 403 page when the role may not see a page, never a trace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import func, select
+
+from siyu.api.routing import TransactionalRoute
+from siyu.auth import service as auth
+from siyu.auth.permissions import Perm, Principal
+from siyu.console.i18n import LANGUAGES, pick, translations
+from siyu.core.clock import utcnow
+from siyu.core.errors import DomainError
+from siyu.core.money import format_fen
+from siyu.customers.models import Customer
+from siyu.db.session import set_session_tenant
+from siyu.orders.models import Order
+from siyu.org import facade as org
+from siyu.org.models import Tenant
+from siyu.platform.limits import get_limiter
+from siyu.reports import store_daily as report
+from siyu.reports.periods import COMPARISONS, day_bounds
+from siyu.reports.xlsx import store_daily_xlsx
+from siyu.settings import get_settings
+
+router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+TEMPLATES = Path(__file__).parent / "templates"
+SESSION_COOKIE = "siyu_session"
+LANG_COOKIE = "siyu_lang"
+HQ_ROLES = ("owner", "hq_operator", "analyst")
+
+
+class SignInRequiredError(Exception):
+    """No valid session: go to sign-in, then come back to `next_path`."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def sign_in_redirect(_: Request, exc: Exception) -> Response:
+    """Exception handler: to the sign-in page, remembering where the person was going."""
+    assert isinstance(exc, SignInRequiredError)
+    response = RedirectResponse(f"/signin?next={quote(exc.next_path)}", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# --- rendering --------------------------------------------------------------------------------
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _signed_pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:+.1f}%"
+
+
+@cache
+def _env(lang: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.filters["fen"] = lambda v: "—" if v is None else format_fen(int(v))
+    env.filters["pct"] = _pct
+    env.filters["signed_pct"] = _signed_pct
+    env.filters["num"] = lambda v: "—" if v is None else f"{v:,}"
+    return env
+
+
+def lang_of(request: Request) -> str:
+    """The page language: the switch's cookie, else the browser's, else Chinese."""
+    return pick(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page in the request's language, with the signed-in person and their brand when known."""
+    lang = lang_of(request)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    tenant = None
+    if principal is not None:
+        tenant = request.state.db.get(Tenant, principal.tenant_id)
+    html = (
+        _env(lang)
+        .get_template(template)
+        .render(
+            request=request,
+            lang=lang,
+            languages=LANGUAGES,
+            principal=principal,
+            tenant=tenant,
+            path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            hq=principal is not None and principal.role in HQ_ROLES,
+            **context,
+        )
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def page_principal(request: Request) -> Principal:
+    """The signed-in staff member, or SignInRequiredError (an expired session included)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if not token:
+        raise SignInRequiredError(target)
+    try:
+        principal = auth.resolve_bearer(request.state.db, token)
+    except DomainError:
+        raise SignInRequiredError(target) from None
+    if principal.actor_type != "staff":
+        raise SignInRequiredError(target)
+    request.state.principal = principal
+    set_session_tenant(request.state.db, principal.tenant_id)
+    return principal
+
+
+def forbidden(request: Request, permission: Perm) -> HTMLResponse:
+    """The 403 page."""
+    return render(request, "error.html", status=403, code=403, permission=permission.value)
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+# --- sign-in ----------------------------------------------------------------------------------
+@router.get("/signin")
+def signin_page(request: Request, next: str = "/", tenant: str = "") -> HTMLResponse:
+    """The sign-in form."""
+    return render(request, "signin.html", next=_safe_next(next), tenant_slug=tenant, error=None)
+
+
+@router.post("/signin")
+def signin_submit(
+    request: Request,
+    tenant: str = Form(..., max_length=40),
+    username: str = Form(..., max_length=64),
+    password: str = Form(..., max_length=200),
+    next: str = Form("/"),
+) -> Response:
+    """Check the password; set the session cookie and go on, or show the form with the reason."""
+    settings = get_settings()
+    try:
+        token, row, _ = auth.sign_in(
+            request.state.db,
+            tenant_slug=tenant.strip(),
+            username=username.strip(),
+            password=password,
+            ttl_hours=settings.token_ttl_hours,
+            limiter=get_limiter(settings.redis_url),
+            max_failures=settings.sign_in_attempts,
+            window_s=settings.sign_in_window_s,
+        )
+    except DomainError as exc:
+        lang = lang_of(request)
+        message = exc.message("en" if lang == "en" else "zh-CN")
+        return render(
+            request,
+            "signin.html",
+            status=exc.status,
+            next=_safe_next(next),
+            tenant_slug=tenant,
+            error=message,
+        )
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int((row.expires_at - utcnow()).total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request) -> Response:
+    """End the session (the token is revoked) and go back to sign-in."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            principal = auth.resolve_bearer(request.state.db, token)
+            auth.sign_out(request.state.db, principal=principal, token=token)
+        except DomainError:
+            pass
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/lang/{code}")
+def switch_language(code: str, next: str = "/") -> Response:
+    """Switch the console's language (remembered for a year)."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+# --- homes ------------------------------------------------------------------------------------
+@router.get("/")
+def home(request: Request) -> Response:
+    """Each role's home: HQ → the brand, a store manager → their store's day, a guide → their own."""
+    principal = page_principal(request)
+    if principal.role in HQ_ROLES:
+        return RedirectResponse("/hq", status_code=303)
+    if principal.role == "store_manager" and principal.store_ids:
+        stores = org.stores_by_id(
+            request.state.db, tenant_id=principal.tenant_id, ids=set(principal.store_ids)
+        )
+        first = sorted(stores.values(), key=lambda s: s.code)[0]
+        return RedirectResponse(f"/stores/{first.code}/daily", status_code=303)
+    return RedirectResponse("/me", status_code=303)
+
+
+def _today(request: Request, principal: Principal) -> dt.date:
+    tz = org.tenant_zone(request.state.db, tenant_id=principal.tenant_id)
+    return utcnow().astimezone(tz).date()
+
+
+def _parse_date(request: Request, raw: str | None, principal: Principal) -> tuple[dt.date, str | None]:
+    """The date asked for, or today with a message when it is not a date."""
+    if not raw:
+        return _today(request, principal), None
+    try:
+        return dt.date.fromisoformat(raw), None
+    except ValueError:
+        return _today(request, principal), raw
+
+
+@router.get("/hq", response_class=HTMLResponse)
+def hq_home(request: Request, date: str | None = None) -> HTMLResponse:
+    """HQ home: the brand's day so far — GMV, orders, new customers, new members — and the stores."""
+    principal = page_principal(request)
+    if not principal.can(Perm.REPORTS_READ) or principal.scope != "all":
+        return forbidden(request, Perm.REPORTS_READ)
+    day, bad_date = _parse_date(request, date, principal)
+    data = report.rollup(request.state.db, tenant_id=principal.tenant_id, day=day, store_ids=None)
+    stores = sorted(data["stores"], key=lambda s: -s["figures"]["gmv_fen"]["value"])
+    return render(
+        request,
+        "hq.html",
+        day=day,
+        bad_date=bad_date,
+        data=data,
+        stores=stores,
+        comparisons=COMPARISONS,
+    )
+
+
+@router.get("/stores/{code}/daily", response_class=HTMLResponse)
+def store_daily_page(request: Request, code: str, date: str | None = None) -> HTMLResponse:
+    """The store daily report with charts, a date picker and the Excel download."""
+    principal = page_principal(request)
+    if not principal.can(Perm.REPORTS_READ):
+        return forbidden(request, Perm.REPORTS_READ)
+    store = org.stores_by_code(request.state.db, tenant_id=principal.tenant_id, codes={code}).get(code)
+    if store is None or (principal.scope != "all" and store.id not in principal.store_ids):
+        return render(request, "error.html", status=404, code=404, permission=None)
+    day, bad_date = _parse_date(request, date, principal)
+    data = report.store_daily(request.state.db, tenant_id=principal.tenant_id, store=store, day=day)
+    my_stores = org.stores_by_id(
+        request.state.db,
+        tenant_id=principal.tenant_id,
+        ids=set(principal.store_ids) if principal.scope != "all" else set(),
+    )
+    return render(
+        request,
+        "store_daily.html",
+        day=day,
+        bad_date=bad_date,
+        store=store,
+        data=data,
+        figures=report.FIGURES,
+        labels=report.FIGURE_LABELS,
+        money=report.MONEY,
+        shares=report.SHARES,
+        comparisons=COMPARISONS,
+        my_stores=sorted(my_stores.values(), key=lambda s: s.code),
+        chart=_chart_data(data),
+    )
+
+
+def _chart_data(data: dict[str, Any]) -> dict[str, Any]:
+    f = data["figures"]
+    return {
+        "placement": [
+            {"name": "in_store", "value": f["in_store_gmv_fen"]["value"] / 100},
+            {"name": "off_store", "value": f["off_store_gmv_fen"]["value"] / 100},
+        ],
+        "hours": [
+            {"name": "open", "value": f["off_store_open_gmv_fen"]["value"] / 100},
+            {"name": "closed", "value": f["off_store_closed_gmv_fen"]["value"] / 100},
+        ],
+        "channels": [
+            {"name": c["label"], "name_en": c["label_en"], "value": c["gmv_fen"] / 100}
+            for c in data["channels"]
+        ],
+        "hourly": data["hourly"],
+    }
+
+
+@router.get("/stores/{code}/daily.xlsx")
+def store_daily_excel(request: Request, code: str, date: str) -> Response:
+    """The same report as .xlsx."""
+    principal = page_principal(request)
+    if not principal.can(Perm.REPORTS_READ):
+        return forbidden(request, Perm.REPORTS_READ)
+    store = org.stores_by_code(request.state.db, tenant_id=principal.tenant_id, codes={code}).get(code)
+    if store is None or (principal.scope != "all" and store.id not in principal.store_ids):
+        return render(request, "error.html", status=404, code=404, permission=None)
+    day, bad_date = _parse_date(request, date, principal)
+    if bad_date:
+        return render(request, "error.html", status=422, code=422, permission=None, bad_date=bad_date)
+    data = report.store_daily(request.state.db, tenant_id=principal.tenant_id, store=store, day=day)
+    return Response(
+        store_daily_xlsx(data),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="store-daily-{code}-{day.isoformat()}.xlsx"'},
+    )
+
+
+@router.get("/me", response_class=HTMLResponse)
+def guide_home(request: Request) -> HTMLResponse:
+    """A guide's own numbers: customers, and attributed orders and GMV today and this month."""
+    principal = page_principal(request)
+    db = request.state.db
+    tz = org.tenant_zone(db, tenant_id=principal.tenant_id)
+    today = utcnow().astimezone(tz).date()
+    day_start, day_end = day_bounds(today, tz)
+    month_start, _ = day_bounds(today.replace(day=1), tz)
+    customers = db.scalar(
+        select(func.count())
+        .select_from(Customer)
+        .where(
+            Customer.tenant_id == principal.tenant_id,
+            Customer.guide_id == principal.actor_id,
+            Customer.status == "active",
+        )
+    )
+
+    def window(start: dt.datetime, end: dt.datetime) -> tuple[int, int]:
+        count, paid = db.execute(
+            select(func.count(), func.coalesce(func.sum(Order.paid_fen), 0)).where(
+                Order.tenant_id == principal.tenant_id,
+                Order.guide_id == principal.actor_id,
+                Order.paid_at >= start,
+                Order.paid_at < end,
+            )
+        ).one()
+        return int(count), int(paid)
+
+    recent = list(
+        db.scalars(
+            select(Order)
+            .where(Order.tenant_id == principal.tenant_id, Order.guide_id == principal.actor_id)
+            .order_by(Order.id.desc())
+            .limit(10)
+        )
+    )
+    return render(
+        request,
+        "guide.html",
+        customers=customers or 0,
+        today=window(day_start, day_end),
+        month=window(month_start, day_end),
+        recent=recent,
+        tz=tz,
+    )

@@ -1,0 +1,152 @@
+"""The console's pages, server-side: sessions, role homes, permissions, numbers, languages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from siyu.app import create_app
+from siyu.auth.models import AuthToken
+from siyu.auth.service import hash_password
+from siyu.db.session import unit_of_work
+from siyu.org.models import Staff
+from tests.conftest import World
+
+
+@pytest.fixture
+def browser(world: World) -> Iterator[TestClient]:
+    """A client of its own (its own cookie jar), not following redirects."""
+    with TestClient(create_app(engine=world.engine), follow_redirects=False) as client:
+        yield client
+
+
+def as_role(client: TestClient, w: World, role: str) -> TestClient:
+    client.cookies.set("siyu_session", w.tokens[role])
+    return client
+
+
+def seed_sales(client: TestClient, w: World) -> str:
+    day = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date().isoformat()
+    h = w.headers("integration")
+    client.post(
+        "/api/v1/products/batch",
+        headers=h,
+        json={"products": [{"code": "C-1", "name": "外套", "list_price_fen": 10000}]},
+    ).raise_for_status()
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    client.post(
+        "/api/v1/orders/batch",
+        headers=h,
+        json={
+            "orders": [
+                {
+                    "channel": "pos",
+                    "external_id": "CON-1",
+                    "store_code": "S1",
+                    "staff_employee_no": "GUIDE",
+                    "status": "paid",
+                    "placed_at": at,
+                    "paid_at": at,
+                    "lines": [{"sku_code": "C-1", "quantity": 2, "unit_price_fen": 10000}],
+                    "payments": [{"method": "cash", "amount_fen": 20000}],
+                }
+            ]
+        },
+    ).raise_for_status()
+    return day
+
+
+def test_no_session_goes_to_sign_in_and_back(browser: TestClient, world: World) -> None:
+    r = browser.get("/stores/S1/daily?date=2026-06-18")
+    assert (
+        r.status_code == 303 and r.headers["location"] == "/signin?next=/stores/S1/daily%3Fdate%3D2026-06-18"
+    )
+    with unit_of_work(world.engine) as db:
+        db.execute(
+            update(Staff)
+            .where(Staff.id == world.staff["manager"])
+            .values(password_hash=hash_password("pw-123456"))
+        )
+    form = {
+        "tenant": world.slug,
+        "username": "manager",
+        "password": "wrong",
+        "next": "/stores/S1/daily?date=2026-06-18",
+    }
+    r = browser.post("/signin", data=form)
+    assert r.status_code == 401 and "租户、用户名或密码错误" in r.text and "siyu_session" not in r.cookies
+    r = browser.post("/signin", data={**form, "password": "pw-123456"})
+    assert r.status_code == 303 and r.headers["location"] == "/stores/S1/daily?date=2026-06-18"
+    assert "siyu_session" in r.cookies
+    page = browser.get("/stores/S1/daily?date=2026-06-18")
+    assert page.status_code == 200 and "门店日报" in page.text and world.slug in page.text
+    # An open redirect is refused: only local paths.
+    r = browser.post("/signin", data={**form, "password": "pw-123456", "next": "//evil.example/x"})
+    assert r.headers["location"] == "/"
+
+
+def test_expired_session_returns_to_sign_in(browser: TestClient, world: World) -> None:
+    as_role(browser, world, "owner")
+    assert browser.get("/hq").status_code == 200
+    with unit_of_work(world.engine) as db:
+        db.execute(update(AuthToken).values(expires_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    r = browser.get("/hq")
+    assert r.status_code == 303 and r.headers["location"] == "/signin?next=/hq"
+
+
+def test_each_role_lands_on_its_home(browser: TestClient, world: World) -> None:
+    assert as_role(browser, world, "owner").get("/").headers["location"] == "/hq"
+    assert as_role(browser, world, "store_manager").get("/").headers["location"] == "/stores/S1/daily"
+    assert as_role(browser, world, "guide").get("/").headers["location"] == "/me"
+
+
+def test_forbidden_and_out_of_scope_pages_are_pages_not_traces(browser: TestClient, world: World) -> None:
+    r = as_role(browser, world, "guide").get("/hq")
+    assert r.status_code == 403 and "你无权查看此页面" in r.text and "reports:read" in r.text
+    r = as_role(browser, world, "store_manager").get("/stores/S2/daily")
+    assert r.status_code == 404 and "不在你负责的门店范围内" in r.text
+    r = as_role(browser, world, "store_manager").get("/hq")
+    assert r.status_code == 403
+
+
+def test_store_page_shows_real_numbers_and_invalid_dates_get_a_message(
+    browser: TestClient, world: World
+) -> None:
+    day = seed_sales(browser, world)
+    as_role(browser, world, "store_manager")
+    page = browser.get(f"/stores/S1/daily?date={day}")
+    assert page.status_code == 200
+    assert '<div class="big" data-figure="gmv_fen">¥200.00' in page.text
+    assert '<div class="big" data-figure="orders">1' in page.text
+    assert 'id="chart-data"' in page.text and "/static/vendor/echarts/echarts.min.js" in page.text
+    bad = browser.get("/stores/S1/daily?date=2026-02-30")
+    assert bad.status_code == 200 and "“2026-02-30”不是有效日期" in bad.text
+    xlsx = browser.get(f"/stores/S1/daily.xlsx?date={day}")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert browser.get("/stores/S1/daily.xlsx?date=nope").status_code == 422
+    hq = as_role(browser, world, "owner").get(f"/hq?date={day}")
+    assert '<div class="big" data-figure="gmv_fen">¥200.00' in hq.text
+    me = as_role(browser, world, "guide").get("/me")
+    assert '<div class="big" data-figure="today">¥200.00' in me.text
+
+
+def test_language_switch(browser: TestClient, world: World) -> None:
+    as_role(browser, world, "owner")
+    r = browser.get("/lang/en?next=/hq")
+    assert r.status_code == 303 and r.headers["location"] == "/hq"
+    page = browser.get("/hq")
+    assert "Brand overview" in page.text and "品牌总览" not in page.text and 'lang="en"' in page.text
+    browser.get("/lang/zh_CN?next=/hq")
+    assert "品牌总览" in browser.get("/hq").text
+
+
+def test_sign_out_revokes_the_session(browser: TestClient, world: World) -> None:
+    as_role(browser, world, "owner")
+    r = browser.post("/signout")
+    assert r.status_code == 303 and r.headers["location"] == "/signin"
+    browser.cookies.set("siyu_session", world.tokens["owner"])  # the old token no longer works
+    assert browser.get("/hq").status_code == 303
