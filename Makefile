@@ -7,7 +7,7 @@ ASSETS := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install assets lint typecheck test-only bench clean
+.PHONY: run test install assets browser lint typecheck test-only bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test-only: $(STAMP)
+# The browser tests drive Debian's Chromium (headless) with Playwright; install it when missing and
+# allowed (root with apt), else those tests say how to enable them (and fail under CI=true).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+		apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1; } || \
+		echo "chromium not installed: the browser tests will say how to enable them"
+
+test-only: $(STAMP) $(ASSETS) browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## test: install, lint, type-check and run the whole suite

@@ -33,10 +33,6 @@ def translations(lang: str) -> gettext.NullTranslations:
     return Translations(fp=buffer)
 
 
-def pick(cookie: str | None, accept_language: str | None) -> str:
-    """The language from the switch (cookie), else the browser's, else Chinese."""
-    if cookie in LANGUAGES:
-        return cookie
-    if accept_language and accept_language.lower().startswith("en"):
-        return "en"
-    return DEFAULT
+def pick(cookie: str | None) -> str:
+    """The language chosen with the switch (a cookie), else Chinese — whatever the browser says."""
+    return cookie if cookie in LANGUAGES else DEFAULT

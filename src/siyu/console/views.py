@@ -82,12 +82,13 @@ def _env(lang: str) -> Environment:
     env.filters["pct"] = _pct
     env.filters["signed_pct"] = _signed_pct
     env.filters["num"] = lambda v: "—" if v is None else f"{v:,}"
+    env.filters["channel"] = lambda c: report.channel_label(c, "en" if lang == "en" else "zh-CN")
     return env
 
 
 def lang_of(request: Request) -> str:
-    """The page language: the switch's cookie, else the browser's, else Chinese."""
-    return pick(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    """The page language: the switch's cookie, else Chinese."""
+    return pick(request.cookies.get(LANG_COOKIE))
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -1,0 +1,193 @@
+"""The console as people use it: a real server process on loopback and Debian's Chromium, headless,
+driven by Playwright. Screenshots land in test-artifacts/ (kept by CI as artefacts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from siyu.auth.service import hash_password
+from siyu.benchmarks.common import serve
+from siyu.db.migrate import upgrade
+from siyu.db.session import make_engine, unit_of_work
+from siyu.org.models import Staff
+from tests.conftest import World, _unavailable, build_world
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "pw-e2e-2026"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def chromium_path() -> str:
+    path = (
+        os.environ.get("SIYU_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+    if not path:
+        _unavailable(
+            "Chromium", "install Debian's chromium (apt-get install chromium) or set SIYU_TEST_CHROMIUM"
+        )
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World, str]]:
+    """A fixture brand with a day of sales, served by a real server process."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    world = build_world(engine)
+    with unit_of_work(engine) as db:
+        db.execute(
+            update(Staff)
+            .where(Staff.tenant_id == world.tenant_id)
+            .values(password_hash=hash_password(PASSWORD))
+        )
+    proc, base = serve(url)
+    try:
+        day = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date().isoformat()
+        at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+        h = world.headers("integration")
+        with httpx.Client(base_url=base, headers=h) as api:
+            api.post(
+                "/api/v1/products/batch",
+                json={"products": [{"code": "E-1", "name": "外套", "list_price_fen": 12900}]},
+            ).raise_for_status()
+            api.post(
+                "/api/v1/orders/batch",
+                json={
+                    "orders": [
+                        {
+                            "channel": channel,
+                            "external_id": f"E2E-{i}",
+                            "store_code": "S1" if channel == "pos" else None,
+                            "staff_employee_no": "GUIDE",
+                            "customer": {"phone": f"1390000{i:04d}"},
+                            "status": "paid",
+                            "placed_at": at,
+                            "paid_at": at,
+                            "lines": [{"sku_code": "E-1", "quantity": 1, "unit_price_fen": 12900}],
+                            "payments": [{"method": "wechat_pay", "amount_fen": 12900}],
+                        }
+                        for i, channel in enumerate(["pos", "pos", "guide_share"])
+                    ]
+                },
+            ).raise_for_status()
+        yield base, world, day
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def sign_in(page: Any, base: str, world: World, username: str, target: str) -> None:
+    page.goto(f"{base}{target}")
+    assert "/signin" in page.url  # no session yet: the sign-in page, remembering the target
+    page.get_by_label("品牌").fill(world.slug)
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{base}{target}")
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+CHECKS = """() => {
+  const problems = [];
+  for (const input of document.querySelectorAll('input:not([type=hidden]), select')) {
+    const labelled = input.id && document.querySelector(`label[for="${input.id}"]`);
+    if (!labelled && !input.getAttribute('aria-label')) problems.push('unlabelled ' + (input.id || input.name));
+  }
+  const rgb = s => s.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number);
+  const lum = c => { const v = c.map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const background = el => { for (let e = el; e; e = e.parentElement) { const b = getComputedStyle(e).backgroundColor;
+    if (b && !b.endsWith(', 0)') && b !== 'transparent') return rgb(b); } return [255, 255, 255]; };
+  for (const el of document.querySelectorAll('h1, h2, th, td, .label, .small, .muted, a, button, label, p')) {
+    if (!el.textContent.trim() || el.offsetParent === null) continue;
+    const a = lum(rgb(getComputedStyle(el).color)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) problems.push(`contrast ${ratio.toFixed(2)} on ${el.tagName}.${el.className}: ${el.textContent.trim().slice(0, 30)}`);
+  }
+  return problems;
+}"""
+
+
+def test_store_manager_sees_the_daily_report_with_charts(site: tuple[str, World, str], chromium: Any) -> None:
+    base, world, day = site
+    page = chromium.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(page, base, world, "manager", f"/stores/S1/daily?date={day}")
+    # Two coats at the till and one through GUIDE's link (GUIDE works in S1).
+    assert page.locator('[data-figure="gmv_fen"]').inner_text() == "¥387.00"
+    assert page.locator('[data-figure="orders"]').inner_text() == "3"
+    page.wait_for_selector("body[data-charts=drawn]")
+    assert page.locator("#chart-hourly canvas").count() == 1
+    assert page.evaluate(CHECKS) == []
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shot(page, "store-daily-manager-1366")
+    page.get_by_label("日期").fill("2026-02-28")
+    page.get_by_role("button", name="查看").click()
+    page.wait_for_url("**date=2026-02-28")
+    assert page.locator('[data-figure="gmv_fen"]').inner_text() == "¥0.00"
+    assert page.get_by_text("当日暂无销售。").is_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="下载 Excel").click()
+    assert download.value.suggested_filename == "store-daily-S1-2026-02-28.xlsx"
+    page.goto(f"{base}/hq")
+    assert "你无权查看此页面" in page.content()
+    shot(page, "forbidden-manager")
+    page.close()
+
+
+def test_hq_overview_and_language_switch(site: tuple[str, World, str], chromium: Any) -> None:
+    base, world, _ = site
+    page = chromium.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(page, base, world, "owner", "/hq")
+    assert page.locator('[data-figure="gmv_fen"]').inner_text() == "¥387.00"  # all three orders
+    assert page.locator('[data-figure="new_buyers"]').inner_text() == "3"
+    assert page.evaluate(CHECKS) == []
+    shot(page, "hq-owner-1366")
+    page.get_by_role("link", name="English").click()
+    page.wait_for_selector("text=Brand overview")
+    shot(page, "hq-owner-english")
+    page.get_by_role("link", name="中文").click()
+    page.wait_for_selector("text=品牌总览")
+    page.close()
+
+
+def test_guide_page_at_phone_width(site: tuple[str, World, str], chromium: Any) -> None:
+    base, world, _ = site
+    page = chromium.new_page(viewport={"width": 390, "height": 844})
+    sign_in(page, base, world, "guide", "/me")
+    assert page.locator('[data-figure="today"]').inner_text() == "¥387.00"  # rang up two, shared one
+    assert page.locator('[data-figure="customers"]').inner_text() == "1"  # bound through the link
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert page.evaluate(CHECKS) == []
+    shot(page, "guide-phone-390")
+    page.get_by_role("button", name="退出").click()
+    page.wait_for_url("**/signin")
+    page.goto(f"{base}/me")
+    assert "/signin" in page.url
+    page.close()
