@@ -150,3 +150,42 @@ def test_sign_out_revokes_the_session(browser: TestClient, world: World) -> None
     assert r.status_code == 303 and r.headers["location"] == "/signin"
     browser.cookies.set("siyu_session", world.tokens["owner"])  # the old token no longer works
     assert browser.get("/hq").status_code == 303
+
+
+def test_customers_search_scope_360_and_reveal(browser: TestClient, world: World) -> None:
+    seed_sales(browser, world)
+    h = world.headers("integration")
+    browser.post(
+        "/api/v1/customers/batch",
+        headers=h,
+        json={
+            "records": [
+                {"name": "王小美", "phone": "13812345678", "city": "上海", "store_id": world.store_ids[0]},
+                {"name": "李大壮", "phone": "13912345678", "city": "北京", "store_id": world.store_ids[1]},
+            ]
+        },
+    ).raise_for_status()
+    as_role(browser, world, "store_manager")
+    page = browser.get("/customers")
+    assert "王小美" in page.text and "李大壮" not in page.text  # the manager's store only
+    assert "138****5678" in page.text and "13812345678" not in page.text
+    hit = browser.get("/customers?q=13812345678")
+    assert "王小美" in hit.text
+    none = browser.get("/customers?q=nobody-at-all")
+    assert "没有符合条件的客户" in none.text
+    customer_id = int(hit.text.split('href="/customers/')[1].split('"')[0])
+    profile = browser.get(f"/customers/{customer_id}")
+    assert profile.status_code == 200 and "138****5678" in profile.text and "查看完整号码" not in profile.text
+    assert browser.post(f"/customers/{customer_id}/reveal").status_code == 403  # managers may not reveal
+    other = browser.get("/customers?q=13912345678")
+    assert "李大壮" not in other.text
+    as_role(browser, world, "owner")
+    profile = browser.get(f"/customers/{customer_id}")
+    assert "查看完整号码" in profile.text
+    revealed = browser.post(f"/customers/{customer_id}/reveal")
+    assert revealed.status_code == 200 and "13812345678" in revealed.text and "仅本次显示" in revealed.text
+    audit = browser.get(
+        "/api/v1/audit-log", params={"action": "customer.phone_reveal"}, headers=world.headers("owner")
+    ).json()["items"]
+    assert [a["object_id"] for a in audit] == [customer_id]
+    assert browser.get("/customers/999999999").status_code == 404

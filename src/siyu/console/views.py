@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
 
+from siyu.api.deps import MAX_ID
 from siyu.api.routing import TransactionalRoute
 from siyu.auth import service as auth
 from siyu.auth.permissions import Perm, Principal
@@ -25,8 +26,11 @@ from siyu.console.i18n import LANGUAGES, pick, translations
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.core.money import format_fen
+from siyu.core.phone import mask_phone, national_display
+from siyu.customers import service as customer_service
 from siyu.customers.models import Customer
 from siyu.db.session import set_session_tenant
+from siyu.guides import service as guide_service
 from siyu.orders.models import Order
 from siyu.org import facade as org
 from siyu.org.models import Tenant
@@ -385,4 +389,151 @@ def guide_home(request: Request) -> HTMLResponse:
         month=window(month_start, day_end),
         recent=recent,
         tz=tz,
+    )
+
+
+# --- customers --------------------------------------------------------------------------------
+PAGE_SIZE = 20
+
+
+def _names(
+    request: Request, principal: Principal, store_ids: set[int], staff_ids: set[int]
+) -> tuple[dict[int, str], dict[int, str]]:
+    db = request.state.db
+    stores = org.stores_by_id(db, tenant_id=principal.tenant_id, ids=store_ids) if store_ids else {}
+    staff = org.staff_by_id(db, tenant_id=principal.tenant_id, ids=staff_ids) if staff_ids else {}
+    return {i: f"{s.code} {s.name}" for i, s in stores.items()}, {i: m.name for i, m in staff.items()}
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers_page(
+    request: Request,
+    q: str | None = None,
+    city: str | None = None,
+    gender: str | None = None,
+    cursor: str | None = None,
+) -> HTMLResponse:
+    """Customers in the caller's scope: search by phone, name or any identity; filters; pages."""
+    principal = page_principal(request)
+    if not principal.can(Perm.CUSTOMERS_READ):
+        return forbidden(request, Perm.CUSTOMERS_READ)
+    q = (q or "").strip()[:128] or None
+    try:
+        rows, next_cursor = customer_service.list_customers(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            principal=principal,
+            cursor=cursor,
+            limit=PAGE_SIZE,
+            q=q,
+            city=(city or "").strip() or None,
+            gender=gender if gender in ("male", "female", "unknown") else None,
+        )
+    except DomainError:  # a cursor from an edited URL: start again
+        rows, next_cursor = [], None
+    stores, staff = _names(
+        request,
+        principal,
+        {c.store_id for c in rows if c.store_id},
+        {c.guide_id for c in rows if c.guide_id},
+    )
+    return render(
+        request,
+        "customers.html",
+        rows=rows,
+        next_cursor=next_cursor,
+        q=q or "",
+        city=city or "",
+        gender=gender or "",
+        stores=stores,
+        staff=staff,
+        mask=mask_phone,
+        partial=request.headers.get("hx-request") == "true",
+    )
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer_page(request: Request, customer_id: int, revealed: str | None = None) -> HTMLResponse:
+    """Customer 360: profile (masked phone), identities, exclusive guide, orders, timeline."""
+    principal = page_principal(request)
+    if not principal.can(Perm.CUSTOMERS_READ):
+        return forbidden(request, Perm.CUSTOMERS_READ)
+    return _customer_360(request, principal, customer_id, phone=None)
+
+
+@router.post("/customers/{customer_id}/reveal", response_class=HTMLResponse)
+def reveal_customer_phone(request: Request, customer_id: int) -> HTMLResponse:
+    """Show the full phone number once (only roles that may; every reveal is in the audit log)."""
+    principal = page_principal(request)
+    if not principal.can(Perm.PHONE_REVEAL):
+        return forbidden(request, Perm.PHONE_REVEAL)
+    if customer_id > MAX_ID:
+        return render(request, "error.html", status=404, code=404, permission=None)
+    try:
+        customer = customer_service.reveal_phone(
+            request.state.db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal
+        )
+    except DomainError:
+        return render(request, "error.html", status=404, code=404, permission=None)
+    return _customer_360(request, principal, customer_id, phone=national_display(customer.phone_e164))
+
+
+def _customer_360(
+    request: Request, principal: Principal, customer_id: int, phone: str | None
+) -> HTMLResponse:
+    db = request.state.db
+    if customer_id > MAX_ID:
+        return render(request, "error.html", status=404, code=404, permission=None)
+    try:
+        customer = customer_service.get_customer(
+            db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal
+        )
+    except DomainError:
+        return render(request, "error.html", status=404, code=404, permission=None)
+    identities = customer_service.identities_of(
+        db, tenant_id=principal.tenant_id, customer_ids=[customer.id]
+    )[customer.id]
+    binding = guide_service.binding_of(db, tenant_id=principal.tenant_id, customer_id=customer.id)
+    orders = list(
+        db.scalars(
+            select(Order)
+            .where(Order.tenant_id == principal.tenant_id, Order.customer_id == customer.id)
+            .order_by(Order.paid_at.desc(), Order.id.desc())
+            .limit(20)
+        )
+    )
+    events, _ = customer_service.timeline(
+        db, tenant_id=principal.tenant_id, customer_id=customer.id, principal=principal, cursor=None, limit=30
+    )
+    stores, staff = _names(
+        request,
+        principal,
+        {
+            x
+            for x in [customer.store_id, binding.store_id if binding else None] + [o.store_id for o in orders]
+            if x
+        },
+        {x for x in [customer.guide_id, binding.guide_id if binding else None] if x},
+    )
+    tz = org.tenant_zone(db, tenant_id=principal.tenant_id)
+    totals = {
+        "orders": sum(1 for o in orders if o.paid_at),
+        "gmv_fen": sum(o.paid_fen - o.refunded_fen for o in orders),
+    }
+    return render(
+        request,
+        "customer.html",
+        c=customer,
+        phone=phone or mask_phone(customer.phone_e164),
+        revealed=phone is not None,
+        may_reveal=principal.can(Perm.PHONE_REVEAL) and customer.phone_e164 is not None,
+        identities=identities,
+        mask=mask_phone,
+        binding=binding,
+        orders=orders,
+        events=events,
+        stores=stores,
+        staff=staff,
+        tz=tz,
+        totals=totals,
     )
