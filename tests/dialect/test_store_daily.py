@@ -321,3 +321,21 @@ def test_store_daily_report_of_the_fixture_day(db_world: World, fixed_clock: Fix
             actor=None,
         )[0]
     assert u1.guide_id == w.staff["guide"]
+
+
+def test_daily_series_for_the_hq_trend(db_world: World, fixed_clock: FixedClock) -> None:
+    from siyu.reports.trends import daily_series, top_guides
+
+    w = db_world
+    build_day(w, fixed_clock)
+    with unit_of_work(w.engine) as db:
+        series = daily_series(db, tenant_id=w.tenant_id, last_day=DAY, days=8, tz=TZ)
+        start, end = report.day_bounds(DAY, TZ)
+        guides = top_guides(db, tenant_id=w.tenant_id, start=start, end=end)
+    assert series["dates"][0] == "2026-06-11" and series["dates"][-1] == "2026-06-18"
+    # The brand's day: S1 99910 + S2 10000 + unattributed 5990; 12 + 1 + 1 orders.
+    assert series["gmv_fen"] == [30000, 0, 0, 0, 0, 0, 20000, 115900]
+    assert series["orders"] == [1, 0, 0, 0, 0, 0, 1, 14]
+    assert series["new_customers"][-1] == 5 and sum(series["new_customers"][:-1]) == 0
+    assert series["new_member_cards"] == [0, 0, 0, 0, 0, 0, 0, 1]
+    assert [(g["name"], g["orders"], g["paid_fen"]) for g in guides] == [("guide", 8, 86170)]

@@ -36,6 +36,7 @@ from siyu.org import facade as org
 from siyu.org.models import Tenant
 from siyu.platform.limits import get_limiter
 from siyu.reports import store_daily as report
+from siyu.reports import trends
 from siyu.reports.periods import COMPARISONS, day_bounds
 from siyu.reports.xlsx import store_daily_xlsx
 from siyu.settings import get_settings
@@ -258,8 +259,12 @@ def hq_home(request: Request, date: str | None = None) -> HTMLResponse:
     if not principal.can(Perm.REPORTS_READ) or principal.scope != "all":
         return forbidden(request, Perm.REPORTS_READ)
     day, bad_date = _parse_date(request, date, principal)
-    data = report.rollup(request.state.db, tenant_id=principal.tenant_id, day=day, store_ids=None)
+    db = request.state.db
+    data = report.rollup(db, tenant_id=principal.tenant_id, day=day, store_ids=None)
     stores = sorted(data["stores"], key=lambda s: -s["figures"]["gmv_fen"]["value"])
+    tz = org.tenant_zone(db, tenant_id=principal.tenant_id)
+    start, end = day_bounds(day, tz)
+    trend = trends.daily_series(db, tenant_id=principal.tenant_id, last_day=day, days=30, tz=tz)
     return render(
         request,
         "hq.html",
@@ -268,6 +273,9 @@ def hq_home(request: Request, date: str | None = None) -> HTMLResponse:
         data=data,
         stores=stores,
         comparisons=COMPARISONS,
+        guides=trends.top_guides(db, tenant_id=principal.tenant_id, start=start, end=end),
+        trend=trend,
+        new_customers_today=trend["new_customers"][-1],
     )
 
 

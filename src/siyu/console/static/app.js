@@ -1,6 +1,39 @@
 // Draws the store daily report's charts with ECharts when the page carries chart data.
 (function () {
+  function chartOn(id, option) {
+    var node = document.getElementById(id);
+    if (!node) { return; }
+    var c = window.echarts.init(node);
+    c.setOption(option);
+    window.addEventListener("resize", function () { c.resize(); });
+  }
+  function drawTrend() {
+    var node = document.getElementById("trend-data");
+    if (!node || !window.echarts) { return false; }
+    var d = JSON.parse(node.textContent);
+    var t = JSON.parse(document.getElementById("chart-labels").textContent);
+    var days = d.dates.map(function (x) { return x.slice(5); });
+    chartOn("chart-trend", {
+      tooltip: { trigger: "axis" }, legend: { bottom: 0 },
+      xAxis: { type: "category", data: days },
+      yAxis: [{ type: "value", name: "¥" }, { type: "value", name: t.orders }],
+      series: [
+        { name: t.gmv, type: "bar", data: d.gmv_fen.map(function (v) { return v / 100; }) },
+        { name: t.orders, type: "line", yAxisIndex: 1, data: d.orders }
+      ]
+    });
+    chartOn("chart-growth", {
+      tooltip: { trigger: "axis" }, legend: { bottom: 0 },
+      xAxis: { type: "category", data: days }, yAxis: { type: "value" },
+      series: [
+        { name: t.new_customers, type: "line", data: d.new_customers },
+        { name: t.new_member_cards, type: "line", data: d.new_member_cards }
+      ]
+    });
+    return true;
+  }
   function draw() {
+    if (drawTrend()) { document.body.setAttribute("data-charts", "drawn"); }
     var dataNode = document.getElementById("chart-data");
     if (!dataNode || !window.echarts) { return; }
     var data = JSON.parse(dataNode.textContent);
