@@ -385,6 +385,23 @@ def bench_orders(
     typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
 
 
+@bench_app.command("console")
+def bench_console(
+    rounds: int = typer.Option(30, min=1, help="fetches per page"),
+    database_url: Annotated[
+        str | None, typer.Option(help="defaults to SIYU_DATABASE_URL (needs the demo brand)")
+    ] = None,
+) -> None:
+    """Server time of every console page on the demo brand, p50/p95; prints JSON 控制台页面基准."""
+    from siyu.benchmarks.console import run
+
+    typer.echo(
+        json.dumps(
+            run(database_url or get_settings().database_url, rounds=rounds), ensure_ascii=False, indent=2
+        )
+    )
+
+
 def _default_tenant(slug: str | None) -> str:
     """The tenant named, or the only one there is (the demo brand on a fresh install)."""
     if slug:

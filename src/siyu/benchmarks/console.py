@@ -1,0 +1,127 @@
+"""`siyu bench console`: server time of every console page on the demo brand, p50 and p95.
+
+A real server process on loopback serves the database; each page is fetched repeatedly as the
+role that uses it, and the server's own time (its Server-Timing header: endpoint, queries, render
+and commit) is collected, with the round trip on loopback alongside.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import statistics
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from siyu.benchmarks.common import percentile, serve
+from siyu.customers.models import Customer
+from siyu.db.session import make_engine, unit_of_work
+from siyu.demo.builder import DEMO_PASSWORD, DEMO_SLUG
+from siyu.org.models import Staff, Store, Tenant
+from siyu.settings import normalise_database_url
+
+
+def _signed_in(base: str, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=60, follow_redirects=False)
+    r = client.post("/signin", data={"tenant": DEMO_SLUG, "username": username, "password": DEMO_PASSWORD})
+    if r.status_code != 303:
+        raise RuntimeError(f"sign-in as {username} failed: {r.status_code}")
+    return client
+
+
+def run(database_url: str, *, rounds: int = 30) -> dict[str, Any]:
+    """Time each page `rounds` times on the demo brand of this database."""
+    url = normalise_database_url(database_url)
+    engine = make_engine(url)
+    rng = random.Random(3)
+    with unit_of_work(engine) as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == DEMO_SLUG))
+        if tenant is None:
+            raise RuntimeError("no demo brand here: run `siyu demo` first")
+        stores = list(
+            session.scalars(select(Store.code).where(Store.tenant_id == tenant.id).order_by(Store.code))
+        )
+        customer_ids = list(
+            session.scalars(
+                select(Customer.id).where(Customer.tenant_id == tenant.id).order_by(Customer.id).limit(500)
+            )
+        )
+        manager = session.scalar(
+            select(Staff.username)
+            .where(Staff.tenant_id == tenant.id, Staff.role == "store_manager")
+            .order_by(Staff.id)
+        )
+        guide = session.scalar(
+            select(Staff.username)
+            .where(Staff.tenant_id == tenant.id, Staff.role == "guide")
+            .order_by(Staff.id)
+        )
+    engine.dispose()
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    pages: dict[str, tuple[str, Any]] = {
+        "sign-in": ("owner", lambda: "/signin"),
+        "hq": ("owner", lambda: f"/hq?date={yesterday - dt.timedelta(days=rng.randrange(300))}"),
+        "store-daily (HQ)": (
+            "owner",
+            lambda: (
+                f"/stores/{rng.choice(stores)}/daily?date={yesterday - dt.timedelta(days=rng.randrange(300))}"
+            ),
+        ),
+        "store-daily (manager)": ("manager", lambda: f"/stores/{stores[0]}/daily"),
+        "customers": ("owner", lambda: "/customers"),
+        "customers search": ("owner", lambda: f"/customers?q=138{rng.randrange(10_000):04d}"),
+        "customer 360": ("owner", lambda: f"/customers/{rng.choice(customer_ids)}"),
+        "guide home": ("guide", lambda: "/me"),
+        "guide customers": ("guide", lambda: "/customers"),
+    }
+    proc, base = serve(url)
+    results: list[dict[str, Any]] = []
+    assert manager is not None and guide is not None
+    try:
+        clients = {
+            "owner": _signed_in(base, "owner"),
+            "manager": _signed_in(base, manager),
+            "guide": _signed_in(base, guide),
+        }
+        for name, (role, path) in pages.items():
+            server, wall = [], []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                r = clients[role].get(path())
+                wall.append((time.perf_counter() - started) * 1000)
+                if r.status_code != 200:
+                    raise RuntimeError(f"{name}: {r.status_code}")
+                timing = r.headers.get("server-timing", "")
+                server.append(float(timing.split("dur=")[1]) if "dur=" in timing else wall[-1])
+            results.append(
+                {
+                    "page": name,
+                    "role": role,
+                    "server_ms": {
+                        "p50": round(statistics.median(server), 1),
+                        "p95": round(percentile(server, 95), 1),
+                    },
+                    "loopback_ms": {
+                        "p50": round(statistics.median(wall), 1),
+                        "p95": round(percentile(wall, 95), 1),
+                    },
+                }
+            )
+        for client in clients.values():
+            client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    worst = max(r["server_ms"]["p95"] for r in results)
+    return {
+        "benchmark": "console",
+        "engine": url.split(":", 1)[0],
+        "workload": {"brand": DEMO_SLUG, "stores": len(stores), "rounds_per_page": rounds},
+        "figure": "server time per console page (Server-Timing), ms",
+        "pages": results,
+        "worst_p95_ms": worst,
+        "target_p95_ms": 300,
+    }
