@@ -191,3 +191,43 @@ def test_guide_page_at_phone_width(site: tuple[str, World, str], chromium: Any) 
     page.goto(f"{base}/me")
     assert "/signin" in page.url
     page.close()
+
+
+def test_customers_search_and_360_with_reveal(site: tuple[str, World, str], chromium: Any) -> None:
+    base, world, _ = site
+    page = chromium.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(page, base, world, "owner", "/customers")
+    assert page.locator("#results tbody tr").count() == 3  # the three buyers
+    page.get_by_label("搜索", exact=True).fill("13900000001")
+    page.wait_for_function("document.querySelectorAll('#results tbody tr').length === 1")
+    assert page.evaluate(CHECKS) == []
+    shot(page, "customers-search-owner")
+    page.locator("#results tbody tr a").first.click()
+    page.wait_for_url("**/customers/*")
+    assert page.locator('[data-figure="phone"]').inner_text() == "139****0001"
+    assert page.locator('[data-figure="orders"]').inner_text() == "1"
+    page.get_by_role("button", name="查看完整号码（将记录日志）").click()
+    page.wait_for_selector("text=仅本次显示")
+    assert page.locator('[data-figure="phone"]').inner_text() == "13900000001"
+    shot(page, "customer-360-revealed")
+    page.close()
+
+
+def test_analyst_and_guide_customer_views(site: tuple[str, World, str], chromium: Any) -> None:
+    base, world, _ = site
+    page = chromium.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(page, base, world, "analyst", "/hq")
+    assert page.locator('[data-figure="orders"]').inner_text() == "3"
+    page.goto(f"{base}/customers")
+    page.locator("#results tbody tr a").first.click()
+    assert (
+        page.get_by_role("button", name="查看完整号码（将记录日志）").count() == 0
+    )  # analysts may not reveal
+    page.close()
+    phone = chromium.new_page(viewport={"width": 390, "height": 844})
+    sign_in(phone, base, world, "guide", "/customers")
+    assert phone.locator("#results tbody tr").count() == 1  # only the customer bound to this guide
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    assert phone.evaluate(CHECKS) == []
+    shot(phone, "guide-customers-phone-390")
+    phone.close()
