@@ -9,6 +9,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -73,7 +75,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.engine = engine
@@ -98,7 +100,21 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
 
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the locally installed swagger-ui-dist (no CDN: works offline)."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Siyu 私域 API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
     # The console's own files, and the front-end libraries `make run` installs from npm.
+    app.mount(
+        "/static/vendor/swagger-ui", StaticFiles(directory=NODE_MODULES / "swagger-ui-dist", check_dir=False)
+    )
     app.mount(
         "/static/vendor/echarts", StaticFiles(directory=NODE_MODULES / "echarts" / "dist", check_dir=False)
     )
