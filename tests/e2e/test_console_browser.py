@@ -175,7 +175,7 @@ def test_hq_overview_and_language_switch(site: tuple[str, World, str], chromium:
     page.get_by_role("link", name="中文").click()
     page.wait_for_selector("text=品牌总览")
     page.goto(f"{base}/docs")  # the API docs render from locally installed assets (no CDN)
-    page.wait_for_selector(".opblock-summary-path >> text=/api/v1/orders/batch")
+    page.wait_for_selector('.opblock-summary-path[data-path="/api/v1/orders/batch"]')
     shot(page, "api-docs")
     page.close()
 
