@@ -97,7 +97,7 @@ def serve(
 
     if banner:
         console.rule("[bold]Siyu 私域")
-        console.print(f"  Server 服务       http://{host}:{port}")
+        console.print(f"  Console 控制台    http://{host}:{port}/")
         console.print(f"  API docs 接口文档  http://{host}:{port}/docs")
         console.print(
             f"  Demo sign-in 演示登录  tenant [bold]{DEMO_SLUG}[/bold]  user [bold]owner[/bold]  "
