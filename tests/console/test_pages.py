@@ -189,3 +189,17 @@ def test_customers_search_scope_360_and_reveal(browser: TestClient, world: World
     ).json()["items"]
     assert [a["object_id"] for a in audit] == [customer_id]
     assert browser.get("/customers/999999999").status_code == 404
+
+
+def test_orders_page_is_scoped(browser: TestClient, world: World) -> None:
+    seed_sales(browser, world)
+    mine = as_role(browser, world, "guide").get("/orders")
+    assert (
+        mine.status_code == 200
+        and "我的订单" in mine.text
+        and "¥200.00" in mine.text
+        and "门店收银" in mine.text
+    )
+    theirs = as_role(browser, world, "guide2").get("/orders")
+    assert "暂无订单" in theirs.text  # guide2 sold nothing
+    assert as_role(browser, world, "store_manager").get("/orders?cursor=garbage").status_code == 200

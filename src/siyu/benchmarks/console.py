@@ -76,6 +76,8 @@ def run(database_url: str, *, rounds: int = 30) -> dict[str, Any]:
         "customer 360": ("owner", lambda: f"/customers/{rng.choice(customer_ids)}"),
         "guide home": ("guide", lambda: "/me"),
         "guide customers": ("guide", lambda: "/customers"),
+        "guide orders": ("guide", lambda: "/orders"),
+        "orders (HQ)": ("owner", lambda: "/orders"),
     }
     proc, base = serve(url)
     results: list[dict[str, Any]] = []

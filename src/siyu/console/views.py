@@ -31,6 +31,7 @@ from siyu.customers import service as customer_service
 from siyu.customers.models import Customer
 from siyu.db.session import set_session_tenant
 from siyu.guides import service as guide_service
+from siyu.orders import service as order_service
 from siyu.orders.models import Order
 from siyu.org import facade as org
 from siyu.org.models import Tenant
@@ -544,4 +545,31 @@ def _customer_360(
         staff=staff,
         tz=tz,
         totals=totals,
+    )
+
+
+@router.get("/orders", response_class=HTMLResponse)
+def orders_page(request: Request, cursor: str | None = None) -> HTMLResponse:
+    """Orders in the caller's scope (a guide: their own; a manager: their stores'), newest first."""
+    principal = page_principal(request)
+    if not principal.can(Perm.ORDERS_READ):
+        return forbidden(request, Perm.ORDERS_READ)
+    try:
+        rows, next_cursor = order_service.list_orders(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            principal=principal,
+            cursor=cursor,
+            limit=PAGE_SIZE,
+        )
+    except DomainError:  # an edited cursor: start again
+        rows, next_cursor = [], None
+    stores, _ = _names(request, principal, {o.store_id for o in rows if o.store_id}, set())
+    return render(
+        request,
+        "orders.html",
+        rows=rows,
+        next_cursor=next_cursor,
+        stores=stores,
+        tz=org.tenant_zone(request.state.db, tenant_id=principal.tenant_id),
     )
