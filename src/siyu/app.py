@@ -29,6 +29,7 @@ from siyu.platform.views import router as platform_router
 from siyu.products.views import router as products_router
 from siyu.reports.views import router as reports_router
 from siyu.settings import Settings, get_settings
+from siyu.wecom.views import router as wecom_router
 
 DESCRIPTION = """
 Siyu (私域) — private-domain customer operations for retail brands.
@@ -89,6 +90,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         products_router,
         orders_router,
         reports_router,
+        wecom_router,
     ):
         app.include_router(router)
     app.add_exception_handler(console.SignInRequiredError, console.sign_in_redirect)

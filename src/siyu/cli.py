@@ -26,6 +26,7 @@ import_app = typer.Typer(help="Import CSV/Excel 导入", no_args_is_help=True)
 export_app = typer.Typer(help="Export CSV/Excel 导出", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (JSON output) 基准测试", no_args_is_help=True)
 report_app = typer.Typer(help="Reports 报表", no_args_is_help=True)
+wecom_app = typer.Typer(help="WeCom 企业微信", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
@@ -33,6 +34,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(bench_app, name="bench")
 app.add_typer(report_app, name="report")
+app.add_typer(wecom_app, name="wecom")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -400,6 +402,45 @@ def bench_console(
             run(database_url or get_settings().database_url, rounds=rounds), ensure_ascii=False, indent=2
         )
     )
+
+
+@wecom_app.command("configure")
+def wecom_configure(
+    tenant: str = typer.Option(..., help="tenant slug"),
+    corp_id: str = typer.Option(..., help="企业ID (corp id)"),
+    token: str = typer.Option(..., help="callback Token"),
+    aes_key: str = typer.Option(..., help="callback EncodingAESKey (43 characters)"),
+    secret: str | None = typer.Option(None, help="app Secret (for calling WeCom)"),
+) -> None:
+    """Store a brand's WeCom callback settings (secrets sealed) 配置企业微信."""
+    from siyu.db.session import unit_of_work
+    from siyu.wecom import service
+
+    tenant_id = _tenant_id(tenant)
+    try:
+        with unit_of_work(_engine(), tenant_id=tenant_id) as session:
+            service.configure(
+                session,
+                tenant_id=tenant_id,
+                corp_id=corp_id,
+                token=token,
+                aes_key=aes_key,
+                secret=secret,
+                actor=None,
+            )
+    except Exception as exc:
+        _fail(exc)
+        raise
+    console.print(f"[green]✓[/green] WeCom settings stored; callback URL: /api/v1/wecom/{tenant}/callback")
+
+
+@wecom_app.command("process")
+def wecom_process(tenant: str = typer.Option(..., help="tenant slug")) -> None:
+    """Process stored callbacks not processed yet (catch-up and retries) 处理回调."""
+    from siyu.wecom import service
+
+    counts = service.process_pending(_engine(), tenant_id=_tenant_id(tenant))
+    console.print(f"[green]✓[/green] {counts or 'nothing to do'}")
 
 
 def _default_tenant(slug: str | None) -> str:

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     sign_in_attempts: int = Field(default=10, ge=1, description="Failed sign-ins allowed per window.")
     sign_in_window_s: int = Field(default=900, ge=1, description="Window for failed sign-in counting.")
     log_sql: bool = Field(default=False, description="Echo SQL statements.")
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that encrypts stored secrets (WeCom tokens and keys). Set it in production; when "
+        "unset, a random key is created once in var/secret.key (development).",
+    )
     gc_tuning: bool = Field(
         default=True,
         description="Freeze start-up objects out of the garbage collector and collect less often "

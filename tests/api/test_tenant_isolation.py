@@ -113,7 +113,8 @@ def test_tenant_a_cannot_touch_tenant_b(client: TestClient, world: World, make_w
     checked = []
     for path, item in schema["paths"].items():
         params = re.findall(r"\{(\w+)\}", path)
-        if not params or params == ["kind"]:
+        # Callbacks name their tenant in the URL and prove it with that tenant's signature, not a bearer.
+        if not params or params in (["kind"], ["tenant_slug"]):
             continue
         for method, op in item.items():
             assert set(params) <= set(ids), f"no tenant-B object for {params} in {path}: extend b_objects()"

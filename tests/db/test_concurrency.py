@@ -211,3 +211,41 @@ def test_concurrent_batches_sharing_buyers_and_guide_links_both_land(db_world: W
         ).all()
     assert orders == 480
     assert len(bindings) == 20 and all(count == 1 for _, count in bindings)  # odd i: the link orders
+
+
+def test_one_wecom_event_delivered_ten_times_at_once_has_one_effect(db_world: World) -> None:
+    """WeCom retries; ten concurrent deliveries of one friend-add store one inbox row, make one
+    friend, one binding and one 'new fan' event."""
+    import datetime as dt
+
+    from siyu.customers.models import TimelineEvent
+    from siyu.wecom.models import WeComFriend, WeComInbox
+    from tests.api.test_wecom_callbacks import configure, envelope, event_xml
+
+    app = create_app(engine=db_world.engine)
+    with TestClient(app) as client:
+        configure(client, db_world)
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    params, body = envelope(event_xml("add_external_contact", at=now), ts=now)
+
+    def deliver(_: int) -> tuple[int, str]:
+        with TestClient(app) as client:
+            r = client.post(f"/api/v1/wecom/{db_world.slug}/callback", params=params, content=body)
+            return r.status_code, r.text
+
+    assert run_threads(10, deliver) == [(200, "success")] * 10
+    with unit_of_work(db_world.engine) as session:
+        t = db_world.tenant_id
+        assert (
+            session.scalar(select(func.count()).select_from(WeComInbox).where(WeComInbox.tenant_id == t)) == 1
+        )
+        assert (
+            session.scalar(select(func.count()).select_from(WeComFriend).where(WeComFriend.tenant_id == t))
+            == 1
+        )
+        fans = session.scalar(
+            select(func.count())
+            .select_from(TimelineEvent)
+            .where(TimelineEvent.tenant_id == t, TimelineEvent.kind == "new_fan")
+        )
+        assert fans == 1

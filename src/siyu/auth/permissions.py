@@ -32,12 +32,14 @@ class Perm(StrEnum):
     ORDERS_WRITE = "orders:write"
     REPORTS_READ = "reports:read"
     BINDINGS_WRITE = "bindings:write"
+    WECOM_MANAGE = "wecom:manage"
 
 
 ALL = frozenset(Perm)
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     "owner": ALL,
-    "hq_operator": ALL - {Perm.API_KEYS, Perm.STAFF_WRITE, Perm.AUDIT_READ, Perm.TENANT_WRITE},
+    "hq_operator": ALL
+    - {Perm.API_KEYS, Perm.STAFF_WRITE, Perm.AUDIT_READ, Perm.TENANT_WRITE, Perm.WECOM_MANAGE},
     "analyst": frozenset(
         {
             Perm.TENANT_READ,

@@ -120,6 +120,9 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "Invalid date: {value} (expected YYYY-MM-DD)",
     ),
     "invalid_footfall": (422, "{reason_zh}", "{reason_en}"),
+    "callback_refused": (403, "企业微信回调校验失败（{reason}）", "WeCom callback refused ({reason})"),
+    "callback_malformed": (400, "企业微信回调格式错误（{reason}）", "Malformed WeCom callback ({reason})"),
+    "invalid_wecom_settings": (422, "企业微信配置无效：{reason}", "Invalid WeCom settings: {reason}"),
 }
 
 OBJECT_NAMES: dict[str, tuple[str, str]] = {
@@ -138,6 +141,7 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "refund": ("退款单", "Refund"),
     "order_line": ("订单行", "Order line"),
     "guide": ("导购", "Guide"),
+    "wecom_config": ("企业微信配置", "WeCom settings"),
 }
 
 

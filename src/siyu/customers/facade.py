@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +67,17 @@ def add_timeline_event(
     kind: str,
     data: dict[str, Any],
     actor: Principal | None = None,
+    occurred_at: dt.datetime | None = None,
 ) -> None:
     """Append an event (e.g. 'new_fan', 'member_card_opened') to a customer's timeline."""
     service.add_timeline_event(
-        session, tenant_id=tenant_id, customer_id=customer_id, kind=kind, data=data, actor=actor
+        session,
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        kind=kind,
+        data=data,
+        actor=actor,
+        occurred_at=occurred_at,
     )
 
 

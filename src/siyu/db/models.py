@@ -8,6 +8,7 @@ from siyu.orders import models as order_models
 from siyu.org import models as org_models
 from siyu.platform import models as platform_models
 from siyu.products import models as product_models
+from siyu.wecom import models as wecom_models
 
 __all__ = [
     "Base",
@@ -18,4 +19,5 @@ __all__ = [
     "org_models",
     "platform_models",
     "product_models",
+    "wecom_models",
 ]

@@ -90,6 +90,7 @@ class Staff(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "username"),
         UniqueConstraint("tenant_id", "employee_no"),
+        UniqueConstraint("tenant_id", "wecom_userid"),
         Index("ix_staff_tenant_recent", "tenant_id", "id"),
         CheckConstraint("role IN ('owner','hq_operator','analyst','store_manager','guide')", name="role"),
         CheckConstraint("status IN ('active','departed')", name="status"),
@@ -103,6 +104,8 @@ class Staff(TenantScoped, Base):
     phone_e164: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(16), default="active")
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    # The member's UserID in the brand's WeCom (企业微信), which callbacks name.
+    wecom_userid: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

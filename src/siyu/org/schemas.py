@@ -155,6 +155,7 @@ class StaffCreate(Strict):
     phone: str | None = Field(default=None, max_length=32)
     store_ids: list[DbId] = Field(default_factory=list, max_length=200)
     password: str | None = Field(default=None, min_length=8, max_length=128)
+    wecom_userid: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
 
 
 class StaffUpdate(Strict):
@@ -164,6 +165,7 @@ class StaffUpdate(Strict):
     phone: str | None = Field(default=None, max_length=32)
     store_ids: list[DbId] | None = Field(default=None, max_length=200)
     password: str | None = Field(default=None, min_length=8, max_length=128)
+    wecom_userid: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
 
 
 class StaffRead(Strict):
@@ -175,6 +177,7 @@ class StaffRead(Strict):
     status: str
     phone: str | None
     store_ids: list[int]
+    wecom_userid: str | None = None
 
 
 class StaffPage(Strict):

@@ -279,8 +279,12 @@ def create_staff(
     session: Session, *, tenant_id: int, data: schemas.StaffCreate, actor: Principal | None
 ) -> Staff:
     """Create a staff account with its stores."""
-    for column, value in (("username", data.username), ("employee_no", data.employee_no)):
-        if session.scalar(
+    for column, value in (
+        ("username", data.username),
+        ("employee_no", data.employee_no),
+        ("wecom_userid", data.wecom_userid),
+    ):
+        if value is not None and session.scalar(
             select(Staff.id).where(Staff.tenant_id == tenant_id, getattr(Staff, column) == value)
         ):
             raise DomainError("duplicate", object="staff", value=value)
@@ -292,6 +296,7 @@ def create_staff(
         role=data.role,
         phone_e164=normalise_phone(data.phone) if data.phone else None,
         password_hash=hash_password(data.password) if data.password else None,
+        wecom_userid=data.wecom_userid,
     )
     session.add(staff)
     try:
@@ -363,6 +368,12 @@ def update_staff(
         staff.password_hash = hash_password(data.password)
     if data.store_ids is not None:
         _set_stores(session, tenant_id, staff.id, data.store_ids)
+    if "wecom_userid" in data.model_fields_set and data.wecom_userid != staff.wecom_userid:
+        if data.wecom_userid and session.scalar(
+            select(Staff.id).where(Staff.tenant_id == tenant_id, Staff.wecom_userid == data.wecom_userid)
+        ):
+            raise DomainError("duplicate", object="staff", value=data.wecom_userid)
+        staff.wecom_userid = data.wecom_userid
     audit.record(
         session,
         tenant_id=tenant_id,

@@ -26,6 +26,7 @@ def staff_read(staff: Staff, store_ids: list[int], principal: Principal) -> sche
         status=staff.status,
         phone=phone,
         store_ids=store_ids,
+        wecom_userid=staff.wecom_userid,
     )
 
 

@@ -1,0 +1,124 @@
+"""HTTP routes of WeCom: the callback URL WeCom calls, and the tenant's settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from siyu.api.deps import DB, allow
+from siyu.api.routing import TransactionalRoute
+from siyu.auth.permissions import Perm, Principal
+from siyu.core.errors import DomainError
+from siyu.db.session import set_session_tenant
+from siyu.org.schemas import Strict
+from siyu.wecom import service
+from siyu.wecom.xml import MAX_XML_BYTES
+
+router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["wecom 企业微信"])
+SLUG = r"^[a-z0-9][a-z0-9-]{1,39}$"
+
+
+class WeComSettings(Strict):
+    corp_id: str
+    token: str
+    aes_key: str
+    secret: str | None = None
+
+
+class WeComStatus(Strict):
+    corp_id: str
+    verified_at: dt.datetime | None
+    updated_at: dt.datetime
+    callback_path: str
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body, capped for callbacks."""
+    body = await request.body()
+    if len(body) > MAX_XML_BYTES:
+        raise DomainError("body_too_large", limit_bytes=MAX_XML_BYTES)
+    return body
+
+
+@router.get(
+    "/wecom/{tenant_slug}/callback",
+    response_class=PlainTextResponse,
+    summary="WeCom URL check 企业微信回调验证",
+)
+def verify_callback_url(
+    request: Request,
+    db: DB,
+    tenant_slug: str = Path(pattern=SLUG),
+    msg_signature: str = Query(max_length=64),
+    timestamp: str = Query(max_length=20),
+    nonce: str = Query(max_length=64),
+    echostr: str = Query(max_length=2048),
+) -> PlainTextResponse:
+    """Verify the signature, decrypt `echostr` and answer its plaintext exactly."""
+    tenant_id, plain = service.verify_url(
+        db,
+        tenant_slug=tenant_slug,
+        msg_signature=msg_signature,
+        timestamp=timestamp,
+        nonce=nonce,
+        echostr=echostr,
+    )
+    set_session_tenant(db, tenant_id)
+    return PlainTextResponse(plain)
+
+
+@router.post(
+    "/wecom/{tenant_slug}/callback", response_class=PlainTextResponse, summary="WeCom callback 企业微信回调"
+)
+def receive_callback(
+    request: Request,
+    db: DB,
+    background: BackgroundTasks,
+    tenant_slug: str = Path(pattern=SLUG),
+    msg_signature: str = Query(max_length=64),
+    timestamp: str = Query(max_length=20),
+    nonce: str = Query(max_length=64),
+    body: bytes = Depends(raw_body),
+) -> PlainTextResponse:
+    """Verify, decrypt and store the callback, then acknowledge; it is processed right after, once."""
+    tenant_id, inbox_id, new = service.receive(
+        db, tenant_slug=tenant_slug, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce, body=body
+    )
+    set_session_tenant(db, tenant_id)
+    if new:  # runs after the response, once the stored row is committed
+        background.add_task(service.process, request.app.state.engine, tenant_id=tenant_id, inbox_id=inbox_id)
+    return PlainTextResponse("success")
+
+
+@router.put("/wecom/settings", response_model=WeComStatus, summary="WeCom settings 企业微信配置")
+def put_settings(body: WeComSettings, db: DB, principal: Principal = allow(Perm.WECOM_MANAGE)) -> WeComStatus:
+    """Store the corp id, callback token, EncodingAESKey and secret (sealed); WeCom must verify again."""
+    row = service.configure(
+        db,
+        tenant_id=principal.tenant_id,
+        corp_id=body.corp_id,
+        token=body.token,
+        aes_key=body.aes_key,
+        secret=body.secret,
+        actor=principal,
+    )
+    return WeComStatus(
+        corp_id=row.corp_id,
+        verified_at=row.verified_at,
+        updated_at=row.updated_at,
+        callback_path=f"/api/v1/wecom/{principal.tenant_slug}/callback",
+    )
+
+
+@router.get("/wecom/settings", response_model=WeComStatus, summary="WeCom status 企业微信状态")
+def get_settings_status(db: DB, principal: Principal = allow(Perm.WECOM_MANAGE)) -> WeComStatus:
+    """Whether WeCom is set up and when it last verified the callback URL (never the secrets)."""
+    row = service.get_config(db, tenant_id=principal.tenant_id)
+    return WeComStatus(
+        corp_id=row.corp_id,
+        verified_at=row.verified_at,
+        updated_at=row.updated_at,
+        callback_path=f"/api/v1/wecom/{principal.tenant_slug}/callback",
+    )
