@@ -30,6 +30,7 @@ from siyu.products.views import router as products_router
 from siyu.reports.views import router as reports_router
 from siyu.settings import Settings, get_settings
 from siyu.wecom.views import router as wecom_router
+from siyu.wecom.worker import InboxWorker
 
 DESCRIPTION = """
 Siyu (私域) — private-domain customer operations for retail brands.
@@ -68,7 +69,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.gc_tuning:
             tune_gc()
+        worker.start()
         yield
+        worker.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -80,6 +83,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         redoc_url=None,
     )
     app.state.engine = engine
+    # Applies stored WeCom callbacks after they are acknowledged (one in-process thread).
+    worker = InboxWorker(engine)
+    app.state.wecom_worker = worker
     app.state.sessionmaker = session_factory(engine)
     for router in (
         console.router,

@@ -404,6 +404,19 @@ def bench_console(
     )
 
 
+@bench_app.command("wecom")
+def bench_wecom(
+    events: int = typer.Option(5000, help="friend-add callbacks to send"),
+    clients: int = typer.Option(4, help="concurrent senders"),
+    database_url: Annotated[str | None, typer.Option(help="defaults to SIYU_DATABASE_URL")] = None,
+) -> None:
+    """Callbacks stored per second and processing lag; prints JSON 企业微信回调基准."""
+    from siyu.benchmarks.wecom import run
+
+    result = run(database_url or get_settings().database_url, events=events, clients=clients)
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
 @wecom_app.command("configure")
 def wecom_configure(
     tenant: str = typer.Option(..., help="tenant slug"),

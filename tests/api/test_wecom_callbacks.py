@@ -73,7 +73,10 @@ def envelope(
 
 
 def post(client: TestClient, w: World, params: dict[str, str], body: str | bytes) -> Any:
-    return client.post(f"/api/v1/wecom/{w.slug}/callback", params=params, content=body)
+    """Deliver a callback and wait until the server's worker has applied it."""
+    response = client.post(f"/api/v1/wecom/{w.slug}/callback", params=params, content=body)
+    client.app.state.wecom_worker.drain()  # type: ignore[attr-defined]
+    return response
 
 
 def inbox_count(w: World) -> int:

@@ -87,8 +87,8 @@ def receive_callback(
         db, tenant_slug=tenant_slug, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce, body=body
     )
     set_session_tenant(db, tenant_id)
-    if new:  # runs after the response, once the stored row is committed
-        background.add_task(service.process, request.app.state.engine, tenant_id=tenant_id, inbox_id=inbox_id)
+    if new:  # handed to the worker after the response, once the stored row is committed
+        background.add_task(request.app.state.wecom_worker.submit, tenant_id, inbox_id)
     return PlainTextResponse("success")
 
 

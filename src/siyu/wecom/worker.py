@@ -1,0 +1,72 @@
+"""The in-process worker that applies stored callbacks after they are acknowledged.
+
+The embedded default runs it as one daemon thread in the server; the callback route only hands it
+the stored row's id. If the process stops first, `siyu wecom process` (or the next start-up's
+catch-up) applies what is left: rows are claimed by a conditional UPDATE, so nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+
+from sqlalchemy import Engine
+
+from siyu.wecom import service
+
+log = logging.getLogger("siyu.wecom")
+
+
+class InboxWorker:
+    """One thread, one queue of (tenant id, inbox id)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.queue: queue.Queue[tuple[int, int] | None] = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.users = 0  # servers (lifespans) sharing this app
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the thread (once, however many lifespans share the app)."""
+        with self.lock:
+            self.users += 1
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="wecom-inbox", daemon=True)
+                self.thread.start()
+
+    def submit(self, tenant_id: int, inbox_id: int) -> None:
+        """Apply this stored callback soon (at once, here, when no worker thread runs)."""
+        if self.thread is None or not self.thread.is_alive():
+            service.process(self.engine, tenant_id=tenant_id, inbox_id=inbox_id)
+            return
+        self.queue.put((tenant_id, inbox_id))
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """When the last lifespan ends: finish what is queued, then stop."""
+        with self.lock:
+            self.users -= 1
+            if self.users > 0 or self.thread is None:
+                return
+            self.queue.put(None)
+            thread, self.thread = self.thread, None
+        thread.join(timeout=timeout_s)
+
+    def drain(self) -> None:
+        """Wait until everything queued so far is applied (tests, benchmarks)."""
+        self.queue.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            try:
+                if item is None:
+                    return
+                tenant_id, inbox_id = item
+                try:
+                    service.process(self.engine, tenant_id=tenant_id, inbox_id=inbox_id)
+                except Exception:  # a bad row must not stop the worker; it stays unprocessed for a retry
+                    log.exception("processing WeCom callback %s failed", inbox_id)
+            finally:
+                self.queue.task_done()
