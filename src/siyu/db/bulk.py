@@ -16,7 +16,6 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import JSON, Connection, Table
 from sqlalchemy import exc as sa_exc
 
-
 # Below this many rows one multi-row statement beats COPY's four round trips (staging table, COPY,
 # INSERT … SELECT, clean-up): measured 1.1 ms per single-row COPY on PostgreSQL.
 COPY_FROM_ROWS = 50
