@@ -12,6 +12,7 @@ from sqlalchemy import update
 from siyu.app import create_app
 from siyu.auth.models import AuthToken
 from siyu.auth.service import hash_password
+from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
 from tests.conftest import World
@@ -203,3 +204,43 @@ def test_orders_page_is_scoped(browser: TestClient, world: World) -> None:
     theirs = as_role(browser, world, "guide2").get("/orders")
     assert "暂无订单" in theirs.text  # guide2 sold nothing
     assert as_role(browser, world, "store_manager").get("/orders?cursor=garbage").status_code == 200
+
+
+def test_wecom_settings_page_shows_verification(browser: TestClient, world: World) -> None:
+    assert as_role(browser, world, "hq_operator").get("/settings/wecom").status_code == 403
+    as_role(browser, world, "owner")
+    page = browser.get("/settings/wecom")
+    assert (
+        page.status_code == 200
+        and "未配置" in page.text
+        and f"/api/v1/wecom/{world.slug}/callback" in page.text
+    )
+    bad = browser.post(
+        "/settings/wecom", data={"corp_id": "ww1", "token": "tok", "aes_key": "short", "secret": ""}
+    )
+    assert bad.status_code == 422 and "企业微信配置无效" in bad.text
+    good = browser.post(
+        "/settings/wecom",
+        data={
+            "corp_id": "wx49f0ab532d5d035a",
+            "token": "123456",
+            "aes_key": "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR",
+        },
+    )
+    assert good.status_code == 200 and "已保存" in good.text and "尚未验证" in good.text
+    assert "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR" not in good.text  # never shown again
+    previous = get_clock()
+    set_clock(FixedClock(dt.datetime.fromtimestamp(1411443790, tz=dt.UTC)))
+    try:
+        browser.get(
+            f"/api/v1/wecom/{world.slug}/callback",
+            params={
+                "msg_signature": "dd6b9c95b495b3f7e2901bfbc76c664930ffdb96",
+                "timestamp": "1411443780",
+                "nonce": "437374425",
+                "echostr": "4ByGGj+sVCYcvGeQYhaKIk1o0pQRNbRjxybjTGblXrBaXlTXeOo1+bXFXDQQb1o6co6Yh9Bv41n7hOchLF6p+Q==",
+            },
+        ).raise_for_status()
+    finally:
+        set_clock(previous)
+    assert "已于" in browser.get("/settings/wecom").text

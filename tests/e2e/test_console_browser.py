@@ -174,6 +174,11 @@ def test_hq_overview_and_language_switch(site: tuple[str, World, str], chromium:
     shot(page, "hq-owner-english")
     page.get_by_role("link", name="中文").click()
     page.wait_for_selector("text=品牌总览")
+    page.get_by_role("link", name="企业微信").click()
+    page.wait_for_selector("text=企业微信配置")
+    assert page.locator('[data-field="verified"]').inner_text().strip() == "未配置"
+    assert page.evaluate(CHECKS) == []
+    shot(page, "wecom-settings-owner")
     page.goto(f"{base}/docs")  # the API docs render from locally installed assets (no CDN)
     page.wait_for_selector('.opblock-summary-path[data-path="/api/v1/orders/batch"]')
     shot(page, "api-docs")

@@ -41,6 +41,7 @@ from siyu.reports import trends
 from siyu.reports.periods import COMPARISONS, day_bounds
 from siyu.reports.xlsx import store_daily_xlsx
 from siyu.settings import get_settings
+from siyu.wecom import service as wecom_service
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -572,4 +573,63 @@ def orders_page(request: Request, cursor: str | None = None) -> HTMLResponse:
         next_cursor=next_cursor,
         stores=stores,
         tz=org.tenant_zone(request.state.db, tenant_id=principal.tenant_id),
+    )
+
+
+# --- WeCom settings ---------------------------------------------------------------------------
+@router.get("/settings/wecom", response_class=HTMLResponse)
+def wecom_settings_page(request: Request) -> HTMLResponse:
+    """The brand's WeCom settings: corp id, the callback URL to give WeCom, verification status."""
+    principal = page_principal(request)
+    if not principal.can(Perm.WECOM_MANAGE):
+        return forbidden(request, Perm.WECOM_MANAGE)
+    try:
+        config = wecom_service.get_config(request.state.db, tenant_id=principal.tenant_id)
+    except DomainError:
+        config = None
+    return _wecom_page(request, principal, config, error=None, saved=False)
+
+
+@router.post("/settings/wecom", response_class=HTMLResponse)
+def wecom_settings_save(
+    request: Request,
+    corp_id: str = Form(..., max_length=64),
+    token: str = Form(..., max_length=64),
+    aes_key: str = Form(..., max_length=64),
+    secret: str = Form("", max_length=200),
+) -> HTMLResponse:
+    """Store new settings (secrets sealed); WeCom then has to verify the URL again."""
+    principal = page_principal(request)
+    if not principal.can(Perm.WECOM_MANAGE):
+        return forbidden(request, Perm.WECOM_MANAGE)
+    try:
+        config = wecom_service.configure(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            corp_id=corp_id.strip(),
+            token=token.strip(),
+            aes_key=aes_key.strip(),
+            secret=secret.strip() or None,
+            actor=principal,
+        )
+    except DomainError as exc:
+        message = exc.message("en" if lang_of(request) == "en" else "zh-CN")
+        return _wecom_page(request, principal, None, error=message, saved=False, status=422)
+    return _wecom_page(request, principal, config, error=None, saved=True)
+
+
+def _wecom_page(
+    request: Request, principal: Principal, config: Any, *, error: str | None, saved: bool, status: int = 200
+) -> HTMLResponse:
+    tz = org.tenant_zone(request.state.db, tenant_id=principal.tenant_id)
+    callback_url = f"{request.base_url}api/v1/wecom/{principal.tenant_slug}/callback"
+    return render(
+        request,
+        "wecom_settings.html",
+        status=status,
+        config=config,
+        error=error,
+        saved=saved,
+        tz=tz,
+        callback_url=callback_url,
     )
