@@ -13,7 +13,9 @@ from siyu.auth.permissions import Principal
 from siyu.customers import references, service
 from siyu.customers import schemas as s
 from siyu.customers.identity import IdentityKey, normalise_identity
-from siyu.customers.models import Customer
+from siyu.customers.models import Customer, TimelineEvent
+from siyu.db.base import table_of
+from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
 
 
@@ -114,3 +116,9 @@ def attach_identities(
     return service.attach_identities(
         session, tenant_id=tenant_id, groups=groups, known=known, source=source, actor=actor
     )
+
+
+def append_timeline(session: Session, events: list[dict[str, Any]]) -> None:
+    """Append many timeline events at once (dicts with tenant_id, customer_id, kind, occurred_at,
+    actor_type, actor_id, data)."""
+    bulk_insert(session.connection(), table_of(TimelineEvent), events)

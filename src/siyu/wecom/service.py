@@ -20,7 +20,6 @@ from siyu.auth.permissions import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.customers import facade as customers
-from siyu.customers.schemas import CustomerUpsert, IdentityIn
 from siyu.db.base import table_of
 from siyu.db.session import cross_tenant_access, unit_of_work
 from siyu.guides.service import BindingBook
@@ -83,21 +82,33 @@ def get_config(session: Session, *, tenant_id: int) -> WeComConfig:
     return row
 
 
+# Unsealed settings per tenant, reused while the stored settings are unchanged (unsealing costs
+# two Fernet decryptions per callback otherwise).
+_CRYPTO_CACHE: dict[tuple[int, dt.datetime], WeComCrypto] = {}
+
+
 def _crypto_for(session: Session, tenant_slug: str) -> tuple[int, WeComConfig, WeComCrypto]:
     """The tenant a callback URL names and its crypto; absent tenant or settings answer 404."""
     with cross_tenant_access(session):
-        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == tenant_slug))
-        config = (
-            session.scalar(select(WeComConfig).where(WeComConfig.tenant_id == tenant_id))
-            if tenant_id
-            else None
-        )
-    if tenant_id is None or config is None:
+        found = session.execute(
+            select(WeComConfig)
+            .join(Tenant, Tenant.id == WeComConfig.tenant_id)
+            .where(Tenant.slug == tenant_slug)
+        ).scalar_one_or_none()
+    if found is None:
         raise not_found("wecom_config")
-    crypto = WeComCrypto(
-        token=unseal(config.token_enc), encoding_aes_key=unseal(config.aes_key_enc), receive_id=config.corp_id
-    )
-    return tenant_id, config, crypto
+    key = (found.tenant_id, found.updated_at)
+    crypto = _CRYPTO_CACHE.get(key)
+    if crypto is None:
+        crypto = WeComCrypto(
+            token=unseal(found.token_enc),
+            encoding_aes_key=unseal(found.aes_key_enc),
+            receive_id=found.corp_id,
+        )
+        if len(_CRYPTO_CACHE) > 1000:
+            _CRYPTO_CACHE.clear()
+        _CRYPTO_CACHE[key] = crypto
+    return found.tenant_id, found, crypto
 
 
 def _refuse(exc: CallbackRefusedError) -> DomainError:
@@ -168,38 +179,23 @@ def receive(
 
 
 # --- processing -------------------------------------------------------------------------------
-class _NotAppliedError(Exception):
-    """Processing outcome other than applied: ignored or failed, with a reason."""
-
-    def __init__(self, outcome: str, reason: str) -> None:
-        super().__init__(reason)
-        self.outcome, self.reason = outcome, reason
+HANDLED = (
+    "add_external_contact",
+    "edit_external_contact",
+    "del_external_contact",
+    "del_follow_user",
+    "transfer_fail",
+)
+BATCH = 200
 
 
 def process(engine: Engine, *, tenant_id: int, inbox_id: int) -> str | None:
     """Apply one stored callback, once; returns its outcome (None when already processed)."""
-    with unit_of_work(engine, tenant_id=tenant_id) as session:
-        claimed = session.execute(
-            update(INBOX)
-            .where(INBOX.c.id == inbox_id, INBOX.c.tenant_id == tenant_id, INBOX.c.processed_at.is_(None))
-            .values(processed_at=utcnow())
-            .returning(INBOX.c.id)
-        ).first()
-        if claimed is None:
-            return None
-        row = session.get(WeComInbox, inbox_id)
-        assert row is not None
-        fields = xml.parse(row.message)
-        try:
-            with session.begin_nested():
-                _apply(session, tenant_id, row, fields)
-            row.outcome, row.error = "applied", None
-        except _NotAppliedError as skip:
-            row.outcome, row.error = skip.outcome, skip.reason
-        return row.outcome
+    outcomes = process_batch(engine, tenant_id=tenant_id, inbox_ids=[inbox_id])
+    return outcomes.get(inbox_id)
 
 
-def process_pending(engine: Engine, *, tenant_id: int, limit: int = 10_000) -> dict[str, int]:
+def process_pending(engine: Engine, *, tenant_id: int, limit: int = 100_000) -> dict[str, int]:
     """Process every stored callback not processed yet, oldest first (retries, catch-up)."""
     with unit_of_work(engine, tenant_id=tenant_id) as session:
         ids = list(
@@ -211,123 +207,186 @@ def process_pending(engine: Engine, *, tenant_id: int, limit: int = 10_000) -> d
             )
         )
     counts: dict[str, int] = {}
-    for inbox_id in ids:
-        outcome = process(engine, tenant_id=tenant_id, inbox_id=inbox_id)
-        if outcome:
+    for i in range(0, len(ids), BATCH):
+        for outcome in process_batch(engine, tenant_id=tenant_id, inbox_ids=ids[i : i + BATCH]).values():
             counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
 
-def _apply(session: Session, tenant_id: int, row: WeComInbox, fields: dict[str, str]) -> None:
-    if row.event != "change_external_contact":
-        raise _NotAppliedError("ignored", f"event {row.event or '?'} not handled yet")
-    at = row.created_at_wecom or row.received_at
-    user_id, external = fields.get("UserID", ""), fields.get("ExternalUserID", "")
-    if not user_id or not external:
-        raise _NotAppliedError("failed", "UserID and ExternalUserID are required")
-    staff = session.scalar(select(Staff).where(Staff.tenant_id == tenant_id, Staff.wecom_userid == user_id))
-    if staff is None:
-        raise _NotAppliedError("failed", f"no staff member has WeCom UserID {user_id}")
-    change = row.change_type
-    if change not in (
-        "add_external_contact",
-        "edit_external_contact",
-        "del_external_contact",
-        "del_follow_user",
-        "transfer_fail",
-    ):
-        raise _NotAppliedError("ignored", f"change type {change or '?'} not handled yet")
-    try:
-        ref = customers.resolve_customers(
-            session,
-            tenant_id=tenant_id,
-            records=[CustomerUpsert(identities=[IdentityIn(type="wecom_external_userid", value=external)])],
-            source="wecom",
-            actor=None,
-        )[0]
-    except DomainError as exc:
-        raise _NotAppliedError("failed", exc.message("en")) from None
-    friend = session.scalar(
-        select(WeComFriend).where(
-            WeComFriend.tenant_id == tenant_id,
-            WeComFriend.staff_id == staff.id,
-            WeComFriend.external_userid == external,
-        )
-    )
-    late = friend is not None and at < friend.last_event_at
-    state = fields.get("State") or None
+def process_batch(engine: Engine, *, tenant_id: int, inbox_ids: list[int]) -> dict[int, str]:
+    """Apply stored callbacks in one transaction, in arrival order; each row exactly once.
 
-    def history(kind: str, detail: str | None = None) -> None:
-        assert friend is not None
-        session.add(
-            WeComFriendEvent(
-                tenant_id=tenant_id,
-                friend_id=friend.id,
-                kind=kind,
-                occurred_at=at,
-                detail=(detail or "")[:200] or None,
-                inbox_id=row.id,
+    Rows are claimed with one conditional UPDATE (rows another worker claimed are skipped); what
+    can fail (an unknown WeCom member, a malformed id) is decided before anything is written, so
+    one bad row marks itself failed without undoing the others.
+    """
+    with unit_of_work(engine, tenant_id=tenant_id) as session:
+        claimed = set(
+            session.scalars(
+                update(INBOX)
+                .where(
+                    INBOX.c.id.in_(inbox_ids), INBOX.c.tenant_id == tenant_id, INBOX.c.processed_at.is_(None)
+                )
+                .values(processed_at=utcnow())
+                .returning(INBOX.c.id)
             )
         )
-
-    if friend is None:
-        friend = WeComFriend(
-            tenant_id=tenant_id,
-            staff_id=staff.id,
-            customer_id=ref.id,
-            external_userid=external,
-            state=state,
-            added_at=at,
-            last_event_at=at,
+        if not claimed:
+            return {}
+        rows = list(
+            session.scalars(select(WeComInbox).where(WeComInbox.id.in_(claimed)).order_by(WeComInbox.id))
         )
-        session.add(friend)
-        session.flush()
-    if change == "add_external_contact":
-        became_friends = friend.deleted_at is not None or friend.added_at == at
-        if not late and friend.deleted_at is not None:
-            friend.deleted_at, friend.deleted_by, friend.added_at, friend.state = None, None, at, state
-        history("added" if not late else "added_late", state)
-        if became_friends and not late:
-            _new_fan(session, tenant_id, ref.id, staff, state, at, row.id)
-    elif change == "edit_external_contact":
-        history("edited")
-    elif change in ("del_external_contact", "del_follow_user"):
-        by = "customer" if change == "del_follow_user" else "staff"
-        if fields.get("Source") == "DELETE_BY_TRANSFER":
-            by = "transfer"
+        _apply_batch(session, tenant_id, [(row, xml.parse(row.message)) for row in rows])
+        return {row.id: row.outcome or "applied" for row in rows}
+
+
+def _apply_batch(session: Session, tenant_id: int, items: list[tuple[WeComInbox, dict[str, str]]]) -> None:
+    def skip(row: WeComInbox, outcome: str, reason: str) -> None:
+        row.outcome, row.error = outcome, reason
+
+    work: list[tuple[WeComInbox, dict[str, str]]] = []
+    for row, fields in items:
+        if row.event != "change_external_contact":
+            skip(row, "ignored", f"event {row.event or '?'} not handled yet")
+        elif row.change_type not in HANDLED:
+            skip(row, "ignored", f"change type {row.change_type or '?'} not handled yet")
+        elif not fields.get("UserID") or not fields.get("ExternalUserID"):
+            skip(row, "failed", "UserID and ExternalUserID are required")
+        else:
+            work.append((row, fields))
+    staff_by_userid = {
+        m.wecom_userid: m
+        for m in session.scalars(
+            select(Staff).where(
+                Staff.tenant_id == tenant_id, Staff.wecom_userid.in_({f["UserID"] for _, f in work})
+            )
+        )
+    }
+    keys: dict[str, Any] = {}
+    ready: list[tuple[WeComInbox, dict[str, str], Staff]] = []
+    for row, fields in work:
+        staff = staff_by_userid.get(fields["UserID"])
+        if staff is None:
+            skip(row, "failed", f"no staff member has WeCom UserID {fields['UserID']}")
+            continue
+        try:
+            keys[fields["ExternalUserID"]] = customers.normalise(
+                "wecom_external_userid", fields["ExternalUserID"]
+            )
+        except DomainError as exc:
+            skip(row, "failed", exc.message("en"))
+            continue
+        ready.append((row, fields, staff))
+    if not ready:
+        return
+    # Customers: known ones by identity, the others created in one write.
+    owners = customers.identity_owners(session, tenant_id=tenant_id, keys=list(keys.values()))
+    unknown = [ext for ext, key in keys.items() if key not in owners]
+    created = customers.attach_identities(
+        session,
+        tenant_id=tenant_id,
+        groups=[([keys[ext]], None, None) for ext in unknown],
+        known=set(owners),
+        source="wecom",
+        actor=None,
+    )
+    customer_of = {ext: owners[key] for ext, key in keys.items() if key in owners}
+    customer_of.update(zip(unknown, created, strict=True))
+    friends = {
+        (f.staff_id, f.external_userid): f
+        for f in session.scalars(
+            select(WeComFriend).where(
+                WeComFriend.tenant_id == tenant_id,
+                WeComFriend.external_userid.in_(list(keys)),
+                WeComFriend.staff_id.in_({staff.id for _, _, staff in ready}),
+            )
+        )
+    }
+    infos = org.staff_by_id(session, tenant_id=tenant_id, ids={staff.id for _, _, staff in ready})
+    adds = any(row.change_type == "add_external_contact" for row, _, _ in ready)
+    book = BindingBook.load(
+        session, tenant_id=tenant_id, customer_ids=set(customer_of.values()), for_update=adds
+    )
+    history: list[tuple[WeComFriend, str, dt.datetime, str | None, int]] = []
+    fans: list[dict[str, Any]] = []
+    for row, fields, staff in ready:
+        at = row.created_at_wecom or row.received_at
+        external, change, state = fields["ExternalUserID"], row.change_type, fields.get("State") or None
+        friend = friends.get((staff.id, external))
+        late = friend is not None and at < friend.last_event_at
+        became_friends = False
+        if friend is None:
+            friend = WeComFriend(
+                tenant_id=tenant_id,
+                staff_id=staff.id,
+                customer_id=customer_of[external],
+                external_userid=external,
+                state=state,
+                added_at=at,
+                last_event_at=at,
+            )
+            session.add(friend)
+            friends[(staff.id, external)] = friend
+            became_friends = True
+        if change == "add_external_contact":
+            if not late and friend.deleted_at is not None:
+                friend.deleted_at, friend.deleted_by, friend.added_at, friend.state = None, None, at, state
+                became_friends = True
+            history.append((friend, "added" if not late else "added_late", at, state, row.id))
+            if became_friends and not late:
+                store_ids = infos[staff.id].store_ids
+                store_id = store_ids[0] if store_ids else None
+                book.offer(
+                    customer_id=customer_of[external],
+                    guide_id=staff.id,
+                    store_id=store_id,
+                    source="friend_add",
+                    at=at,
+                    reference=f"wecom:{row.id}",
+                )
+                fans.append(
+                    {
+                        "tenant_id": tenant_id,
+                        "customer_id": customer_of[external],
+                        "kind": "new_fan",
+                        "occurred_at": at,
+                        "actor_type": "system",
+                        "actor_id": None,
+                        "data": {
+                            "store_id": store_id,
+                            "guide_id": staff.id,
+                            "channel": "wecom",
+                            "state": state,
+                        },
+                    }
+                )
+        elif change == "edit_external_contact":
+            history.append((friend, "edited", at, None, row.id))
+        elif change in ("del_external_contact", "del_follow_user"):
+            by = "customer" if change == "del_follow_user" else "staff"
+            if fields.get("Source") == "DELETE_BY_TRANSFER":
+                by = "transfer"
+            if not late:
+                friend.deleted_at, friend.deleted_by = at, by
+            history.append(
+                (friend, f"deleted_by_{by}" if not late else "deleted_late", at, fields.get("Source"), row.id)
+            )
+        else:  # transfer_fail
+            history.append((friend, "transfer_failed", at, fields.get("FailReason"), row.id))
         if not late:
-            friend.deleted_at, friend.deleted_by = at, by
-        history(f"deleted_by_{by}" if not late else "deleted_late", fields.get("Source"))
-    else:  # transfer_fail
-        history("transfer_failed", fields.get("FailReason"))
-    if not late:
-        friend.last_event_at = at
-
-
-def _new_fan(
-    session: Session,
-    tenant_id: int,
-    customer_id: int,
-    staff: Staff,
-    state: str | None,
-    at: dt.datetime,
-    inbox_id: int,
-) -> None:
-    """A new WeCom friend: the exclusive guide is offered, and the timeline gets a 'new_fan' event
-    (the store daily report counts them at the guide's store)."""
-    info = org.staff_by_id(session, tenant_id=tenant_id, ids={staff.id})[staff.id]
-    store_id = info.store_ids[0] if info.store_ids else None
-    book = BindingBook.load(session, tenant_id=tenant_id, customer_ids={customer_id}, for_update=True)
-    book.offer(
-        customer_id=customer_id,
-        guide_id=staff.id,
-        store_id=store_id,
-        source="friend_add",
-        at=at,
-        reference=f"wecom:{inbox_id}",
+            friend.last_event_at = at
+        row.outcome, row.error = "applied", None
+    session.flush()  # new friends get their ids
+    session.add_all(
+        WeComFriendEvent(
+            tenant_id=tenant_id,
+            friend_id=friend.id,
+            kind=kind,
+            occurred_at=at,
+            detail=(detail or "")[:200] or None,
+            inbox_id=inbox_id,
+        )
+        for friend, kind, at, detail, inbox_id in history
     )
     book.flush(session)
-    data: dict[str, Any] = {"store_id": store_id, "guide_id": staff.id, "channel": "wecom", "state": state}
-    customers.add_timeline_event(
-        session, tenant_id=tenant_id, customer_id=customer_id, kind="new_fan", data=data, occurred_at=at
-    )
+    customers.append_timeline(session, fans)

@@ -59,14 +59,25 @@ class InboxWorker:
 
     def _run(self) -> None:
         while True:
-            item = self.queue.get()
-            try:
-                if item is None:
-                    return
-                tenant_id, inbox_id = item
+            first = self.queue.get()
+            batch = [first]
+            while first is not None and len(batch) < service.BATCH:  # whatever else is waiting
                 try:
-                    service.process(self.engine, tenant_id=tenant_id, inbox_id=inbox_id)
-                except Exception:  # a bad row must not stop the worker; it stays unprocessed for a retry
-                    log.exception("processing WeCom callback %s failed", inbox_id)
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                by_tenant: dict[int, list[int]] = {}
+                for item in batch:
+                    if item is not None:
+                        by_tenant.setdefault(item[0], []).append(item[1])
+                for tenant_id, ids in by_tenant.items():
+                    try:
+                        service.process_batch(self.engine, tenant_id=tenant_id, inbox_ids=ids)
+                    except Exception:  # a bad batch must not stop the worker; its rows stay for a retry
+                        log.exception("processing WeCom callbacks %s failed", ids)
             finally:
-                self.queue.task_done()
+                for _ in batch:
+                    self.queue.task_done()
+            if None in batch:
+                return
