@@ -133,15 +133,23 @@ def test_attribution_rules_and_binding_protection(client: TestClient, world: Wor
     assert {x["store_id"] for x in managed} == {s1}
 
 
-def test_hours_boundaries_overnight(client: TestClient, world: World) -> None:
-    w = world
-    setup_products(client, w)
+def set_hours(w: World, opens: str, closes: str, holidays: list[dict[str, Any]] | None = None) -> None:
+    """The same hours every day for store S1 (and optional holidays)."""
     with unit_of_work(w.engine) as db:
         db.execute(
             update(Store)
             .where(Store.id == w.store_ids[0])
-            .values(business_hours=[{"weekday": d, "opens": "10:00", "closes": "02:00"} for d in range(7)])
+            .values(
+                business_hours=[{"weekday": d, "opens": opens, "closes": closes} for d in range(7)],
+                holidays=holidays or [],
+            )
         )
+
+
+def test_hours_boundaries_overnight(client: TestClient, world: World) -> None:
+    w = world
+    setup_products(client, w)
+    set_hours(w, "10:00", "02:00")
     times = {"t0959": "09:59", "t1000": "10:00", "t0159": "01:59", "t0200": "02:00"}
     orders = [
         o(
@@ -256,6 +264,10 @@ def test_bad_input_is_refused_precisely_and_writes_nothing(client: TestClient, w
     assert r.json()["error"]["details"]["errors"][0]["code"] == "payments_mismatch"
     r = post(client, w, [o("b8", status="cancelled")])
     assert r.json()["error"]["details"]["errors"][0]["code"] == "status_mismatch"
+    naive = client.get(
+        "/api/v1/orders", params={"paid_from": "2026-06-18T00:00:00"}, headers=w.headers("owner")
+    )
+    assert naive.status_code == 422 and naive.json()["error"]["code"] == "validation_error"
     r = post(client, w, [o("b9"), o("b9")])
     assert r.json()["error"]["details"]["errors"][0]["code"] == "duplicate_in_batch"
     assert count_orders(w) == before
@@ -430,17 +442,12 @@ def test_protection_window_is_a_brand_setting(client: TestClient, world: World) 
 def test_holiday_closes_the_store_for_the_hours_split(client: TestClient, world: World) -> None:
     w = world
     setup_products(client, w)
-    with unit_of_work(w.engine) as db:
-        db.execute(
-            update(Store)
-            .where(Store.id == w.store_ids[0])
-            .values(
-                business_hours=[{"weekday": d, "opens": "10:00", "closes": "22:00"} for d in range(7)],
-                holidays=[
-                    {"date": "2026-06-19", "closed": True, "opens": None, "closes": None, "name": "端午"}
-                ],
-            )
-        )
+    set_hours(
+        w,
+        "10:00",
+        "22:00",
+        [{"date": "2026-06-19", "closed": True, "opens": None, "closes": None, "name": "端午"}],
+    )
     orders = [
         o(
             "h1",

@@ -17,10 +17,8 @@ from siyu.db.session import unit_of_work
 from siyu.wecom.crypto import WeComCrypto, signature
 from siyu.wecom.models import WeComFriend, WeComFriendEvent, WeComInbox
 from tests.conftest import World
+from tests.unit.test_wecom_crypto import AES_KEY, CORP_ID, TOKEN, VECTOR_PLAINTEXT, VECTOR_QUERY
 
-TOKEN = "123456"
-AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
-CORP_ID = "wx49f0ab532d5d035a"
 NOW = int(dt.datetime.now(dt.UTC).timestamp())  # the fixed clock (now, so staff tokens stay valid)
 EXTERNAL = "wmEXTERNALuser0000000001"
 
@@ -94,16 +92,11 @@ def test_url_verification_with_the_published_vector(client: TestClient, world: W
     try:
         r = client.get(
             f"/api/v1/wecom/{world.slug}/callback",
-            params={
-                "msg_signature": "dd6b9c95b495b3f7e2901bfbc76c664930ffdb96",
-                "timestamp": "1411443780",
-                "nonce": "437374425",
-                "echostr": "4ByGGj+sVCYcvGeQYhaKIk1o0pQRNbRjxybjTGblXrBaXlTXeOo1+bXFXDQQb1o6co6Yh9Bv41n7hOchLF6p+Q==",
-            },
+            params=VECTOR_QUERY,
         )
     finally:
         set_clock(previous)
-    assert r.status_code == 200 and r.text == "5927782489442352469"
+    assert r.status_code == 200 and r.text == VECTOR_PLAINTEXT
     status = client.get("/api/v1/wecom/settings", headers=world.headers("owner")).json()
     assert status["verified_at"] is not None and status["corp_id"] == CORP_ID and "token" not in status
 

@@ -16,6 +16,7 @@ from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
 from tests.conftest import World
+from tests.unit.test_wecom_crypto import AES_KEY, CORP_ID, TOKEN, VECTOR_QUERY
 
 
 @pytest.fixture
@@ -222,24 +223,19 @@ def test_wecom_settings_page_shows_verification(browser: TestClient, world: Worl
     good = browser.post(
         "/settings/wecom",
         data={
-            "corp_id": "wx49f0ab532d5d035a",
-            "token": "123456",
-            "aes_key": "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR",
+            "corp_id": CORP_ID,
+            "token": TOKEN,
+            "aes_key": AES_KEY,
         },
     )
     assert good.status_code == 200 and "已保存" in good.text and "尚未验证" in good.text
-    assert "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR" not in good.text  # never shown again
+    assert AES_KEY not in good.text  # never shown again
     previous = get_clock()
     set_clock(FixedClock(dt.datetime.fromtimestamp(1411443790, tz=dt.UTC)))
     try:
         browser.get(
             f"/api/v1/wecom/{world.slug}/callback",
-            params={
-                "msg_signature": "dd6b9c95b495b3f7e2901bfbc76c664930ffdb96",
-                "timestamp": "1411443780",
-                "nonce": "437374425",
-                "echostr": "4ByGGj+sVCYcvGeQYhaKIk1o0pQRNbRjxybjTGblXrBaXlTXeOo1+bXFXDQQb1o6co6Yh9Bv41n7hOchLF6p+Q==",
-            },
+            params=VECTOR_QUERY,
         ).raise_for_status()
     finally:
         set_clock(previous)

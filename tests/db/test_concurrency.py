@@ -32,6 +32,19 @@ def run_threads(n: int, target: Callable[[int], Any]) -> list[Any]:
     return results
 
 
+def app_with_sku(world: World, code: str, price_fen: int) -> tuple[Any, dict[str, str]]:
+    """The app on the world's engine with one SKU, and the integration's headers."""
+    app = create_app(engine=world.engine)
+    headers = world.headers("integration")
+    with TestClient(app) as client:
+        client.post(
+            "/api/v1/products/batch",
+            headers=headers,
+            json={"products": [{"code": code, "name": "测试", "list_price_fen": price_fen}]},
+        ).raise_for_status()
+    return app, headers
+
+
 def test_number_allocation_is_gapless_under_concurrency(db_world: World) -> None:
     def allocate(_: int) -> list[int]:
         out: list[int] = []
@@ -109,14 +122,7 @@ def test_concurrent_orders_and_refunds_never_duplicate_or_overpay(db_world: Worl
     one order, and exactly one refund gets through."""
     from siyu.orders.models import Order, Refund
 
-    app = create_app(engine=db_world.engine)
-    headers = db_world.headers("integration")
-    with TestClient(app) as client:
-        client.post(
-            "/api/v1/products/batch",
-            headers=headers,
-            json={"products": [{"code": "CC-1", "name": "测试", "list_price_fen": 5000}]},
-        ).raise_for_status()
+    app, headers = app_with_sku(db_world, "CC-1", 5000)
     order = {
         "channel": "mini_program",
         "external_id": "CONC-1",
@@ -167,14 +173,7 @@ def test_concurrent_batches_sharing_buyers_and_guide_links_both_land(db_world: W
     from siyu.guides.models import GuideBinding
     from siyu.orders.models import Order
 
-    app = create_app(engine=db_world.engine)
-    headers = db_world.headers("integration")
-    with TestClient(app) as client:
-        client.post(
-            "/api/v1/products/batch",
-            headers=headers,
-            json={"products": [{"code": "CC-2", "name": "测试", "list_price_fen": 3000}]},
-        ).raise_for_status()
+    app, headers = app_with_sku(db_world, "CC-2", 3000)
 
     def batch(feed: int) -> list[dict[str, Any]]:
         guide = "GUIDE" if feed % 2 == 0 else "GUIDE2"

@@ -18,6 +18,10 @@ TIMESTAMP = "1411443780"
 NONCE = "437374425"
 ECHOSTR = "4ByGGj+sVCYcvGeQYhaKIk1o0pQRNbRjxybjTGblXrBaXlTXeOo1+bXFXDQQb1o6co6Yh9Bv41n7hOchLF6p+Q=="
 
+# The URL-verification request WeCom would send with those values.
+VECTOR_QUERY = {"msg_signature": MSG_SIGNATURE, "timestamp": TIMESTAMP, "nonce": NONCE, "echostr": ECHOSTR}
+VECTOR_PLAINTEXT = "5927782489442352469"
+
 CRYPTO = WeComCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=CORP_ID)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
+from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Perm, Principal
@@ -51,6 +52,8 @@ def authenticate(request: Request) -> Principal:
 MAX_ID = 2**63 - 1  # ids are BIGINT; larger numbers are refused at the edge, not by the driver
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+# A time filter in a query string: it must carry its zone (2026-11-11T00:00:00+08:00), else 422.
+AwareQuery = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone")]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 DB = Annotated[Session, Depends(get_session)]
 

@@ -144,6 +144,11 @@ def forbidden(request: Request, permission: Perm) -> HTMLResponse:
     return render(request, "error.html", status=403, code=403, permission=permission.value)
 
 
+def not_found_page(request: Request) -> HTMLResponse:
+    """The 404 page: absent, or outside the caller's scope (the same answer for both)."""
+    return render(request, "error.html", status=404, code=404, permission=None)
+
+
 def _safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
@@ -281,15 +286,21 @@ def hq_home(request: Request, date: str | None = None) -> HTMLResponse:
     )
 
 
+def _report_store(request: Request, principal: Principal, code: str) -> org.StoreInfo | HTMLResponse:
+    """The store whose report is asked for, or the 403 / 404 page to answer instead."""
+    if not principal.can(Perm.REPORTS_READ):
+        return forbidden(request, Perm.REPORTS_READ)
+    store = report.store_for_report(request.state.db, principal=principal, code=code)
+    return store if store is not None else not_found_page(request)
+
+
 @router.get("/stores/{code}/daily", response_class=HTMLResponse)
 def store_daily_page(request: Request, code: str, date: str | None = None) -> HTMLResponse:
     """The store daily report with charts, a date picker and the Excel download."""
     principal = page_principal(request)
-    if not principal.can(Perm.REPORTS_READ):
-        return forbidden(request, Perm.REPORTS_READ)
-    store = org.stores_by_code(request.state.db, tenant_id=principal.tenant_id, codes={code}).get(code)
-    if store is None or (principal.scope != "all" and store.id not in principal.store_ids):
-        return render(request, "error.html", status=404, code=404, permission=None)
+    store = _report_store(request, principal, code)
+    if not isinstance(store, org.StoreInfo):
+        return store
     day, bad_date = _parse_date(request, date, principal)
     data = report.store_daily(request.state.db, tenant_id=principal.tenant_id, store=store, day=day)
     my_stores = org.stores_by_id(
@@ -337,11 +348,9 @@ def _chart_data(data: dict[str, Any]) -> dict[str, Any]:
 def store_daily_excel(request: Request, code: str, date: str) -> Response:
     """The same report as .xlsx."""
     principal = page_principal(request)
-    if not principal.can(Perm.REPORTS_READ):
-        return forbidden(request, Perm.REPORTS_READ)
-    store = org.stores_by_code(request.state.db, tenant_id=principal.tenant_id, codes={code}).get(code)
-    if store is None or (principal.scope != "all" and store.id not in principal.store_ids):
-        return render(request, "error.html", status=404, code=404, permission=None)
+    store = _report_store(request, principal, code)
+    if not isinstance(store, org.StoreInfo):
+        return store
     day, bad_date = _parse_date(request, date, principal)
     if bad_date:
         return render(request, "error.html", status=422, code=422, permission=None, bad_date=bad_date)
@@ -478,13 +487,13 @@ def reveal_customer_phone(request: Request, customer_id: int) -> HTMLResponse:
     if not principal.can(Perm.PHONE_REVEAL):
         return forbidden(request, Perm.PHONE_REVEAL)
     if customer_id > MAX_ID:
-        return render(request, "error.html", status=404, code=404, permission=None)
+        return not_found_page(request)
     try:
         customer = customer_service.reveal_phone(
             request.state.db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal
         )
     except DomainError:
-        return render(request, "error.html", status=404, code=404, permission=None)
+        return not_found_page(request)
     return _customer_360(request, principal, customer_id, phone=national_display(customer.phone_e164))
 
 
@@ -493,13 +502,13 @@ def _customer_360(
 ) -> HTMLResponse:
     db = request.state.db
     if customer_id > MAX_ID:
-        return render(request, "error.html", status=404, code=404, permission=None)
+        return not_found_page(request)
     try:
         customer = customer_service.get_customer(
             db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal
         )
     except DomainError:
-        return render(request, "error.html", status=404, code=404, permission=None)
+        return not_found_page(request)
     identities = customer_service.identities_of(
         db, tenant_id=principal.tenant_id, customer_ids=[customer.id]
     )[customer.id]

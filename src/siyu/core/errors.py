@@ -185,3 +185,9 @@ class RowError(dict[str, Any]):
 
     def __init__(self, row: int, column: str | None, code: str, message_zh: str, message_en: str) -> None:
         super().__init__(row=row, column=column, code=code, message=message_zh, message_en=message_en)
+
+
+def rejected(errors: list[RowError], code: str = "batch_rejected") -> DomainError:
+    """The error for a batch or an import with row problems (sorted by row): nothing is written."""
+    errors = sorted(errors, key=lambda e: (e["row"], e["column"] or ""))
+    return DomainError(code, error_count=len(errors), details={"errors": errors})

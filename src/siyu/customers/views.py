@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -11,10 +10,9 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from siyu.api.deps import DB, Limit, PathId, QueryId, allow
+from siyu.api.deps import DB, AwareQuery, Limit, PathId, QueryId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
-from siyu.core.errors import DomainError
 from siyu.core.phone import mask_phone, national_display
 from siyu.customers import imports, service
 from siyu.customers import schemas as s
@@ -101,14 +99,11 @@ def list_customers(
     store_id: QueryId = None,
     guide_id: QueryId = None,
     status: Literal["active", "merged"] = "active",
-    created_from: dt.datetime | None = None,
-    created_to: dt.datetime | None = None,
+    created_from: AwareQuery = None,
+    created_to: AwareQuery = None,
     principal: Principal = allow(Perm.CUSTOMERS_READ),
 ) -> s.CustomerPage:
     """Customers in the caller's scope, newest first."""
-    for value in (created_from, created_to):
-        if value is not None and value.tzinfo is None:
-            raise DomainError("validation_error", summary="时间须带时区 / times need a time zone")
     rows, next_cursor = service.list_customers(
         db,
         tenant_id=principal.tenant_id,

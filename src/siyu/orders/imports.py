@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
-from siyu.core.errors import DomainError, RowError
+from siyu.core.errors import DomainError, RowError, rejected
 from siyu.orders import schemas as s
 from siyu.orders import service
 from siyu.platform.tabular import Table, check_headers
@@ -61,7 +61,11 @@ def yuan_to_fen(value: str, column: str) -> int:
     return int(fen)
 
 
-def _validation_errors(row: int, exc: ValidationError) -> list[RowError]:
+def _row_errors(row: int, exc: Exception) -> list[RowError]:
+    """What is wrong with one sheet row: a bad amount, or the schema's complaints."""
+    if isinstance(exc, _BadCellError):
+        return [RowError(row, exc.column, "invalid_amount", exc.zh, exc.en)]
+    assert isinstance(exc, ValidationError)
     return [
         RowError(
             row, ".".join(str(p) for p in e["loc"]) or None, "invalid", f"数据无效：{e['msg']}", e["msg"]
@@ -141,12 +145,10 @@ def import_orders(
                 else [],
             }
             built.append((first_row, s.OrderIn.model_validate(data)))
-        except _BadCellError as bad:
-            errors.append(RowError(first_row, bad.column, "invalid_amount", bad.zh, bad.en))
-        except ValidationError as exc:
-            errors += _validation_errors(first_row, exc)
+        except (_BadCellError, ValidationError) as exc:
+            errors += _row_errors(first_row, exc)
     if errors:
-        raise DomainError("import_rejected", error_count=len(errors), details={"errors": errors})
+        raise rejected(errors, "import_rejected")
     created = updated = 0
     for i in range(0, len(built), service.MAX_BATCH):
         chunk = built[i : i + service.MAX_BATCH]
@@ -161,7 +163,7 @@ def import_orders(
                 RowError(chunk[e["row"] - 1][0], e["column"], e["code"], e["message"], e["message_en"])
                 for e in exc.details["errors"]
             ]
-            raise DomainError("import_rejected", error_count=len(mapped), details={"errors": mapped}) from exc
+            raise rejected(mapped, "import_rejected") from exc
         created += result.created
         updated += result.updated
     return {"created": created, "updated": updated}
@@ -188,12 +190,10 @@ def import_products(
                     }
                 )
             )
-        except _BadCellError as bad:
-            errors.append(RowError(row, bad.column, "invalid_amount", bad.zh, bad.en))
-        except ValidationError as exc:
-            errors += _validation_errors(row, exc)
+        except (_BadCellError, ValidationError) as exc:
+            errors += _row_errors(row, exc)
     if errors:
-        raise DomainError("import_rejected", error_count=len(errors), details={"errors": errors})
+        raise rejected(errors, "import_rejected")
     created = updated = 0
     for i in range(0, len(items), products.MAX_BATCH):
         result = products.upsert_products(

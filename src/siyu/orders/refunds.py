@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
 from siyu.core.clock import utcnow
-from siyu.core.errors import DomainError, RowError
+from siyu.core.errors import DomainError, RowError, rejected
 from siyu.core.money import format_fen
 from siyu.db.base import table_of
 from siyu.orders import schemas as s
 from siyu.orders.models import Footfall, Order, OrderLine, Refund, RefundLine
+from siyu.orders.service import unknown_reference
 from siyu.org import facade as org
 from siyu.org.models import Tenant
 
@@ -52,7 +53,7 @@ def refund_orders(
         except DomainError as exc:
             errors.append(RowError(row, None, exc.code, exc.message(), exc.message("en")))
     if errors:
-        raise DomainError("batch_rejected", error_count=len(errors), details={"errors": errors})
+        raise rejected(errors)
     return s.RefundBatchResult(results=results)
 
 
@@ -199,13 +200,7 @@ def record_footfall(session: Session, *, tenant_id: int, counts: list[s.Footfall
         local = c.hour_start.astimezone(tz)
         if c.store_code not in stores:
             errors.append(
-                RowError(
-                    row,
-                    "store_code",
-                    "unknown_store",
-                    f"门店“{c.store_code}”不存在",
-                    f"unknown store '{c.store_code}'",
-                )
+                unknown_reference(row, "store_code", "unknown_store", "门店", "store", c.store_code)
             )
         if (local.minute, local.second, local.microsecond) != (0, 0, 0):
             errors.append(
@@ -230,7 +225,7 @@ def record_footfall(session: Session, *, tenant_id: int, counts: list[s.Footfall
             )
         seen.setdefault(key, row)
     if errors:
-        raise DomainError("batch_rejected", error_count=len(errors), details={"errors": errors})
+        raise rejected(errors)
     now = utcnow()
     existing = {
         (f.store_id, f.hour_start): f

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
 from siyu.core.clock import utcnow
-from siyu.core.errors import DomainError, RowError, not_found
+from siyu.core.errors import DomainError, RowError, not_found, rejected
 from siyu.core.money import allocate
 from siyu.customers import facade as customers
 from siyu.customers.identity import IdentityKey
@@ -72,6 +72,11 @@ customers.register_customer_reference(ORDERS)
 
 def _err(row: int, column: str | None, code: str, zh: str, en: str) -> RowError:
     return RowError(row, column, code, zh, en)
+
+
+def unknown_reference(row: int, column: str, code: str, what_zh: str, what_en: str, value: str) -> RowError:
+    """A reference to something the brand does not have, named in both languages."""
+    return RowError(row, column, code, f"{what_zh}“{value}”不存在", f"unknown {what_en} '{value}'")
 
 
 @dataclass
@@ -214,8 +219,7 @@ def ingest_orders(
     customer_errors, to_create, owners = _resolve_customers(session, tenant_id, rows)
     errors += customer_errors
     if errors:
-        errors.sort(key=lambda e: (e["row"], e["column"] or ""))
-        raise DomainError("batch_rejected", error_count=len(errors), details={"errors": errors})
+        raise rejected(errors)
     _create_customers(session, tenant_id, to_create, owners, source, actor)
 
     offers = any(
@@ -321,22 +325,12 @@ def _check_batch(session: Session, tenant_id: int, currency: str, rows: list[_Ro
             )
         unknown = [line.sku_code for line in o.lines if line.sku_code not in products]
         for code in dict.fromkeys(unknown):
-            errors.append(
-                _err(
-                    r.row, "lines.sku_code", "unknown_sku", f"商品 SKU“{code}”不存在", f"unknown SKU '{code}'"
-                )
-            )
+            errors.append(unknown_reference(r.row, "lines.sku_code", "unknown_sku", "商品 SKU", "SKU", code))
         if o.store_code is not None:
             r.store = stores.get(o.store_code)
             if r.store is None:
                 errors.append(
-                    _err(
-                        r.row,
-                        "store_code",
-                        "unknown_store",
-                        f"门店“{o.store_code}”不存在",
-                        f"unknown store '{o.store_code}'",
-                    )
+                    unknown_reference(r.row, "store_code", "unknown_store", "门店", "store", o.store_code)
                 )
         elif o.in_store:
             what = "POS 订单" if o.channel == "pos" else "店内订单"
@@ -353,12 +347,13 @@ def _check_batch(session: Session, tenant_id: int, currency: str, rows: list[_Ro
             r.staff = staff.get(o.staff_employee_no)
             if r.staff is None:
                 errors.append(
-                    _err(
+                    unknown_reference(
                         r.row,
                         "staff_employee_no",
                         "unknown_staff",
-                        f"员工工号“{o.staff_employee_no}”不存在",
-                        f"unknown employee number '{o.staff_employee_no}'",
+                        "员工工号",
+                        "employee number",
+                        o.staff_employee_no,
                     )
                 )
         elif o.channel == "guide_share":
@@ -701,36 +696,28 @@ def _apply_update(session: Session, tenant_id: int, r: _Row, now: dt.datetime, s
     before = _snapshot(session, order)
     new_lines = [{k: line[k] for k in before["lines"][0]} for line in r.lines] if before["lines"] else []
     if order.refunded_fen > 0 and new_lines != before["lines"]:
-        raise DomainError(
-            "batch_rejected",
-            error_count=1,
-            details={
-                "errors": [
-                    _err(
-                        r.row,
-                        "lines",
-                        "order_has_refunds",
-                        "订单已有退款，不能修改商品行",
-                        "the order has refunds; its lines cannot change",
-                    )
-                ]
-            },
+        raise rejected(
+            [
+                _err(
+                    r.row,
+                    "lines",
+                    "order_has_refunds",
+                    "订单已有退款，不能修改商品行",
+                    "the order has refunds; its lines cannot change",
+                )
+            ]
         )
     if r.values["paid_fen"] < order.refunded_fen:
-        raise DomainError(
-            "batch_rejected",
-            error_count=1,
-            details={
-                "errors": [
-                    _err(
-                        r.row,
-                        "payments",
-                        "paid_below_refunded",
-                        "支付金额低于已退款金额",
-                        "paid is below refunded",
-                    )
-                ]
-            },
+        raise rejected(
+            [
+                _err(
+                    r.row,
+                    "payments",
+                    "paid_below_refunded",
+                    "支付金额低于已退款金额",
+                    "paid is below refunded",
+                )
+            ]
         )
     after = {k: r.values[k] for k in SNAPSHOT_FIELDS}
     changed = [

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Query, Response
 
-from siyu.api.deps import DB, Limit, PathId, QueryId, allow
+from siyu.api.deps import DB, AwareQuery, Limit, PathId, QueryId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.clock import utcnow
-from siyu.core.errors import DomainError, not_found
+from siyu.core.errors import not_found
 from siyu.customers.service import get_customer
 from siyu.guides import service as guides
 from siyu.orders import refunds, service
@@ -71,14 +69,11 @@ def list_orders(
     customer_id: QueryId = None,
     channel: str | None = Query(default=None, max_length=40),
     status: str | None = Query(default=None, max_length=12),
-    paid_from: dt.datetime | None = None,
-    paid_to: dt.datetime | None = None,
+    paid_from: AwareQuery = None,
+    paid_to: AwareQuery = None,
     principal: Principal = allow(Perm.ORDERS_READ),
 ) -> s.OrderPage:
     """Orders in the caller's scope (a manager's stores, a guide's own), newest first."""
-    for value in (paid_from, paid_to):
-        if value is not None and value.tzinfo is None:
-            raise DomainError("validation_error", summary="时间须带时区 / times need a time zone")
     rows, next_cursor = service.list_orders(
         db,
         tenant_id=principal.tenant_id,

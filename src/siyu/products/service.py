@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
 from siyu.core.clock import utcnow
-from siyu.core.errors import DomainError, RowError, not_found
+from siyu.core.errors import DomainError, RowError, not_found, rejected
 from siyu.db.pagination import keyset_page
 from siyu.products import schemas as s
 from siyu.products.models import Product
@@ -37,7 +37,7 @@ def upsert_products(
             )
         seen.setdefault(product.code, index)
     if errors:
-        raise DomainError("batch_rejected", error_count=len(errors), details={"errors": errors})
+        raise rejected(errors)
     existing = {
         p.code: p
         for p in session.scalars(

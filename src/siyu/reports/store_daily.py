@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.auth.permissions import Principal
 from siyu.guides.models import GuideBindingEvent
 from siyu.orders.models import Footfall, Order, Refund
 from siyu.org import facade as org
@@ -205,6 +206,21 @@ def _hourly(
     ):
         hours[hour_start.astimezone(tz).hour]["visitors"] += visitors
     return hours
+
+
+def store_for_report(
+    session: Session, *, principal: Principal, store_id: int | None = None, code: str | None = None
+) -> org.StoreInfo | None:
+    """The store (by id or code) if the caller may see its report: HQ any, a manager theirs."""
+    if store_id is not None:
+        store = org.stores_by_id(session, tenant_id=principal.tenant_id, ids={store_id}).get(store_id)
+    elif code is not None:
+        store = org.stores_by_code(session, tenant_id=principal.tenant_id, codes={code}).get(code)
+    else:
+        store = None
+    if store is None or (principal.scope != "all" and store.id not in principal.store_ids):
+        return None
+    return store
 
 
 def store_daily(session: Session, *, tenant_id: int, store: org.StoreInfo, day: dt.date) -> dict[str, Any]:

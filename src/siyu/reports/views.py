@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from siyu.api.deps import DB, QueryId, allow
 from siyu.api.routing import TransactionalRoute
@@ -20,18 +21,22 @@ router = APIRouter(prefix="/api/v1/reports", route_class=TransactionalRoute, tag
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _store(db: DB, principal: Principal, store_id: int | None, store_code: str | None) -> org.StoreInfo:
+@dataclass(frozen=True)
+class StoreQuery:
+    """Which store a report is for: its id or its code (one of them)."""
+
+    store_id: QueryId = None
+    store_code: str | None = Query(default=None, max_length=40)
+
+
+def _store(db: DB, principal: Principal, which: StoreQuery) -> org.StoreInfo:
     """The store asked for, inside the caller's scope (else 404, like an absent store)."""
-    if (store_id is None) == (store_code is None):
+    if (which.store_id is None) == (which.store_code is None):
         raise DomainError(
             "validation_error", summary="请给出 store_id 或 store_code 之一 / give store_id or store_code"
         )
-    if store_id is not None:
-        store = org.stores_by_id(db, tenant_id=principal.tenant_id, ids={store_id}).get(store_id)
-    else:
-        assert store_code is not None
-        store = org.stores_by_code(db, tenant_id=principal.tenant_id, codes={store_code}).get(store_code)
-    if store is None or (principal.scope != "all" and store.id not in principal.store_ids):
+    store = report.store_for_report(db, principal=principal, store_id=which.store_id, code=which.store_code)
+    if store is None:
         raise not_found("store")
     return store
 
@@ -43,13 +48,12 @@ DateParam = Query(description="local date in the tenant's time zone, YYYY-MM-DD"
 def store_daily(
     db: DB,
     date: dt.date = DateParam,
-    store_id: QueryId = None,
-    store_code: str | None = Query(default=None, max_length=40),
+    which: StoreQuery = Depends(),
     principal: Principal = allow(Perm.REPORTS_READ),
 ) -> rs.StoreDailyReport:
     """GMV, orders, AOV, in-store / off-store, hours split, channels, footfall, fans, cards, new vs
     repeat buyers — each compared with yesterday, last week, last month and last year."""
-    store = _store(db, principal, store_id, store_code)
+    store = _store(db, principal, which)
     return rs.StoreDailyReport.model_validate(
         report.store_daily(db, tenant_id=principal.tenant_id, store=store, day=date)
     )
@@ -59,12 +63,11 @@ def store_daily(
 def store_daily_excel(
     db: DB,
     date: dt.date = DateParam,
-    store_id: QueryId = None,
-    store_code: str | None = Query(default=None, max_length=40),
+    which: StoreQuery = Depends(),
     principal: Principal = allow(Perm.REPORTS_READ),
 ) -> Response:
     """The same report as an .xlsx workbook."""
-    store = _store(db, principal, store_id, store_code)
+    store = _store(db, principal, which)
     data = report.store_daily(db, tenant_id=principal.tenant_id, store=store, day=date)
     name = f"store-daily-{store.code}-{date.isoformat()}.xlsx"
     return Response(
@@ -94,12 +97,11 @@ def guide_ranking(
     db: DB,
     date_from: dt.date = DateParam,
     date_to: dt.date | None = Query(default=None, description="inclusive; defaults to date_from"),
-    store_id: QueryId = None,
-    store_code: str | None = Query(default=None, max_length=40),
+    which: StoreQuery = Depends(),
     principal: Principal = allow(Perm.REPORTS_READ),
 ) -> rs.GuideRanking:
     """The store's guides by GMV over local days [date_from, date_to]: orders, GMV, new customers."""
-    store = _store(db, principal, store_id, store_code)
+    store = _store(db, principal, which)
     last = date_to or date_from
     if last < date_from:
         raise DomainError("validation_error", summary="date_to 早于 date_from / date_to is before date_from")

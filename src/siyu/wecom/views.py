@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict, dataclass
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse
@@ -32,6 +33,16 @@ class WeComStatus(Strict):
     verified_at: dt.datetime | None
     updated_at: dt.datetime
     callback_path: str
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What every callback carries in its query string, and the tenant its URL names."""
+
+    tenant_slug: str = Path(pattern=SLUG)
+    msg_signature: str = Query(max_length=64)
+    timestamp: str = Query(max_length=20)
+    nonce: str = Query(max_length=64)
 
 
 async def raw_body(request: Request) -> bytes:
@@ -76,16 +87,11 @@ def receive_callback(
     request: Request,
     db: DB,
     background: BackgroundTasks,
-    tenant_slug: str = Path(pattern=SLUG),
-    msg_signature: str = Query(max_length=64),
-    timestamp: str = Query(max_length=20),
-    nonce: str = Query(max_length=64),
+    signed: Signed = Depends(),
     body: bytes = Depends(raw_body),
 ) -> PlainTextResponse:
     """Verify, decrypt and store the callback, then acknowledge; it is processed right after, once."""
-    tenant_id, inbox_id, new = service.receive(
-        db, tenant_slug=tenant_slug, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce, body=body
-    )
+    tenant_id, inbox_id, new = service.receive(db, body=body, **asdict(signed))
     set_session_tenant(db, tenant_id)
     if new:  # handed to the worker after the response, once the stored row is committed
         background.add_task(request.app.state.wecom_worker.submit, tenant_id, inbox_id)

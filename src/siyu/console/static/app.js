@@ -39,13 +39,7 @@
     var data = JSON.parse(dataNode.textContent);
     var t = JSON.parse(document.getElementById("chart-labels").textContent);
     var en = t.lang === "en";
-    function chart(id, option) {
-      var node = document.getElementById(id);
-      if (!node) { return; }
-      var c = window.echarts.init(node);
-      c.setOption(option);
-      window.addEventListener("resize", function () { c.resize(); });
-    }
+    var chart = chartOn;
     function pie(id, items) {
       chart(id, {
         tooltip: { trigger: "item", valueFormatter: function (v) { return "¥" + v.toFixed(2); } },
