@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from siyu import __version__
 from siyu.api import errors
 from siyu.api.limits import BodySizeLimit
+from siyu.audiences.views import router as audiences_router
 from siyu.auth.views import router as auth_router
 from siyu.console import views as console
 from siyu.core.errors import DomainError
@@ -29,6 +30,7 @@ from siyu.platform.views import router as platform_router
 from siyu.products.views import router as products_router
 from siyu.reports.views import router as reports_router
 from siyu.settings import Settings, get_settings
+from siyu.tags.views import router as tags_router
 from siyu.wecom.views import router as wecom_router
 from siyu.wecom.worker import InboxWorker
 
@@ -96,6 +98,8 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         products_router,
         orders_router,
         reports_router,
+        tags_router,
+        audiences_router,
         wecom_router,
     ):
         app.include_router(router)

@@ -33,6 +33,11 @@ class Perm(StrEnum):
     REPORTS_READ = "reports:read"
     BINDINGS_WRITE = "bindings:write"
     WECOM_MANAGE = "wecom:manage"
+    TAGS_READ = "tags:read"
+    TAGS_MANAGE = "tags:manage"
+    TAGS_ASSIGN = "tags:assign"
+    AUDIENCES_READ = "audiences:read"
+    AUDIENCES_WRITE = "audiences:write"
 
 
 ALL = frozenset(Perm)
@@ -50,6 +55,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.PRODUCTS_READ,
             Perm.ORDERS_READ,
             Perm.REPORTS_READ,
+            Perm.TAGS_READ,
+            Perm.AUDIENCES_READ,
         }
     ),
     "store_manager": frozenset(
@@ -64,6 +71,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.ORDERS_READ,
             Perm.REPORTS_READ,
             Perm.BINDINGS_WRITE,
+            Perm.TAGS_READ,
+            Perm.TAGS_ASSIGN,
         }
     ),
     # Guides read their own customers and orders; store reports are for managers and HQ.
@@ -76,6 +85,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.CONSENT_WRITE,
             Perm.PRODUCTS_READ,
             Perm.ORDERS_READ,
+            Perm.TAGS_READ,
+            Perm.TAGS_ASSIGN,
         }
     ),
     # An API key acts for an integration (POS, mini-program backend, ETL) across the whole tenant.
@@ -94,6 +105,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.ORDERS_READ,
             Perm.ORDERS_WRITE,
             Perm.BINDINGS_WRITE,
+            Perm.TAGS_READ,
+            Perm.TAGS_MANAGE,
+            Perm.TAGS_ASSIGN,
+            Perm.AUDIENCES_READ,
         }
     ),
 }

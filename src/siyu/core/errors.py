@@ -123,6 +123,14 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "callback_refused": (403, "企业微信回调校验失败（{reason}）", "WeCom callback refused ({reason})"),
     "callback_malformed": (400, "企业微信回调格式错误（{reason}）", "Malformed WeCom callback ({reason})"),
     "invalid_wecom_settings": (422, "企业微信配置无效：{reason}", "Invalid WeCom settings: {reason}"),
+    "invalid_rule": (422, "{reason_zh}", "{reason_en}"),
+    "unknown_reference": (
+        422,
+        "规则引用了不存在的{object}：{values}",
+        "The rule refers to unknown {object}: {values}",
+    ),
+    "tag_not_allowed": (403, "{reason_zh}", "{reason_en}"),
+    "invalid_tag": (422, "{reason_zh}", "{reason_en}"),
 }
 
 OBJECT_NAMES: dict[str, tuple[str, str]] = {
@@ -142,6 +150,10 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "order_line": ("订单行", "Order line"),
     "guide": ("导购", "Guide"),
     "wecom_config": ("企业微信配置", "WeCom settings"),
+    "tag": ("标签", "tag"),
+    "tag_group": ("标签组", "tag group"),
+    "audience": ("人群包", "audience"),
+    "snapshot": ("人群快照", "audience snapshot"),
 }
 
 

@@ -122,3 +122,36 @@ def append_timeline(session: Session, events: list[dict[str, Any]]) -> None:
     """Append many timeline events at once (dicts with tenant_id, customer_id, kind, occurred_at,
     actor_type, actor_id, data)."""
     bulk_insert(session.connection(), table_of(TimelineEvent), events)
+
+
+def customers_in_scope(
+    session: Session, *, tenant_id: int, ids: list[int], principal: Principal | None
+) -> dict[int, CustomerRef]:
+    """Active customers among `ids` that the principal may see (others are simply absent)."""
+    found: dict[int, CustomerRef] = {}
+    for start in range(0, len(ids), 5000):
+        stmt = select(Customer.id, Customer.number, Customer.store_id, Customer.guide_id).where(
+            Customer.tenant_id == tenant_id,
+            Customer.status == "active",
+            one_of(session, Customer.id, ids[start : start + 5000]),
+        )
+        if (cond := service.scope_filter(principal)) is not None:
+            stmt = stmt.where(cond)
+        for row in session.execute(stmt):
+            found[row.id] = CustomerRef(row.id, row.number, row.store_id, row.guide_id)
+    return found
+
+
+def customers_by_number(session: Session, *, tenant_id: int, numbers: list[int]) -> dict[int, int]:
+    """Customer id per dense number (numbers of absent customers are simply missing)."""
+    found: dict[int, int] = {}
+    for start in range(0, len(numbers), 5000):
+        found.update(
+            session.execute(
+                select(Customer.number, Customer.id).where(
+                    Customer.tenant_id == tenant_id,
+                    one_of(session, Customer.number, numbers[start : start + 5000]),
+                )
+            ).tuples()
+        )
+    return found

@@ -33,6 +33,7 @@ OPTIONAL = (
     "gender",
     "birthday",
     "city",
+    "member_tier",
     "phone",
     "wechat_appid",
     "platform",
@@ -129,6 +130,7 @@ def import_customers(
             "gender": GENDERS[gender_raw],
             "birthday": cells.get("birthday") or None,
             "city": cells.get("city") or None,
+            "member_tier": cells.get("member_tier") or None,
             "store_id": stores.get(store_code) if store_code else None,
             "guide_id": guides.get(guide_username) if guide_username else None,
         }

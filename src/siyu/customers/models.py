@@ -56,6 +56,8 @@ class Customer(TenantScoped, Base):
         Index("ix_customers_store", "store_id"),
         Index("ix_customers_guide", "guide_id"),
         Index("ix_customers_merged_into", "merged_into_id"),
+        # The audience engine's attribute index catches up from recently changed customers.
+        Index("ix_customers_updated", "tenant_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -66,6 +68,8 @@ class Customer(TenantScoped, Base):
     birthday: Mapped[date | None] = mapped_column(Date)
     city: Mapped[str | None] = mapped_column(String(60))
     phone_e164: Mapped[str | None] = mapped_column(String(20))
+    # Member tier (普卡, 银卡, 金卡 …) as the brand's loyalty programme names it.
+    member_tier: Mapped[str | None] = mapped_column(String(20))
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     store_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("stores.id", ondelete="SET NULL"))
     guide_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("staff.id", ondelete="SET NULL"))

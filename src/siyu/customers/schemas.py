@@ -44,6 +44,7 @@ class CustomerProfile(Strict):
     gender: GENDER | None = None
     birthday: dt.date | None = None
     city: str | None = Field(default=None, max_length=60)
+    member_tier: str | None = Field(default=None, max_length=20, examples=["金卡"])
     custom_fields: dict[str, Any] | None = None
     store_id: DbId | None = None
     guide_id: DbId | None = None
@@ -85,6 +86,7 @@ class CustomerSummary(Strict):
     gender: str
     birthday: dt.date | None
     city: str | None
+    member_tier: str | None
     phone: str | None = Field(description="masked, e.g. 138****1234")
     custom_fields: dict[str, Any]
     store_id: int | None

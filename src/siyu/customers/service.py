@@ -33,7 +33,7 @@ from siyu.org.models import Staff, Store, Tenant
 from siyu.platform import audit
 
 MAX_BATCH = 1000
-PROFILE_FIELDS = ("name", "gender", "birthday", "city", "store_id", "guide_id")
+PROFILE_FIELDS = ("name", "gender", "birthday", "city", "member_tier", "store_id", "guide_id")
 
 references.register(table_of(CustomerIdentity))
 references.register(table_of(TimelineEvent))
@@ -375,6 +375,7 @@ def _write(
                     "gender": p.profile.get("gender") or "unknown",
                     "birthday": p.profile.get("birthday"),
                     "city": p.profile.get("city"),
+                    "member_tier": p.profile.get("member_tier"),
                     "phone_e164": phone,
                     "custom_fields": p.profile.get("custom_fields") or {},
                     "store_id": p.profile.get("store_id"),

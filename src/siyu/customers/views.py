@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
 
 from siyu.api.deps import DB, AwareQuery, Limit, PathId, QueryId, allow
+from siyu.api.downloads import temporary_download
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.phone import mask_phone, national_display
@@ -31,6 +30,7 @@ def summary(c: Customer) -> s.CustomerSummary:
         gender=c.gender,
         birthday=c.birthday,
         city=c.city,
+        member_tier=c.member_tier,
         phone=mask_phone(c.phone_e164),
         custom_fields=c.custom_fields or {},
         store_id=c.store_id,
@@ -149,9 +149,14 @@ def export(
     db: DB, format: Literal["csv", "xlsx"] = "xlsx", principal: Principal = allow(Perm.CUSTOMERS_EXPORT)
 ) -> FileResponse:
     """All active customers of the tenant; phones masked."""
-    folder = Path(tempfile.mkdtemp(prefix="siyu-export-"))
-    path = folder / f"customers.{format}"
-    count = imports.export_customers(db, tenant_id=principal.tenant_id, path=path, reveal_phones=False)
+    counted: list[int] = []
+
+    def write(path: Path) -> None:
+        counted.append(
+            imports.export_customers(db, tenant_id=principal.tenant_id, path=path, reveal_phones=False)
+        )
+
+    response = temporary_download(f"customers.{format}", write)
     audit.record(
         db,
         tenant_id=principal.tenant_id,
@@ -159,14 +164,9 @@ def export(
         action="customer.export",
         object_type="customer",
         object_id=None,
-        data={"rows": count, "format": format},
+        data={"rows": counted[0], "format": format},
     )
-
-    def cleanup() -> None:
-        path.unlink(missing_ok=True)
-        folder.rmdir()
-
-    return FileResponse(path, filename=f"customers.{format}", background=BackgroundTask(cleanup))
+    return response
 
 
 @router.get("/customers/{customer_id}", response_model=s.CustomerRead, summary="Get a customer 客户详情")

@@ -141,7 +141,7 @@ def _tenant_guard(state: ORMExecuteState) -> None:
 
 
 # Namespaces of transaction-level advisory locks (the first key of pg_advisory_xact_lock).
-LOCK_NAMESPACES = {"guide_bindings": 0x51D0_0001}
+LOCK_NAMESPACES = {"guide_bindings": 0x51D0_0001, "tags": 0x51D0_0002}
 
 
 def lock_tenant(session: Session, name: str, tenant_id: int) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
+from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
 from siyu.db.base import table_of
@@ -194,7 +195,7 @@ class BindingBook:
             # One statement for all of them (arrays in, in id order so concurrent writers agree).
             conn.execute(
                 text(
-                    "UPDATE customers SET guide_id = v.guide_id FROM unnest("
+                    "UPDATE customers SET guide_id = v.guide_id, updated_at = now() FROM unnest("
                     "CAST(:ids AS bigint[]), CAST(:guides AS bigint[])) AS v(id, guide_id) "
                     "WHERE customers.id = v.id AND customers.tenant_id = :tenant_id"
                 ),
@@ -204,7 +205,7 @@ class BindingBook:
             conn.execute(
                 update(CUSTOMERS)
                 .where(CUSTOMERS.c.id == bindparam("c_id"), CUSTOMERS.c.tenant_id == self.tenant_id)
-                .values(guide_id=bindparam("c_guide")),
+                .values(guide_id=bindparam("c_guide"), updated_at=utcnow()),
                 [{"c_id": cid, "c_guide": guide} for cid, guide in moved],
             )
         bulk_insert(conn, EVENTS, self.events)

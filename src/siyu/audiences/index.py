@@ -1,0 +1,362 @@
+"""The in-memory audience index of a tenant: a roaring bitmap per tag and per attribute value.
+
+Bits are the customers' dense numbers. The index is built once from the tables, then kept current
+incrementally:
+
+- tags replay the append-only `tag_events` log past the last event applied. Every tag write holds
+  the tenant's tag lock until it commits (PostgreSQL advisory lock; SQLite has one writer), and the
+  index reads the log under the shared form of that lock, so it never skips an event whose id was
+  taken before a later one committed;
+- attributes re-read customers changed recently (`updated_at` past the high-water mark, minus a
+  safety margin that covers transactions still open when their rows were stamped).
+
+Reads go through their own short connection, so a transaction that has not committed never leaks
+into the shared index. Each tenant's index has its own lock; evaluations copy what they take out.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from array import array
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pyroaring import BitMap
+from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from siyu.customers.models import Customer
+from siyu.db.base import table_of
+from siyu.db.session import LOCK_NAMESPACES
+from siyu.tags.models import TagAssignment, TagEvent
+
+CUSTOMERS = table_of(Customer)
+ASSIGNMENTS = table_of(TagAssignment)
+EVENTS = table_of(TagEvent)
+GENDERS = ("unknown", "male", "female")
+ADDS = ("assigned", "renewed")
+# Rows stamped by a transaction that was still open at the last read are re-read for this long.
+SAFETY_MARGIN = timedelta(minutes=10)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def birth_key(value: date) -> int:
+    """A birthday as yyyymmdd (ordered like dates, so age bands are ranges)."""
+    return value.year * 10000 + value.month * 100 + value.day
+
+
+class Coded:
+    """An attribute with a code per customer number and a bitmap per code (0 = not set)."""
+
+    def __init__(self) -> None:
+        self.codes = array("i")
+        self.bitmaps: dict[int, BitMap] = {}
+
+    def set(self, number: int, code: int) -> None:
+        """Move one customer to a code."""
+        if number >= len(self.codes):
+            self.codes.extend([0] * (number + 1 - len(self.codes) + 1024))
+        old = self.codes[number]
+        if old == code:
+            return
+        if old:
+            self.bitmaps[old].discard(number)
+        if code:
+            self.bitmaps.setdefault(code, BitMap()).add(number)
+        self.codes[number] = code
+
+    def load(self, numbers_by_code: dict[int, list[int]], size: int) -> None:
+        """Build from scratch (one bitmap per code from a list, far faster than bit by bit)."""
+        self.codes = array("i", [0]) * (size + 1024)
+        self.bitmaps = {}
+        for code, numbers in numbers_by_code.items():
+            if code:
+                self.bitmaps[code] = BitMap(numbers)
+                for n in numbers:
+                    self.codes[n] = code
+
+    def of(self, codes: list[int]) -> BitMap:
+        """Customers with any of the codes."""
+        parts = [self.bitmaps[c] for c in codes if c in self.bitmaps]
+        return BitMap.union(*parts) if len(parts) > 1 else BitMap(parts[0] if parts else ())
+
+
+@dataclass
+class Labels:
+    """Codes for free-text values (cities, member tiers); code 0 means not set."""
+
+    codes: dict[str, int] = field(default_factory=dict)
+
+    def code(self, value: str | None) -> int:
+        """The code of a value, assigning a new one when first seen."""
+        if not value:
+            return 0
+        return self.codes.setdefault(value, len(self.codes) + 1)
+
+    def known(self, values: list[str]) -> list[int]:
+        """Codes of the values seen so far (an unseen value matches nobody)."""
+        return [self.codes[v] for v in values if v in self.codes]
+
+
+class TenantIndex:
+    """Bitmaps of one tenant; see the module docstring for how it stays current."""
+
+    def __init__(self, tenant_id: int) -> None:
+        self.tenant_id = tenant_id
+        self.lock = threading.Lock()
+        self.tags: dict[int, BitMap] = defaultdict(BitMap)
+        self.next_expiry: dict[int, datetime] = {}
+        self.log_position = -1  # id of the last tag event applied; -1 = not built
+        self.built_at: datetime | None = None
+        self.high_water: datetime | None = None
+        self.active = Coded()  # 1 = active (merged customers leave every audience)
+        self.gender = Coded()
+        self.city = Coded()
+        self.tier = Coded()
+        self.store = Coded()  # code = store id
+        self.guide = Coded()  # 1 = has a guide
+        self.phone = Coded()  # 1 = has a phone number
+        self.birth_month_year = Coded()  # code = yyyymm
+        self.birth_keys = array("i")
+        self.cities = Labels()
+        self.tiers = Labels()
+        self.version = 0  # bumps whenever anything changes (keys cached results)
+
+    # --- catching up ----------------------------------------------------------------------------
+    def sync(self, engine: Engine) -> None:
+        """Bring tags and attributes up to what is committed now."""
+        with self.lock, engine.connect() as conn:
+            shared_lock(conn, self.tenant_id)
+            try:
+                newest = conn.execute(
+                    select(func.max(EVENTS.c.id)).where(EVENTS.c.tenant_id == self.tenant_id)
+                ).scalar_one()
+                newest = -1 if newest is None else int(newest)
+                if self.log_position < 0 or newest < self.log_position:
+                    self._build_tags(conn, newest)
+                elif newest > self.log_position:
+                    self._replay(conn)
+            finally:
+                shared_unlock(conn, self.tenant_id)
+            self._sync_customers(conn)
+            conn.rollback()
+
+    def _build_tags(self, conn: Connection, newest: int) -> None:
+        tags: dict[int, list[int]] = defaultdict(list)
+        expiry: dict[int, datetime] = {}
+        rows = conn.execution_options(yield_per=100_000).execute(
+            select(ASSIGNMENTS.c.tag_id, ASSIGNMENTS.c.customer_number).where(
+                ASSIGNMENTS.c.tenant_id == self.tenant_id
+            )
+        )
+        for tag_id, number in rows:
+            tags[tag_id].append(number)
+        for tag_id, soonest in conn.execute(
+            select(ASSIGNMENTS.c.tag_id, func.min(ASSIGNMENTS.c.expires_at))
+            .where(ASSIGNMENTS.c.tenant_id == self.tenant_id, ASSIGNMENTS.c.expires_at.is_not(None))
+            .group_by(ASSIGNMENTS.c.tag_id)
+        ):
+            expiry[tag_id] = soonest
+        self.tags = defaultdict(BitMap, {t: BitMap(numbers) for t, numbers in tags.items()})
+        self.next_expiry = expiry
+        self.log_position = max(newest, 0)
+        self.version += 1
+
+    def _replay(self, conn: Connection) -> None:
+        rows = conn.execute(
+            select(
+                EVENTS.c.id, EVENTS.c.tag_id, EVENTS.c.customer_number, EVENTS.c.action, EVENTS.c.expires_at
+            )
+            .where(EVENTS.c.tenant_id == self.tenant_id, EVENTS.c.id > self.log_position)
+            .order_by(EVENTS.c.id)
+        )
+        for event_id, tag_id, number, action, expires_at in rows:
+            if action in ADDS:
+                self.tags[tag_id].add(number)
+                if expires_at is not None and (
+                    tag_id not in self.next_expiry or expires_at < self.next_expiry[tag_id]
+                ):
+                    self.next_expiry[tag_id] = expires_at
+            else:
+                self.tags[tag_id].discard(number)
+            self.log_position = event_id
+        self.version += 1
+
+    def _sync_customers(self, conn: Connection) -> None:
+        c = CUSTOMERS.c
+        columns = (
+            c.number,
+            c.status,
+            c.gender,
+            c.birthday,
+            c.city,
+            c.member_tier,
+            c.store_id,
+            c.guide_id,
+            c.phone_e164.is_not(None),
+            c.updated_at,
+        )
+        query = select(*columns).where(c.tenant_id == self.tenant_id)
+        if self.high_water is None:
+            self._load_customers(conn.execution_options(yield_per=100_000).execute(query))
+            return
+        changed = list(conn.execute(query.where(c.updated_at > self.high_water - SAFETY_MARGIN)))
+        for row in changed:
+            self._apply_customer(row)
+        if changed:
+            self.version += 1
+            self.high_water = max(self.high_water, *(row[-1] for row in changed))
+
+    def _load_customers(self, rows: Any) -> None:
+        groups: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+        keys: dict[int, int] = {}
+        size, newest = 0, None
+        for number, status, gender, birthday, city, tier, store_id, guide_id, has_phone, updated in rows:
+            size = max(size, number)
+            newest = updated if newest is None or updated > newest else newest
+            groups["active"][1 if status == "active" else 0].append(number)
+            groups["gender"][GENDERS.index(gender) + 1].append(number)
+            groups["city"][self.cities.code(city)].append(number)
+            groups["tier"][self.tiers.code(tier)].append(number)
+            groups["store"][store_id or 0].append(number)
+            groups["guide"][1 if guide_id else 0].append(number)
+            groups["phone"][1 if has_phone else 0].append(number)
+            if birthday is not None:
+                keys[number] = birth_key(birthday)
+                groups["birth"][birthday.year * 100 + birthday.month].append(number)
+        for name in ("active", "gender", "city", "tier", "store", "guide", "phone"):
+            getattr(self, name).load(groups[name], size)
+        self.birth_month_year.load(groups["birth"], size)
+        self.birth_keys = array("i", [0]) * (size + 1024)
+        for number, key in keys.items():
+            self.birth_keys[number] = key
+        self.high_water = newest if newest is not None else EPOCH
+        self.version += 1
+
+    def _apply_customer(self, row: Any) -> None:
+        number, status, gender, birthday, city, tier, store_id, guide_id, has_phone, _ = row
+        self.active.set(number, 1 if status == "active" else 0)
+        self.gender.set(number, GENDERS.index(gender) + 1)
+        self.city.set(number, self.cities.code(city))
+        self.tier.set(number, self.tiers.code(tier))
+        self.store.set(number, store_id or 0)
+        self.guide.set(number, 1 if guide_id else 0)
+        self.phone.set(number, 1 if has_phone else 0)
+        self.birth_month_year.set(number, birthday.year * 100 + birthday.month if birthday else 0)
+        if number >= len(self.birth_keys):
+            self.birth_keys.extend([0] * (number + 1 - len(self.birth_keys) + 1024))
+        self.birth_keys[number] = birth_key(birthday) if birthday else 0
+
+    # --- reading -------------------------------------------------------------------------------
+    def universe(self) -> BitMap:
+        """Every active customer."""
+        return BitMap(self.active.bitmaps.get(1, BitMap()))
+
+    def birth_range(self, low_exclusive: int, high_inclusive: int) -> BitMap:
+        """Customers whose birth key is in (low, high]: whole months by bitmap, the two edge
+        months checked day by day."""
+        low_month, high_month = low_exclusive // 100, high_inclusive // 100
+        result = BitMap()
+        for month_code, members in self.birth_month_year.bitmaps.items():
+            if low_month < month_code < high_month:
+                result |= members
+            elif month_code in (low_month, high_month):
+                keys = self.birth_keys
+                result |= BitMap(n for n in members if low_exclusive < keys[n] <= high_inclusive)
+        return result
+
+    def birth_months(self, months: list[int]) -> BitMap:
+        """Customers born in any of the calendar months."""
+        wanted = set(months)
+        parts = [b for code, b in self.birth_month_year.bitmaps.items() if code % 100 in wanted]
+        return BitMap.union(*parts) if len(parts) > 1 else BitMap(parts[0] if parts else ())
+
+    def memory_bytes(self) -> dict[str, int]:
+        """Serialized size of the tag bitmaps and of the attribute index."""
+        tags = sum(bitmap_bytes(b) for b in self.tags.values())
+        attributes = sum(
+            bitmap_bytes(b)
+            for coded in (
+                self.active,
+                self.gender,
+                self.city,
+                self.tier,
+                self.store,
+                self.guide,
+                self.phone,
+                self.birth_month_year,
+            )
+            for b in coded.bitmaps.values()
+        )
+        arrays = sum(
+            a.itemsize * len(a)
+            for a in (
+                self.birth_keys,
+                *(
+                    c.codes
+                    for c in (
+                        self.active,
+                        self.gender,
+                        self.city,
+                        self.tier,
+                        self.store,
+                        self.guide,
+                        self.phone,
+                        self.birth_month_year,
+                    )
+                ),
+            )
+        )
+        return {"tag_bitmaps": tags, "attribute_bitmaps": attributes, "attribute_arrays": arrays}
+
+
+def bitmap_bytes(bitmap: BitMap) -> int:
+    """Bytes a bitmap's containers hold (array, run and bitset containers)."""
+    stats = bitmap.get_statistics()
+    return int(
+        stats["n_bytes_array_containers"]
+        + stats["n_bytes_run_containers"]
+        + stats["n_bytes_bitset_containers"]
+    )
+
+
+def shared_lock(conn: Connection, tenant_id: int) -> None:
+    """Wait until no tag write of the tenant is between its first event and its commit."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_lock_shared(:ns, :tid)"),
+            {"ns": LOCK_NAMESPACES["tags"], "tid": tenant_id},
+        )
+
+
+def shared_unlock(conn: Connection, tenant_id: int) -> None:
+    """Release what shared_lock took."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_unlock_shared(:ns, :tid)"),
+            {"ns": LOCK_NAMESPACES["tags"], "tid": tenant_id},
+        )
+
+
+_INDEXES: weakref.WeakKeyDictionary[Engine, dict[int, TenantIndex]] = weakref.WeakKeyDictionary()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def engine_of(session: Session) -> Engine:
+    """The engine behind a session (the index keeps one set of bitmaps per engine)."""
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def index_for(engine: Engine, tenant_id: int) -> TenantIndex:
+    """The index of a tenant on an engine, brought up to date."""
+    with _REGISTRY_LOCK:
+        per_engine = _INDEXES.setdefault(engine, {})
+        index = per_engine.get(tenant_id)
+        if index is None:
+            index = per_engine[tenant_id] = TenantIndex(tenant_id)
+    index.sync(engine)
+    return index

@@ -1,0 +1,1 @@
+"""Tags: a governed catalogue, assignments with provenance and expiry, and their history."""

@@ -1,0 +1,577 @@
+"""Tag use cases: the catalogue, assigning and removing (with history), rule tags, expiry.
+
+Every write takes the tenant's tag lock first (see audiences/index.py for why the bitmap engine
+needs it) and writes the assignment rows and their history in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyroaring import BitMap
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
+
+from siyu.audiences import engine as audience_engine
+from siyu.audiences import rules
+from siyu.audiences.index import engine_of, index_for
+from siyu.auth.permissions import Perm, Principal
+from siyu.core.clock import utcnow
+from siyu.core.errors import DomainError, RowError, not_found, rejected
+from siyu.customers.facade import customers_by_number, customers_in_scope
+from siyu.db.base import table_of
+from siyu.db.bulk import bulk_insert
+from siyu.db.expressions import one_of
+from siyu.db.session import lock_tenant
+from siyu.tags import schemas as s
+from siyu.tags.models import Tag, TagAssignment, TagEvent, TagGroup
+
+ASSIGNMENTS = table_of(TagAssignment)
+EVENTS = table_of(TagEvent)
+
+
+def _is_guide(principal: Principal | None) -> bool:
+    return principal is not None and principal.scope == "own"
+
+
+def visible(group: TagGroup, principal: Principal | None) -> bool:
+    """Guide-private groups are seen by their guide only; guides see groups open to them."""
+    if group.kind == "guide_private":
+        return (
+            principal is not None
+            and principal.actor_type == "staff"
+            and group.owner_staff_id == principal.actor_id
+        )
+    if _is_guide(principal):
+        return group.open_to_guides
+    return True
+
+
+def may_assign(group: TagGroup, principal: Principal | None) -> bool:
+    """Who may put tags of a group on customers (rule tags are kept by their rule alone)."""
+    if group.kind == "rule" or not visible(group, principal):
+        return False
+    if principal is None or group.kind == "guide_private" or principal.can(Perm.TAGS_MANAGE):
+        return True
+    return group.open_to_guides
+
+
+# --- catalogue ---------------------------------------------------------------------------------
+def list_groups(
+    session: Session, *, tenant_id: int, principal: Principal | None
+) -> list[tuple[TagGroup, list[Tag]]]:
+    """Groups the principal can see, each with its tags."""
+    groups = [
+        g
+        for g in session.scalars(
+            select(TagGroup).where(TagGroup.tenant_id == tenant_id).order_by(TagGroup.id)
+        )
+        if visible(g, principal)
+    ]
+    tags: dict[int, list[Tag]] = defaultdict(list)
+    if groups:
+        for tag in session.scalars(
+            select(Tag)
+            .where(Tag.tenant_id == tenant_id, Tag.group_id.in_([g.id for g in groups]))
+            .order_by(Tag.id)
+        ):
+            tags[tag.group_id].append(tag)
+    return [(g, tags[g.id]) for g in groups]
+
+
+def member_counts(session: Session, *, tenant_id: int) -> dict[int, int]:
+    """Customers per tag now, from the bitmaps (assignments past expiry not yet swept included)."""
+    index = index_for(engine_of(session), tenant_id)
+    with index.lock:
+        active = index.universe()
+        return {tag_id: bitmap.intersection_cardinality(active) for tag_id, bitmap in index.tags.items()}
+
+
+def create_group(
+    session: Session, *, tenant_id: int, data: s.TagGroupCreate, principal: Principal | None
+) -> TagGroup:
+    """A new group; guides create guide-private groups only, HQ every other kind."""
+    owner: int | None = None
+    if data.kind == "guide_private":
+        if principal is None or principal.actor_type != "staff":
+            raise DomainError(
+                "invalid_tag",
+                reason_zh="个人标签组只能由导购本人创建",
+                reason_en="only a guide creates their private group",
+            )
+        owner = principal.actor_id
+    elif principal is not None and not principal.can(Perm.TAGS_MANAGE):
+        raise DomainError("forbidden", permission=Perm.TAGS_MANAGE.value)
+    clash = session.scalar(
+        select(TagGroup.id).where(
+            TagGroup.tenant_id == tenant_id,
+            TagGroup.name_zh == data.name_zh,
+            TagGroup.owner_staff_id.is_(None) if owner is None else TagGroup.owner_staff_id == owner,
+        )
+    )
+    if clash is not None:
+        raise DomainError("duplicate", object="tag_group", value=data.name_zh)
+    group = TagGroup(
+        tenant_id=tenant_id,
+        name_zh=data.name_zh,
+        name_en=data.name_en,
+        kind=data.kind,
+        exclusive=data.exclusive,
+        open_to_guides=data.open_to_guides and data.kind != "guide_private",
+        owner_staff_id=owner,
+        created_at=utcnow(),
+    )
+    session.add(group)
+    session.flush()
+    return group
+
+
+def get_group(session: Session, *, tenant_id: int, group_id: int, principal: Principal | None) -> TagGroup:
+    """A group the principal can see, or not found."""
+    group = session.scalar(select(TagGroup).where(TagGroup.tenant_id == tenant_id, TagGroup.id == group_id))
+    if group is None or not visible(group, principal):
+        raise not_found("tag_group")
+    return group
+
+
+def check_rule(session: Session, *, tenant_id: int, rule: dict[str, Any]) -> dict[str, Any]:
+    """Validate a rule tag's rule: parsed, references resolved, and no rule tags inside (no cycles)."""
+    node = rules.parse_rule(rule)
+    audience_engine.resolve(session, tenant_id=tenant_id, node=node, now=utcnow())
+    used = sorted({t for leaf in rules.leaves(node) if isinstance(leaf, rules.Tags) for t in leaf.tag_ids})
+    if used:
+        rule_tags = list(
+            session.scalars(
+                select(Tag.id)
+                .join(TagGroup, TagGroup.id == Tag.group_id)
+                .where(Tag.tenant_id == tenant_id, Tag.id.in_(used), TagGroup.kind == "rule")
+            )
+        )
+        if rule_tags:
+            raise DomainError(
+                "invalid_tag",
+                reason_zh=f"规则标签不能引用其他规则标签（{rule_tags}）",
+                reason_en=f"a rule tag cannot use other rule tags ({rule_tags})",
+            )
+    return rules.dump_rule(node)
+
+
+def create_tag(
+    session: Session, *, tenant_id: int, group_id: int, data: s.TagCreate, principal: Principal | None
+) -> Tag:
+    """A new tag in a group; rule groups need a valid rule, other groups must not carry one."""
+    group = get_group(session, tenant_id=tenant_id, group_id=group_id, principal=principal)
+    if group.kind != "guide_private" and principal is not None and not principal.can(Perm.TAGS_MANAGE):
+        raise DomainError("forbidden", permission=Perm.TAGS_MANAGE.value)
+    rule: dict[str, Any] | None = None
+    if group.kind == "rule":
+        if data.rule is None:
+            raise DomainError(
+                "invalid_tag",
+                reason_zh="规则标签组的标签需要规则",
+                reason_en="tags of a rule group need a rule",
+            )
+        rule = check_rule(session, tenant_id=tenant_id, rule=data.rule)
+    elif data.rule is not None:
+        raise DomainError(
+            "invalid_tag",
+            reason_zh="只有规则标签组的标签可以带规则",
+            reason_en="only tags of rule groups carry a rule",
+        )
+    if session.scalar(
+        select(Tag.id).where(
+            Tag.tenant_id == tenant_id, Tag.group_id == group.id, Tag.name_zh == data.name_zh
+        )
+    ):
+        raise DomainError("duplicate", object="tag", value=data.name_zh)
+    tag = Tag(
+        tenant_id=tenant_id,
+        group_id=group.id,
+        name_zh=data.name_zh,
+        name_en=data.name_en,
+        expires_after_days=data.expires_after_days,
+        rule=rule,
+        created_at=utcnow(),
+    )
+    session.add(tag)
+    session.flush()
+    return tag
+
+
+def get_tag(
+    session: Session, *, tenant_id: int, tag_id: int, principal: Principal | None
+) -> tuple[Tag, TagGroup]:
+    """A tag the principal can see, with its group, or not found."""
+    row = session.execute(
+        select(Tag, TagGroup)
+        .join(TagGroup, TagGroup.id == Tag.group_id)
+        .where(Tag.tenant_id == tenant_id, Tag.id == tag_id)
+    ).first()
+    if row is None or not visible(row[1], principal):
+        raise not_found("tag")
+    return row[0], row[1]
+
+
+# --- assigning ---------------------------------------------------------------------------------
+@dataclass
+class _Writes:
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[int] = field(default_factory=list)
+    renewals: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _event(
+    tenant_id: int,
+    tag_id: int,
+    customer_id: int,
+    number: int,
+    action: str,
+    source: tuple[str, int | None],
+    at: dt.datetime,
+    expires_at: dt.datetime | None,
+) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant_id,
+        "tag_id": tag_id,
+        "customer_id": customer_id,
+        "customer_number": number,
+        "action": action,
+        "source_type": source[0],
+        "source_id": source[1],
+        "occurred_at": at,
+        "expires_at": expires_at,
+    }
+
+
+def _flush(session: Session, writes: _Writes) -> None:
+    conn = session.connection()
+    for start in range(0, len(writes.deletes), 5000):
+        conn.execute(
+            delete(ASSIGNMENTS).where(one_of(session, ASSIGNMENTS.c.id, writes.deletes[start : start + 5000]))
+        )
+    if writes.renewals:
+        conn.execute(
+            update(ASSIGNMENTS)
+            .where(ASSIGNMENTS.c.id == bindparam("a_id"))
+            .values(
+                expires_at=bindparam("a_expires"),
+                source_type=bindparam("a_type"),
+                source_id=bindparam("a_source"),
+            ),
+            writes.renewals,
+        )
+    bulk_insert(conn, ASSIGNMENTS, writes.inserts)
+    bulk_insert(conn, EVENTS, writes.events)
+
+
+def _load_tags(session: Session, tenant_id: int, tag_ids: list[int]) -> dict[int, tuple[Tag, TagGroup]]:
+    return {
+        tag.id: (tag, group)
+        for tag, group in session.execute(
+            select(Tag, TagGroup)
+            .join(TagGroup, TagGroup.id == Tag.group_id)
+            .where(Tag.tenant_id == tenant_id, Tag.id.in_(tag_ids))
+        ).tuples()
+    }
+
+
+def change_assignments(
+    session: Session,
+    *,
+    tenant_id: int,
+    batch: s.AssignmentBatch,
+    principal: Principal | None,
+    source: tuple[str, int | None] | None = None,
+    now: dt.datetime | None = None,
+) -> s.AssignmentResult:
+    """Assign or remove tags for (customer, tag) pairs: every pair is checked first, all or none."""
+    items = batch.items
+    if len(items) > s.MAX_ASSIGNMENTS:
+        raise DomainError("batch_too_large", limit=s.MAX_ASSIGNMENTS, count=len(items))
+    now = now or utcnow()
+    source = source or (
+        ("staff", principal.actor_id)
+        if principal and principal.actor_type == "staff"
+        else ("api", principal.actor_id if principal else None)
+    )
+    tags = _load_tags(session, tenant_id, sorted({i.tag_id for i in items}))
+    customers = customers_in_scope(
+        session, tenant_id=tenant_id, ids=sorted({i.customer_id for i in items}), principal=principal
+    )
+    errors: list[RowError] = []
+    forbidden: set[int] = set()
+    exclusive_seen: dict[tuple[int, int], int] = {}
+    for row, item in enumerate(items, start=1):
+        found = tags.get(item.tag_id)
+        if found is None or not visible(found[1], principal):
+            errors.append(
+                RowError(
+                    row, "tag_id", "unknown_tag", f"标签 {item.tag_id} 不存在", f"unknown tag {item.tag_id}"
+                )
+            )
+            continue
+        tag, group = found
+        if group.kind == "rule":
+            errors.append(
+                RowError(
+                    row,
+                    "tag_id",
+                    "rule_tag",
+                    f"标签“{tag.name_zh}”由规则维护，不能手工增删",
+                    f"tag '{tag.name_en}' is kept by its rule",
+                )
+            )
+            continue
+        if not may_assign(group, principal):
+            forbidden.add(tag.id)
+            continue
+        if item.customer_id not in customers:
+            errors.append(
+                RowError(
+                    row,
+                    "customer_id",
+                    "unknown_customer",
+                    f"客户 {item.customer_id} 不存在或不在您的范围内",
+                    f"customer {item.customer_id} not found or not yours",
+                )
+            )
+            continue
+        if batch.action == "assign" and group.exclusive:
+            key = (item.customer_id, group.id)
+            other = exclusive_seen.setdefault(key, tag.id)
+            if other != tag.id:
+                errors.append(
+                    RowError(
+                        row,
+                        "tag_id",
+                        "exclusive",
+                        f"标签组“{group.name_zh}”互斥：同一客户只能有一个标签",
+                        f"group '{group.name_en}' is exclusive: one tag per customer",
+                    )
+                )
+    if forbidden:
+        names = ", ".join(tags[t][0].name_zh for t in sorted(forbidden))
+        raise DomainError(
+            "tag_not_allowed",
+            reason_zh=f"您不能使用这些标签：{names}",
+            reason_en=f"you may not use these tags: {names}",
+        )
+    if errors:
+        raise rejected(errors)
+    lock_tenant(session, "tags", tenant_id)
+    group_tags: dict[int, list[int]] = defaultdict(list)
+    exclusive_groups = {g.id for _, g in tags.values() if g.exclusive}
+    if exclusive_groups and batch.action == "assign":
+        for tag_id, group_id in session.execute(
+            select(Tag.id, Tag.group_id).where(
+                Tag.tenant_id == tenant_id, Tag.group_id.in_(sorted(exclusive_groups))
+            )
+        ):
+            group_tags[group_id].append(tag_id)
+    relevant = sorted({i.tag_id for i in items} | {t for ts in group_tags.values() for t in ts})
+    existing: dict[tuple[int, int], tuple[int, dt.datetime | None]] = {}
+    customer_ids = sorted({i.customer_id for i in items})
+    for start in range(0, len(customer_ids), 5000):
+        for a_id, tag_id, customer_id, expires_at in session.execute(
+            select(
+                ASSIGNMENTS.c.id, ASSIGNMENTS.c.tag_id, ASSIGNMENTS.c.customer_id, ASSIGNMENTS.c.expires_at
+            ).where(
+                ASSIGNMENTS.c.tenant_id == tenant_id,
+                one_of(session, ASSIGNMENTS.c.customer_id, customer_ids[start : start + 5000]),
+                ASSIGNMENTS.c.tag_id.in_(relevant),
+            )
+        ):
+            existing[(customer_id, tag_id)] = (a_id, expires_at)
+    result = s.AssignmentResult()
+    writes = _Writes()
+    for item in items:
+        tag, group = tags[item.tag_id]
+        number = customers[item.customer_id].number
+        key = (item.customer_id, tag.id)
+        if batch.action == "remove":
+            if key in existing:
+                writes.deletes.append(existing.pop(key)[0])
+                writes.events.append(
+                    _event(tenant_id, tag.id, item.customer_id, number, "removed", source, now, None)
+                )
+                result.removed += 1
+            else:
+                result.unchanged += 1
+            continue
+        expires_at = now + dt.timedelta(days=tag.expires_after_days) if tag.expires_after_days else None
+        if key in existing:
+            a_id, old_expiry = existing[key]
+            if expires_at is None and old_expiry is None:
+                result.unchanged += 1
+                continue
+            writes.renewals.append(
+                {"a_id": a_id, "a_expires": expires_at, "a_type": source[0], "a_source": source[1]}
+            )
+            writes.events.append(
+                _event(tenant_id, tag.id, item.customer_id, number, "renewed", source, now, expires_at)
+            )
+            existing[key] = (a_id, expires_at)
+            result.renewed += 1
+            continue
+        for other in group_tags.get(group.id, []) if group.exclusive else []:
+            if other != tag.id and (item.customer_id, other) in existing:
+                writes.deletes.append(existing.pop((item.customer_id, other))[0])
+                writes.events.append(
+                    _event(tenant_id, other, item.customer_id, number, "replaced", source, now, None)
+                )
+                result.replaced += 1
+        writes.inserts.append(
+            {
+                "tenant_id": tenant_id,
+                "tag_id": tag.id,
+                "customer_id": item.customer_id,
+                "customer_number": number,
+                "source_type": source[0],
+                "source_id": source[1],
+                "assigned_at": now,
+                "expires_at": expires_at,
+            }
+        )
+        writes.events.append(
+            _event(tenant_id, tag.id, item.customer_id, number, "assigned", source, now, expires_at)
+        )
+        existing[key] = (0, expires_at)
+        result.assigned += 1
+    _flush(session, writes)
+    return result
+
+
+def customer_tags(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    principal: Principal | None,
+    now: dt.datetime | None = None,
+) -> list[tuple[TagAssignment, Tag, TagGroup]]:
+    """Tags a customer holds now that the principal can see (lapsed ones are left out)."""
+    if not customers_in_scope(session, tenant_id=tenant_id, ids=[customer_id], principal=principal):
+        raise not_found("customer")
+    now = now or utcnow()
+    rows = session.execute(
+        select(TagAssignment, Tag, TagGroup)
+        .join(Tag, Tag.id == TagAssignment.tag_id)
+        .join(TagGroup, TagGroup.id == Tag.group_id)
+        .where(TagAssignment.tenant_id == tenant_id, TagAssignment.customer_id == customer_id)
+        .order_by(TagGroup.id, Tag.id)
+    ).tuples()
+    return [
+        (a, t, g)
+        for a, t, g in rows
+        if visible(g, principal) and (a.expires_at is None or a.expires_at > now)
+    ]
+
+
+def tag_history(
+    session: Session, *, tenant_id: int, customer_id: int, principal: Principal | None, limit: int = 200
+) -> list[tuple[TagEvent, Tag]]:
+    """The customer's tag history, newest first (tags the principal can see)."""
+    if not customers_in_scope(session, tenant_id=tenant_id, ids=[customer_id], principal=principal):
+        raise not_found("customer")
+    rows = session.execute(
+        select(TagEvent, Tag, TagGroup)
+        .join(Tag, Tag.id == TagEvent.tag_id)
+        .join(TagGroup, TagGroup.id == Tag.group_id)
+        .where(TagEvent.tenant_id == tenant_id, TagEvent.customer_id == customer_id)
+        .order_by(TagEvent.id.desc())
+        .limit(limit)
+    ).tuples()
+    return [(e, t) for e, t, g in rows if visible(g, principal)]
+
+
+# --- rule tags and expiry ----------------------------------------------------------------------
+def refresh_rule_tag(
+    session: Session, *, tenant_id: int, tag_id: int, now: dt.datetime | None = None
+) -> s.RefreshResult:
+    """Bring a rule tag's members to what its rule selects now (adds and removals are history)."""
+    now = now or utcnow()
+    tag, group = get_tag(session, tenant_id=tenant_id, tag_id=tag_id, principal=None)
+    if group.kind != "rule" or tag.rule is None:
+        raise DomainError(
+            "invalid_tag", reason_zh="只有规则标签可以刷新", reason_en="only rule tags are refreshed"
+        )
+    # Evaluate before taking the tag lock: the engine reads the log under that lock's shared form.
+    target = audience_engine.evaluate(
+        session, tenant_id=tenant_id, rule=tag.rule, now=now, use_cache=False
+    ).members
+    lock_tenant(session, "tags", tenant_id)
+    current: dict[int, tuple[int, int]] = {
+        number: (a_id, customer_id)
+        for a_id, customer_id, number in session.execute(
+            select(ASSIGNMENTS.c.id, ASSIGNMENTS.c.customer_id, ASSIGNMENTS.c.customer_number).where(
+                ASSIGNMENTS.c.tenant_id == tenant_id, ASSIGNMENTS.c.tag_id == tag.id
+            )
+        )
+    }
+    held = BitMap(current.keys())
+    adds, removals = target - held, held - target
+    source = ("rule", tag.id)
+    writes = _Writes()
+    ids = customers_by_number(session, tenant_id=tenant_id, numbers=list(adds))
+    for number in adds:
+        writes.inserts.append(
+            {
+                "tenant_id": tenant_id,
+                "tag_id": tag.id,
+                "customer_id": ids[number],
+                "customer_number": number,
+                "source_type": "rule",
+                "source_id": tag.id,
+                "assigned_at": now,
+                "expires_at": None,
+            }
+        )
+        writes.events.append(_event(tenant_id, tag.id, ids[number], number, "assigned", source, now, None))
+    for number in removals:
+        a_id, customer_id = current[number]
+        writes.deletes.append(a_id)
+        writes.events.append(_event(tenant_id, tag.id, customer_id, number, "removed", source, now, None))
+    _flush(session, writes)
+    tag.refreshed_at = now
+    return s.RefreshResult(tag_id=tag.id, members=len(target), added=len(adds), removed=len(removals))
+
+
+def refresh_all_rule_tags(
+    session: Session, *, tenant_id: int, now: dt.datetime | None = None
+) -> list[s.RefreshResult]:
+    """Refresh every rule tag of a tenant."""
+    tag_ids = list(
+        session.scalars(
+            select(Tag.id)
+            .join(TagGroup, TagGroup.id == Tag.group_id)
+            .where(Tag.tenant_id == tenant_id, TagGroup.kind == "rule")
+            .order_by(Tag.id)
+        )
+    )
+    return [refresh_rule_tag(session, tenant_id=tenant_id, tag_id=t, now=now) for t in tag_ids]
+
+
+def sweep_expired(session: Session, *, tenant_id: int, now: dt.datetime | None = None) -> int:
+    """Take off assignments past their expiry, each with an `expired` history entry."""
+    now = now or utcnow()
+    lock_tenant(session, "tags", tenant_id)
+    lapsed = list(
+        session.execute(
+            select(
+                ASSIGNMENTS.c.id,
+                ASSIGNMENTS.c.tag_id,
+                ASSIGNMENTS.c.customer_id,
+                ASSIGNMENTS.c.customer_number,
+            ).where(ASSIGNMENTS.c.tenant_id == tenant_id, ASSIGNMENTS.c.expires_at <= now)
+        )
+    )
+    writes = _Writes(
+        deletes=[row[0] for row in lapsed],
+        events=[_event(tenant_id, t, c, n, "expired", ("system", None), now, None) for _, t, c, n in lapsed],
+    )
+    _flush(session, writes)
+    return len(lapsed)
