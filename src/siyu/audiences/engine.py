@@ -65,7 +65,7 @@ def resolve(session: Session, *, tenant_id: int, node: Any, now: dt.datetime) ->
         rows = dict(
             session.execute(
                 select(Product.code, Product.id).where(Product.tenant_id == tenant_id, Product.code.in_(skus))
-            ).tuples()
+            ).all()
         )
         missing_skus = [s for s in skus if s not in rows]
         if missing_skus:
@@ -76,7 +76,7 @@ def resolve(session: Session, *, tenant_id: int, node: Any, now: dt.datetime) ->
         wanted = set(categories)
         for pid, path in session.execute(
             select(Product.id, Product.category_path).where(Product.tenant_id == tenant_id)
-        ).tuples():
+        ):
             for name in wanted.intersection(path or []):
                 product_ids.setdefault(f"category:{name}", []).append(pid)
         missing_categories = [c for c in categories if f"category:{c}" not in product_ids]

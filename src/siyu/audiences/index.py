@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from siyu.customers.models import Customer
 from siyu.db.base import table_of
-from siyu.db.session import LOCK_NAMESPACES
+from siyu.db.session import LOCK_NAMESPACES, read_connection
 from siyu.tags.models import TagAssignment, TagEvent
 
 CUSTOMERS = table_of(Customer)
@@ -55,18 +55,19 @@ class Coded:
         self.codes = array("i")
         self.bitmaps: dict[int, BitMap] = {}
 
-    def set(self, number: int, code: int) -> None:
-        """Move one customer to a code."""
+    def set(self, number: int, code: int) -> bool:
+        """Move one customer to a code; whether anything changed."""
         if number >= len(self.codes):
             self.codes.extend([0] * (number + 1 - len(self.codes) + 1024))
         old = self.codes[number]
         if old == code:
-            return
+            return False
         if old:
             self.bitmaps[old].discard(number)
         if code:
             self.bitmaps.setdefault(code, BitMap()).add(number)
         self.codes[number] = code
+        return True
 
     def load(self, numbers_by_code: dict[int, list[int]], size: int) -> None:
         """Build from scratch (one bitmap per code from a list, far faster than bit by bit)."""
@@ -128,7 +129,7 @@ class TenantIndex:
     # --- catching up ----------------------------------------------------------------------------
     def sync(self, engine: Engine) -> None:
         """Bring tags and attributes up to what is committed now."""
-        with self.lock, engine.connect() as conn:
+        with self.lock, read_connection(engine) as conn:
             shared_lock(conn, self.tenant_id)
             try:
                 newest = conn.execute(
@@ -204,10 +205,10 @@ class TenantIndex:
             self._load_customers(conn.execution_options(yield_per=100_000).execute(query))
             return
         changed = list(conn.execute(query.where(c.updated_at > self.high_water - SAFETY_MARGIN)))
-        for row in changed:
-            self._apply_customer(row)
-        if changed:
+        # Rows inside the margin come back on every read; only a real difference is a new version.
+        if [row for row in changed if self._apply_customer(row)]:
             self.version += 1
+        if changed:
             self.high_water = max(self.high_water, *(row[-1] for row in changed))
 
     def _load_customers(self, rows: Any) -> None:
@@ -236,19 +237,25 @@ class TenantIndex:
         self.high_water = newest if newest is not None else EPOCH
         self.version += 1
 
-    def _apply_customer(self, row: Any) -> None:
+    def _apply_customer(self, row: Any) -> bool:
         number, status, gender, birthday, city, tier, store_id, guide_id, has_phone, _ = row
-        self.active.set(number, 1 if status == "active" else 0)
-        self.gender.set(number, GENDERS.index(gender) + 1)
-        self.city.set(number, self.cities.code(city))
-        self.tier.set(number, self.tiers.code(tier))
-        self.store.set(number, store_id or 0)
-        self.guide.set(number, 1 if guide_id else 0)
-        self.phone.set(number, 1 if has_phone else 0)
-        self.birth_month_year.set(number, birthday.year * 100 + birthday.month if birthday else 0)
+        changes = [
+            self.active.set(number, 1 if status == "active" else 0),
+            self.gender.set(number, GENDERS.index(gender) + 1),
+            self.city.set(number, self.cities.code(city)),
+            self.tier.set(number, self.tiers.code(tier)),
+            self.store.set(number, store_id or 0),
+            self.guide.set(number, 1 if guide_id else 0),
+            self.phone.set(number, 1 if has_phone else 0),
+            self.birth_month_year.set(number, birthday.year * 100 + birthday.month if birthday else 0),
+        ]
         if number >= len(self.birth_keys):
             self.birth_keys.extend([0] * (number + 1 - len(self.birth_keys) + 1024))
-        self.birth_keys[number] = birth_key(birthday) if birthday else 0
+        key = birth_key(birthday) if birthday else 0
+        if self.birth_keys[number] != key:
+            self.birth_keys[number] = key
+            changes.append(True)
+        return any(changes)
 
     # --- reading -------------------------------------------------------------------------------
     def universe(self) -> BitMap:

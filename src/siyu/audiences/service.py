@@ -63,7 +63,7 @@ def preview(
         sid: (code, name)
         for sid, code, name in session.execute(
             select(Store.id, Store.code, Store.name).where(Store.tenant_id == tenant_id)
-        ).tuples()
+        )
     }
     stores = [
         s.Breakdown(key=store_names[sid][0], label=store_names[sid][1], count=n)
@@ -272,10 +272,8 @@ EXPORT_HEADERS = [
 
 def export_rows(session: Session, *, tenant_id: int, members: BitMap) -> Iterator[list[Any]]:
     """Rows of a snapshot's members for CSV/Excel; phones are always masked."""
-    stores = dict(session.execute(select(Store.id, Store.code).where(Store.tenant_id == tenant_id)).tuples())
-    staff = dict(
-        session.execute(select(Staff.id, Staff.username).where(Staff.tenant_id == tenant_id)).tuples()
-    )
+    stores = dict(session.execute(select(Store.id, Store.code).where(Store.tenant_id == tenant_id)).all())
+    staff = dict(session.execute(select(Staff.id, Staff.username).where(Staff.tenant_id == tenant_id)).all())
     numbers = list(members)
     for start in range(0, len(numbers), 5000):
         chunk = numbers[start : start + 5000]

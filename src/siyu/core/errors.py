@@ -127,7 +127,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "unknown_reference": (
         422,
         "规则引用了不存在的{object}：{values}",
-        "The rule refers to unknown {object}: {values}",
+        "The rule refers to an unknown {object}: {values}",
     ),
     "tag_not_allowed": (403, "{reason_zh}", "{reason_en}"),
     "invalid_tag": (422, "{reason_zh}", "{reason_en}"),
@@ -150,10 +150,11 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "order_line": ("订单行", "Order line"),
     "guide": ("导购", "Guide"),
     "wecom_config": ("企业微信配置", "WeCom settings"),
-    "tag": ("标签", "tag"),
-    "tag_group": ("标签组", "tag group"),
-    "audience": ("人群包", "audience"),
-    "snapshot": ("人群快照", "audience snapshot"),
+    "tag": ("标签", "Tag"),
+    "tag_group": ("标签组", "Tag group"),
+    "audience": ("人群包", "Audience"),
+    "snapshot": ("人群快照", "Audience snapshot"),
+    "category": ("品类", "Category"),
 }
 
 

@@ -146,12 +146,11 @@ def customers_by_number(session: Session, *, tenant_id: int, numbers: list[int])
     """Customer id per dense number (numbers of absent customers are simply missing)."""
     found: dict[int, int] = {}
     for start in range(0, len(numbers), 5000):
-        found.update(
-            session.execute(
-                select(Customer.number, Customer.id).where(
-                    Customer.tenant_id == tenant_id,
-                    one_of(session, Customer.number, numbers[start : start + 5000]),
-                )
-            ).tuples()
+        rows = session.execute(
+            select(Customer.number, Customer.id).where(
+                Customer.tenant_id == tenant_id,
+                one_of(session, Customer.number, numbers[start : start + 5000]),
+            )
         )
+        found.update((number, customer_id) for number, customer_id in rows)
     return found

@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 
 from siyu.db.base import TenantScoped
@@ -55,7 +55,14 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(conn: Any) -> None:
     # IMMEDIATE: a use case takes the write lock up front, so read-then-write never deadlocks.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Connections opened with read_connection() only read: a plain BEGIN (a WAL snapshot).
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("siyu_read_only") else "BEGIN IMMEDIATE")
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A connection for reading committed data beside a running use case (never takes SQLite's
+    write lock, so it cannot wait on the transaction that opened it)."""
+    return engine.connect().execution_options(siyu_read_only=True)
 
 
 @lru_cache(maxsize=4)

@@ -275,7 +275,7 @@ def _load_tags(session: Session, tenant_id: int, tag_ids: list[int]) -> dict[int
             select(Tag, TagGroup)
             .join(TagGroup, TagGroup.id == Tag.group_id)
             .where(Tag.tenant_id == tenant_id, Tag.id.in_(tag_ids))
-        ).tuples()
+        )
     }
 
 
@@ -463,7 +463,7 @@ def customer_tags(
         .join(TagGroup, TagGroup.id == Tag.group_id)
         .where(TagAssignment.tenant_id == tenant_id, TagAssignment.customer_id == customer_id)
         .order_by(TagGroup.id, Tag.id)
-    ).tuples()
+    )
     return [
         (a, t, g)
         for a, t, g in rows
@@ -484,7 +484,7 @@ def tag_history(
         .where(TagEvent.tenant_id == tenant_id, TagEvent.customer_id == customer_id)
         .order_by(TagEvent.id.desc())
         .limit(limit)
-    ).tuples()
+    )
     return [(e, t) for e, t, g in rows if visible(g, principal)]
 
 
