@@ -26,6 +26,9 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "IdentityIn": {"type": "member_card", "value": "ISOLATE01"},
     "ConsentCreate": {"purpose": "marketing_sms", "granted": False, "source": "test"},
     "BindingCreate": {"guide_id": 1},
+    "TagCreate": {"name_zh": "隔离", "name_en": "Isolation"},
+    "CustomerTagCreate": {"tag_id": 1},
+    "AudienceUpdate": {"name": "改名"},
 }
 
 
@@ -91,7 +94,26 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
         },
         headers=owner,
     ).json()["results"][0]["order_id"]
+    group = client.post(
+        "/api/v1/tag-groups", json={"name_zh": "乙组", "name_en": "B group"}, headers=owner
+    ).json()["id"]
+    tag = client.post(
+        f"/api/v1/tag-groups/{group}/tags", json={"name_zh": "乙", "name_en": "B"}, headers=owner
+    ).json()["id"]
+    client.post(
+        "/api/v1/tag-assignments/batch", json={"items": [{"customer_id": c1, "tag_id": tag}]}, headers=owner
+    ).raise_for_status()
+    audience = client.post(
+        "/api/v1/audiences",
+        json={"name": "乙人群", "rule": {"type": "tags", "match": "has", "tag_ids": [tag]}},
+        headers=owner,
+    ).json()["id"]
+    client.post(f"/api/v1/audiences/{audience}/snapshots", headers=owner).raise_for_status()
     return {
+        "group_id": group,
+        "tag_id": tag,
+        "audience_id": audience,
+        "version": 1,
         "region_id": region,
         "store_id": b.store_ids[0],
         "staff_id": b.staff["guide"],
