@@ -417,6 +417,27 @@ def bench_wecom(
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
+@bench_app.command("audiences")
+def bench_audiences(
+    customers: int = typer.Option(1_000_000, help="customers in the synthetic brand"),
+    tags_per_customer: int = typer.Option(80, help="mean tags per customer (400 tags)"),
+    database_url: Annotated[
+        str | None, typer.Option(help="a fresh database; defaults to SIYU_DATABASE_URL")
+    ] = None,
+) -> None:
+    """Bitmap engine vs EXISTS/GROUP BY on the same data; prints JSON 人群圈选基准."""
+    from siyu.benchmarks.audiences import run
+
+    with Console(stderr=True).status("…") as status:
+        result = run(
+            database_url or get_settings().database_url,
+            customers=customers,
+            tags_per_customer=tags_per_customer,
+            progress=lambda message: status.update(f"[bold]bench audiences[/] {message}"),
+        )
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
 @wecom_app.command("configure")
 def wecom_configure(
     tenant: str = typer.Option(..., help="tenant slug"),

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from siyu.customers.models import Customer
@@ -38,8 +38,8 @@ ASSIGNMENTS = table_of(TagAssignment)
 EVENTS = table_of(TagEvent)
 GENDERS = ("unknown", "male", "female")
 ADDS = ("assigned", "renewed")
-# Rows stamped by a transaction that was still open at the last read are re-read for this long.
-SAFETY_MARGIN = timedelta(minutes=10)
+# Allowed difference between the application's and the database's clocks (both NTP-synchronised).
+CLOCK_SKEW = timedelta(seconds=2)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -112,7 +112,8 @@ class TenantIndex:
         self.next_expiry: dict[int, datetime] = {}
         self.log_position = -1  # id of the last tag event applied; -1 = not built
         self.built_at: datetime | None = None
-        self.high_water: datetime | None = None
+        self.high_water: datetime | None = None  # cursor over customers: (updated_at, id)
+        self.high_water_id = 0
         self.active = Coded()  # 1 = active (merged customers leave every audience)
         self.gender = Coded()
         self.city = Coded()
@@ -135,7 +136,7 @@ class TenantIndex:
                 newest = conn.execute(
                     select(func.max(EVENTS.c.id)).where(EVENTS.c.tenant_id == self.tenant_id)
                 ).scalar_one()
-                newest = -1 if newest is None else int(newest)
+                newest = 0 if newest is None else int(newest)
                 if self.log_position < 0 or newest < self.log_position:
                     self._build_tags(conn, newest)
                 elif newest > self.log_position:
@@ -163,7 +164,7 @@ class TenantIndex:
             expiry[tag_id] = soonest
         self.tags = defaultdict(BitMap, {t: BitMap(numbers) for t, numbers in tags.items()})
         self.next_expiry = expiry
-        self.log_position = max(newest, 0)
+        self.log_position = newest
         self.version += 1
 
     def _replay(self, conn: Connection) -> None:
@@ -187,6 +188,13 @@ class TenantIndex:
         self.version += 1
 
     def _sync_customers(self, conn: Connection) -> None:
+        """Catch up with customers written since the cursor (updated_at, id).
+
+        A row committed after the last read carries a stamp taken inside its transaction. On SQLite
+        the one writer cannot have begun before the last commit the cursor saw, so its stamps are
+        later (less the allowed clock skew, re-read every time). On PostgreSQL a transaction still open may commit rows stamped earlier than the
+        cursor: while any is open, rows from its start (less the allowed clock skew) are re-read.
+        """
         c = CUSTOMERS.c
         columns = (
             c.number,
@@ -199,25 +207,54 @@ class TenantIndex:
             c.guide_id,
             c.phone_e164.is_not(None),
             c.updated_at,
+            c.id,
         )
         query = select(*columns).where(c.tenant_id == self.tenant_id)
         if self.high_water is None:
             self._load_customers(conn.execution_options(yield_per=100_000).execute(query))
             return
-        changed = list(conn.execute(query.where(c.updated_at > self.high_water - SAFETY_MARGIN)))
-        # Rows inside the margin come back on every read; only a real difference is a new version.
+        after_cursor = or_(
+            c.updated_at > self.high_water,
+            and_(c.updated_at == self.high_water, c.id > self.high_water_id),
+            # Stamps a little behind the cursor: another clock (the database's default, the app's).
+            and_(c.updated_at >= self.high_water - CLOCK_SKEW, c.updated_at < self.high_water),
+        )
+        oldest_open = oldest_open_transaction(conn)
+        if oldest_open is not None and oldest_open - CLOCK_SKEW <= self.high_water:
+            after_cursor = or_(after_cursor, c.updated_at >= oldest_open - CLOCK_SKEW)
+        changed = list(conn.execute(query.where(after_cursor)))
+        # Re-read rows are applied again; only a real difference makes a new version.
         if [row for row in changed if self._apply_customer(row)]:
             self.version += 1
-        if changed:
-            self.high_water = max(self.high_water, *(row[-1] for row in changed))
+        for row in changed:
+            self._advance(row[-2], row[-1])
+
+    def _advance(self, stamp: datetime, row_id: int) -> None:
+        assert self.high_water is not None
+        if (stamp, row_id) > (self.high_water, self.high_water_id):
+            self.high_water, self.high_water_id = stamp, row_id
 
     def _load_customers(self, rows: Any) -> None:
         groups: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
         keys: dict[int, int] = {}
         size, newest = 0, None
-        for number, status, gender, birthday, city, tier, store_id, guide_id, has_phone, updated in rows:
+        newest_id = 0
+        for (
+            number,
+            status,
+            gender,
+            birthday,
+            city,
+            tier,
+            store_id,
+            guide_id,
+            has_phone,
+            updated,
+            row_id,
+        ) in rows:
             size = max(size, number)
-            newest = updated if newest is None or updated > newest else newest
+            if newest is None or (updated, row_id) > (newest, newest_id):
+                newest, newest_id = updated, row_id
             groups["active"][1 if status == "active" else 0].append(number)
             groups["gender"][GENDERS.index(gender) + 1].append(number)
             groups["city"][self.cities.code(city)].append(number)
@@ -235,10 +272,11 @@ class TenantIndex:
         for number, key in keys.items():
             self.birth_keys[number] = key
         self.high_water = newest if newest is not None else EPOCH
+        self.high_water_id = newest_id
         self.version += 1
 
     def _apply_customer(self, row: Any) -> bool:
-        number, status, gender, birthday, city, tier, store_id, guide_id, has_phone, _ = row
+        number, status, gender, birthday, city, tier, store_id, guide_id, has_phone, _, _ = row
         changes = [
             self.active.set(number, 1 if status == "active" else 0),
             self.gender.set(number, GENDERS.index(gender) + 1),
@@ -318,6 +356,20 @@ class TenantIndex:
             )
         )
         return {"tag_bitmaps": tags, "attribute_bitmaps": attributes, "attribute_arrays": arrays}
+
+
+def oldest_open_transaction(conn: Connection) -> datetime | None:
+    """PostgreSQL: when the oldest other transaction on this database began (None when none is
+    open, and always on SQLite, whose one writer needs no such care)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    started = conn.execute(
+        text(
+            "SELECT min(xact_start) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+        )
+    ).scalar_one()
+    return started if isinstance(started, datetime) else None
 
 
 def bitmap_bytes(bitmap: BitMap) -> int:
