@@ -26,7 +26,7 @@ from siyu.db.migrate import upgrade
 from siyu.db.session import make_engine, unit_of_work
 from siyu.org.models import Staff, StaffStore, Store, Tenant
 from siyu.platform.limits import MemoryLimiter, set_limiter
-from siyu.settings import normalise_database_url
+from siyu.settings import Settings, normalise_database_url
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_SCHEMA = "siyu_test"
@@ -218,7 +218,10 @@ def db_world(engine: Engine) -> World:
 @pytest.fixture(scope="session")
 def client(sqlite_engine: Engine) -> Iterator[TestClient]:
     """The app in-process on the shared SQLite database."""
-    with TestClient(create_app(engine=sqlite_engine)) as test_client:
+    # No scheduled tag refresh in the shared app: tests refresh when they mean to (one test runs the
+    # worker thread on its own).
+    settings = Settings(rule_tag_refresh_minutes=0)
+    with TestClient(create_app(engine=sqlite_engine, settings=settings)) as test_client:
         yield test_client
 
 

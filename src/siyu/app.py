@@ -31,6 +31,7 @@ from siyu.products.views import router as products_router
 from siyu.reports.views import router as reports_router
 from siyu.settings import Settings, get_settings
 from siyu.tags.views import router as tags_router
+from siyu.tags.worker import TagWorker
 from siyu.wecom.views import router as wecom_router
 from siyu.wecom.worker import InboxWorker
 
@@ -72,7 +73,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         if settings.gc_tuning:
             tune_gc()
         worker.start()
+        tag_worker.start()
         yield
+        tag_worker.stop()
         worker.stop()
 
     app = FastAPI(
@@ -88,6 +91,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     # Applies stored WeCom callbacks after they are acknowledged (one in-process thread).
     worker = InboxWorker(engine)
     app.state.wecom_worker = worker
+    # Keeps rule tags current and sweeps lapsed tags (schedule + notices from order ingest).
+    tag_worker = TagWorker(engine, settings.rule_tag_refresh_minutes)
+    app.state.tag_worker = tag_worker
     app.state.sessionmaker = session_factory(engine)
     for router in (
         console.router,

@@ -33,6 +33,8 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(bench_app, name="bench")
+tags_app = typer.Typer(help="Tags 标签", no_args_is_help=True)
+app.add_typer(tags_app, name="tags")
 app.add_typer(report_app, name="report")
 app.add_typer(wecom_app, name="wecom")
 console = Console()
@@ -262,19 +264,11 @@ def apikey_create(tenant: str = typer.Option(..., help="tenant slug"), name: str
 
 
 def _run_import(kind: str, tenant: str, file: Path) -> None:
-    from siyu.customers.imports import import_customers
     from siyu.db.session import unit_of_work
-    from siyu.orders.imports import import_orders, import_products
-    from siyu.org.imports import import_staff, import_stores
     from siyu.platform.tabular import read_table
+    from siyu.platform.views import IMPORTERS
 
-    importer = {
-        "customers": import_customers,
-        "stores": import_stores,
-        "staff": import_staff,
-        "products": import_products,
-        "orders": import_orders,
-    }[kind]
+    importer = IMPORTERS[kind][0]
     tenant_id = _tenant_id(tenant)
     if not file.is_file():
         err_console.print(f"[red]✗ 文件不存在 file not found: {file}")
@@ -321,6 +315,29 @@ def import_products_cmd(file: Path, tenant: str = typer.Option(..., help="tenant
 def import_orders_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
     """Import orders from CSV/XLSX, one row per line (all rows or none) 导入订单."""
     _run_import("orders", tenant, file)
+
+
+@tags_app.command("refresh")
+def tags_refresh(
+    tenant: Annotated[str | None, typer.Option(help="tenant slug (default: every brand)")] = None,
+) -> None:
+    """Refresh rule tags and sweep lapsed tags now (the server also does it on a schedule) 刷新规则标签."""
+    from siyu.tags.worker import refresh_tenant, tenants_with_work
+
+    engine = _engine()
+    tenant_ids = [_tenant_id(tenant)] if tenant else tenants_with_work(engine)
+    table = Table("tenant", "rule tags 规则标签", "lapsed 过期清理")
+    with console.status("refreshing 刷新中…"):
+        for tenant_id in tenant_ids:
+            refreshed, swept = refresh_tenant(engine, tenant_id)
+            table.add_row(str(tenant_id), str(refreshed), str(swept))
+    console.print(table)
+
+
+@import_app.command("tags")
+def import_tags_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+    """Import tag assignments from CSV/XLSX, one row per (customer, tag) 导入标签."""
+    _run_import("tags", tenant, file)
 
 
 @export_app.command("customers")

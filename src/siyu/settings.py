@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         description="Key that encrypts stored secrets (WeCom tokens and keys). Set it in production; when "
         "unset, a random key is created once in var/secret.key (development).",
     )
+    rule_tag_refresh_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=24 * 60,
+        description="How often the server refreshes rule tags and sweeps lapsed tags (0: never; order "
+        "batches and refunds also bring a brand's refresh forward).",
+    )
     gc_tuning: bool = Field(
         default=True,
         description="Freeze start-up objects out of the garbage collector and collect less often "

@@ -368,3 +368,84 @@ def test_bulk_limit(client: TestClient, world: World) -> None:
     t = tag(client, w, g["id"], "A")
     answer = assign(client, w, [(ids[0], t)] * 10_001)
     assert answer.status_code == 413
+
+
+def test_tag_import_creates_imported_tags_and_refuses_bad_rows(client: TestClient, world: World) -> None:
+    w = world
+    ids = make_customers(client, w, 3)
+    group(client, w, name_zh="CRM标签", name_en="CRM", kind="imported")
+    fixed = group(client, w, name_zh="固定", name_en="Fixed")
+    tag(client, w, fixed["id"], "已有")
+    number = client.get(f"/api/v1/customers/{ids[2]}", headers=w.headers("hq_operator")).json()["number"]
+    good = (
+        "tag_group,tag,phone,customer_number\n"
+        "CRM标签,高潜,13800130001,\n"
+        "CRM标签,高潜,13800130002,\n"
+        f"固定,已有,,{number}\n"
+    )
+    answer = client.post(
+        "/api/v1/imports/tags",
+        headers=w.headers("integration"),
+        files={"file": ("t.csv", good.encode(), "text/csv")},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"kind": "tags", "rows": 3, "created": 3, "updated": 0}
+    held = client.get(f"/api/v1/customers/{ids[0]}/tags", headers=w.headers("hq_operator")).json()
+    assert [(t["name_zh"], t["source_type"]) for t in held] == [("高潜", "import")]
+    before = counts(w)
+    bad = "tag_group,tag,phone\n固定,没有这个,13800130001\n不存在的组,x,13800130001\nCRM标签,新,13899999999\n"
+    answer = client.post(
+        "/api/v1/imports/tags",
+        headers=w.headers("integration"),
+        files={"file": ("t.csv", bad.encode(), "text/csv")},
+    )
+    assert answer.status_code == 422
+    problems = [(e["row"], e["column"], e["code"]) for e in answer.json()["error"]["details"]["errors"]]
+    assert problems == [(2, "tag", "not_found"), (3, "tag_group", "not_found"), (4, "phone", "not_found")]
+    assert counts(w) == before
+
+
+def test_rule_tags_follow_orders_through_the_scheduled_refresh(client: TestClient, world: World) -> None:
+    from siyu.tags.worker import TagWorker, refresh_tenant
+
+    w = world
+    ids = make_customers(client, w, 2)
+    client.post(
+        "/api/v1/products/batch",
+        headers=w.headers("integration"),
+        json={"products": [{"code": "SKU1", "name": "外套", "list_price_fen": 300000}]},
+    ).raise_for_status()
+    g = group(client, w, name_zh="价值", name_en="Value", kind="rule")
+    rule = {"type": "orders", "window": {"last_days": 365}, "measure": "gmv_fen", "op": ">=", "value": 200000}
+    high = tag(client, w, g["id"], "高价值", rule=rule)
+    assert refresh_tenant(w.engine, w.tenant_id) == (1, 0)
+    assert client.get(f"/api/v1/tags/{high}", headers=w.headers("hq_operator")).json()["members"] == 0
+    now = dt.datetime.now(dt.UTC).isoformat()
+    order = {
+        "channel": "mini_program",
+        "external_id": "BIG-1",
+        "customer": {"phone": "13800130001"},
+        "status": "paid",
+        "placed_at": now,
+        "paid_at": now,
+        "lines": [{"sku_code": "SKU1", "quantity": 1, "unit_price_fen": 300000}],
+        "payments": [{"method": "wechat_pay", "amount_fen": 300000}],
+    }
+    client.post(
+        "/api/v1/orders/batch", headers=w.headers("integration"), json={"orders": [order]}
+    ).raise_for_status()
+    # The order batch asked the server's tag worker for an early refresh of this brand.
+    assert w.tenant_id in client.app.state.tag_worker.pending  # type: ignore[attr-defined]
+    # The worker thread (started here on its own) refreshes the brand it was told about.
+    worker = TagWorker(w.engine, interval_minutes=24 * 60)
+    worker.start()
+    try:
+        worker.ran.wait(timeout=30)  # the first pass: every brand with rule tags
+        worker.ran.clear()
+        worker.notify(w.tenant_id)
+        assert worker.ran.wait(timeout=30)
+    finally:
+        worker.stop()
+    assert client.get(f"/api/v1/tags/{high}", headers=w.headers("hq_operator")).json()["members"] == 1
+    held = client.get(f"/api/v1/customers/{ids[0]}/tags", headers=w.headers("hq_operator")).json()
+    assert [(t["name_zh"], t["source_type"], t["source_id"]) for t in held] == [("高价值", "rule", high)]

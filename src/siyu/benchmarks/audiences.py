@@ -19,9 +19,12 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, text
+from pyroaring import BitMap
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session
 
 from siyu.audiences.engine import evaluate
 from siyu.audiences.index import index_for
@@ -42,7 +45,7 @@ def _popularity(t: int, per_customer: int) -> int:
     the mean chosen so customers hold `per_customer` tags on average."""
     weights = [1.0 / (1 + (k % 50)) ** 0.6 for k in range(TAGS)]
     scale = per_customer * 1000 / sum(weights)
-    return max(1, min(950, round(weights[t] * scale)))
+    return int(max(1, min(950, round(weights[t] * scale))))
 
 
 def _series(dialect: str, name: str, upper: str) -> str:
@@ -281,6 +284,14 @@ def rules_for(tag_ids: list[int]) -> dict[str, dict[str, Any]]:
     }
 
 
+def _members(session: Session, tenant_id: int, rule: dict[str, Any], use_cache: bool) -> BitMap:
+    return evaluate(session, tenant_id=tenant_id, rule=rule, use_cache=use_cache).members
+
+
+def _count(conn: Connection, sql: str, tenant_id: int) -> int:
+    return int(conn.execute(text(sql), {"tid": tenant_id}).scalar_one())
+
+
 def _time(fn: Callable[[], Any], rounds: int) -> tuple[list[float], Any]:
     timings, result = [], None
     for _ in range(rounds):
@@ -317,19 +328,11 @@ def run(
     for name, rule in rules_for(tag_ids).items():
         say(name)
         with unit_of_work(engine, tenant_id=tid) as session:
-            timings, answer = _time(
-                lambda rule=rule, s=session: evaluate(s, tenant_id=tid, rule=rule, use_cache=False).members,
-                rounds,
-            )
-            cached, _ = _time(
-                lambda rule=rule, s=session: evaluate(s, tenant_id=tid, rule=rule).members, rounds
-            )
+            timings, answer = _time(partial(_members, session, tid, rule, False), rounds)
+            cached, _ = _time(partial(_members, session, tid, rule, True), rounds)
         peer_sql = _peer_tag_sql(tag_ids)[0] if name.startswith("tag") else _peer_mixed_sql(tag_ids, dialect)
         with engine.connect() as conn:
-            peer_timings, peer_count = _time(
-                lambda conn=conn, sql=peer_sql: conn.execute(text(sql), {"tid": tid}).scalar_one(),
-                peer_rounds,
-            )
+            peer_timings, peer_count = _time(partial(_count, conn, peer_sql, tid), peer_rounds)
         engine_ms, peer_ms = statistics.median(timings), statistics.median(peer_timings)
         results[name] = {
             "members": len(answer),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from siyu.api.deps import DB, AwareQuery, Limit, PathId, QueryId, allow
 from siyu.api.routing import TransactionalRoute
@@ -50,11 +50,14 @@ def summary(o: Order) -> s.OrderSummary:
 
 
 @router.post("/orders/batch", response_model=s.OrderBatchResult, summary="Ingest orders 批量写入订单")
-def ingest(body: s.OrderBatch, db: DB, principal: Principal = allow(Perm.ORDERS_WRITE)) -> Response:
+def ingest(
+    body: s.OrderBatch, db: DB, request: Request, principal: Principal = allow(Perm.ORDERS_WRITE)
+) -> Response:
     """Create or update up to 1,000 orders by channel + external id; all or nothing."""
     result = service.ingest_orders(
         db, tenant_id=principal.tenant_id, orders=body.orders, source=body.source, actor=principal
     )
+    notify_tags(request, principal.tenant_id)
     # Serialised once by its own schema, not validated again field by field (1,000 results).
     return Response(result.model_dump_json(), media_type="application/json")
 
@@ -133,10 +136,19 @@ def order_revisions(
 
 @router.post("/refunds", response_model=s.RefundBatchResult, summary="Record refunds 退款")
 def record_refunds(
-    body: s.RefundBatch, db: DB, principal: Principal = allow(Perm.ORDERS_WRITE)
+    body: s.RefundBatch, db: DB, request: Request, principal: Principal = allow(Perm.ORDERS_WRITE)
 ) -> s.RefundBatchResult:
     """Refunds against order lines (partial or full); never more than was paid; replays are harmless."""
-    return refunds.refund_orders(db, tenant_id=principal.tenant_id, refunds=body.refunds, actor=principal)
+    result = refunds.refund_orders(db, tenant_id=principal.tenant_id, refunds=body.refunds, actor=principal)
+    notify_tags(request, principal.tenant_id)
+    return result
+
+
+def notify_tags(request: Request, tenant_id: int) -> None:
+    """Rule tags may depend on orders: bring the brand's refresh forward (after this commit)."""
+    worker = getattr(request.app.state, "tag_worker", None)
+    if worker is not None:
+        worker.notify(tenant_id)
 
 
 @router.post("/footfall", response_model=s.FootfallResult, summary="Hourly footfall 客流")

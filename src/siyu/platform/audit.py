@@ -21,19 +21,19 @@ def record(
     object_type: str,
     object_id: int | None,
     data: dict[str, Any] | None = None,
-) -> None:
-    """Append an audit entry (commits with the use case)."""
-    session.add(
-        AuditEntry(
-            tenant_id=tenant_id,
-            actor_type=actor.actor_type if actor else "system",
-            actor_id=actor.actor_id if actor else None,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            data=data or {},
-        )
+) -> AuditEntry:
+    """Append an audit entry (commits with the use case; flush to read its id)."""
+    entry = AuditEntry(
+        tenant_id=tenant_id,
+        actor_type=actor.actor_type if actor else "system",
+        actor_id=actor.actor_id if actor else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        data=data or {},
     )
+    session.add(entry)
+    return entry
 
 
 def list_entries(

@@ -18,6 +18,7 @@ from siyu.org.imports import import_staff, import_stores
 from siyu.org.schemas import Strict
 from siyu.platform import audit
 from siyu.platform.tabular import read_table
+from siyu.tags.imports import import_tags
 
 router = APIRouter(route_class=TransactionalRoute)
 
@@ -89,6 +90,7 @@ IMPORTERS = {
     "customers": (import_customers, Perm.CUSTOMERS_UPSERT),
     "products": (import_products, Perm.PRODUCTS_WRITE),
     "orders": (import_orders, Perm.ORDERS_WRITE),
+    "tags": (import_tags, Perm.TAGS_ASSIGN),
 }
 
 
@@ -96,10 +98,10 @@ IMPORTERS = {
     "/api/v1/imports/{kind}",
     response_model=ImportResult,
     tags=["platform 平台"],
-    summary="Import CSV/Excel 批量导入 (stores | staff | customers | products | orders)",
+    summary="Import CSV/Excel 批量导入 (stores | staff | customers | products | orders | tags)",
 )
 def run_import(
-    kind: Literal["stores", "staff", "customers", "products", "orders"],
+    kind: Literal["stores", "staff", "customers", "products", "orders", "tags"],
     db: DB,
     file: UploadFile = File(...),
     principal: Principal = allow(Perm.IMPORT),
