@@ -20,6 +20,7 @@ from siyu.api import errors
 from siyu.api.limits import BodySizeLimit
 from siyu.audiences.views import router as audiences_router
 from siyu.auth.views import router as auth_router
+from siyu.console import segments as console_segments
 from siyu.console import views as console
 from siyu.core.errors import DomainError
 from siyu.customers.views import router as customers_router
@@ -97,6 +98,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     app.state.sessionmaker = session_factory(engine)
     for router in (
         console.router,
+        console_segments.router,
         platform_router,
         auth_router,
         org_router,

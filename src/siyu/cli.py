@@ -151,7 +151,10 @@ def demo(
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = progress.add_task("demo orders 演示订单（天）", total=total)
+                label = {"tags": "demo tags 演示标签（客户）", "rule tags": "rule tags 规则标签"}.get(
+                    stage, "demo orders 演示订单（天）"
+                )
+                tasks[stage] = progress.add_task(label, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
         result = build_demo(
@@ -166,7 +169,8 @@ def demo(
         )
     console.print(
         f"[green]✓[/green] demo brand: {result.stores} stores, {result.staff} staff, "
-        f"{result.customers:,} customers, {result.orders:,} orders in {result.seconds:.1f}s — "
+        f"{result.customers:,} customers, {result.orders:,} orders, {result.tag_assignments:,} tags "
+        f"in {result.seconds:.1f}s — "
         f"sign in as owner / {DEMO_PASSWORD}"
     )
 

@@ -41,6 +41,7 @@ from siyu.reports import trends
 from siyu.reports.periods import COMPARISONS, day_bounds
 from siyu.reports.xlsx import store_daily_xlsx
 from siyu.settings import get_settings
+from siyu.tags import service as tag_service
 from siyu.wecom import service as wecom_service
 
 router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
@@ -535,6 +536,19 @@ def _customer_360(
         {x for x in [customer.guide_id, binding.guide_id if binding else None] if x},
     )
     tz = org.tenant_zone(db, tenant_id=principal.tenant_id)
+    held = tag_service.customer_tags(
+        db, tenant_id=principal.tenant_id, customer_id=customer.id, principal=principal
+    )
+    assignable: list[tuple[str, list[Any]]] = []
+    if principal.can(Perm.TAGS_ASSIGN):
+        have = {t.id for _, t, _ in held}
+        for group, group_tags in tag_service.list_groups(
+            db, tenant_id=principal.tenant_id, principal=principal
+        ):
+            if tag_service.may_assign(group, principal):
+                free = [t for t in group_tags if t.id not in have]
+                if free:
+                    assignable.append((group.name_en if lang_of(request) == "en" else group.name_zh, free))
     totals = {
         "orders": sum(1 for o in orders if o.paid_at),
         "gmv_fen": sum(o.paid_fen - o.refunded_fen for o in orders),
@@ -555,6 +569,9 @@ def _customer_360(
         staff=staff,
         tz=tz,
         totals=totals,
+        held=held,
+        assignable=assignable,
+        may_tag=principal.can(Perm.TAGS_ASSIGN),
     )
 
 

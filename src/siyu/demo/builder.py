@@ -104,6 +104,7 @@ class DemoResult:
     staff: int
     customers: int
     orders: int
+    tag_assignments: int
     seconds: float
 
 
@@ -259,6 +260,11 @@ def build_demo(
             orders_per_store_day=orders_per_store_day,
             progress=report,
         )
+    tags = 0
+    if customers > 0:
+        from siyu.demo.tags import build_tags
+
+        tags = build_tags(engine, tenant_id, seed=seed, progress=report)
     seconds = (datetime.now(UTC) - started).total_seconds()
     return DemoResult(
         tenant_id=tenant_id,
@@ -266,6 +272,7 @@ def build_demo(
         staff=staff_count,
         customers=customers,
         orders=orders,
+        tag_assignments=tags,
         seconds=seconds,
     )
 
