@@ -29,6 +29,8 @@ from siyu.platform.limits import MemoryLimiter, set_limiter
 from siyu.settings import Settings, normalise_database_url
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Apps built in tests run no scheduled tag refresh; the tests that need one start it themselves.
+os.environ.setdefault("SIYU_RULE_TAG_REFRESH_MINUTES", "0")
 PG_SCHEMA = "siyu_test"
 
 

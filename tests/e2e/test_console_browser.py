@@ -239,3 +239,44 @@ def test_analyst_and_guide_customer_views(site: tuple[str, World, str], chromium
     assert phone.evaluate(CHECKS) == []
     shot(phone, "guide-customers-phone-390")
     phone.close()
+
+
+def test_tagging_and_the_audience_builder(site: tuple[str, World, str], chromium: Any) -> None:
+    base, world, _ = site
+    h = world.headers("integration")
+    with httpx.Client(base_url=base, headers=h) as api:
+        group = api.post(
+            "/api/v1/tag-groups", json={"name_zh": "风格偏好", "name_en": "Style", "open_to_guides": True}
+        ).json()
+        api.post(
+            f"/api/v1/tag-groups/{group['id']}/tags", json={"name_zh": "通勤", "name_en": "Commute"}
+        ).raise_for_status()
+    page = chromium.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(page, base, world, "owner", "/customers")
+    page.locator("#results tbody tr a").first.click()
+    page.wait_for_url("**/customers/*")
+    page.get_by_label("添加标签").select_option(label="通勤")
+    page.locator("#tags").get_by_role("button", name="添加").click()
+    page.wait_for_selector("#tags .chips li")
+    assert "通勤" in page.locator("#tags .chips").inner_text()
+    assert page.evaluate(CHECKS) == []
+    page.goto(f"{base}/audiences")
+    page.wait_for_function("document.body.getAttribute('data-preview') !== null")
+    # The first row is a gender condition: pick "unknown" (the fixture's buyers gave no gender).
+    page.get_by_label("性别 values").select_option(["unknown"])
+    page.wait_for_function("document.querySelector('#count').textContent === '3'")
+    page.locator("#add-type").select_option("tags")
+    page.get_by_role("button", name="添加", exact=True).click()
+    page.wait_for_function("document.querySelector('#count').textContent === '1'")
+    assert page.locator("#chart-stores canvas").count() == 1
+    assert '"match": "any"' in (page.locator("#rule-json").text_content() or "")
+    assert page.evaluate(CHECKS) == []
+    shot(page, "audience-builder")
+    page.get_by_label("保存为").fill("通勤顾客")
+    page.get_by_role("button", name="保存人群包").click()
+    page.wait_for_url(f"{base}/audiences")
+    page.get_by_role("button", name="生成快照").click()
+    page.wait_for_selector("tr[data-audience] >> text=v1")
+    assert page.locator("tr[data-audience] td.num").inner_text() == "1"
+    shot(page, "audiences-saved")
+    page.close()

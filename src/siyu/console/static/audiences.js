@@ -63,6 +63,10 @@
     var neg = el("input", { type: "checkbox", "data-k": "negate", "aria-label": t.not });
     var remove = el("button", { type: "button", text: t.remove });
     var row = el("li", { "data-type": type }, [el("label", {}, [neg, document.createTextNode(" " + t.not)]), el("strong", { text: typeName })].concat(editors[type]()).concat([remove]));
+    Array.prototype.forEach.call(row.querySelectorAll("[data-k]"), function (node) {
+      if (!node.getAttribute("aria-label")) { node.setAttribute("aria-label", typeName + " " + node.getAttribute("data-k")); }
+    });
+    remove.setAttribute("aria-label", t.remove + " " + typeName);
     remove.addEventListener("click", function () { row.remove(); changed(); });
     list.appendChild(row);
     changed();
@@ -111,7 +115,7 @@
     charts[id].setOption({
       tooltip: { trigger: "axis" },
       grid: { left: 120, right: 20, top: 10, bottom: 30 },
-      xAxis: { type: "value", name: t.customers },
+      xAxis: { type: "value", name: t.customers, minInterval: 1 },
       yAxis: { type: "category", inverse: true, data: rows.map(function (r) { return r.label; }) },
       series: [{ type: "bar", data: rows.map(function (r) { return r.count; }) }]
     }, true);
