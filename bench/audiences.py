@@ -22,6 +22,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--tags-per-customer", type=int, default=80)
     parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the brand an earlier run left (PostgreSQL)"
+    )
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as folder:
@@ -34,6 +37,7 @@ def main() -> None:
                     url,
                     customers=args.customers,
                     tags_per_customer=args.tags_per_customer,
+                    reuse=args.reuse,
                     progress=lambda message: print(message, file=sys.stderr, flush=True),
                 )
             )

@@ -16,7 +16,15 @@ down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-NEW_TENANT_TABLES = ("tag_groups", "tags", "tag_assignments", "tag_events", "audiences", "audience_snapshots")
+NEW_TENANT_TABLES = (
+    "tag_groups",
+    "tags",
+    "tag_assignments",
+    "tag_events",
+    "tag_bitmaps",
+    "audiences",
+    "audience_snapshots",
+)
 # The same policy as revisions 0002 to 0004 (migrations stay frozen, so it is restated).
 SETTING = "nullif(current_setting('siyu.tenant_id', true), '')"
 CONDITION = f"{SETTING} IS NULL OR tenant_id = {SETTING}::bigint"
@@ -202,6 +210,21 @@ def upgrade() -> None:
         batch_op.create_index("ix_tag_events_customer", ["customer_id", "id"], unique=False)
         batch_op.create_index("ix_tag_events_tenant_id", ["tenant_id", "id"], unique=False)
 
+    op.create_table(
+        "tag_bitmaps",
+        sa.Column("tenant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("tag_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("through_event_id", sa.BigInteger(), nullable=False),
+        sa.Column("members", sa.LargeBinary(), nullable=False),
+        sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tag_id"], ["tags.id"], name=op.f("fk_tag_bitmaps_tag_id_tags"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_tag_bitmaps_tenant_id_tenants"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("tag_id", name=op.f("pk_tag_bitmaps")),
+    )
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("member_tier", sa.String(length=20), nullable=True))
         batch_op.create_index("ix_customers_updated", ["tenant_id", "updated_at"], unique=False)
@@ -230,6 +253,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_tag_events_tenant_id")
         batch_op.drop_index("ix_tag_events_customer")
 
+    op.drop_table("tag_bitmaps")
     op.drop_table("tag_events")
     with op.batch_alter_table("tag_assignments", schema=None) as batch_op:
         batch_op.drop_index("ix_tag_assignments_expiry")

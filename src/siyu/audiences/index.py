@@ -25,9 +25,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import Connection, Engine, and_, func, or_, select, text
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
+from siyu.audiences.models import TagBitmapCheckpoint
 from siyu.customers.models import Customer
 from siyu.db.base import table_of
 from siyu.db.session import LOCK_NAMESPACES, read_connection
@@ -36,6 +37,7 @@ from siyu.tags.models import TagAssignment, TagEvent
 CUSTOMERS = table_of(Customer)
 ASSIGNMENTS = table_of(TagAssignment)
 EVENTS = table_of(TagEvent)
+CHECKPOINTS = table_of(TagBitmapCheckpoint)
 GENDERS = ("unknown", "male", "female")
 ADDS = ("assigned", "renewed")
 # Allowed difference between the application's and the database's clocks (both NTP-synchronised).
@@ -111,6 +113,8 @@ class TenantIndex:
         self.tags: dict[int, BitMap] = defaultdict(BitMap)
         self.next_expiry: dict[int, datetime] = {}
         self.log_position = -1  # id of the last tag event applied; -1 = not built
+        self.checkpointed_at = -1  # the log position the saved checkpoints are at
+        self.loaded_from = ""  # "checkpoint" or "assignments" (the last full build)
         self.built_at: datetime | None = None
         self.high_water: datetime | None = None  # cursor over customers: (updated_at, id)
         self.high_water_id = 0
@@ -147,25 +151,77 @@ class TenantIndex:
             conn.rollback()
 
     def _build_tags(self, conn: Connection, newest: int) -> None:
-        tags: dict[int, list[int]] = defaultdict(list)
+        """From the saved checkpoints when they are there (then the log past them), else from every
+        assignment row, one tag at a time in index order."""
         expiry: dict[int, datetime] = {}
-        rows = conn.execution_options(yield_per=100_000).execute(
-            select(ASSIGNMENTS.c.tag_id, ASSIGNMENTS.c.customer_number).where(
-                ASSIGNMENTS.c.tenant_id == self.tenant_id
-            )
-        )
-        for tag_id, number in rows:
-            tags[tag_id].append(number)
         for tag_id, soonest in conn.execute(
             select(ASSIGNMENTS.c.tag_id, func.min(ASSIGNMENTS.c.expires_at))
             .where(ASSIGNMENTS.c.tenant_id == self.tenant_id, ASSIGNMENTS.c.expires_at.is_not(None))
             .group_by(ASSIGNMENTS.c.tag_id)
         ):
             expiry[tag_id] = soonest
-        self.tags = defaultdict(BitMap, {t: BitMap(numbers) for t, numbers in tags.items()})
         self.next_expiry = expiry
+        saved = list(
+            conn.execute(
+                select(CHECKPOINTS.c.tag_id, CHECKPOINTS.c.through_event_id, CHECKPOINTS.c.members).where(
+                    CHECKPOINTS.c.tenant_id == self.tenant_id
+                )
+            )
+        )
+        through = min((row[1] for row in saved), default=None)
+        if through is not None and through <= newest and all(row[1] == through for row in saved):
+            self.tags = defaultdict(BitMap, {tag_id: BitMap.deserialize(blob) for tag_id, _, blob in saved})
+            self.log_position = through
+            self.checkpointed_at = through
+            self._replay(conn)
+            self.loaded_from = "checkpoint"
+            return
+        tags: dict[int, BitMap] = defaultdict(BitMap)
+        rows = conn.execution_options(yield_per=200_000).execute(
+            select(ASSIGNMENTS.c.tag_id, ASSIGNMENTS.c.customer_number)
+            .where(ASSIGNMENTS.c.tenant_id == self.tenant_id)
+            .order_by(ASSIGNMENTS.c.tag_id)
+        )
+        current, numbers = None, array("I")
+        for tag_id, number in rows:
+            if tag_id != current:
+                if current is not None:
+                    tags[current] = BitMap(numbers)
+                current, numbers = tag_id, array("I")
+            numbers.append(number)
+        if current is not None:
+            tags[current] = BitMap(numbers)
+        self.tags = tags
         self.log_position = newest
+        self.loaded_from = "assignments"
         self.version += 1
+
+    def checkpoint(self, engine: Engine) -> int:
+        """Save every tag's bitmap through the last event applied (one transaction); returns tags saved."""
+        with self.lock:
+            through = self.log_position
+            blobs = [(tag_id, bitmap.serialize()) for tag_id, bitmap in self.tags.items()]
+        if through < 0:
+            return 0
+        now = datetime.now(UTC)
+        with engine.begin() as conn:
+            conn.execute(delete(CHECKPOINTS).where(CHECKPOINTS.c.tenant_id == self.tenant_id))
+            for start in range(0, len(blobs), 200):
+                conn.execute(
+                    insert(CHECKPOINTS),
+                    [
+                        {
+                            "tenant_id": self.tenant_id,
+                            "tag_id": tag_id,
+                            "through_event_id": through,
+                            "members": blob,
+                            "written_at": now,
+                        }
+                        for tag_id, blob in blobs[start : start + 200]
+                    ],
+                )
+        self.checkpointed_at = through
+        return len(blobs)
 
     def _replay(self, conn: Connection) -> None:
         rows = conn.execute(
@@ -184,7 +240,7 @@ class TenantIndex:
                     self.next_expiry[tag_id] = expires_at
             else:
                 self.tags[tag_id].discard(number)
-            self.log_position = event_id
+            self.log_position = max(self.log_position, event_id)
         self.version += 1
 
     def _sync_customers(self, conn: Connection) -> None:

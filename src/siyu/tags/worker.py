@@ -14,12 +14,15 @@ import time
 
 from sqlalchemy import Engine, select
 
+from siyu.audiences.index import index_for
 from siyu.db.session import unit_of_work
 from siyu.tags import service
 from siyu.tags.models import Tag, TagAssignment, TagGroup
 
 log = logging.getLogger("siyu.tags")
 DEBOUNCE_S = 2.0
+# Save the tag bitmaps again once this many tag events have happened since the last save.
+CHECKPOINT_EVERY = 10_000
 
 
 def tenants_with_work(engine: Engine) -> list[int]:
@@ -42,11 +45,15 @@ def tenants_with_work(engine: Engine) -> list[int]:
 
 
 def refresh_tenant(engine: Engine, tenant_id: int) -> tuple[int, int]:
-    """Refresh a tenant's rule tags and sweep its lapsed tags (one transaction each); (tags, swept)."""
+    """Refresh a tenant's rule tags and sweep its lapsed tags (one transaction each), then save the
+    tag bitmaps when the log has moved on far enough; returns (rule tags, assignments swept)."""
     with unit_of_work(engine, tenant_id=tenant_id) as session:
         refreshed = len(service.refresh_all_rule_tags(session, tenant_id=tenant_id))
     with unit_of_work(engine, tenant_id=tenant_id) as session:
         swept = service.sweep_expired(session, tenant_id=tenant_id)
+    index = index_for(engine, tenant_id)
+    if index.checkpointed_at < 0 or index.log_position - index.checkpointed_at >= CHECKPOINT_EVERY:
+        index.checkpoint(engine)
     return refreshed, swept
 
 
