@@ -334,6 +334,11 @@ def _insert_customers(
                 idents.append(("platform_buyer_id", platform, f"{platform[:2]}{index + 1:09d}"))
             if not idents:
                 idents.append(("wechat_openid", MINI_PROGRAM_APP_ID, "oM" + _token(rng, 26)))
+            # Card holders have a tier (a hash of the number, so the random draws stay as they were).
+            tier = None
+            if any(t == "member_card" for t, _, _ in idents):
+                share = (index * 2654435761) % 100
+                tier = "普卡" if share < 60 else "银卡" if share < 85 else "金卡" if share < 97 else "钻石卡"
             c_rows.append(
                 {
                     "id": cid,
@@ -344,6 +349,7 @@ def _insert_customers(
                     "birthday": birthday,
                     "city": store_city.get(store_id) if store_id else None,
                     "phone_e164": phone,
+                    "member_tier": tier,
                     "custom_fields": {},
                     "store_id": store_id,
                     "guide_id": guide_id,
