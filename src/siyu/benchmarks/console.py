@@ -22,6 +22,7 @@ from siyu.db.session import make_engine, unit_of_work
 from siyu.demo.builder import DEMO_PASSWORD, DEMO_SLUG
 from siyu.org.models import Staff, Store, Tenant
 from siyu.settings import normalise_database_url
+from siyu.tags.models import Tag, TagGroup
 
 
 def _signed_in(base: str, username: str) -> httpx.Client:
@@ -54,6 +55,13 @@ def run(database_url: str, *, rounds: int = 30) -> dict[str, Any]:
             .where(Staff.tenant_id == tenant.id, Staff.role == "store_manager")
             .order_by(Staff.id)
         )
+        tag_ids = list(
+            session.scalars(
+                select(Tag.id)
+                .join(TagGroup, TagGroup.id == Tag.group_id)
+                .where(Tag.tenant_id == tenant.id, TagGroup.kind == "manual")
+            )
+        )
         guide = session.scalar(
             select(Staff.username)
             .where(Staff.tenant_id == tenant.id, Staff.role == "guide")
@@ -78,6 +86,29 @@ def run(database_url: str, *, rounds: int = 30) -> dict[str, Any]:
         "guide customers": ("guide", lambda: "/customers"),
         "guide orders": ("guide", lambda: "/orders"),
         "orders (HQ)": ("owner", lambda: "/orders"),
+        "tags": ("owner", lambda: "/tags"),
+        "audiences (builder)": ("owner", lambda: "/audiences"),
+        "guide tags": ("guide", lambda: "/tags"),
+    }
+    # The builder's live count: a mixed rule (attributes + tags + 90-day spend), random bounds.
+    previews: dict[str, Any] = {
+        "audience preview (mixed rule)": lambda: {
+            "rule": {
+                "type": "all",
+                "of": [
+                    {"type": "gender", "values": ["female"]},
+                    {"type": "age", "min": 20 + rng.randrange(10), "max": 40 + rng.randrange(10)},
+                    {"type": "tags", "match": "any", "tag_ids": rng.sample(tag_ids, 3)},
+                    {
+                        "type": "orders",
+                        "window": {"last_days": 90},
+                        "measure": "gmv_fen",
+                        "op": ">=",
+                        "value": 10_000 * rng.randrange(1, 20),
+                    },
+                ],
+            }
+        }
     }
     proc, base = serve(url)
     results: list[dict[str, Any]] = []
@@ -88,11 +119,13 @@ def run(database_url: str, *, rounds: int = 30) -> dict[str, Any]:
             "manager": _signed_in(base, manager),
             "guide": _signed_in(base, guide),
         }
-        for name, (role, path) in pages.items():
+        requests: list[tuple[str, str, Any, Any]] = [(n, role, p, None) for n, (role, p) in pages.items()]
+        requests += [(n, "owner", lambda: "/audiences/preview", body) for n, body in previews.items()]
+        for name, role, path, body in requests:
             server, wall = [], []
             for _ in range(rounds):
                 started = time.perf_counter()
-                r = clients[role].get(path())
+                r = clients[role].post(path(), json=body()) if body else clients[role].get(path())
                 wall.append((time.perf_counter() - started) * 1000)
                 if r.status_code != 200:
                     raise RuntimeError(f"{name}: {r.status_code}")
