@@ -17,13 +17,25 @@ from tests.db.test_concurrency import run_threads
 
 def setup(w: World, customers: int = 30) -> tuple[list[int], list[int]]:
     with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
-        rows = [Customer(tenant_id=w.tenant_id, number=n, status="active", gender="female") for n in range(1, customers + 1)]
+        rows = [
+            Customer(tenant_id=w.tenant_id, number=n, status="active", gender="female")
+            for n in range(1, customers + 1)
+        ]
         db.add_all(rows)
         group = service.create_group(
-            db, tenant_id=w.tenant_id, data=s.TagGroupCreate(name_zh="组", name_en="G", exclusive=False), principal=None
+            db,
+            tenant_id=w.tenant_id,
+            data=s.TagGroupCreate(name_zh="组", name_en="G", exclusive=False),
+            principal=None,
         )
         tags = [
-            service.create_tag(db, tenant_id=w.tenant_id, group_id=group.id, data=s.TagCreate(name_zh=f"T{i}", name_en=f"T{i}"), principal=None).id
+            service.create_tag(
+                db,
+                tenant_id=w.tenant_id,
+                group_id=group.id,
+                data=s.TagCreate(name_zh=f"T{i}", name_en=f"T{i}"),
+                principal=None,
+            ).id
             for i in range(3)
         ]
         db.flush()
@@ -31,7 +43,9 @@ def setup(w: World, customers: int = 30) -> tuple[list[int], list[int]]:
 
 
 def change(w: World, action: str, pairs: list[tuple[int, int]]) -> s.AssignmentResult:
-    batch = s.AssignmentBatch(action=action, items=[s.AssignmentItem(customer_id=c, tag_id=t) for c, t in pairs])  # type: ignore[arg-type]
+    batch = s.AssignmentBatch(
+        action=action, items=[s.AssignmentItem(customer_id=c, tag_id=t) for c, t in pairs]
+    )  # type: ignore[arg-type]
     with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
         return service.change_assignments(db, tenant_id=w.tenant_id, batch=batch, principal=None)
 
@@ -39,10 +53,14 @@ def change(w: World, action: str, pairs: list[tuple[int, int]]) -> s.AssignmentR
 def test_the_same_tagging_ten_times_at_once_has_one_effect(db_world: World) -> None:
     w = db_world
     customers, tags = setup(w)
-    results = run_threads(10, lambda _i: change(w, "assign", [(customers[0], tags[0]), (customers[1], tags[0])]))
+    results = run_threads(
+        10, lambda _i: change(w, "assign", [(customers[0], tags[0]), (customers[1], tags[0])])
+    )
     assert sum(r.assigned for r in results) == 2 and sum(r.unchanged for r in results) == 18
     with unit_of_work(w.engine) as db:
-        events = db.scalar(select(func.count()).select_from(TagEvent).where(TagEvent.tenant_id == w.tenant_id))
+        events = db.scalar(
+            select(func.count()).select_from(TagEvent).where(TagEvent.tenant_id == w.tenant_id)
+        )
     assert events == 2
     assert set(index_for(w.engine, w.tenant_id).tags[tags[0]]) == {1, 2}
 
@@ -62,7 +80,10 @@ def test_bitmaps_follow_writes_and_restart_from_checkpoints(db_world: World) -> 
     assert restarted.loaded_from == "checkpoint"
     with unit_of_work(w.engine) as db:
         truth = {
-            t: {n for (n,) in db.execute(select(TagAssignment.customer_number).where(TagAssignment.tag_id == t))}
+            t: {
+                n
+                for (n,) in db.execute(select(TagAssignment.customer_number).where(TagAssignment.tag_id == t))
+            }
             for t in tags
         }
         db.execute(delete(CHECKPOINTS).where(CHECKPOINTS.c.tenant_id == w.tenant_id))
