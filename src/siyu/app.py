@@ -89,8 +89,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         redoc_url=None,
     )
     app.state.engine = engine
+    app.state.settings = settings
     # Applies stored WeCom callbacks after they are acknowledged (one in-process thread).
-    worker = InboxWorker(engine)
+    worker = InboxWorker(engine, settings.wecom_api_base)
     app.state.wecom_worker = worker
     # Keeps rule tags current and sweeps lapsed tags (schedule + notices from order ingest).
     tag_worker = TagWorker(engine, settings.rule_tag_refresh_minutes)

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         description="How often the server refreshes rule tags and sweeps lapsed tags (0: never; order "
         "batches and refunds also bring a brand's refresh forward).",
     )
+    wecom_api_base: str = Field(
+        default="https://qyapi.weixin.qq.com/cgi-bin",
+        description="WeCom's server API (the fake WeCom's URL in tests and the offline demo).",
+    )
     gc_tuning: bool = Field(
         default=True,
         description="Freeze start-up objects out of the garbage collector and collect less often "

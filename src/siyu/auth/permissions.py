@@ -38,6 +38,7 @@ class Perm(StrEnum):
     TAGS_ASSIGN = "tags:assign"
     AUDIENCES_READ = "audiences:read"
     AUDIENCES_WRITE = "audiences:write"
+    WECOM_CODES = "wecom:codes"
 
 
 ALL = frozenset(Perm)

@@ -131,6 +131,12 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "tag_not_allowed": (403, "{reason_zh}", "{reason_en}"),
     "invalid_tag": (422, "{reason_zh}", "{reason_en}"),
+    "invalid_channel_code": (422, "{reason_zh}", "{reason_en}"),
+    "wecom_unavailable": (
+        502,
+        "企业微信接口调用失败（{reason}），未保存任何内容",
+        "WeCom refused or could not be reached ({reason}); nothing was saved",
+    ),
 }
 
 OBJECT_NAMES: dict[str, tuple[str, str]] = {
@@ -155,6 +161,7 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "audience": ("人群包", "Audience"),
     "snapshot": ("人群快照", "Audience snapshot"),
     "category": ("品类", "Category"),
+    "channel_code": ("渠道活码", "Channel code"),
 }
 
 

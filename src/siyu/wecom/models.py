@@ -1,11 +1,22 @@
 """WeCom tables: a tenant's callback settings (secrets encrypted), the raw callback inbox, and the
-guide ↔ customer friend relation with its history."""
+guide ↔ customer friend relation with its history, channel codes and their daily statistics."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.db.base import Base, BigIntPK, TenantScoped
@@ -80,3 +91,49 @@ class WeComFriendEvent(TenantScoped, Base):
     occurred_at: Mapped[datetime]
     detail: Mapped[str | None] = mapped_column(String(200))
     inbox_id: Mapped[int | None] = mapped_column(BigIntPK)
+
+
+class ChannelCode(TenantScoped, Base):
+    """A channel QR code (渠道活码): WeCom's "contact me" with its own `state`, pointed at one guide
+    at a time chosen by rotation, with auto-tags and a welcome message."""
+
+    __tablename__ = "wecom_channel_codes"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "state"),
+        CheckConstraint("mode IN ('round_robin','random','schedule')", name="mode"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    state: Mapped[str] = mapped_column(String(30))  # WeCom echoes it in the add event
+    source_label: Mapped[str] = mapped_column(String(40))  # 门店海报, 包裹卡, 直播间 …
+    store_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("stores.id", ondelete="SET NULL"))
+    mode: Mapped[str] = mapped_column(String(12))
+    guide_ids: Mapped[list[int]] = mapped_column(default=list)
+    # schedule mode: [{"weekdays": [0..6], "from": "HH:MM", "to": "HH:MM", "guide_ids": [...]}]
+    schedule: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
+    backup_guide_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("staff.id", ondelete="SET NULL"))
+    daily_cap: Mapped[int | None] = mapped_column(Integer)  # adds per guide per day through this code
+    tag_ids: Mapped[list[int]] = mapped_column(default=list)
+    welcome_text: Mapped[str | None] = mapped_column(String(1000))
+    config_id: Mapped[str | None] = mapped_column(String(64))
+    qr_code: Mapped[str | None] = mapped_column(String(300))
+    current_guide_id: Mapped[int | None] = mapped_column(BigIntPK)
+    rotation: Mapped[int] = mapped_column(Integer, default=0)  # adds handed out (round-robin position)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ChannelCodeDay(TenantScoped, Base):
+    """Adds and deletions through a code, per local day and guide (statistics and daily caps)."""
+
+    __tablename__ = "wecom_channel_code_days"
+    __table_args__ = (UniqueConstraint("code_id", "day", "staff_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    code_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("wecom_channel_codes.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    staff_id: Mapped[int] = mapped_column(BigIntPK)
+    adds: Mapped[int] = mapped_column(Integer, default=0)
+    deletes: Mapped[int] = mapped_column(Integer, default=0)

@@ -27,7 +27,8 @@ from siyu.org import facade as org
 from siyu.org.models import Staff, Tenant
 from siyu.platform import audit
 from siyu.platform.secrets import seal, unseal
-from siyu.wecom import xml
+from siyu.settings import get_settings
+from siyu.wecom import codes, xml
 from siyu.wecom.crypto import CallbackRefusedError, WeComCrypto
 from siyu.wecom.models import WeComConfig, WeComFriend, WeComFriendEvent, WeComInbox
 
@@ -189,13 +190,15 @@ HANDLED = (
 BATCH = 200
 
 
-def process(engine: Engine, *, tenant_id: int, inbox_id: int) -> str | None:
+def process(engine: Engine, *, tenant_id: int, inbox_id: int, api_base: str | None = None) -> str | None:
     """Apply one stored callback, once; returns its outcome (None when already processed)."""
-    outcomes = process_batch(engine, tenant_id=tenant_id, inbox_ids=[inbox_id])
+    outcomes = process_batch(engine, tenant_id=tenant_id, inbox_ids=[inbox_id], api_base=api_base)
     return outcomes.get(inbox_id)
 
 
-def process_pending(engine: Engine, *, tenant_id: int, limit: int = 100_000) -> dict[str, int]:
+def process_pending(
+    engine: Engine, *, tenant_id: int, limit: int = 100_000, api_base: str | None = None
+) -> dict[str, int]:
     """Process every stored callback not processed yet, oldest first (retries, catch-up)."""
     with unit_of_work(engine, tenant_id=tenant_id) as session:
         ids = list(
@@ -208,12 +211,17 @@ def process_pending(engine: Engine, *, tenant_id: int, limit: int = 100_000) -> 
         )
     counts: dict[str, int] = {}
     for i in range(0, len(ids), BATCH):
-        for outcome in process_batch(engine, tenant_id=tenant_id, inbox_ids=ids[i : i + BATCH]).values():
+        batch = ids[i : i + BATCH]
+        for outcome in process_batch(
+            engine, tenant_id=tenant_id, inbox_ids=batch, api_base=api_base
+        ).values():
             counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
 
-def process_batch(engine: Engine, *, tenant_id: int, inbox_ids: list[int]) -> dict[int, str]:
+def process_batch(
+    engine: Engine, *, tenant_id: int, inbox_ids: list[int], api_base: str | None = None
+) -> dict[int, str]:
     """Apply stored callbacks in one transaction, in arrival order; each row exactly once.
 
     Rows are claimed with one conditional UPDATE (rows another worker claimed are skipped); what
@@ -236,11 +244,18 @@ def process_batch(engine: Engine, *, tenant_id: int, inbox_ids: list[int]) -> di
         rows = list(
             session.scalars(select(WeComInbox).where(WeComInbox.id.in_(claimed)).order_by(WeComInbox.id))
         )
-        _apply_batch(session, tenant_id, [(row, xml.parse(row.message)) for row in rows])
-        return {row.id: row.outcome or "applied" for row in rows}
+        follow_ups = _apply_batch(session, tenant_id, [(row, xml.parse(row.message)) for row in rows])
+        outcomes = {row.id: row.outcome or "applied" for row in rows}
+    # Committed: now the WeCom calls the adds asked for (welcome messages, re-pointed codes).
+    codes.run_follow_ups(
+        engine, tenant_id=tenant_id, follow_ups=follow_ups, api_base=api_base or get_settings().wecom_api_base
+    )
+    return outcomes
 
 
-def _apply_batch(session: Session, tenant_id: int, items: list[tuple[WeComInbox, dict[str, str]]]) -> None:
+def _apply_batch(
+    session: Session, tenant_id: int, items: list[tuple[WeComInbox, dict[str, str]]]
+) -> list[codes.FollowUp]:
     def skip(row: WeComInbox, outcome: str, reason: str) -> None:
         row.outcome, row.error = outcome, reason
 
@@ -278,7 +293,7 @@ def _apply_batch(session: Session, tenant_id: int, items: list[tuple[WeComInbox,
             continue
         ready.append((row, fields, staff))
     if not ready:
-        return
+        return []
     # Customers: known ones by identity, the others created in one write.
     owners = customers.identity_owners(session, tenant_id=tenant_id, keys=list(keys.values()))
     unknown = [ext for ext, key in keys.items() if key not in owners]
@@ -309,6 +324,8 @@ def _apply_batch(session: Session, tenant_id: int, items: list[tuple[WeComInbox,
     )
     history: list[tuple[WeComFriend, str, dt.datetime, str | None, int]] = []
     fans: list[dict[str, Any]] = []
+    code_adds: list[codes.CodeAdd] = []
+    code_deletes: list[tuple[str, int, dt.datetime]] = []
     for row, fields, staff in ready:
         at = row.created_at_wecom or row.received_at
         external, change, state = fields["ExternalUserID"], row.change_type, fields.get("State") or None
@@ -336,6 +353,12 @@ def _apply_batch(session: Session, tenant_id: int, items: list[tuple[WeComInbox,
             if became_friends and not late:
                 store_ids = infos[staff.id].store_ids
                 store_id = store_ids[0] if store_ids else None
+                if state:
+                    code_adds.append(
+                        codes.CodeAdd(
+                            state, staff.id, customer_of[external], at, fields.get("WelcomeCode") or None
+                        )
+                    )
                 book.offer(
                     customer_id=customer_of[external],
                     guide_id=staff.id,
@@ -367,6 +390,8 @@ def _apply_batch(session: Session, tenant_id: int, items: list[tuple[WeComInbox,
             if fields.get("Source") == "DELETE_BY_TRANSFER":
                 by = "transfer"
             if not late:
+                if friend.deleted_at is None and friend.state:
+                    code_deletes.append((friend.state, staff.id, at))
                 friend.deleted_at, friend.deleted_by = at, by
             history.append(
                 (friend, f"deleted_by_{by}" if not late else "deleted_late", at, fields.get("Source"), row.id)
@@ -388,5 +413,13 @@ def _apply_batch(session: Session, tenant_id: int, items: list[tuple[WeComInbox,
         )
         for friend, kind, at, detail, inbox_id in history
     )
+    follow_ups, attributed = codes.apply_code_events(
+        session, tenant_id=tenant_id, adds=code_adds, deletes=code_deletes
+    )
+    for fan in fans:  # a friend who came through a code carries its source label
+        source = attributed.get(fan["customer_id"])
+        if source is not None:
+            fan["data"]["source"] = source[0]
     book.flush(session)
     customers.append_timeline(session, fans)
+    return follow_ups

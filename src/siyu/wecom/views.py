@@ -8,13 +8,14 @@ from dataclasses import asdict, dataclass
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 
-from siyu.api.deps import DB, allow
+from siyu.api.deps import DB, PathId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.errors import DomainError
 from siyu.db.session import set_session_tenant
 from siyu.org.schemas import Strict
-from siyu.wecom import service
+from siyu.wecom import codes, schemas, service
+from siyu.wecom.models import ChannelCode
 from siyu.wecom.xml import MAX_XML_BYTES
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["wecom 企业微信"])
@@ -127,4 +128,61 @@ def get_settings_status(db: DB, principal: Principal = allow(Perm.WECOM_MANAGE))
         verified_at=row.verified_at,
         updated_at=row.updated_at,
         callback_path=f"/api/v1/wecom/{principal.tenant_slug}/callback",
+    )
+
+
+# --- channel codes -------------------------------------------------------------------------------
+def code_read(code: ChannelCode) -> schemas.ChannelCodeRead:
+    """A channel code as the API shows it."""
+    return schemas.ChannelCodeRead.model_validate(code, from_attributes=True)
+
+
+@router.post(
+    "/wecom/channel-codes",
+    response_model=schemas.ChannelCodeRead,
+    status_code=201,
+    summary="Create a channel code 新建渠道活码",
+)
+def create_channel_code(
+    body: schemas.ChannelCodeCreate, db: DB, request: Request, principal: Principal = allow(Perm.WECOM_CODES)
+) -> schemas.ChannelCodeRead:
+    """Create the code in WeCom (contact me, with its own state) and here; a WeCom failure saves nothing (502)."""
+    api_base = request.app.state.settings.wecom_api_base
+    code = codes.create_code(
+        db, tenant_id=principal.tenant_id, data=body, principal=principal, api_base=api_base
+    )
+    return code_read(code)
+
+
+@router.get(
+    "/wecom/channel-codes", response_model=list[schemas.ChannelCodeRead], summary="Channel codes 渠道活码"
+)
+def list_channel_codes(
+    db: DB, principal: Principal = allow(Perm.WECOM_CODES)
+) -> list[schemas.ChannelCodeRead]:
+    """Every channel code, newest first."""
+    return [code_read(c) for c in codes.list_codes(db, tenant_id=principal.tenant_id)]
+
+
+@router.get(
+    "/wecom/channel-codes/{code_id}/stats",
+    response_model=schemas.CodeStats,
+    summary="Code statistics 活码统计",
+)
+def channel_code_stats(
+    code_id: PathId,
+    db: DB,
+    start: dt.date = Query(alias="from"),
+    end: dt.date = Query(alias="to"),
+    principal: Principal = allow(Perm.WECOM_CODES),
+) -> schemas.CodeStats:
+    """Adds, deletions and net new friends per local day (inclusive range, at most 366 days)."""
+    if end < start or (end - start).days > 366:
+        raise DomainError("invalid_date", value=f"{start}..{end}")
+    days = codes.code_stats(db, tenant_id=principal.tenant_id, code_id=code_id, start=start, end=end)
+    return schemas.CodeStats(
+        code_id=code_id,
+        days=[schemas.CodeDay(day=d, adds=a, deletes=x, net=a - x) for d, a, x in days],
+        adds=sum(a for _, a, _ in days),
+        deletes=sum(x for _, _, x in days),
     )

@@ -21,8 +21,9 @@ log = logging.getLogger("siyu.wecom")
 class InboxWorker:
     """One thread, one queue of (tenant id, inbox id)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, api_base: str | None = None) -> None:
         self.engine = engine
+        self.api_base = api_base
         self.queue: queue.Queue[tuple[int, int] | None] = queue.Queue()
         self.thread: threading.Thread | None = None
         self.users = 0  # servers (lifespans) sharing this app
@@ -39,7 +40,7 @@ class InboxWorker:
     def submit(self, tenant_id: int, inbox_id: int) -> None:
         """Apply this stored callback soon (at once, here, when no worker thread runs)."""
         if self.thread is None or not self.thread.is_alive():
-            service.process(self.engine, tenant_id=tenant_id, inbox_id=inbox_id)
+            service.process(self.engine, tenant_id=tenant_id, inbox_id=inbox_id, api_base=self.api_base)
             return
         self.queue.put((tenant_id, inbox_id))
 
@@ -73,7 +74,9 @@ class InboxWorker:
                         by_tenant.setdefault(item[0], []).append(item[1])
                 for tenant_id, ids in by_tenant.items():
                     try:
-                        service.process_batch(self.engine, tenant_id=tenant_id, inbox_ids=ids)
+                        service.process_batch(
+                            self.engine, tenant_id=tenant_id, inbox_ids=ids, api_base=self.api_base
+                        )
                     except Exception:  # a bad batch must not stop the worker; its rows stay for a retry
                         log.exception("processing WeCom callbacks %s failed", ids)
             finally:

@@ -1,0 +1,79 @@
+"""API shapes of WeCom channel codes: one class per direction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from siyu.org.schemas import HHMM_PATTERN, DbId, Strict
+
+
+class ScheduleSlot(Strict):
+    """Guides on duty on some weekdays (0 = Monday) between two local times; to ≤ from runs overnight."""
+
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(min_length=1, max_length=7)
+    from_time: str = Field(alias="from", pattern=HHMM_PATTERN)
+    to_time: str = Field(alias="to", pattern=HHMM_PATTERN)
+    guide_ids: list[DbId] = Field(min_length=1, max_length=50)
+
+    model_config = Strict.model_config | {"populate_by_name": True}
+
+
+class ChannelCodeCreate(Strict):
+    """A channel code: who it points at and how they rotate, what it tags, how it greets."""
+
+    name: str = Field(min_length=1, max_length=60, examples=["静安店门口海报"])
+    state: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,30}$", description="generated when absent"
+    )
+    source_label: str = Field(min_length=1, max_length=40, examples=["门店海报"])
+    store_code: str | None = Field(default=None, max_length=64)
+    mode: Literal["round_robin", "random", "schedule"] = "round_robin"
+    guide_ids: list[DbId] = Field(default_factory=list, max_length=100)
+    schedule: list[ScheduleSlot] = Field(default_factory=list, max_length=50)
+    backup_guide_id: DbId | None = None
+    daily_cap: int | None = Field(default=None, ge=1, le=10_000, description="adds per guide per day")
+    tag_ids: list[DbId] = Field(default_factory=list, max_length=20)
+    welcome_text: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _guides(self) -> ChannelCodeCreate:
+        if self.mode == "schedule" and not self.schedule:
+            raise ValueError("schedule mode needs a schedule / 排班模式需要排班表")
+        if self.mode != "schedule" and not self.guide_ids:
+            raise ValueError("at least one guide / 至少一位导购")
+        return self
+
+
+class ChannelCodeRead(Strict):
+    id: int
+    name: str
+    state: str
+    source_label: str
+    store_id: int | None
+    mode: str
+    guide_ids: list[int]
+    backup_guide_id: int | None
+    daily_cap: int | None
+    tag_ids: list[int]
+    welcome_text: str | None
+    qr_code: str | None
+    current_guide_id: int | None
+    active: bool
+    created_at: dt.datetime
+
+
+class CodeDay(Strict):
+    day: dt.date
+    adds: int
+    deletes: int
+    net: int
+
+
+class CodeStats(Strict):
+    code_id: int
+    days: list[CodeDay]
+    adds: int
+    deletes: int
