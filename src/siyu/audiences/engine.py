@@ -19,10 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.audiences import rules as r
-from siyu.audiences.compiler import COMPILERS, Context
+from siyu.audiences.compiler import COMPILERS, C, Context
 from siyu.audiences.index import ASSIGNMENTS, TenantIndex, birth_key, engine_of, index_for
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
+from siyu.db.expressions import one_of
 from siyu.org.facade import stores_by_code, tenant_zone
 from siyu.products.models import Product
 from siyu.tags.models import Tag
@@ -105,13 +106,57 @@ def is_bitmap_leaf(node: Any) -> bool:
     return isinstance(node, BITMAP_LEAVES) or (isinstance(node, r.Reachable) and node.via == "phone")
 
 
-def run_queries(session: Session, node: Any, ctx: Context) -> dict[int, tuple[BitMap, bool]]:
-    """Answer every behaviour / reachability / consent leaf (before the index is locked)."""
+# A queried condition under `all` is asked only about the customers the index-only conditions beside
+# it allow, when they are this few (one bound array on PostgreSQL; SQLite binds one variable each).
+RESTRICT_LIMIT = {"postgresql": 100_000, "sqlite": 30_000}
+
+
+def candidates(session: Session, index: TenantIndex, ctx: Context, node: Any) -> dict[int, BitMap]:
+    """For each `all` node with queried children: who its index-only children allow (index locked)."""
+    found: dict[int, BitMap] = {}
+    evaluator = Evaluator(session, index, ctx, {})
+
+    def walk(current: Any) -> None:
+        for child in r.children(current):
+            walk(child)
+        if isinstance(current, r.All):
+            local = [c for c in current.of if is_bitmap_leaf(c)]
+            if local and any(not is_bitmap_leaf(c) and not r.children(c) for c in current.of):
+                parts = sorted((evaluator.bitmap_leaf(c) for c in local), key=len)
+                allowed = parts[0]
+                for part in parts[1:]:
+                    allowed &= part
+                found[id(current)] = allowed & evaluator.universe
+
+    walk(node)
+    return found
+
+
+def run_queries(
+    session: Session, node: Any, ctx: Context, allowed: dict[int, BitMap] | None = None
+) -> dict[int, tuple[BitMap, bool]]:
+    """Answer every behaviour / reachability / consent leaf (before the index is locked); a leaf
+    under an `all` whose index-only siblings allow few customers is asked about those alone — the
+    `all` intersects with them anyway, so the answer is the same."""
+    allowed = allowed or {}
+    limit = RESTRICT_LIMIT.get(session.get_bind().dialect.name, 30_000)
     answers: dict[int, tuple[BitMap, bool]] = {}
-    for leaf in r.leaves(node):
-        if not is_bitmap_leaf(leaf) and id(leaf) not in answers:
-            compiled = COMPILERS[type(leaf)](leaf, ctx)
-            answers[id(leaf)] = (BitMap(session.scalars(compiled.query)), compiled.complement)
+
+    def walk(current: Any, restrict: BitMap | None) -> None:
+        for child in r.children(current):
+            walk(child, allowed.get(id(current)) if isinstance(current, r.All) else None)
+        if r.children(current) or is_bitmap_leaf(current) or id(current) in answers:
+            return
+        compiled = COMPILERS[type(current)](current, ctx)
+        query = compiled.query
+        if restrict is not None and len(restrict) <= limit:
+            if not restrict:
+                answers[id(current)] = (BitMap(), compiled.complement)
+                return
+            query = query.where(one_of(session, C.c.number, list(restrict)))
+        answers[id(current)] = (BitMap(session.scalars(query)), compiled.complement)
+
+    walk(node, None)
     return answers
 
 
@@ -256,7 +301,11 @@ def evaluate(
             found = CACHE.get(key)
             if found is not None:
                 return Evaluation(BitMap(found), index, cached=True)
-    answers = run_queries(session, node, ctx)
+    allowed: dict[int, BitMap] = {}
+    if not cacheable(node):
+        with index.lock:
+            allowed = candidates(session, index, ctx, node)
+    answers = run_queries(session, node, ctx, allowed)
     with index.lock:
         members = Evaluator(session, index, ctx, answers).run(node)
     if key is not None:
