@@ -177,7 +177,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("tag_id", "customer_id", name=op.f("uq_tag_assignments_tag_id_customer_id")),
     )
     with op.batch_alter_table("tag_assignments", schema=None) as batch_op:
-        batch_op.create_index("ix_tag_assignments_customer", ["customer_id"], unique=False)
+        batch_op.create_index("ix_tag_assignments_customer", ["customer_id", "tenant_id"], unique=False)
         batch_op.create_index("ix_tag_assignments_expiry", ["tenant_id", "expires_at"], unique=False)
 
     op.create_table(
@@ -207,7 +207,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tag_events")),
     )
     with op.batch_alter_table("tag_events", schema=None) as batch_op:
-        batch_op.create_index("ix_tag_events_customer", ["customer_id", "id"], unique=False)
+        batch_op.create_index("ix_tag_events_customer", ["customer_id", "tenant_id", "id"], unique=False)
         batch_op.create_index("ix_tag_events_tenant_id", ["tenant_id", "id"], unique=False)
 
     op.create_table(

@@ -130,7 +130,7 @@ def _fill(
     # Indexes are dropped while 80M rows go in and built once afterwards (as a bulk load would).
     progress("tag assignments")
     indexes = {
-        "ix_tag_assignments_customer": "tag_assignments (customer_id)",
+        "ix_tag_assignments_customer": "tag_assignments (customer_id, tenant_id)",
         "ix_tag_assignments_expiry": "tag_assignments (tenant_id, expires_at)",
     }
     unique = "uq_tag_assignments_tag_id_customer_id"

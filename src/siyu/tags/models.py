@@ -71,7 +71,9 @@ class TagAssignment(TenantScoped, Base):
     __tablename__ = "tag_assignments"
     __table_args__ = (
         UniqueConstraint("tag_id", "customer_id"),
-        Index("ix_tag_assignments_customer", "customer_id"),
+        # customer_id first *and* tenant_id: with two equalities SQLite's planner prefers it to the
+        # (tenant_id, …) indexes for a customer's tags (with one, it took the expiry index: 230 ms).
+        Index("ix_tag_assignments_customer", "customer_id", "tenant_id"),
         Index("ix_tag_assignments_expiry", "tenant_id", "expires_at"),
     )
 
@@ -92,7 +94,7 @@ class TagEvent(TenantScoped, Base):
     __tablename__ = "tag_events"
     __table_args__ = (
         Index("ix_tag_events_tenant_id", "tenant_id", "id"),
-        Index("ix_tag_events_customer", "customer_id", "id"),
+        Index("ix_tag_events_customer", "customer_id", "tenant_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
