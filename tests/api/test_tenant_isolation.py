@@ -4,6 +4,7 @@ is unchanged afterwards."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from siyu.db.models import Base
 from siyu.db.session import unit_of_work
+from siyu.wecom.models import ChannelCode
 from tests.conftest import World
 
 # A valid body for each request schema used by a route with an object id in its path. A new route
@@ -109,7 +111,28 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
         headers=owner,
     ).json()["id"]
     client.post(f"/api/v1/audiences/{audience}/snapshots", headers=owner).raise_for_status()
+    # A channel code is made in WeCom first; here its row is written directly (no WeCom needed).
+    with unit_of_work(b.engine) as db:
+        now = dt.datetime.now(dt.UTC)
+        code = ChannelCode(
+            tenant_id=b.tenant_id,
+            name="乙码",
+            state="b-code",
+            source_label="海报",
+            mode="round_robin",
+            guide_ids=[b.staff["guide"]],
+            schedule=[],
+            tag_ids=[],
+            rotation=0,
+            active=True,
+            created_at=now,
+            updated_at=now,
+        )
+        db.add(code)
+        db.flush()
+        code_id = code.id
     return {
+        "code_id": code_id,
         "group_id": group,
         "tag_id": tag,
         "audience_id": audience,

@@ -11,8 +11,10 @@ from fastapi.responses import PlainTextResponse
 from siyu.api.deps import DB, PathId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
+from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.db.session import set_session_tenant
+from siyu.org import facade as org
 from siyu.org.schemas import Strict
 from siyu.wecom import codes, schemas, service
 from siyu.wecom.models import ChannelCode
@@ -172,11 +174,15 @@ def list_channel_codes(
 def channel_code_stats(
     code_id: PathId,
     db: DB,
-    start: dt.date = Query(alias="from"),
-    end: dt.date = Query(alias="to"),
+    start: dt.date | None = Query(default=None, alias="from"),
+    end: dt.date | None = Query(default=None, alias="to"),
     principal: Principal = allow(Perm.WECOM_CODES),
 ) -> schemas.CodeStats:
-    """Adds, deletions and net new friends per local day (inclusive range, at most 366 days)."""
+    """Adds, deletions and net new friends per local day (inclusive; default the last 30 days)."""
+    if end is None:
+        end = utcnow().astimezone(org.tenant_zone(db, tenant_id=principal.tenant_id)).date()
+    if start is None:
+        start = end - dt.timedelta(days=29)
     if end < start or (end - start).days > 366:
         raise DomainError("invalid_date", value=f"{start}..{end}")
     days = codes.code_stats(db, tenant_id=principal.tenant_id, code_id=code_id, start=start, end=end)
