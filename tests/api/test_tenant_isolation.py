@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 
 from siyu.db.models import Base
 from siyu.db.session import unit_of_work
-from siyu.wecom.models import ChannelCode
+from siyu.wecom.models import ChannelCode, CustomerGroup
 from tests.conftest import World
 
 # A valid body for each request schema used by a route with an object id in its path. A new route
@@ -129,10 +129,20 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
             updated_at=now,
         )
         db.add(code)
+        chat = CustomerGroup(
+            tenant_id=b.tenant_id,
+            chat_id="wrB",
+            status="active",
+            needs_sync=False,
+            created_at=now,
+            last_event_at=now,
+        )
+        db.add(chat)
         db.flush()
-        code_id = code.id
+        code_id, chat_id = code.id, chat.id
     return {
         "code_id": code_id,
+        "customer_group_id": chat_id,
         "group_id": group,
         "tag_id": tag,
         "audience_id": audience,

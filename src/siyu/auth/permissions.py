@@ -39,6 +39,8 @@ class Perm(StrEnum):
     AUDIENCES_READ = "audiences:read"
     AUDIENCES_WRITE = "audiences:write"
     WECOM_CODES = "wecom:codes"
+    GROUPS_READ = "groups:read"
+    GROUPS_WRITE = "groups:write"
 
 
 ALL = frozenset(Perm)
@@ -58,6 +60,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.REPORTS_READ,
             Perm.TAGS_READ,
             Perm.AUDIENCES_READ,
+            Perm.GROUPS_READ,
         }
     ),
     "store_manager": frozenset(
@@ -74,6 +77,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.BINDINGS_WRITE,
             Perm.TAGS_READ,
             Perm.TAGS_ASSIGN,
+            Perm.GROUPS_READ,
         }
     ),
     # Guides read their own customers and orders; store reports are for managers and HQ.
@@ -88,6 +92,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.ORDERS_READ,
             Perm.TAGS_READ,
             Perm.TAGS_ASSIGN,
+            Perm.GROUPS_READ,
         }
     ),
     # An API key acts for an integration (POS, mini-program backend, ETL) across the whole tenant.
@@ -110,6 +115,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TAGS_MANAGE,
             Perm.TAGS_ASSIGN,
             Perm.AUDIENCES_READ,
+            Perm.GROUPS_READ,
+            Perm.GROUPS_WRITE,
         }
     ),
 }

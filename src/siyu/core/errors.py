@@ -162,6 +162,7 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "snapshot": ("人群快照", "Audience snapshot"),
     "category": ("品类", "Category"),
     "channel_code": ("渠道活码", "Channel code"),
+    "group": ("客户群", "Customer group"),
 }
 
 

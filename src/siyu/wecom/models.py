@@ -137,3 +137,58 @@ class ChannelCodeDay(TenantScoped, Base):
     staff_id: Mapped[int] = mapped_column(BigIntPK)
     adds: Mapped[int] = mapped_column(Integer, default=0)
     deletes: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CustomerGroup(TenantScoped, Base):
+    """A WeCom customer group (客户群 / 社群) with its owner guide and store."""
+
+    __tablename__ = "wecom_groups"
+    __table_args__ = (UniqueConstraint("tenant_id", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(100))
+    notice: Mapped[str | None] = mapped_column(String(1000))
+    owner_staff_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("staff.id", ondelete="SET NULL"))
+    store_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("stores.id", ondelete="SET NULL"))
+    member_version: Mapped[str | None] = mapped_column(String(64))  # CurMemVer of the last change applied
+    needs_sync: Mapped[bool] = mapped_column(Boolean, default=False)  # a member change was missed
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | dismissed
+    created_at: Mapped[datetime]
+    dismissed_at: Mapped[datetime | None]
+    last_event_at: Mapped[datetime]
+
+
+class CustomerGroupMember(TenantScoped, Base):
+    """Who is in a group (staff by UserID, customers by external user id), since when, and how they
+    joined or left."""
+
+    __tablename__ = "wecom_group_members"
+    __table_args__ = (
+        UniqueConstraint("group_id", "member_key"),
+        Index("ix_wecom_group_members_customer", "customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    group_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("wecom_groups.id", ondelete="CASCADE"))
+    member_key: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(8))  # staff | customer
+    customer_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("customers.id", ondelete="SET NULL"))
+    joined_at: Mapped[datetime]
+    join_scene: Mapped[int | None] = mapped_column(Integer)  # 1 invited directly, 2 invite link, 3 QR code
+    left_at: Mapped[datetime | None]
+    quit_scene: Mapped[int | None] = mapped_column(Integer)  # 0 left, 1 removed by the owner
+
+
+class CustomerGroupDay(TenantScoped, Base):
+    """A group's day: joins, quits and messages (the activity trend and the dead-group flag)."""
+
+    __tablename__ = "wecom_group_days"
+    __table_args__ = (UniqueConstraint("group_id", "day"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    group_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("wecom_groups.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    joins: Mapped[int] = mapped_column(Integer, default=0)
+    quits: Mapped[int] = mapped_column(Integer, default=0)
+    messages: Mapped[int] = mapped_column(Integer, default=0)

@@ -77,3 +77,41 @@ class CodeStats(Strict):
     days: list[CodeDay]
     adds: int
     deletes: int
+
+
+class GroupRead(Strict):
+    id: int
+    chat_id: str
+    name: str | None
+    owner_staff_id: int | None
+    store_id: int | None
+    status: str
+    needs_sync: bool
+    members: int
+    customers: int
+    joins_30d: int
+    quits_30d: int
+    messages_30d: int
+    dead: bool = Field(
+        description="active, older than the window, and no day in it reached the message threshold"
+    )
+    created_at: dt.datetime
+
+
+class GroupDay(Strict):
+    day: dt.date
+    joins: int
+    quits: int
+    messages: int
+
+
+class GroupActivity(Strict):
+    chat_id: str = Field(min_length=1, max_length=128)
+    day: dt.date
+    messages: int = Field(ge=0, le=10_000_000)
+
+
+class GroupActivityBatch(Strict):
+    """Message counts per group and local day (from the session archive or WeCom's statistics)."""
+
+    days: list[GroupActivity] = Field(min_length=1, max_length=1000)

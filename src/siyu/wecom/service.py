@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from typing import Any
 
 from sqlalchemy import Engine, select, update
@@ -28,10 +29,11 @@ from siyu.org.models import Staff, Tenant
 from siyu.platform import audit
 from siyu.platform.secrets import seal, unseal
 from siyu.settings import get_settings
-from siyu.wecom import codes, xml
+from siyu.wecom import codes, groups, xml
 from siyu.wecom.crypto import CallbackRefusedError, WeComCrypto
 from siyu.wecom.models import WeComConfig, WeComFriend, WeComFriendEvent, WeComInbox
 
+log = logging.getLogger("siyu.wecom")
 MALFORMED = {"too_large", "xml_dtd_or_entity", "bad_xml", "no_encrypt"}
 INBOX = table_of(WeComInbox)
 
@@ -244,12 +246,24 @@ def process_batch(
         rows = list(
             session.scalars(select(WeComInbox).where(WeComInbox.id.in_(claimed)).order_by(WeComInbox.id))
         )
-        follow_ups = _apply_batch(session, tenant_id, [(row, xml.parse(row.message)) for row in rows])
+        parsed = [(row, xml.parse(row.message)) for row in rows]
+        chats = [(row, fields) for row, fields in parsed if row.event == "change_external_chat"]
+        to_sync = groups.apply_chat_events(session, tenant_id, chats) if chats else []
+        follow_ups = _apply_batch(
+            session, tenant_id, [item for item in parsed if item[0].event != "change_external_chat"]
+        )
         outcomes = {row.id: row.outcome or "applied" for row in rows}
-    # Committed: now the WeCom calls the adds asked for (welcome messages, re-pointed codes).
-    codes.run_follow_ups(
-        engine, tenant_id=tenant_id, follow_ups=follow_ups, api_base=api_base or get_settings().wecom_api_base
-    )
+    # Committed: now the WeCom calls the events asked for (welcome messages, re-pointed codes,
+    # groups to read again).
+    base = api_base or get_settings().wecom_api_base
+    codes.run_follow_ups(engine, tenant_id=tenant_id, follow_ups=follow_ups, api_base=base)
+    if to_sync:
+        try:
+            with unit_of_work(engine, tenant_id=tenant_id) as session:
+                client = codes.client_for(session, tenant_id=tenant_id, api_base=base)
+            groups.sync_groups(engine, tenant_id=tenant_id, chat_ids=to_sync, client=client)
+        except Exception:  # WeCom unreachable or no secret: the groups stay marked for the next sync
+            log.exception("reading groups %s again from WeCom failed", to_sync)
     return outcomes
 
 

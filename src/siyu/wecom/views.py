@@ -16,8 +16,8 @@ from siyu.core.errors import DomainError
 from siyu.db.session import set_session_tenant
 from siyu.org import facade as org
 from siyu.org.schemas import Strict
-from siyu.wecom import codes, schemas, service
-from siyu.wecom.models import ChannelCode
+from siyu.wecom import codes, groups, schemas, service
+from siyu.wecom.models import ChannelCode, CustomerGroup
 from siyu.wecom.xml import MAX_XML_BYTES
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["wecom 企业微信"])
@@ -192,3 +192,87 @@ def channel_code_stats(
         adds=sum(a for _, a, _ in days),
         deletes=sum(x for _, _, x in days),
     )
+
+
+# --- customer groups -----------------------------------------------------------------------------
+def _today(db: DB, principal: Principal) -> dt.date:
+    return utcnow().astimezone(org.tenant_zone(db, tenant_id=principal.tenant_id)).date()
+
+
+@router.get("/wecom/groups", response_model=list[schemas.GroupRead], summary="Customer groups 客户群")
+def list_groups(
+    db: DB,
+    dead_days: int = Query(default=groups.DEAD_DAYS, ge=1, le=365),
+    min_messages: int = Query(default=groups.MIN_MESSAGES, ge=1, le=100_000),
+    principal: Principal = allow(Perm.GROUPS_READ),
+) -> list[schemas.GroupRead]:
+    """Groups in the caller's scope with members, the last 30 days and the dead-group flag
+    (no day of the last `dead_days` reached `min_messages` messages)."""
+    store_ids = set(principal.store_ids) if principal.scope == "stores" else None
+    rows = groups.summaries(
+        db,
+        tenant_id=principal.tenant_id,
+        today=_today(db, principal),
+        store_ids=store_ids,
+        dead_days=dead_days,
+        min_messages=min_messages,
+    )
+    if principal.scope == "own":
+        rows = [r for r in rows if r.group.owner_staff_id == principal.actor_id]
+    return [
+        schemas.GroupRead(
+            id=r.group.id,
+            chat_id=r.group.chat_id,
+            name=r.group.name,
+            owner_staff_id=r.group.owner_staff_id,
+            store_id=r.group.store_id,
+            status=r.group.status,
+            needs_sync=r.group.needs_sync,
+            members=r.members,
+            customers=r.customers,
+            joins_30d=r.joins_30d,
+            quits_30d=r.quits_30d,
+            messages_30d=r.messages_30d,
+            dead=r.dead,
+            created_at=r.group.created_at,
+        )
+        for r in rows
+    ]
+
+
+@router.get(
+    "/wecom/groups/{group_id}/trend",
+    response_model=list[schemas.GroupDay],
+    summary="Group activity 社群活跃趋势",
+)
+def group_trend(
+    group_id: PathId, db: DB, principal: Principal = allow(Perm.GROUPS_READ)
+) -> list[schemas.GroupDay]:
+    """The group's last 30 local days: joins, quits, messages."""
+    visible = {g.id for g in _visible_groups(db, principal)}
+    if group_id not in visible:
+        raise DomainError("not_found", object="group")
+    days = groups.trend(db, tenant_id=principal.tenant_id, group_id=group_id, today=_today(db, principal))
+    return [schemas.GroupDay(**d) for d in days]
+
+
+def _visible_groups(db: DB, principal: Principal) -> list[CustomerGroup]:
+    rows = groups.summaries(db, tenant_id=principal.tenant_id, today=_today(db, principal))
+    if principal.scope == "stores":
+        rows = [r for r in rows if r.group.store_id in principal.store_ids]
+    elif principal.scope == "own":
+        rows = [r for r in rows if r.group.owner_staff_id == principal.actor_id]
+    return [r.group for r in rows]
+
+
+@router.post(
+    "/wecom/groups/activity", response_model=dict[str, int], summary="Group message counts 社群消息数"
+)
+def record_activity(
+    body: schemas.GroupActivityBatch, db: DB, principal: Principal = allow(Perm.GROUPS_WRITE)
+) -> dict[str, int]:
+    """Message counts per group and day; a resent day replaces its count; unknown groups refuse the batch."""
+    count = groups.record_messages(
+        db, tenant_id=principal.tenant_id, days=[(d.chat_id, d.day, d.messages) for d in body.days]
+    )
+    return {"days": count}

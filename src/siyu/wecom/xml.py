@@ -13,7 +13,8 @@ MAX_XML_BYTES = 64 * 1024
 
 
 def parse(xml: str | bytes) -> dict[str, str]:
-    """The callback's top-level fields as a dict (tag → text); refuses DTDs, entities, huge bodies."""
+    """The callback's top-level fields as a dict (tag → text; a list field's items one per line);
+    refuses DTDs, entities, huge bodies."""
     raw = xml.encode() if isinstance(xml, str) else xml
     if len(raw) > MAX_XML_BYTES:
         raise CallbackRefusedError("too_large")
@@ -23,4 +24,8 @@ def parse(xml: str | bytes) -> dict[str, str]:
         raise CallbackRefusedError("xml_dtd_or_entity") from None
     except ParseError:
         raise CallbackRefusedError("bad_xml") from None
-    return {child.tag: (child.text or "") for child in root}
+    # Lists (MemChangeList's Items) become their items' texts, one per line.
+    return {
+        child.tag: "\n".join((item.text or "") for item in child) if len(child) else (child.text or "")
+        for child in root
+    }
