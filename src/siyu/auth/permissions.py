@@ -41,6 +41,7 @@ class Perm(StrEnum):
     WECOM_CODES = "wecom:codes"
     GROUPS_READ = "groups:read"
     GROUPS_WRITE = "groups:write"
+    WECOM_TRANSFER = "wecom:transfer"
 
 
 ALL = frozenset(Perm)

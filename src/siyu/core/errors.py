@@ -132,6 +132,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "tag_not_allowed": (403, "{reason_zh}", "{reason_en}"),
     "invalid_tag": (422, "{reason_zh}", "{reason_en}"),
     "invalid_channel_code": (422, "{reason_zh}", "{reason_en}"),
+    "invalid_transfer": (422, "{reason_zh}", "{reason_en}"),
     "wecom_unavailable": (
         502,
         "企业微信接口调用失败（{reason}），未保存任何内容",

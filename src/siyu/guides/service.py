@@ -104,8 +104,10 @@ class BindingBook:
         source: str,
         at: dt.datetime,
         reference: str | None = None,
+        override: bool = False,
     ) -> str:
-        """Offer a guide; returns bound | renewed | taken_over | refused."""
+        """Offer a guide; returns bound | renewed | taken_over | refused (`override`: a transfer HQ
+        decided hands the customer over even inside the protection window)."""
         state = self.states.get(customer_id)
         until = at + self.protection
         kind: str
@@ -120,7 +122,7 @@ class BindingBook:
             state.store_id = state.store_id or store_id
             state.dirty = True
             kind = "renewed"
-        elif at >= state.protected_until or not state.guide_active:
+        elif override or at >= state.protected_until or not state.guide_active:
             previous = state.guide_id
             state.guide_id, state.store_id, state.source = guide_id, store_id, source
             state.started_at, state.protected_until, state.guide_active, state.dirty = at, until, True, True

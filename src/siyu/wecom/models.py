@@ -192,3 +192,28 @@ class CustomerGroupDay(TenantScoped, Base):
     joins: Mapped[int] = mapped_column(Integer, default=0)
     quits: Mapped[int] = mapped_column(Integer, default=0)
     messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Transfer(TenantScoped, Base):
+    """One customer handed from one staff member to another through WeCom (离职继承 / 在职转接)."""
+
+    __tablename__ = "wecom_transfers"
+    __table_args__ = (
+        Index("ix_wecom_transfers_customer", "tenant_id", "external_userid", "requested_at"),
+        Index("ix_wecom_transfers_batch", "tenant_id", "batch"),
+        CheckConstraint("kind IN ('resigned','on_job')", name="kind"),
+        CheckConstraint("status IN ('requested','refused','failed','completed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    batch: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(8))
+    customer_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"))
+    external_userid: Mapped[str] = mapped_column(String(128))
+    from_staff_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("staff.id", ondelete="CASCADE"))
+    to_staff_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("staff.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(12))
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

@@ -115,3 +115,34 @@ class GroupActivityBatch(Strict):
     """Message counts per group and local day (from the session archive or WeCom's statistics)."""
 
     days: list[GroupActivity] = Field(min_length=1, max_length=1000)
+
+
+class TransferCreate(Strict):
+    """Hand a guide's WeCom customers to others: all of them, or some; by rule unless a takeover is named."""
+
+    from_staff_id: DbId
+    kind: Literal["resigned", "on_job"]
+    takeover_staff_id: DbId | None = None
+    customer_ids: list[DbId] | None = Field(default=None, min_length=1, max_length=10_000)
+
+
+class TransferResult(Strict):
+    batch: str
+    requested: int
+    refused: int = Field(description="not sent: transferred twice in the last 90 days")
+    failed: int = Field(description="WeCom refused them (errcode per customer in the list)")
+    by_takeover: dict[int, int]
+
+
+class TransferRead(Strict):
+    id: int
+    batch: str
+    kind: str
+    customer_id: int
+    from_staff_id: int
+    to_staff_id: int | None
+    status: str
+    errcode: int | None
+    reason: str | None
+    requested_at: dt.datetime
+    finished_at: dt.datetime | None

@@ -29,7 +29,7 @@ from siyu.org.models import Staff, Tenant
 from siyu.platform import audit
 from siyu.platform.secrets import seal, unseal
 from siyu.settings import get_settings
-from siyu.wecom import codes, groups, xml
+from siyu.wecom import codes, groups, transfers, xml
 from siyu.wecom.crypto import CallbackRefusedError, WeComCrypto
 from siyu.wecom.models import WeComConfig, WeComFriend, WeComFriendEvent, WeComInbox
 
@@ -412,6 +412,14 @@ def _apply_batch(
             )
         else:  # transfer_fail
             history.append((friend, "transfer_failed", at, fields.get("FailReason"), row.id))
+            transfers.mark_failed(
+                session,
+                tenant_id=tenant_id,
+                external_userid=external,
+                userid_staff_id=staff.id,
+                reason=fields.get("FailReason") or "transfer_fail",
+                at=at,
+            )
         if not late:
             friend.last_event_at = at
         row.outcome, row.error = "applied", None

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
 
 from siyu.api.deps import DB, PathId, allow
 from siyu.api.routing import TransactionalRoute
@@ -16,8 +17,8 @@ from siyu.core.errors import DomainError
 from siyu.db.session import set_session_tenant
 from siyu.org import facade as org
 from siyu.org.schemas import Strict
-from siyu.wecom import codes, groups, schemas, service
-from siyu.wecom.models import ChannelCode, CustomerGroup
+from siyu.wecom import codes, groups, schemas, service, transfers
+from siyu.wecom.models import ChannelCode, CustomerGroup, Transfer
 from siyu.wecom.xml import MAX_XML_BYTES
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["wecom 企业微信"])
@@ -276,3 +277,47 @@ def record_activity(
         db, tenant_id=principal.tenant_id, days=[(d.chat_id, d.day, d.messages) for d in body.days]
     )
     return {"days": count}
+
+
+# --- transfers -----------------------------------------------------------------------------------
+@router.post(
+    "/wecom/transfers", response_model=schemas.TransferResult, summary="Transfer customers 离职继承/在职转接"
+)
+def transfer(
+    body: schemas.TransferCreate, db: DB, request: Request, principal: Principal = allow(Perm.WECOM_TRANSFER)
+) -> schemas.TransferResult:
+    """Hand a guide's customers to others by rule (same store, least loaded), at most twice per customer in 90 days."""
+    plan = transfers.transfer_customers(
+        db,
+        tenant_id=principal.tenant_id,
+        from_staff_id=body.from_staff_id,
+        kind=body.kind,
+        takeover_staff_id=body.takeover_staff_id,
+        customer_ids=body.customer_ids,
+        principal=principal,
+        api_base=request.app.state.settings.wecom_api_base,
+    )
+    return schemas.TransferResult(
+        batch=plan.batch,
+        requested=plan.requested,
+        refused=plan.refused,
+        failed=plan.failed,
+        by_takeover=plan.by_takeover,
+    )
+
+
+@router.get("/wecom/transfers", response_model=list[schemas.TransferRead], summary="Transfers 转接记录")
+def list_transfers(
+    db: DB,
+    batch: str | None = Query(default=None, max_length=32),
+    customer_id: int | None = Query(default=None, ge=1),
+    principal: Principal = allow(Perm.WECOM_TRANSFER),
+) -> list[schemas.TransferRead]:
+    """Transfer records, newest first (one batch, or one customer's history)."""
+    query = select(Transfer).where(Transfer.tenant_id == principal.tenant_id)
+    if batch is not None:
+        query = query.where(Transfer.batch == batch)
+    if customer_id is not None:
+        query = query.where(Transfer.customer_id == customer_id)
+    rows = db.scalars(query.order_by(Transfer.id.desc()).limit(1000))
+    return [schemas.TransferRead.model_validate(r, from_attributes=True) for r in rows]

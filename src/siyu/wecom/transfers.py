@@ -1,0 +1,272 @@
+"""Transfers: a guide's customers handed to other staff through WeCom (离职继承 when they left,
+在职转接 when they move), by rule, within WeCom's limit of two transfers per customer in 90 days.
+
+Rule: each customer goes to a guide of the leaving guide's stores first (else of the brand), the
+least loaded one at that moment (fewest WeCom friends, counting what this transfer already gave);
+an explicit takeover guide overrides the rule. A customer transferred twice in the last 90 days is
+not sent ("refused", with the reason). WeCom answers a code per customer: 0 starts the transfer
+(WeCom completes it within 24 h): the exclusive guide moves now, even inside its protection window;
+the friend relations follow WeCom's callbacks (an add for the takeover, a deletion "by transfer" for
+the old guide). Any other code marks it "failed" with the code. A later `transfer_fail` callback marks it failed with WeCom's reason.
+If the call to WeCom fails as a whole, nothing is stored (502).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from siyu.auth.permissions import Principal
+from siyu.core.clock import utcnow
+from siyu.core.errors import DomainError, not_found
+from siyu.guides.service import BindingBook
+from siyu.org import facade as org
+from siyu.org.models import Staff, StaffStore
+from siyu.platform import audit
+from siyu.wecom.codes import _wecom_failed, client_for
+from siyu.wecom.models import Transfer, WeComFriend
+
+LIMIT = 2
+WINDOW = dt.timedelta(days=90)
+CHUNK = 100  # WeCom takes at most 100 customers per call
+
+
+@dataclass(frozen=True)
+class TransferPlan:
+    """What one transfer request did."""
+
+    batch: str
+    requested: int
+    refused: int
+    failed: int
+    by_takeover: dict[int, int]
+
+
+def _recent_counts(
+    session: Session, tenant_id: int, externals: list[str], now: dt.datetime
+) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for start in range(0, len(externals), 1000):
+        for ext, n in session.execute(
+            select(Transfer.external_userid, func.count())
+            .where(
+                Transfer.tenant_id == tenant_id,
+                Transfer.external_userid.in_(externals[start : start + 1000]),
+                Transfer.status.in_(("requested", "completed")),
+                Transfer.requested_at > now - WINDOW,
+            )
+            .group_by(Transfer.external_userid)
+        ).all():
+            counts[ext] = int(n)
+    return counts
+
+
+def _candidates(session: Session, tenant_id: int, leaving: Staff) -> list[Staff]:
+    """Guides who may take over: of the leaving guide's stores first, else of the whole brand."""
+    stores = set(session.scalars(select(StaffStore.store_id).where(StaffStore.staff_id == leaving.id)))
+    guides = list(
+        session.scalars(
+            select(Staff).where(
+                Staff.tenant_id == tenant_id,
+                Staff.id != leaving.id,
+                Staff.role == "guide",
+                Staff.status == "active",
+                Staff.wecom_userid.is_not(None),
+            )
+        )
+    )
+    if stores:
+        same = set(
+            session.scalars(
+                select(StaffStore.staff_id).where(
+                    StaffStore.store_id.in_(stores), StaffStore.staff_id.in_([g.id for g in guides])
+                )
+            )
+        )
+        local = [g for g in guides if g.id in same]
+        if local:
+            return local
+    return guides
+
+
+def transfer_customers(
+    session: Session,
+    *,
+    tenant_id: int,
+    from_staff_id: int,
+    kind: str,
+    takeover_staff_id: int | None,
+    customer_ids: list[int] | None,
+    principal: Principal | None,
+    api_base: str,
+) -> TransferPlan:
+    """Hand a guide's WeCom customers to others by rule; see the module docstring."""
+    leaving = session.scalar(select(Staff).where(Staff.tenant_id == tenant_id, Staff.id == from_staff_id))
+    if leaving is None:
+        raise not_found("staff")
+    if not leaving.wecom_userid:
+        raise DomainError(
+            "invalid_transfer",
+            reason_zh="该员工没有企业微信 UserID",
+            reason_en="this staff member has no WeCom UserID",
+        )
+    if kind == "on_job" and leaving.status != "active":
+        raise DomainError(
+            "invalid_transfer",
+            reason_zh="在职转接只适用于在职员工",
+            reason_en="an on-the-job transfer needs an active staff member",
+        )
+    if takeover_staff_id is not None:
+        takeover = session.scalar(
+            select(Staff).where(Staff.tenant_id == tenant_id, Staff.id == takeover_staff_id)
+        )
+        if takeover is None:
+            raise not_found("staff")
+        if takeover.id == leaving.id or not takeover.wecom_userid or takeover.status != "active":
+            raise DomainError(
+                "invalid_transfer",
+                reason_zh="接替人须是另一位有企业微信 UserID 的在职员工",
+                reason_en="the takeover must be another active staff member with a WeCom UserID",
+            )
+        pool = [takeover]
+    else:
+        pool = _candidates(session, tenant_id, leaving)
+        if not pool:
+            raise DomainError(
+                "invalid_transfer", reason_zh="没有可接替的导购", reason_en="no guide can take over"
+            )
+    query = select(WeComFriend).where(
+        WeComFriend.tenant_id == tenant_id,
+        WeComFriend.staff_id == leaving.id,
+        WeComFriend.deleted_at.is_(None),
+    )
+    if customer_ids is not None:
+        query = query.where(WeComFriend.customer_id.in_(customer_ids))
+    friends = list(session.scalars(query.order_by(WeComFriend.id)))
+    now = utcnow()
+    recent = _recent_counts(session, tenant_id, [f.external_userid for f in friends], now)
+    load = {
+        staff_id: int(n)
+        for staff_id, n in session.execute(
+            select(WeComFriend.staff_id, func.count())
+            .where(
+                WeComFriend.tenant_id == tenant_id,
+                WeComFriend.staff_id.in_([g.id for g in pool]),
+                WeComFriend.deleted_at.is_(None),
+            )
+            .group_by(WeComFriend.staff_id)
+        ).all()
+    }
+    batch = secrets.token_hex(8)
+    rows: list[Transfer] = []
+    plan: dict[int, list[tuple[WeComFriend, Transfer]]] = defaultdict(list)
+    for friend in friends:
+        row = Transfer(
+            tenant_id=tenant_id,
+            batch=batch,
+            kind=kind,
+            customer_id=friend.customer_id,
+            external_userid=friend.external_userid,
+            from_staff_id=leaving.id,
+            requested_at=now,
+        )
+        if recent.get(friend.external_userid, 0) >= LIMIT:
+            row.status, row.reason, row.finished_at = (
+                "refused",
+                "transferred twice in 90 days / 90 天内已转接 2 次",
+                now,
+            )
+        else:
+            target = min(pool, key=lambda g: (load.get(g.id, 0), g.id))
+            load[target.id] = load.get(target.id, 0) + 1
+            row.to_staff_id = target.id
+            plan[target.id].append((friend, row))
+        rows.append(row)
+    client = client_for(session, tenant_id=tenant_id, api_base=api_base) if plan else None
+    userids = {g.id: g.wecom_userid or "" for g in pool}
+    book = BindingBook.load(
+        session, tenant_id=tenant_id, customer_ids={f.customer_id for f in friends}, for_update=True
+    )
+    infos = org.staff_by_id(session, tenant_id=tenant_id, ids=set(plan))
+    for target_id, items in plan.items():
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start : start + CHUNK]
+            assert client is not None
+            try:
+                answers = client.transfer_customer(
+                    handover_userid=leaving.wecom_userid,
+                    takeover_userid=userids[target_id],
+                    external_userids=[f.external_userid for f, _ in chunk],
+                    resigned=kind == "resigned",
+                )
+            except Exception as exc:  # WeCom refused the call or is unreachable: nothing is stored
+                raise _wecom_failed(exc) from exc
+            store_ids = infos[target_id].store_ids
+            for friend, row in chunk:
+                code = answers.get(friend.external_userid, -1)
+                if code == 0:
+                    row.status = "requested"
+                    book.offer(
+                        customer_id=friend.customer_id,
+                        guide_id=target_id,
+                        store_id=store_ids[0] if store_ids else None,
+                        source="transfer",
+                        at=now,
+                        reference=f"transfer:{batch}",
+                        override=True,
+                    )
+                else:
+                    row.status, row.errcode, row.finished_at = "failed", code, now
+    session.add_all(rows)
+    book.flush(session)
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=principal,
+        action="wecom.transfer",
+        object_type="staff",
+        object_id=leaving.id,
+        data={"batch": batch, "kind": kind, "customers": len(rows)},
+    )
+    by_takeover: dict[int, int] = defaultdict(int)
+    for row in rows:
+        if row.status == "requested" and row.to_staff_id is not None:
+            by_takeover[row.to_staff_id] += 1
+    return TransferPlan(
+        batch=batch,
+        requested=sum(1 for r in rows if r.status == "requested"),
+        refused=sum(1 for r in rows if r.status == "refused"),
+        failed=sum(1 for r in rows if r.status == "failed"),
+        by_takeover=dict(by_takeover),
+    )
+
+
+def mark_failed(
+    session: Session,
+    *,
+    tenant_id: int,
+    external_userid: str,
+    userid_staff_id: int,
+    reason: str,
+    at: dt.datetime,
+) -> int:
+    """A transfer_fail callback: the customer's latest requested transfer failed (WeCom's reason)."""
+    row = session.scalar(
+        select(Transfer)
+        .where(
+            Transfer.tenant_id == tenant_id,
+            Transfer.external_userid == external_userid,
+            Transfer.status == "requested",
+        )
+        .order_by(Transfer.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        return 0
+    row.status, row.reason, row.finished_at = "failed", reason[:200] or None, at
+    return 1
