@@ -123,7 +123,14 @@ def test_a_code_attributes_tags_welcomes_rotates_and_counts(
     assert way["user"] == ["m1"]  # both guides reached the daily cap of 1: the backup takes it
     assert len(fake.welcomes) == 1  # no welcome code, no welcome
     add(client, fake, w, "del_follow_user", "g1", "wmCUSTOMER0000000000000001")
-    add(client, fake, w, "add_external_contact", "g1", "wmCUSTOMER0000000000000003")  # not through a code
+    # Not through a code, and added without verification ("half"): a friend all the same.
+    add(client, fake, w, "add_half_external_contact", "g1", "wmCUSTOMER0000000000000003")
+    third = client.get(
+        "/api/v1/customers/lookup",
+        params={"type": "wecom_external_userid", "value": "wmCUSTOMER0000000000000003"},
+        headers=hq,
+    )
+    assert third.status_code == 200 and third.json()["guide_id"] == w.staff["guide"]
     today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()
     stats = client.get(
         f"/api/v1/wecom/channel-codes/{code['id']}/stats",

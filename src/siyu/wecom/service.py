@@ -182,8 +182,9 @@ def receive(
 
 
 # --- processing -------------------------------------------------------------------------------
+ADDS = ("add_external_contact", "add_half_external_contact")  # half: added without verification
 HANDLED = (
-    "add_external_contact",
+    *ADDS,
     "edit_external_contact",
     "del_external_contact",
     "del_follow_user",
@@ -332,7 +333,7 @@ def _apply_batch(
         )
     }
     infos = org.staff_by_id(session, tenant_id=tenant_id, ids={staff.id for _, _, staff in ready})
-    adds = any(row.change_type == "add_external_contact" for row, _, _ in ready)
+    adds = any(row.change_type in ADDS for row, _, _ in ready)
     book = BindingBook.load(
         session, tenant_id=tenant_id, customer_ids=set(customer_of.values()), for_update=adds
     )
@@ -359,7 +360,7 @@ def _apply_batch(
             session.add(friend)
             friends[(staff.id, external)] = friend
             became_friends = True
-        if change == "add_external_contact":
+        if change in ADDS:
             if not late and friend.deleted_at is not None:
                 friend.deleted_at, friend.deleted_by, friend.added_at, friend.state = None, None, at, state
                 became_friends = True
