@@ -22,6 +22,7 @@ from siyu.audiences.views import router as audiences_router
 from siyu.auth.views import router as auth_router
 from siyu.console import segments as console_segments
 from siyu.console import views as console
+from siyu.console import wecom_pages as console_wecom
 from siyu.core.errors import DomainError
 from siyu.customers.views import router as customers_router
 from siyu.db.session import get_engine, session_factory
@@ -100,6 +101,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     for router in (
         console.router,
         console_segments.router,
+        console_wecom.router,
         platform_router,
         auth_router,
         org_router,

@@ -1,0 +1,233 @@
+"""Console pages for WeCom: channel codes with their statistics, a guide's friend list, customer
+groups with activity charts and the dead-group flag, departures and transfers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from siyu.api.deps import MAX_ID
+from siyu.api.routing import TransactionalRoute
+from siyu.auth.permissions import Perm, Principal
+from siyu.console.views import forbidden, lang_of, not_found_page, page_principal, render
+from siyu.core.clock import utcnow
+from siyu.core.errors import DomainError
+from siyu.customers.models import Customer
+from siyu.org import facade as org
+from siyu.org.models import Staff
+from siyu.wecom import codes, groups, transfers
+from siyu.wecom.models import Transfer, WeComFriend
+
+router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+
+
+def _today(request: Request, principal: Principal) -> tuple[dt.date, Any]:
+    tz = org.tenant_zone(request.state.db, tenant_id=principal.tenant_id)
+    return utcnow().astimezone(tz).date(), tz
+
+
+def _staff_names(request: Request, principal: Principal) -> dict[int, str]:
+    return dict(
+        request.state.db.execute(
+            select(Staff.id, Staff.name).where(Staff.tenant_id == principal.tenant_id)
+        ).all()
+    )
+
+
+@router.get("/wecom/codes", response_class=HTMLResponse)
+def codes_page(request: Request) -> HTMLResponse:
+    """Channel codes: who each points at now, adds / deletions / net over 30 days, and a daily chart."""
+    principal = page_principal(request)
+    if not principal.can(Perm.WECOM_CODES):
+        return forbidden(request, Perm.WECOM_CODES)
+    db = request.state.db
+    today, _ = _today(request, principal)
+    start = today - dt.timedelta(days=29)
+    rows = []
+    for code in codes.list_codes(db, tenant_id=principal.tenant_id):
+        days = codes.code_stats(db, tenant_id=principal.tenant_id, code_id=code.id, start=start, end=today)
+        rows.append(
+            {
+                "code": code,
+                "adds": sum(a for _, a, _ in days),
+                "deletes": sum(x for _, _, x in days),
+                "series": {
+                    "days": [d.isoformat()[5:] for d, _, _ in days],
+                    "adds": [a for _, a, _ in days],
+                    "deletes": [x for _, _, x in days],
+                },
+            }
+        )
+    return render(request, "wecom_codes.html", rows=rows, staff=_staff_names(request, principal))
+
+
+@router.get("/wecom/friends", response_class=HTMLResponse)
+def friends_page(request: Request, guide: int | None = None) -> HTMLResponse:
+    """A guide's WeCom friends (a guide sees their own; HQ and managers pick a guide in scope)."""
+    principal = page_principal(request)
+    if not principal.can(Perm.CUSTOMERS_READ):
+        return forbidden(request, Perm.CUSTOMERS_READ)
+    db = request.state.db
+    if principal.scope == "own":
+        guide = principal.actor_id
+    guides = [
+        (m.id, m.name)
+        for m in db.scalars(
+            select(Staff)
+            .where(Staff.tenant_id == principal.tenant_id, Staff.wecom_userid.is_not(None))
+            .order_by(Staff.name)
+        )
+    ]
+    if principal.scope == "stores":
+        allowed = {
+            sid
+            for sid, info in org.staff_by_id(
+                db, tenant_id=principal.tenant_id, ids={g for g, _ in guides}
+            ).items()
+            if set(info.store_ids) & set(principal.store_ids)
+        }
+        guides = [(g, n) for g, n in guides if g in allowed]
+    if guide is not None and guide not in {g for g, _ in guides} and guide != principal.actor_id:
+        return not_found_page(request)
+    friends: list[Any] = []
+    if guide is not None:
+        friends = list(
+            db.execute(
+                select(WeComFriend, Customer.name, Customer.number)
+                .join(Customer, Customer.id == WeComFriend.customer_id)
+                .where(WeComFriend.tenant_id == principal.tenant_id, WeComFriend.staff_id == guide)
+                .order_by(WeComFriend.deleted_at.is_not(None), WeComFriend.added_at.desc())
+                .limit(500)
+            ).all()
+        )
+    _, tz = _today(request, principal)
+    return render(request, "wecom_friends.html", guides=guides, guide=guide, friends=friends, tz=tz)
+
+
+@router.get("/wecom/groups", response_class=HTMLResponse)
+def groups_page(request: Request, group: int | None = None) -> HTMLResponse:
+    """Customer groups in scope with members, 30-day activity, the dead-group flag and a trend chart."""
+    principal = page_principal(request)
+    if not principal.can(Perm.GROUPS_READ):
+        return forbidden(request, Perm.GROUPS_READ)
+    db = request.state.db
+    today, tz = _today(request, principal)
+    store_ids = set(principal.store_ids) if principal.scope == "stores" else None
+    rows = groups.summaries(db, tenant_id=principal.tenant_id, today=today, store_ids=store_ids)
+    if principal.scope == "own":
+        rows = [r for r in rows if r.group.owner_staff_id == principal.actor_id]
+    chosen = next((r for r in rows if r.group.id == group), rows[0] if rows else None)
+    if group is not None and (chosen is None or chosen.group.id != group):
+        return not_found_page(request)
+    trend = (
+        groups.trend(db, tenant_id=principal.tenant_id, group_id=chosen.group.id, today=today)
+        if chosen
+        else []
+    )
+    series = {
+        "days": [d["day"].isoformat()[5:] for d in trend],
+        "joins": [d["joins"] for d in trend],
+        "quits": [d["quits"] for d in trend],
+        "messages": [d["messages"] for d in trend],
+    }
+    rows.sort(key=lambda r: (not r.dead, -r.messages_30d))
+    return render(
+        request,
+        "wecom_groups.html",
+        rows=rows,
+        chosen=chosen,
+        series=series,
+        staff=_staff_names(request, principal),
+        tz=tz,
+    )
+
+
+@router.get("/wecom/departures", response_class=HTMLResponse)
+def departures_page(request: Request, result: str | None = None) -> HTMLResponse:
+    """Hand a leaving or moving guide's customers to others; recent transfers."""
+    principal = page_principal(request)
+    if not principal.can(Perm.WECOM_TRANSFER):
+        return forbidden(request, Perm.WECOM_TRANSFER)
+    return _departures(request, principal, error=None)
+
+
+def _departures(
+    request: Request, principal: Principal, *, error: str | None, status: int = 200
+) -> HTMLResponse:
+    db = request.state.db
+    counts = dict(
+        db.execute(
+            select(WeComFriend.staff_id, func.count())
+            .where(WeComFriend.tenant_id == principal.tenant_id, WeComFriend.deleted_at.is_(None))
+            .group_by(WeComFriend.staff_id)
+        ).all()
+    )
+    staff = list(
+        db.scalars(
+            select(Staff)
+            .where(Staff.tenant_id == principal.tenant_id, Staff.wecom_userid.is_not(None))
+            .order_by(Staff.name)
+        )
+    )
+    recent = list(
+        db.execute(
+            select(
+                Transfer.batch,
+                Transfer.kind,
+                Transfer.from_staff_id,
+                Transfer.status,
+                func.count(),
+                func.max(Transfer.requested_at),
+            )
+            .where(Transfer.tenant_id == principal.tenant_id)
+            .group_by(Transfer.batch, Transfer.kind, Transfer.from_staff_id, Transfer.status)
+            .order_by(func.max(Transfer.requested_at).desc())
+            .limit(60)
+        ).all()
+    )
+    _, tz = _today(request, principal)
+    return render(
+        request,
+        "wecom_departures.html",
+        status=status,
+        staff=staff,
+        counts=counts,
+        recent=recent,
+        names={m.id: m.name for m in staff} | _staff_names(request, principal),
+        error=error,
+        tz=tz,
+    )
+
+
+@router.post("/wecom/departures", response_class=HTMLResponse)
+def run_transfer(
+    request: Request,
+    from_staff_id: int = Form(..., ge=1, le=MAX_ID),
+    kind: str = Form(...),
+    takeover_staff_id: str = Form(""),
+) -> Response:
+    """Run a transfer from the form, then show the page with the result."""
+    principal = page_principal(request)
+    if not principal.can(Perm.WECOM_TRANSFER):
+        return forbidden(request, Perm.WECOM_TRANSFER)
+    if kind not in ("resigned", "on_job"):
+        return _departures(request, principal, error="kind must be resigned or on_job / 类型无效", status=422)
+    try:
+        transfers.transfer_customers(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            from_staff_id=from_staff_id,
+            kind=kind,
+            takeover_staff_id=int(takeover_staff_id) if takeover_staff_id.strip().isdigit() else None,
+            customer_ids=None,
+            principal=principal,
+            api_base=request.app.state.settings.wecom_api_base,
+        )
+    except DomainError as exc:
+        message = exc.message("en" if lang_of(request) == "en" else "zh-CN")
+        return _departures(request, principal, error=message, status=exc.status)
+    return RedirectResponse("/wecom/departures", status_code=303)
