@@ -151,9 +151,11 @@ def demo(
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                label = {"tags": "demo tags 演示标签（客户）", "rule tags": "rule tags 规则标签"}.get(
-                    stage, "demo orders 演示订单（天）"
-                )
+                label = {
+                    "tags": "demo tags 演示标签（客户）",
+                    "rule tags": "rule tags 规则标签",
+                    "wecom": "WeCom friends, codes, groups 企微好友/活码/社群",
+                }.get(stage, "demo orders 演示订单（天）")
                 tasks[stage] = progress.add_task(label, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,58 @@ def test_demo_orders_and_store_daily_report(cli_db: str, tmp_path: Path) -> None
     text = run("report", "store-daily", "--store", "S001", "--date", day, "--xlsx", str(out))
     assert "门店日报" in text and "¥" in text and out.read_bytes()[:2] == b"PK"
     assert "日期无效" in run("report", "store-daily", "--store", "S001", "--date", "2026-13-01", code=2)
+
+
+def test_demo_brand_has_tags_and_a_wecom_side(cli_db: str) -> None:
+    from sqlalchemy import func
+
+    from siyu.tags.models import TagAssignment
+    from siyu.wecom.groups import summaries
+    from siyu.wecom.models import ChannelCode, ChannelCodeDay, CustomerGroup, WeComFriend
+
+    run("migrate")
+    run("demo", "--customers", "400", "--stores", "3", "--seed", "5", "--order-days", "60")
+    with unit_of_work(make_engine(cli_db)) as session:
+        tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == "demo"))
+        per_customer = [
+            n
+            for (n,) in session.execute(
+                select(func.count())
+                .select_from(TagAssignment)
+                .where(TagAssignment.tenant_id == tenant_id, TagAssignment.source_type != "rule")
+                .group_by(TagAssignment.customer_id)
+            ).all()
+        ]
+        assert (
+            len(per_customer) == 400 and min(per_customer) >= 20 and max(per_customer) <= 81
+        )  # + a campaign tag
+        friends = session.scalar(
+            select(func.count()).select_from(WeComFriend).where(WeComFriend.tenant_id == tenant_id)
+        )
+        with_guide = session.scalar(
+            select(func.count())
+            .select_from(Customer)
+            .where(Customer.tenant_id == tenant_id, Customer.guide_id.is_not(None))
+        )
+        assert (
+            friends and with_guide and 0.8 * with_guide <= friends <= with_guide
+        )  # guides added most of theirs
+        assert (
+            session.scalar(
+                select(func.count()).select_from(ChannelCode).where(ChannelCode.tenant_id == tenant_id)
+            )
+            == 6
+        )
+        adds = session.scalar(
+            select(func.sum(ChannelCodeDay.adds)).where(ChannelCodeDay.tenant_id == tenant_id)
+        )
+        assert adds and adds > friends * 0.5  # most friends came through a code
+        assert (
+            session.scalar(
+                select(func.count()).select_from(CustomerGroup).where(CustomerGroup.tenant_id == tenant_id)
+            )
+            == 6
+        )
+        today = dt.datetime.now(dt.UTC).date()
+        rows = summaries(session, tenant_id=tenant_id, today=today)
+        assert all(r.members > 1 for r in rows) and all(r.messages_30d >= 0 for r in rows)

@@ -89,6 +89,10 @@ def run(database_url: str, *, rounds: int = 30) -> dict[str, Any]:
         "tags": ("owner", lambda: "/tags"),
         "audiences (builder)": ("owner", lambda: "/audiences"),
         "guide tags": ("guide", lambda: "/tags"),
+        "channel codes": ("owner", lambda: "/wecom/codes"),
+        "customer groups": ("owner", lambda: "/wecom/groups"),
+        "guide's WeCom friends": ("guide", lambda: "/wecom/friends"),
+        "departures": ("owner", lambda: "/wecom/departures"),
     }
     # The builder's live count: a mixed rule (attributes + tags + 90-day spend), random bounds.
     previews: dict[str, Any] = {

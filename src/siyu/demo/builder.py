@@ -265,6 +265,12 @@ def build_demo(
         from siyu.demo.tags import build_tags
 
         tags = build_tags(engine, tenant_id, seed=seed, progress=report)
+        if order_days > 0:  # friends follow the year's new-fan events
+            from siyu.demo.wecom import build_wecom
+
+            report("wecom", 0, 1)
+            build_wecom(engine, tenant_id, seed=seed)
+            report("wecom", 1, 1)
     seconds = (datetime.now(UTC) - started).total_seconds()
     return DemoResult(
         tenant_id=tenant_id,
