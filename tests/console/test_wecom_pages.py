@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from siyu.app import create_app
 from siyu.customers.models import Customer
@@ -34,7 +34,10 @@ def seed(w: World) -> dict[str, int]:
     today = (now + dt.timedelta(hours=8)).date()
     with unit_of_work(w.engine) as db:
         db.execute(update(Staff).where(Staff.id == w.staff["guide"]).values(wecom_userid="g1"))
-        c = Customer(tenant_id=w.tenant_id, number=1, name="好友甲", status="active", gender="female")
+        number = (
+            db.scalar(select(func.max(Customer.number)).where(Customer.tenant_id == w.tenant_id)) or 0
+        ) + 1
+        c = Customer(tenant_id=w.tenant_id, number=number, name="好友甲", status="active", gender="female")
         db.add(c)
         code = ChannelCode(
             tenant_id=w.tenant_id,

@@ -280,3 +280,25 @@ def test_tagging_and_the_audience_builder(site: tuple[str, World, str], chromium
     assert page.locator("tr[data-audience] td.num").inner_text() == "1"
     shot(page, "audiences-saved")
     page.close()
+
+
+def test_wecom_groups_and_codes_with_charts(site: tuple[str, World, str], chromium: Any) -> None:
+    from tests.console.test_wecom_pages import seed as seed_wecom
+
+    base, world, _ = site
+    seed_wecom(world)
+    page = chromium.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(page, base, world, "owner", "/wecom/groups")
+    page.wait_for_selector("body[data-charts='drawn']")
+    assert page.locator("#group-chart canvas").count() == 1
+    assert page.locator('[data-flag="dead"]').count() == 1
+    assert page.evaluate(CHECKS) == []
+    shot(page, "wecom-groups")
+    page.goto(f"{base}/wecom/codes")
+    page.wait_for_selector("body[data-charts='drawn']")
+    assert page.locator(".chart canvas").count() == 1
+    assert page.evaluate(CHECKS) == []
+    shot(page, "wecom-codes")
+    page.goto(f"{base}/wecom/departures")
+    assert page.evaluate(CHECKS) == []
+    page.close()
