@@ -93,6 +93,7 @@ def upgrade() -> None:
         sa.Column("exclusive", sa.Boolean(), nullable=False),
         sa.Column("open_to_guides", sa.Boolean(), nullable=False),
         sa.Column("owner_staff_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("wecom_group_id", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "kind IN ('manual','rule','imported','wecom','guide_private')", name=op.f("ck_tag_groups_kind")

@@ -197,3 +197,65 @@ def test_schedule_mode_points_at_whoever_is_on_duty() -> None:
         pick_guide(code, adds_today={}, local_now=friday.replace(day=28, hour=12), rng=random.Random(1))[0]
         == 9
     )
+
+
+def tag_event(change: str, tag_id: str) -> str:
+    fields = {
+        "ToUserName": CORP,
+        "FromUserName": "sys",
+        "CreateTime": str(int(time.time())),
+        "MsgType": "event",
+        "Event": "change_external_tag",
+        "Id": tag_id,
+        "TagType": "tag",
+        "ChangeType": change,
+    }
+    return "<xml>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()) + "</xml>"
+
+
+def test_wecom_customer_tags_are_mirrored(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
+    client, fake, w = wecom
+    hq = w.headers("hq_operator")
+    fake.tag_groups = [
+        {
+            "group_id": "etG1",
+            "group_name": "企微标签",
+            "tag": [{"id": "etA", "name": "高意向"}, {"id": "etB", "name": "已到店"}],
+        }
+    ]
+
+    def send(xml: str) -> None:
+        answer = fake.callback(
+            f"/api/v1/wecom/{w.slug}/callback", token=TOKEN, aes_key=AES_KEY, xml=xml, client=client
+        )
+        assert answer.text == "success"
+        client.app.state.wecom_worker.drain()  # type: ignore[attr-defined]
+
+    def mirrored() -> dict[str, list[str]]:
+        return {
+            g["name_zh"]: [t["name_zh"] for t in g["tags"]]
+            for g in client.get("/api/v1/tag-groups", headers=hq).json()
+            if g["kind"] == "wecom"
+        }
+
+    send(tag_event("create", "etA"))
+    assert mirrored() == {"企微标签": ["高意向", "已到店"]}
+    ids = {
+        t["name_zh"]: t["id"] for g in client.get("/api/v1/tag-groups", headers=hq).json() for t in g["tags"]
+    }
+    add(client, fake, w, "add_external_contact", "g1", "wmTAGGED000000000000000001")
+    person = client.get(
+        "/api/v1/customers/lookup",
+        params={"type": "wecom_external_userid", "value": "wmTAGGED000000000000000001"},
+        headers=hq,
+    ).json()
+    client.post(
+        f"/api/v1/customers/{person['id']}/tags", headers=hq, json={"tag_id": ids["高意向"]}
+    ).raise_for_status()
+    # In WeCom: one tag renamed, the other deleted.
+    fake.tag_groups[0]["tag"] = [{"id": "etB", "name": "已到店（近30天）"}]
+    send(tag_event("delete", "etA"))
+    assert mirrored() == {"企微标签": ["高意向（已删除）", "已到店（近30天）"]}
+    assert client.get(f"/api/v1/customers/{person['id']}/tags", headers=hq).json() == []
+    history = client.get(f"/api/v1/customers/{person['id']}/tag-history", headers=hq).json()
+    assert [(h["action"], h["source_type"]) for h in history] == [("removed", "wecom"), ("assigned", "staff")]

@@ -41,6 +41,7 @@ class TagGroup(TenantScoped, Base):
     open_to_guides: Mapped[bool] = mapped_column(Boolean, default=False)
     # A guide-private group belongs to one guide: only they see and use its tags.
     owner_staff_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("staff.id", ondelete="CASCADE"))
+    wecom_group_id: Mapped[str | None] = mapped_column(String(64))  # WeCom-synced groups
     created_at: Mapped[datetime]
 
 

@@ -29,7 +29,7 @@ from siyu.org.models import Staff, Tenant
 from siyu.platform import audit
 from siyu.platform.secrets import seal, unseal
 from siyu.settings import get_settings
-from siyu.wecom import codes, groups, transfers, xml
+from siyu.wecom import codes, corp_tags, groups, transfers, xml
 from siyu.wecom.crypto import CallbackRefusedError, WeComCrypto
 from siyu.wecom.models import WeComConfig, WeComFriend, WeComFriendEvent, WeComInbox
 
@@ -250,14 +250,25 @@ def process_batch(
         parsed = [(row, xml.parse(row.message)) for row in rows]
         chats = [(row, fields) for row, fields in parsed if row.event == "change_external_chat"]
         to_sync = groups.apply_chat_events(session, tenant_id, chats) if chats else []
-        follow_ups = _apply_batch(
-            session, tenant_id, [item for item in parsed if item[0].event != "change_external_chat"]
-        )
+        tag_changes = [row for row, _ in parsed if row.event == "change_external_tag"]
+        for row in tag_changes:  # the corp tag list is read again after commit
+            row.outcome, row.error = "applied", None
+        contacts = [
+            item for item in parsed if item[0].event not in ("change_external_chat", "change_external_tag")
+        ]
+        follow_ups = _apply_batch(session, tenant_id, contacts)
         outcomes = {row.id: row.outcome or "applied" for row in rows}
     # Committed: now the WeCom calls the events asked for (welcome messages, re-pointed codes,
     # groups to read again).
     base = api_base or get_settings().wecom_api_base
     codes.run_follow_ups(engine, tenant_id=tenant_id, follow_ups=follow_ups, api_base=base)
+    if tag_changes:
+        try:
+            with unit_of_work(engine, tenant_id=tenant_id) as session:
+                client = codes.client_for(session, tenant_id=tenant_id, api_base=base)
+            corp_tags.sync_corp_tags(engine, tenant_id=tenant_id, client=client)
+        except Exception:  # WeCom unreachable or no secret: the next tag change reads it all again
+            log.exception("reading WeCom's customer tags failed")
     if to_sync:
         try:
             with unit_of_work(engine, tenant_id=tenant_id) as session:
