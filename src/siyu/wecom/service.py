@@ -12,9 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from typing import Any
 
 from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
@@ -64,6 +67,7 @@ def configure(
     row.corp_id, row.token_enc, row.aes_key_enc = corp_id, seal(token), seal(aes_key)
     row.secret_enc = seal(secret) if secret else None
     row.verified_at, row.updated_at = None, now  # WeCom must verify the URL again
+    _BY_SLUG.clear()
     session.flush()
     audit.record(
         session,
@@ -114,6 +118,24 @@ def _crypto_for(session: Session, tenant_slug: str) -> tuple[int, WeComConfig, W
     return found.tenant_id, found, crypto
 
 
+# Callbacks name their brand by slug: (tenant id, crypto) kept for a few seconds, so a burst of
+# callbacks does not look the settings up once each. A settings change in this process clears it;
+# in another process it is seen within CALLBACK_CACHE_S.
+CALLBACK_CACHE_S = 5.0
+_BY_SLUG: dict[str, tuple[float, int, WeComCrypto]] = {}
+
+
+def _callback_crypto(session: Session, tenant_slug: str) -> tuple[int, WeComCrypto]:
+    cached = _BY_SLUG.get(tenant_slug)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1], cached[2]
+    tenant_id, _, crypto = _crypto_for(session, tenant_slug)
+    if len(_BY_SLUG) > 1000:
+        _BY_SLUG.clear()
+    _BY_SLUG[tenant_slug] = (time.monotonic() + CALLBACK_CACHE_S, tenant_id, crypto)
+    return tenant_id, crypto
+
+
 def _refuse(exc: CallbackRefusedError) -> DomainError:
     code = "callback_malformed" if exc.reason in MALFORMED else "callback_refused"
     return DomainError(code, reason=exc.reason)
@@ -143,7 +165,7 @@ def receive(
     session: Session, *, tenant_slug: str, msg_signature: str, timestamp: str, nonce: str, body: bytes
 ) -> tuple[int, int, bool]:
     """Verify, decrypt and store a callback; (tenant id, inbox id, whether it is new)."""
-    tenant_id, _, crypto = _crypto_for(session, tenant_slug)
+    tenant_id, crypto = _callback_crypto(session, tenant_slug)
     try:
         outer = xml.parse(body)
         if not outer.get("Encrypt"):
@@ -159,26 +181,33 @@ def receive(
     except CallbackRefusedError as exc:
         raise _refuse(exc) from None
     key = hashlib.sha256(message.encode()).hexdigest()
-    existing = session.scalar(
-        select(WeComInbox.id).where(WeComInbox.tenant_id == tenant_id, WeComInbox.dedupe_key == key)
-    )
-    if existing is not None:
-        return tenant_id, existing, False
     created = None
     if fields.get("CreateTime", "").isdigit():
         created = dt.datetime.fromtimestamp(int(fields["CreateTime"]), tz=dt.UTC)
-    row = WeComInbox(
-        tenant_id=tenant_id,
-        dedupe_key=key,
-        event=fields.get("Event", "")[:64],
-        change_type=fields.get("ChangeType", "")[:64],
-        message=message,
-        created_at_wecom=created,
-        received_at=utcnow(),
-    )
-    session.add(row)
-    session.flush()  # a concurrent twin loses on the unique key; the route retries and finds this row
-    return tenant_id, row.id, True
+    # One statement: stored, or (a redelivery) nothing. A concurrent twin waits on the unique key
+    # and then does nothing; the existing row's id is read back.
+    conn = session.connection()
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stored = conn.execute(
+        insert(INBOX)
+        .values(
+            tenant_id=tenant_id,
+            dedupe_key=key,
+            event=fields.get("Event", "")[:64],
+            change_type=fields.get("ChangeType", "")[:64],
+            message=message,
+            created_at_wecom=created,
+            received_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
+        .returning(INBOX.c.id)
+    ).scalar_one_or_none()
+    if stored is not None:
+        return tenant_id, int(stored), True
+    existing = conn.execute(
+        select(INBOX.c.id).where(INBOX.c.tenant_id == tenant_id, INBOX.c.dedupe_key == key)
+    ).scalar_one()
+    return tenant_id, int(existing), False
 
 
 # --- processing -------------------------------------------------------------------------------
