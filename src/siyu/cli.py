@@ -461,6 +461,42 @@ def bench_audiences(
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
+@wecom_app.command("session")
+def wecom_session(
+    tenant: Annotated[
+        str, typer.Option(help="the demo brand (or another with three guides in a store)")
+    ] = "demo",
+    password: Annotated[str | None, typer.Option(help="the owner's password (default: the demo's)")] = None,
+) -> None:
+    """Run a WeCom session against the fake WeCom: code, adds, a group, a departure 企微演示会话."""
+    from siyu.demo.builder import DEMO_PASSWORD
+    from siyu.demo.wecom_session import run_session
+
+    with console.status("…") as status:
+        result = run_session(
+            _engine(),
+            slug=tenant,
+            password=password or DEMO_PASSWORD,
+            say=lambda m: status.update(f"[bold]WeCom[/] {m}"),
+        )
+    table = Table("step 步骤", "what happened 结果")
+    code, group, moved = result["code"], result["group"], result["transfer"]
+    table.add_row(
+        "channel code 渠道活码",
+        f"{code['adds']} adds, {code['welcomes']} welcomed, pointed at {' → '.join(code['pointed_at'])}",
+    )
+    table.add_row(
+        "group 社群",
+        f"{group['name']}: {group['members']} members ({group['customers']} customers), "
+        f"{group['joins_30d']} joined, {group['quits_30d']} quit",
+    )
+    table.add_row(
+        "departure 离职继承",
+        f"{moved['leaving']}: {moved['requested']} handed over, {moved['refused']} at the limit, {moved['failed']} failed",
+    )
+    console.print(table)
+
+
 @wecom_app.command("configure")
 def wecom_configure(
     tenant: str = typer.Option(..., help="tenant slug"),

@@ -224,3 +224,6 @@ def test_demo_brand_has_tags_and_a_wecom_side(cli_db: str) -> None:
         today = dt.datetime.now(dt.UTC).date()
         rows = summaries(session, tenant_id=tenant_id, today=today)
         assert all(r.members > 1 for r in rows) and all(r.messages_30d >= 0 for r in rows)
+    # The WeCom session through the fake WeCom: a code, adds, a group's life, a departure.
+    out = run("wecom", "session")
+    assert "5 adds, 5 welcomed" in out and "3 joined, 1 quit" in out and "0 failed" in out
