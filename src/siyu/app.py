@@ -34,6 +34,7 @@ from siyu.reports.views import router as reports_router
 from siyu.settings import Settings, get_settings
 from siyu.tags.views import router as tags_router
 from siyu.tags.worker import TagWorker
+from siyu.wecom.fastpath import CallbackFastPath
 from siyu.wecom.views import router as wecom_router
 from siyu.wecom.worker import InboxWorker
 
@@ -119,6 +120,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
     app.add_exception_handler(Exception, errors.unhandled_error_handler)
+    app.add_middleware(CallbackFastPath, state=app.state)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )

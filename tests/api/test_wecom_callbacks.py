@@ -130,6 +130,13 @@ def test_every_bad_callback_is_refused_and_nothing_is_stored(
     assert post(client, world, params, b"<xml>" + b"a" * 70_000 + b"</xml>").status_code == 413
     r = client.post("/api/v1/wecom/no-such-brand/callback", params=params, content=body)
     assert r.status_code == 404
+    # Not a well-formed callback at all (a parameter missing or too long): the route's own 422.
+    missing = client.post(f"/api/v1/wecom/{world.slug}/callback", params={**params, "nonce": ""}, content=body)
+    assert missing.status_code == 422 and missing.json()["error"]["code"] == "validation_error"
+    too_long = client.post(
+        f"/api/v1/wecom/{world.slug}/callback", params={**params, "msg_signature": "a" * 65}, content=body
+    )
+    assert too_long.status_code == 422
     assert inbox_count(world) == 0
 
 

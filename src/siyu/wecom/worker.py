@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 from sqlalchemy import Engine
 
 from siyu.wecom import service
 
 log = logging.getLogger("siyu.wecom")
+QUIET_S = 0.02  # no callback for this long: the burst has passed
+MAX_WAIT_S = 1.0  # the oldest callback waits at most this long before it is applied
 
 
 class InboxWorker:
@@ -54,6 +57,21 @@ class InboxWorker:
             thread, self.thread = self.thread, None
         thread.join(timeout=timeout_s)
 
+    def _let_the_burst_pass(self, first: tuple[int, int] | None) -> None:
+        """Acknowledging comes first: while callbacks keep arriving (one within QUIET_S of the
+        last), wait — but never keep the oldest waiting longer than MAX_WAIT_S (welcome codes are
+        valid for 20 s). Applying shares the process with the route that acknowledges."""
+        if first is None:
+            return
+        started = time.monotonic()
+        seen = self.queue.qsize()
+        while time.monotonic() - started < MAX_WAIT_S and seen < service.BATCH:
+            time.sleep(QUIET_S)
+            now_seen = self.queue.qsize()
+            if now_seen == seen:
+                return
+            seen = now_seen
+
     def drain(self) -> None:
         """Wait until everything queued so far is applied (tests, benchmarks)."""
         self.queue.join()
@@ -61,6 +79,7 @@ class InboxWorker:
     def _run(self) -> None:
         while True:
             first = self.queue.get()
+            self._let_the_burst_pass(first)
             batch = [first]
             while first is not None and len(batch) < service.BATCH:  # whatever else is waiting
                 try:
