@@ -250,3 +250,47 @@ def test_one_wecom_event_delivered_ten_times_at_once_has_one_effect(db_world: Wo
             .where(TimelineEvent.tenant_id == t, TimelineEvent.kind == "new_fan")
         )
         assert fans == 1
+
+
+def test_a_group_of_callbacks_commits_together_and_a_refused_one_alone_fails(db_world: World) -> None:
+    """The callback fast path's group commit: a duplicate inside the group is found, not stored
+    twice; a callback with a bad signature gets its own 403 while the others are stored."""
+    import asyncio
+    import datetime as dt
+
+    from sqlalchemy import func, select
+
+    from siyu.core.errors import DomainError
+    from siyu.wecom.fastpath import CallbackFastPath, _Pending
+    from siyu.wecom.models import WeComInbox
+    from tests.api.test_wecom_callbacks import configure, envelope, event_xml
+
+    app = create_app(engine=db_world.engine)
+    with TestClient(app) as client:
+        configure(client, db_world)
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    good = envelope(event_xml("add_external_contact", external="wmGROUP000000000000000001", at=now), ts=now)
+    other = envelope(
+        event_xml("add_external_contact", external="wmGROUP000000000000000002", at=now), ts=now, nonce="n2"
+    )
+    bad = ({**good[0], "msg_signature": "0" * 40}, good[1])
+    fast = CallbackFastPath(app, state=app.state)
+    loop = asyncio.new_event_loop()
+    try:
+        items = [
+            _Pending(db_world.slug, p, b.encode(), loop, loop.create_future())
+            for p, b in (good, bad, good, other)
+        ]
+        fast._store(items)
+        loop.run_until_complete(asyncio.sleep(0))  # let the answers land
+        first, refused, again, second = (i.future for i in items)
+        assert first.result()[2] is True and again.result() == (first.result()[0], first.result()[1], False)
+        assert second.result()[2] is True and second.result()[1] != first.result()[1]
+        assert isinstance(refused.exception(), DomainError) and refused.exception().status == 403  # type: ignore[union-attr]
+    finally:
+        loop.close()
+    with unit_of_work(db_world.engine) as session:
+        stored = session.scalar(
+            select(func.count()).select_from(WeComInbox).where(WeComInbox.tenant_id == db_world.tenant_id)
+        )
+    assert stored == 2
