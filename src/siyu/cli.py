@@ -497,6 +497,23 @@ def wecom_session(
     console.print(table)
 
 
+@wecom_app.command("check-transfers")
+def wecom_check_transfers(tenant: str = typer.Option(..., help="tenant slug")) -> None:
+    """Ask WeCom how requested transfers went (run it hourly from cron) 查询转接结果."""
+    from siyu.db.session import unit_of_work
+    from siyu.settings import get_settings
+    from siyu.wecom import codes, transfers
+
+    tenant_id = _tenant_id(tenant)
+    engine = _engine()
+    with unit_of_work(engine, tenant_id=tenant_id) as session:
+        client = codes.client_for(session, tenant_id=tenant_id, api_base=get_settings().wecom_api_base)
+    counts = transfers.check_transfers(engine, tenant_id=tenant_id, client=client)
+    console.print(
+        f"[green]✓[/green] {counts.get('completed', 0)} completed, {counts.get('failed', 0)} failed"
+    )
+
+
 @wecom_app.command("configure")
 def wecom_configure(
     tenant: str = typer.Option(..., help="tenant slug"),

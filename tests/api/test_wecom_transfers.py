@@ -114,6 +114,12 @@ def test_a_departed_guides_customers_go_to_the_least_loaded_in_the_store(wecom: 
     assert customer(client, w, CUSTOMERS[0])["guide_id"] == extra["g3"]  # the exclusive guide follows
     rows = client.get("/api/v1/wecom/transfers", params={"batch": result["batch"]}, headers=owner).json()
     assert {r["status"] for r in rows} == {"requested"} and len(rows) == 3
+    # WeCom completes handovers within 24 h; asking it marks them completed.
+    assert client.post("/api/v1/wecom/transfers/check", headers=owner).json() == {}  # still waiting
+    fake.settle_transfers(1)
+    assert client.post("/api/v1/wecom/transfers/check", headers=owner).json() == {"completed": 3}
+    rows = client.get("/api/v1/wecom/transfers", params={"batch": result["batch"]}, headers=owner).json()
+    assert {r["status"] for r in rows} == {"completed"} and all(r["finished_at"] for r in rows)
 
     # Two more moves of the first customer: the second is the limit, a third is not even sent.
     first = customer(client, w, CUSTOMERS[0])["id"]
@@ -149,7 +155,7 @@ def test_a_departed_guides_customers_go_to_the_least_loaded_in_the_store(wecom: 
         "/externalcontact/transfer_customer"
     ] == calls
 
-    # The customer refused the handover: WeCom says so in a transfer_fail callback.
+    # The customer refused the second move: WeCom says so in a transfer_fail callback.
     send(
         client,
         fake,
@@ -158,17 +164,40 @@ def test_a_departed_guides_customers_go_to_the_least_loaded_in_the_store(wecom: 
             CORP,
             "transfer_fail",
             userid="g3",
-            external_userid=CUSTOMERS[1],
+            external_userid=CUSTOMERS[0],
             at=int(time.time()),
             FailReason="customer_refused",
         ),
     )
-    history = client.get(
-        "/api/v1/wecom/transfers",
-        params={"customer_id": customer(client, w, CUSTOMERS[1])["id"]},
-        headers=owner,
-    ).json()
-    assert [(h["status"], h["reason"]) for h in history] == [("failed", "customer_refused")]
+    history = client.get("/api/v1/wecom/transfers", params={"customer_id": first}, headers=owner).json()
+    assert [(h["status"], h["reason"]) for h in history] == [
+        ("refused", "transferred twice in 90 days / 90 天内已转接 2 次"),
+        ("failed", "customer_refused"),
+        ("completed", None),
+    ]
+    # A handover WeCom reports as refused when asked (not by callback) fails with the reason.
+    third_customer = customer(client, w, CUSTOMERS[2])["id"]
+    send(
+        client,
+        fake,
+        w,
+        contact_event(
+            CORP, "add_external_contact", userid="g3", external_userid=CUSTOMERS[2], at=int(time.time())
+        ),
+    )
+    move = {
+        "from_staff_id": extra["g3"],
+        "kind": "on_job",
+        "takeover_staff_id": extra["g4"],
+        "customer_ids": [third_customer],
+    }
+    assert client.post("/api/v1/wecom/transfers", headers=owner, json=move).json()["requested"] == 1
+    fake.settle_transfers(3)
+    assert client.post("/api/v1/wecom/transfers/check", headers=owner).json() == {"failed": 1}
+    latest = client.get(
+        "/api/v1/wecom/transfers", params={"customer_id": third_customer}, headers=owner
+    ).json()[0]
+    assert (latest["status"], latest["reason"]) == ("failed", "the customer refused / 客户拒绝")
 
 
 def test_bad_transfers_and_a_wecom_failure_store_nothing(wecom: Any) -> None:

@@ -231,3 +231,30 @@ def run_transfer(
         message = exc.message("en" if lang_of(request) == "en" else "zh-CN")
         return _departures(request, principal, error=message, status=exc.status)
     return RedirectResponse("/wecom/departures", status_code=303)
+
+
+@router.post("/wecom/departures/check", response_class=HTMLResponse)
+def check_transfers(request: Request) -> Response:
+    """Ask WeCom how requested transfers went, then show the page again."""
+    principal = page_principal(request)
+    if not principal.can(Perm.WECOM_TRANSFER):
+        return forbidden(request, Perm.WECOM_TRANSFER)
+    db = request.state.db
+    try:
+        client = codes.client_for(
+            db, tenant_id=principal.tenant_id, api_base=request.app.state.settings.wecom_api_base
+        )
+        db.commit()
+        transfers.check_transfers(request.app.state.engine, tenant_id=principal.tenant_id, client=client)
+    except DomainError as exc:
+        message = exc.message("en" if lang_of(request) == "en" else "zh-CN")
+        return _departures(request, principal, error=message, status=exc.status)
+    except Exception as exc:  # WeCom unreachable: said on the page, nothing changed
+        failed = codes.wecom_failed(exc)
+        return _departures(
+            request,
+            principal,
+            error=failed.message("en" if lang_of(request) == "en" else "zh-CN"),
+            status=502,
+        )
+    return RedirectResponse("/wecom/departures", status_code=303)

@@ -190,6 +190,26 @@ class WeComClient:
         )
         return {str(c["external_userid"]): int(c.get("errcode", 0)) for c in answer.get("customer", [])}
 
+    def transfer_result(
+        self, *, handover_userid: str, takeover_userid: str, resigned: bool
+    ) -> dict[str, tuple[int, int]]:
+        """Where each handed-over customer stands: status (1 done, 2 waiting, 3 refused by the customer,
+        4 the takeover is full, 5 no such transfer) and when it was taken over (pages followed)."""
+        path = "/externalcontact/resigned/transfer_result" if resigned else "/externalcontact/transfer_result"
+        found: dict[str, tuple[int, int]] = {}
+        cursor = ""
+        while True:
+            answer = self.call(
+                "POST",
+                path,
+                {"handover_userid": handover_userid, "takeover_userid": takeover_userid, "cursor": cursor},
+            )
+            for c in answer.get("customer", []):
+                found[str(c["external_userid"])] = (int(c.get("status", 0)), int(c.get("takeover_time", 0)))
+            cursor = str(answer.get("next_cursor") or "")
+            if not cursor:
+                return found
+
     def list_group_chats(self, *, owners: list[str] | None = None, limit: int = 100) -> list[str]:
         """Every customer group's chat id (pages followed)."""
         chats: list[str] = []

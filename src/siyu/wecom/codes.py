@@ -51,7 +51,7 @@ def client_for(session: Session, *, tenant_id: int, api_base: str) -> WeComClien
     return WeComClient(corp_id=config.corp_id, secret=unseal(config.secret_enc), base_url=api_base)
 
 
-def _wecom_failed(exc: Exception) -> DomainError:
+def wecom_failed(exc: Exception) -> DomainError:
     detail = f"{exc.errcode} {exc.errmsg}" if isinstance(exc, WeComApiError) else exc.__class__.__name__
     return DomainError("wecom_unavailable", reason=detail)
 
@@ -193,7 +193,7 @@ def create_code(
             state=state, users=[staff[guide_id].wecom_userid or ""], remark=data.name
         )
     except Exception as exc:  # WeCom refused or cannot be reached: nothing is stored
-        raise _wecom_failed(exc) from exc
+        raise wecom_failed(exc) from exc
     code.config_id, code.qr_code, code.current_guide_id = way["config_id"], way.get("qr_code"), guide_id
     session.add(code)
     session.flush()

@@ -50,6 +50,8 @@ class FakeWeCom:
     tag_groups: list[dict[str, Any]] = field(default_factory=list)
     marks: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)
+    # (handover, takeover, external) -> [status, takeover_time]; 2 = waiting until settled by a test
+    handovers: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     failures: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     clock: Any = time.time
@@ -62,6 +64,12 @@ class FakeWeCom:
     def expire_tokens(self) -> None:
         """Every token issued so far is now expired."""
         self.tokens.clear()
+
+    def settle_transfers(self, status: int = 1) -> None:
+        """Every waiting handover is now done (1) or refused by the customer (3), as WeCom does within 24 h."""
+        for state in self.handovers.values():
+            if state[0] == 2:
+                state[0], state[1] = status, int(self.clock())
 
     def add_contact(self, userid: str, external_userid: str, name: str) -> None:
         """A customer becomes a friend of a staff member (what WeCom knows before it calls back)."""
@@ -83,6 +91,10 @@ class FakeWeCom:
             Route("/cgi-bin/externalcontact/send_welcome_msg", self._welcome, methods=["POST"]),
             Route("/cgi-bin/externalcontact/transfer_customer", self._transfer, methods=["POST"]),
             Route("/cgi-bin/externalcontact/resigned/transfer_customer", self._transfer, methods=["POST"]),
+            Route("/cgi-bin/externalcontact/transfer_result", self._transfer_result, methods=["POST"]),
+            Route(
+                "/cgi-bin/externalcontact/resigned/transfer_result", self._transfer_result, methods=["POST"]
+            ),
             Route("/cgi-bin/externalcontact/groupchat/list", self._group_list, methods=["POST"]),
             Route("/cgi-bin/externalcontact/groupchat/get", self._group_get, methods=["POST"]),
             Route("/cgi-bin/externalcontact/add_msg_template", self._template, methods=["POST"]),
@@ -187,10 +199,22 @@ class FakeWeCom:
                 results.append({"external_userid": external, "errcode": TRANSFER_LIMIT_ERRCODE})
             else:
                 self.transfers[external] = [*recent, now]
+                self.handovers[(body["handover_userid"], body["takeover_userid"], external)] = [2, 0]
                 self.follows[body["handover_userid"]].discard(external)
                 self.follows[body["takeover_userid"]].add(external)
                 results.append({"external_userid": external, "errcode": 0})
         return self._ok(customer=results)
+
+    async def _transfer_result(self, request: Request) -> JSONResponse:
+        if (refused := self._begin(request)) is not None:
+            return refused
+        body = await request.json()
+        customers = [
+            {"external_userid": ext, "status": state[0], "takeover_time": state[1]}
+            for (handover, takeover, ext), state in sorted(self.handovers.items())
+            if handover == body.get("handover_userid") and takeover == body.get("takeover_userid")
+        ]
+        return self._ok(customer=customers, next_cursor="")
 
     async def _group_list(self, request: Request) -> JSONResponse:
         if (refused := self._begin(request)) is not None:

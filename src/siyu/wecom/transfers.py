@@ -17,6 +17,7 @@ import datetime as dt
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,11 +25,13 @@ from sqlalchemy.orm import Session
 from siyu.auth.permissions import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
+from siyu.db.session import unit_of_work
 from siyu.guides.service import BindingBook
 from siyu.org import facade as org
 from siyu.org.models import Staff, StaffStore
 from siyu.platform import audit
-from siyu.wecom.codes import _wecom_failed, client_for
+from siyu.wecom.client import WeComClient
+from siyu.wecom.codes import client_for, wecom_failed
 from siyu.wecom.models import Transfer, WeComFriend
 
 LIMIT = 2
@@ -205,7 +208,7 @@ def transfer_customers(
                     resigned=kind == "resigned",
                 )
             except Exception as exc:  # WeCom refused the call or is unreachable: nothing is stored
-                raise _wecom_failed(exc) from exc
+                raise wecom_failed(exc) from exc
             store_ids = infos[target_id].store_ids
             for friend, row in chunk:
                 code = answers.get(friend.external_userid, -1)
@@ -270,3 +273,60 @@ def mark_failed(
         return 0
     row.status, row.reason, row.finished_at = "failed", reason[:200] or None, at
     return 1
+
+
+RESULT_REASONS = {
+    3: "the customer refused / 客户拒绝",
+    4: "the takeover has too many customers / 接替成员客户已满",
+    5: "no such transfer in WeCom / 无接替记录",
+}
+
+
+def check_transfers(engine: Any, *, tenant_id: int, client: WeComClient) -> dict[str, int]:
+    """Ask WeCom how requested transfers went: done → completed (with WeCom's time), refused / full /
+    unknown → failed with the reason; waiting ones stay requested. Answers counts by new status."""
+    with unit_of_work(engine, tenant_id=tenant_id) as session:
+        pending = list(
+            session.execute(
+                select(
+                    Transfer.id,
+                    Transfer.kind,
+                    Transfer.external_userid,
+                    Transfer.from_staff_id,
+                    Transfer.to_staff_id,
+                ).where(Transfer.tenant_id == tenant_id, Transfer.status == "requested")
+            ).all()
+        )
+        userids = dict(
+            session.execute(select(Staff.id, Staff.wecom_userid).where(Staff.tenant_id == tenant_id)).all()
+        )
+    pairs: dict[tuple[int, int | None, str], list[tuple[int, str]]] = defaultdict(list)
+    for row_id, kind, external, from_id, to_id in pending:
+        pairs[(from_id, to_id, kind)].append((row_id, external))
+    outcomes: dict[int, tuple[str, dt.datetime | None, str | None]] = {}
+    for (from_id, to_id, kind), rows in pairs.items():
+        if to_id is None or not userids.get(from_id) or not userids.get(to_id):
+            continue
+        result = client.transfer_result(
+            handover_userid=userids[from_id] or "",
+            takeover_userid=userids[to_id] or "",
+            resigned=kind == "resigned",
+        )
+        for row_id, external in rows:
+            status, taken = result.get(external, (5, 0))
+            if status == 1:
+                outcomes[row_id] = (
+                    "completed",
+                    dt.datetime.fromtimestamp(taken, tz=dt.UTC) if taken else utcnow(),
+                    None,
+                )
+            elif status in RESULT_REASONS:
+                outcomes[row_id] = ("failed", utcnow(), RESULT_REASONS[status])
+    counts: dict[str, int] = defaultdict(int)
+    with unit_of_work(engine, tenant_id=tenant_id) as session:
+        for row_id, (new_status, at, reason) in outcomes.items():
+            row = session.get(Transfer, row_id)
+            if row is not None and row.status == "requested":
+                row.status, row.finished_at, row.reason = new_status, at, reason
+                counts[new_status] += 1
+    return dict(counts)

@@ -18,6 +18,7 @@ from siyu.db.session import set_session_tenant
 from siyu.org import facade as org
 from siyu.org.schemas import Strict
 from siyu.wecom import codes, groups, schemas, service, transfers
+from siyu.wecom.client import WeComApiError
 from siyu.wecom.models import ChannelCode, CustomerGroup, Transfer
 from siyu.wecom.xml import MAX_XML_BYTES
 
@@ -304,6 +305,23 @@ def transfer(
         failed=plan.failed,
         by_takeover=plan.by_takeover,
     )
+
+
+@router.post("/wecom/transfers/check", response_model=dict[str, int], summary="Check transfers 查询转接结果")
+def check_transfers(
+    db: DB, request: Request, principal: Principal = allow(Perm.WECOM_TRANSFER)
+) -> dict[str, int]:
+    """Ask WeCom how requested transfers went (done → completed; refused, full → failed); counts."""
+    client = codes.client_for(
+        db, tenant_id=principal.tenant_id, api_base=request.app.state.settings.wecom_api_base
+    )
+    db.commit()  # the check reads and writes in transactions of its own
+    try:
+        return transfers.check_transfers(
+            request.app.state.engine, tenant_id=principal.tenant_id, client=client
+        )
+    except WeComApiError as exc:
+        raise codes.wecom_failed(exc) from exc
 
 
 @router.get("/wecom/transfers", response_model=list[schemas.TransferRead], summary="Transfers 转接记录")
