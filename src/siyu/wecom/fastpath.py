@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -91,8 +92,13 @@ class CallbackFastPath:
             await (await domain_error_handler(request, exc))(scope, receive, send)
             return
         await PlainTextResponse("success")(scope, receive, send)
-        if new:  # handed to the worker once the stored row is committed and answered
-            self.state.wecom_worker.submit(tenant_id, inbox_id)
+        if new:  # handed to the worker once the stored row is committed and answered (applied right
+            # here, off the event loop, when no worker thread runs)
+            worker = self.state.wecom_worker
+            if worker.thread is not None and worker.thread.is_alive():
+                worker.submit(tenant_id, inbox_id)  # a queue put
+            else:
+                await run_in_threadpool(worker.submit, tenant_id, inbox_id)
 
     def _committer(self) -> None:
         if self.thread is not None and self.thread.is_alive():
