@@ -1,4 +1,5 @@
-"""The in-process worker that applies stored callbacks after they are acknowledged.
+"""The in-process worker that applies stored callbacks after they are acknowledged (and, once an
+hour when quiet, asks WeCom how pending transfers went).
 
 The embedded default runs it as one daemon thread in the server; the callback route only hands it
 the stored row's id. If the process stops first, `siyu wecom process` (or the next start-up's
@@ -12,11 +13,15 @@ import queue
 import threading
 import time
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from siyu.wecom import service
+from siyu.db.session import unit_of_work
+from siyu.settings import get_settings
+from siyu.wecom import codes, service, transfers
+from siyu.wecom.models import Transfer
 
 log = logging.getLogger("siyu.wecom")
+CHECK_TRANSFERS_S = 3600.0  # how often pending transfers are checked with WeCom
 QUIET_S = 0.02  # no callback for this long: the burst has passed
 MAX_WAIT_S = 1.0  # the oldest callback waits at most this long before it is applied
 
@@ -76,9 +81,34 @@ class InboxWorker:
         """Wait until everything queued so far is applied (tests, benchmarks)."""
         self.queue.join()
 
+    def check_transfers(self) -> int:
+        """Ask WeCom how every brand's requested transfers went; answers how many brands were asked."""
+        with unit_of_work(self.engine) as session:
+            tenant_ids = list(
+                session.scalars(select(Transfer.tenant_id).where(Transfer.status == "requested").distinct())
+            )
+        asked = 0
+        for tenant_id in tenant_ids:
+            try:
+                with unit_of_work(self.engine, tenant_id=tenant_id) as session:
+                    client = codes.client_for(
+                        session, tenant_id=tenant_id, api_base=self.api_base or get_settings().wecom_api_base
+                    )
+                transfers.check_transfers(self.engine, tenant_id=tenant_id, client=client)
+                asked += 1
+            except Exception:  # one brand's failure must not stop the others or the thread
+                log.exception("checking WeCom transfers of tenant %s failed", tenant_id)
+        return asked
+
     def _run(self) -> None:
+        next_check = time.monotonic() + CHECK_TRANSFERS_S
         while True:
-            first = self.queue.get()
+            try:
+                first = self.queue.get(timeout=max(0.1, next_check - time.monotonic()))
+            except queue.Empty:  # quiet for a while: time to ask WeCom about pending transfers
+                self.check_transfers()
+                next_check = time.monotonic() + CHECK_TRANSFERS_S
+                continue
             self._let_the_burst_pass(first)
             batch = [first]
             while first is not None and len(batch) < service.BATCH:  # whatever else is waiting
@@ -103,3 +133,6 @@ class InboxWorker:
                     self.queue.task_done()
             if None in batch:
                 return
+            if time.monotonic() >= next_check:  # a busy server checks between batches
+                self.check_transfers()
+                next_check = time.monotonic() + CHECK_TRANSFERS_S
