@@ -14,47 +14,30 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from siyu.app import create_app
 from siyu.db.session import unit_of_work
-from siyu.settings import Settings
-from siyu.wecom.fake import FakeWeCom, contact_event, serve_fake
+from siyu.wecom.fake import FakeWeCom, contact_event, tag_event
 from siyu.wecom.models import ChannelCode
+from tests.api.wecom_support import deliver, fake_wecom_app
 from tests.conftest import World
-from tests.unit.test_wecom_crypto import AES_KEY, TOKEN
 
 CORP = "wwcodes000000001"
 
 
 @pytest.fixture
 def wecom(world: World) -> Iterator[tuple[TestClient, FakeWeCom, World]]:
-    fake = FakeWeCom(corp_id=CORP, secret="s3cret", users={"g1", "g2", "m1"})
-    with serve_fake(fake) as base:
-        app = create_app(
-            engine=world.engine, settings=Settings(wecom_api_base=base, rule_tag_refresh_minutes=0)
-        )
-        with TestClient(app) as client:
-            owner = world.headers("owner")
-            client.put(
-                "/api/v1/wecom/settings",
-                headers=owner,
-                json={"corp_id": CORP, "token": TOKEN, "aes_key": AES_KEY, "secret": "s3cret"},
-            ).raise_for_status()
-            for who, userid in (("guide", "g1"), ("guide2", "g2"), ("manager", "m1")):
-                client.patch(
-                    f"/api/v1/staff/{world.staff[who]}", headers=owner, json={"wecom_userid": userid}
-                ).raise_for_status()
-            yield client, fake, world
+    with fake_wecom_app(world, CORP, {"guide": "g1", "guide2": "g2", "manager": "m1"}) as (client, fake):
+        yield client, fake, world
 
 
 def add(
     client: TestClient, fake: FakeWeCom, w: World, change: str, userid: str, external: str, **extra: str
 ) -> None:
-    xml = contact_event(CORP, change, userid=userid, external_userid=external, at=int(time.time()), **extra)
-    answer = fake.callback(
-        f"/api/v1/wecom/{w.slug}/callback", token=TOKEN, aes_key=AES_KEY, xml=xml, client=client
+    deliver(
+        client,
+        fake,
+        w,
+        contact_event(CORP, change, userid=userid, external_userid=external, at=int(time.time()), **extra),
     )
-    assert answer.status_code == 200 and answer.text == "success"
-    client.app.state.wecom_worker.drain()  # type: ignore[attr-defined]
 
 
 def new_code(client: TestClient, w: World, **body: Any) -> Any:
@@ -199,20 +182,6 @@ def test_schedule_mode_points_at_whoever_is_on_duty() -> None:
     )
 
 
-def tag_event(change: str, tag_id: str) -> str:
-    fields = {
-        "ToUserName": CORP,
-        "FromUserName": "sys",
-        "CreateTime": str(int(time.time())),
-        "MsgType": "event",
-        "Event": "change_external_tag",
-        "Id": tag_id,
-        "TagType": "tag",
-        "ChangeType": change,
-    }
-    return "<xml>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()) + "</xml>"
-
-
 def test_wecom_customer_tags_are_mirrored(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
     client, fake, w = wecom
     hq = w.headers("hq_operator")
@@ -224,13 +193,6 @@ def test_wecom_customer_tags_are_mirrored(wecom: tuple[TestClient, FakeWeCom, Wo
         }
     ]
 
-    def send(xml: str) -> None:
-        answer = fake.callback(
-            f"/api/v1/wecom/{w.slug}/callback", token=TOKEN, aes_key=AES_KEY, xml=xml, client=client
-        )
-        assert answer.text == "success"
-        client.app.state.wecom_worker.drain()  # type: ignore[attr-defined]
-
     def mirrored() -> dict[str, list[str]]:
         return {
             g["name_zh"]: [t["name_zh"] for t in g["tags"]]
@@ -238,7 +200,7 @@ def test_wecom_customer_tags_are_mirrored(wecom: tuple[TestClient, FakeWeCom, Wo
             if g["kind"] == "wecom"
         }
 
-    send(tag_event("create", "etA"))
+    deliver(client, fake, w, tag_event(CORP, "create", "etA", at=int(time.time())))
     assert mirrored() == {"企微标签": ["高意向", "已到店"]}
     ids = {
         t["name_zh"]: t["id"] for g in client.get("/api/v1/tag-groups", headers=hq).json() for t in g["tags"]
@@ -254,7 +216,7 @@ def test_wecom_customer_tags_are_mirrored(wecom: tuple[TestClient, FakeWeCom, Wo
     ).raise_for_status()
     # In WeCom: one tag renamed, the other deleted.
     fake.tag_groups[0]["tag"] = [{"id": "etB", "name": "已到店（近30天）"}]
-    send(tag_event("delete", "etA"))
+    deliver(client, fake, w, tag_event(CORP, "delete", "etA", at=int(time.time())))
     assert mirrored() == {"企微标签": ["高意向（已删除）", "已到店（近30天）"]}
     assert client.get(f"/api/v1/customers/{person['id']}/tags", headers=hq).json() == []
     history = client.get(f"/api/v1/customers/{person['id']}/tag-history", headers=hq).json()

@@ -11,11 +11,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from siyu.app import create_app
-from siyu.settings import Settings
-from siyu.wecom.fake import FakeWeCom, serve_fake
+from siyu.wecom.fake import FakeWeCom, chat_event
+from tests.api.wecom_support import deliver, fake_wecom_app
 from tests.conftest import World
-from tests.unit.test_wecom_crypto import AES_KEY, TOKEN
 
 CORP = "wwgroups00000001"
 CHAT = "wrGROUP000000000000000001"
@@ -23,53 +21,16 @@ CHAT = "wrGROUP000000000000000001"
 
 @pytest.fixture
 def wecom(world: World) -> Iterator[tuple[TestClient, FakeWeCom, World]]:
-    fake = FakeWeCom(corp_id=CORP, secret="s3cret", users={"g1", "g2"})
-    with serve_fake(fake) as base:
-        app = create_app(
-            engine=world.engine, settings=Settings(wecom_api_base=base, rule_tag_refresh_minutes=0)
-        )
-        with TestClient(app) as client:
-            owner = world.headers("owner")
-            client.put(
-                "/api/v1/wecom/settings",
-                headers=owner,
-                json={"corp_id": CORP, "token": TOKEN, "aes_key": AES_KEY, "secret": "s3cret"},
-            ).raise_for_status()
-            for who, userid in (("guide", "g1"), ("guide2", "g2")):
-                client.patch(
-                    f"/api/v1/staff/{world.staff[who]}", headers=owner, json={"wecom_userid": userid}
-                ).raise_for_status()
-            yield client, fake, world
+    with fake_wecom_app(world, CORP, {"guide": "g1", "guide2": "g2"}) as (client, fake):
+        yield client, fake, world
 
 
-def chat_event(change: str, detail: str = "", members: list[str] | None = None, **extra: str) -> str:
-    fields = {
-        "ToUserName": CORP,
-        "FromUserName": "sys",
-        "CreateTime": str(int(time.time())),
-        "MsgType": "event",
-        "Event": "change_external_chat",
-        "ChatId": CHAT,
-        "ChangeType": change,
-        **({"UpdateDetail": detail} if detail else {}),
-        **extra,
-    }
-    inner = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items())
-    if members is not None:
-        inner += (
-            f"<MemChangeCnt>{len(members)}</MemChangeCnt><MemChangeList>"
-            + "".join(f"<Item><![CDATA[{m}]]></Item>" for m in members)
-            + "</MemChangeList>"
-        )
-    return f"<xml>{inner}</xml>"
+def group_event(change: str, detail: str = "", members: list[str] | None = None, **extra: str) -> str:
+    return chat_event(CORP, CHAT, change, at=int(time.time()), detail=detail, members=members, **extra)
 
 
 def send(client: TestClient, fake: FakeWeCom, w: World, xml: str) -> None:
-    answer = fake.callback(
-        f"/api/v1/wecom/{w.slug}/callback", token=TOKEN, aes_key=AES_KEY, xml=xml, client=client
-    )
-    assert answer.text == "success"
-    client.app.state.wecom_worker.drain()  # type: ignore[attr-defined]
+    deliver(client, fake, w, xml)
 
 
 def group_of(client: TestClient, w: World, role: str = "hq_operator") -> dict:  # type: ignore[type-arg]
@@ -89,7 +50,7 @@ def test_a_groups_life(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
             {"userid": "wmMEMBER00000000000000001", "type": 2, "join_time": joined, "join_scene": 3},
         ],
     }
-    send(client, fake, w, chat_event("create"))
+    send(client, fake, w, group_event("create"))
     g = group_of(client, w)
     assert (g["name"], g["owner_staff_id"], g["store_id"], g["members"], g["customers"]) == (
         "晨星静安会员群",
@@ -107,19 +68,22 @@ def test_a_groups_life(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
     assert member.status_code == 200  # the group's customer is a customer of the brand now
     two = ["wmMEMBER00000000000000002", "wmMEMBER00000000000000003"]
     send(
-        client, fake, w, chat_event("update", "add_member", two, JoinScene="3", LastMemVer="", CurMemVer="v2")
+        client,
+        fake,
+        w,
+        group_event("update", "add_member", two, JoinScene="3", LastMemVer="", CurMemVer="v2"),
     )
     send(
         client,
         fake,
         w,
-        chat_event("update", "add_member", two, JoinScene="3", LastMemVer="v2", CurMemVer="v2"),
+        group_event("update", "add_member", two, JoinScene="3", LastMemVer="v2", CurMemVer="v2"),
     )  # redelivered
     send(
         client,
         fake,
         w,
-        chat_event("update", "del_member", two[:1], QuitScene="0", LastMemVer="v2", CurMemVer="v3"),
+        group_event("update", "del_member", two[:1], QuitScene="0", LastMemVer="v2", CurMemVer="v3"),
     )
     g = group_of(client, w)
     assert (g["members"], g["joins_30d"], g["quits_30d"], g["needs_sync"]) == (3, 2, 1, False)
@@ -129,7 +93,7 @@ def test_a_groups_life(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
         client,
         fake,
         w,
-        chat_event("update", "add_member", ["wmMEMBER00000000000000009"], LastMemVer="v4", CurMemVer="v5"),
+        group_event("update", "add_member", ["wmMEMBER00000000000000009"], LastMemVer="v4", CurMemVer="v5"),
     )
     assert fake.calls["/externalcontact/groupchat/get"] == 2
     assert group_of(client, w)["members"] == 1  # WeCom's list replaced ours
@@ -152,7 +116,7 @@ def test_a_groups_life(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
     assert group_of(client, w, "guide2") == {} and group_of(client, w, "guide")["id"] == g["id"]
     assert group_of(client, w, "store_manager")["id"] == g["id"]
     assert client.get(f"/api/v1/wecom/groups/{g['id']}/trend", headers=w.headers("guide2")).status_code == 404
-    send(client, fake, w, chat_event("dismiss"))
+    send(client, fake, w, group_event("dismiss"))
     assert group_of(client, w)["status"] == "dismissed"
 
 

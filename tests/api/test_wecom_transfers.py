@@ -12,14 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from siyu.app import create_app
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff, StaffStore
-from siyu.settings import Settings
-from siyu.wecom.fake import FakeWeCom, contact_event, serve_fake
+from siyu.wecom.fake import FakeWeCom, contact_event
 from siyu.wecom.models import Transfer
+from tests.api.wecom_support import deliver, fake_wecom_app
 from tests.conftest import World
-from tests.unit.test_wecom_crypto import AES_KEY, TOKEN
 
 CORP = "wwtransfer000001"
 CUSTOMERS = [f"wmTRANSFER00000000000000{i}" for i in range(3)]
@@ -27,7 +25,6 @@ CUSTOMERS = [f"wmTRANSFER00000000000000{i}" for i in range(3)]
 
 @pytest.fixture
 def wecom(world: World) -> Iterator[tuple[TestClient, FakeWeCom, World, dict[str, int]]]:
-    fake = FakeWeCom(corp_id=CORP, secret="s3cret", users={"g1", "g2", "g3", "g4"})
     with unit_of_work(world.engine) as db:  # two more guides in the first guide's store
         extra = {}
         for name in ("g3", "g4"):
@@ -43,46 +40,24 @@ def wecom(world: World) -> Iterator[tuple[TestClient, FakeWeCom, World, dict[str
             db.flush()
             db.add(StaffStore(tenant_id=world.tenant_id, staff_id=member.id, store_id=world.store_ids[0]))
             extra[name] = member.id
-    with serve_fake(fake) as base:
-        app = create_app(
-            engine=world.engine, settings=Settings(wecom_api_base=base, rule_tag_refresh_minutes=0)
-        )
-        with TestClient(app) as client:
-            owner = world.headers("owner")
-            client.put(
-                "/api/v1/wecom/settings",
-                headers=owner,
-                json={"corp_id": CORP, "token": TOKEN, "aes_key": AES_KEY, "secret": "s3cret"},
-            ).raise_for_status()
-            for who, userid in (("guide", "g1"), ("guide2", "g2")):
-                client.patch(
-                    f"/api/v1/staff/{world.staff[who]}", headers=owner, json={"wecom_userid": userid}
-                ).raise_for_status()
-            for external in CUSTOMERS:
-                fake.add_contact("g1", external, "客户")
-                send(
-                    client,
-                    fake,
-                    world,
-                    contact_event(
-                        CORP,
-                        "add_external_contact",
-                        userid="g1",
-                        external_userid=external,
-                        at=int(time.time()),
-                    ),
-                )
-            yield client, fake, world, extra
+    with fake_wecom_app(world, CORP, {"guide": "g1", "guide2": "g2", "g3": "g3", "g4": "g4"}) as (
+        client,
+        fake,
+    ):
+        for external in CUSTOMERS:
+            fake.add_contact("g1", external, "客户")
+            at = int(time.time())
+            send(
+                client,
+                fake,
+                world,
+                contact_event(CORP, "add_external_contact", userid="g1", external_userid=external, at=at),
+            )
+        yield client, fake, world, extra
 
 
 def send(client: TestClient, fake: FakeWeCom, w: World, xml: str) -> None:
-    assert (
-        fake.callback(
-            f"/api/v1/wecom/{w.slug}/callback", token=TOKEN, aes_key=AES_KEY, xml=xml, client=client
-        ).text
-        == "success"
-    )
-    client.app.state.wecom_worker.drain()  # type: ignore[attr-defined]
+    deliver(client, fake, w, xml)
 
 
 def customer(client: TestClient, w: World, external: str) -> Any:

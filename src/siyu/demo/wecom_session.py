@@ -28,7 +28,7 @@ from siyu.db.session import unit_of_work
 from siyu.org.models import Staff, StaffStore, Store, Tenant
 from siyu.settings import Settings
 from siyu.tags.models import Tag
-from siyu.wecom.fake import FakeWeCom, contact_event, serve_fake
+from siyu.wecom.fake import FakeWeCom, chat_event, contact_event, serve_fake
 from siyu.wecom.models import WeComFriend
 
 with warnings.catch_warnings():  # the in-process client: a test client, used here on purpose
@@ -41,23 +41,7 @@ CORP = "wwdemo0000000001"
 def _chat_event(
     chat_id: str, change: str, detail: str = "", members: list[str] | None = None, **extra: str
 ) -> str:
-    fields = {
-        "ToUserName": CORP,
-        "FromUserName": "sys",
-        "CreateTime": str(int(time.time())),
-        "MsgType": "event",
-        "Event": "change_external_chat",
-        "ChatId": chat_id,
-        "ChangeType": change,
-        **({"UpdateDetail": detail} if detail else {}),
-        **extra,
-    }
-    inner = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items())
-    if members:
-        inner += (
-            "<MemChangeList>" + "".join(f"<Item><![CDATA[{m}]]></Item>" for m in members) + "</MemChangeList>"
-        )
-    return f"<xml>{inner}</xml>"
+    return chat_event(CORP, chat_id, change, at=int(time.time()), detail=detail, members=members, **extra)
 
 
 def run_session(

@@ -284,6 +284,23 @@ class FakeWeCom:
         return sender.post(url, params=params, content=body.encode(), headers={"Content-Type": "text/xml"})
 
 
+def event_xml(
+    corp_id: str, event: str, at: int, fields: dict[str, str], items: dict[str, list[str]] | None = None
+) -> str:
+    """The XML of a WeCom event: the common header, its fields, and list fields as <Item>s."""
+    header = {
+        "ToUserName": corp_id,
+        "FromUserName": "sys",
+        "CreateTime": str(at),
+        "MsgType": "event",
+        "Event": event,
+    }
+    inner = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in {**header, **fields}.items())
+    for name, values in (items or {}).items():
+        inner += f"<{name}>" + "".join(f"<Item><![CDATA[{v}]]></Item>" for v in values) + f"</{name}>"
+    return f"<xml>{inner}</xml>"
+
+
 def contact_event(
     corp_id: str,
     change_type: str,
@@ -297,11 +314,6 @@ def contact_event(
 ) -> str:
     """The XML of a change_external_contact event."""
     fields = {
-        "ToUserName": corp_id,
-        "FromUserName": "sys",
-        "CreateTime": str(at),
-        "MsgType": "event",
-        "Event": "change_external_contact",
         "ChangeType": change_type,
         "UserID": userid,
         "ExternalUserID": external_userid,
@@ -309,8 +321,42 @@ def contact_event(
         **({"WelcomeCode": welcome_code} if welcome_code else {}),
         **extra,
     }
-    inner = "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items())
-    return f"<xml>{inner}</xml>"
+    return event_xml(corp_id, "change_external_contact", at, fields)
+
+
+def chat_event(
+    corp_id: str,
+    chat_id: str,
+    change_type: str,
+    *,
+    at: int,
+    detail: str = "",
+    members: list[str] | None = None,
+    **extra: str,
+) -> str:
+    """The XML of a change_external_chat event (members: the MemChangeList)."""
+    fields = {
+        "ChatId": chat_id,
+        "ChangeType": change_type,
+        **({"UpdateDetail": detail} if detail else {}),
+        **extra,
+    }
+    if members is not None:
+        fields["MemChangeCnt"] = str(len(members))
+    return event_xml(
+        corp_id,
+        "change_external_chat",
+        at,
+        fields,
+        {"MemChangeList": members} if members is not None else None,
+    )
+
+
+def tag_event(corp_id: str, change_type: str, tag_id: str, *, at: int) -> str:
+    """The XML of a change_external_tag event."""
+    return event_xml(
+        corp_id, "change_external_tag", at, {"Id": tag_id, "TagType": "tag", "ChangeType": change_type}
+    )
 
 
 @contextmanager
