@@ -29,10 +29,6 @@ def group_event(change: str, detail: str = "", members: list[str] | None = None,
     return chat_event(CORP, CHAT, change, at=int(time.time()), detail=detail, members=members, **extra)
 
 
-def send(client: TestClient, fake: FakeWeCom, w: World, xml: str) -> None:
-    deliver(client, fake, w, xml)
-
-
 def group_of(client: TestClient, w: World, role: str = "hq_operator") -> dict:  # type: ignore[type-arg]
     found = client.get("/api/v1/wecom/groups", headers=w.headers(role)).json()
     return found[0] if found else {}
@@ -50,7 +46,7 @@ def test_a_groups_life(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
             {"userid": "wmMEMBER00000000000000001", "type": 2, "join_time": joined, "join_scene": 3},
         ],
     }
-    send(client, fake, w, group_event("create"))
+    deliver(client, fake, w, group_event("create"))
     g = group_of(client, w)
     assert (g["name"], g["owner_staff_id"], g["store_id"], g["members"], g["customers"]) == (
         "晨星静安会员群",
@@ -67,19 +63,19 @@ def test_a_groups_life(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
     )
     assert member.status_code == 200  # the group's customer is a customer of the brand now
     two = ["wmMEMBER00000000000000002", "wmMEMBER00000000000000003"]
-    send(
+    deliver(
         client,
         fake,
         w,
         group_event("update", "add_member", two, JoinScene="3", LastMemVer="", CurMemVer="v2"),
     )
-    send(
+    deliver(
         client,
         fake,
         w,
         group_event("update", "add_member", two, JoinScene="3", LastMemVer="v2", CurMemVer="v2"),
     )  # redelivered
-    send(
+    deliver(
         client,
         fake,
         w,
@@ -89,7 +85,7 @@ def test_a_groups_life(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
     assert (g["members"], g["joins_30d"], g["quits_30d"], g["needs_sync"]) == (3, 2, 1, False)
     # A change from v4 to v5 arrives but v3 → v4 never did: read the group again from WeCom.
     fake.groups[CHAT]["member_list"] = fake.groups[CHAT]["member_list"][:1]
-    send(
+    deliver(
         client,
         fake,
         w,
@@ -116,7 +112,7 @@ def test_a_groups_life(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
     assert group_of(client, w, "guide2") == {} and group_of(client, w, "guide")["id"] == g["id"]
     assert group_of(client, w, "store_manager")["id"] == g["id"]
     assert client.get(f"/api/v1/wecom/groups/{g['id']}/trend", headers=w.headers("guide2")).status_code == 404
-    send(client, fake, w, group_event("dismiss"))
+    deliver(client, fake, w, group_event("dismiss"))
     assert group_of(client, w)["status"] == "dismissed"
 
 

@@ -47,17 +47,13 @@ def wecom(world: World) -> Iterator[tuple[TestClient, FakeWeCom, World, dict[str
         for external in CUSTOMERS:
             fake.add_contact("g1", external, "客户")
             at = int(time.time())
-            send(
+            deliver(
                 client,
                 fake,
                 world,
                 contact_event(CORP, "add_external_contact", userid="g1", external_userid=external, at=at),
             )
         yield client, fake, world, extra
-
-
-def send(client: TestClient, fake: FakeWeCom, w: World, xml: str) -> None:
-    deliver(client, fake, w, xml)
 
 
 def customer(client: TestClient, w: World, external: str) -> Any:
@@ -107,7 +103,7 @@ def test_a_departed_guides_customers_go_to_the_least_loaded_in_the_store(wecom: 
     assert (
         client.post("/api/v1/wecom/transfers", headers=owner, json=move).json()["requested"] == 0
     )  # no longer g3's friend here
-    send(
+    deliver(
         client,
         fake,
         w,
@@ -117,7 +113,7 @@ def test_a_departed_guides_customers_go_to_the_least_loaded_in_the_store(wecom: 
     )
     assert client.post("/api/v1/wecom/transfers", headers=owner, json=move).json()["requested"] == 1
     calls = fake.calls["/externalcontact/transfer_customer"]
-    send(
+    deliver(
         client,
         fake,
         w,
@@ -131,7 +127,7 @@ def test_a_departed_guides_customers_go_to_the_least_loaded_in_the_store(wecom: 
     ] == calls
 
     # The customer refused the second move: WeCom says so in a transfer_fail callback.
-    send(
+    deliver(
         client,
         fake,
         w,
@@ -152,7 +148,7 @@ def test_a_departed_guides_customers_go_to_the_least_loaded_in_the_store(wecom: 
     ]
     # A handover WeCom reports as refused when asked (not by callback) fails with the reason.
     third_customer = customer(client, w, CUSTOMERS[2])["id"]
-    send(
+    deliver(
         client,
         fake,
         w,

@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.customers import facade as customers
+from siyu.customers.identity import IdentityKey
 from siyu.db.base import table_of
 from siyu.db.session import unit_of_work
 from siyu.org import facade as org
 from siyu.org.models import Staff
 from siyu.wecom.client import WeComClient
+from siyu.wecom.externals import customers_of
 from siyu.wecom.models import CustomerGroup, CustomerGroupDay, CustomerGroupMember, WeComInbox
 
 log = logging.getLogger("siyu.wecom")
@@ -53,25 +55,13 @@ def _bump(session: Session, tenant_id: int, group_id: int, day: dt.date, **count
 
 def _customer_ids(session: Session, tenant_id: int, externals: list[str]) -> dict[str, int]:
     """Customers behind external user ids, created when new (as a friend add would)."""
-    keys = {}
+    keys: dict[str, IdentityKey] = {}
     for ext in externals:
         try:
             keys[ext] = customers.normalise("wecom_external_userid", ext)
         except DomainError:
             continue
-    owners = customers.identity_owners(session, tenant_id=tenant_id, keys=list(keys.values()))
-    unknown = [ext for ext, key in keys.items() if key not in owners]
-    created = customers.attach_identities(
-        session,
-        tenant_id=tenant_id,
-        groups=[([keys[ext]], None, None) for ext in unknown],
-        known=set(owners),
-        source="wecom_group",
-        actor=None,
-    )
-    found = {ext: owners[key] for ext, key in keys.items() if key in owners}
-    found.update(zip(unknown, created, strict=True))
-    return found
+    return customers_of(session, tenant_id=tenant_id, keys=keys, source="wecom_group")
 
 
 def apply_chat_events(

@@ -32,7 +32,7 @@ from siyu.org.models import Staff, Tenant
 from siyu.platform import audit
 from siyu.platform.secrets import seal, unseal
 from siyu.settings import get_settings
-from siyu.wecom import codes, corp_tags, groups, transfers, xml
+from siyu.wecom import codes, corp_tags, externals, groups, transfers, xml
 from siyu.wecom.crypto import CallbackRefusedError, WeComCrypto
 from siyu.wecom.models import WeComConfig, WeComFriend, WeComFriendEvent, WeComInbox
 
@@ -350,18 +350,7 @@ def _apply_batch(
     if not ready:
         return []
     # Customers: known ones by identity, the others created in one write.
-    owners = customers.identity_owners(session, tenant_id=tenant_id, keys=list(keys.values()))
-    unknown = [ext for ext, key in keys.items() if key not in owners]
-    created = customers.attach_identities(
-        session,
-        tenant_id=tenant_id,
-        groups=[([keys[ext]], None, None) for ext in unknown],
-        known=set(owners),
-        source="wecom",
-        actor=None,
-    )
-    customer_of = {ext: owners[key] for ext, key in keys.items() if key in owners}
-    customer_of.update(zip(unknown, created, strict=True))
+    customer_of = externals.customers_of(session, tenant_id=tenant_id, keys=keys, source="wecom")
     friends = {
         (f.staff_id, f.external_userid): f
         for f in session.scalars(
