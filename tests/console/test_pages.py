@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from siyu.app import create_app
 from siyu.auth.models import AuthToken
 from siyu.auth.service import hash_password
 from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
 from tests.conftest import World
+from tests.console.support import as_role
 from tests.unit.test_wecom_crypto import AES_KEY, CORP_ID, TOKEN, VECTOR_QUERY
-
-
-@pytest.fixture
-def browser(world: World) -> Iterator[TestClient]:
-    """A client of its own (its own cookie jar), not following redirects."""
-    with TestClient(create_app(engine=world.engine), follow_redirects=False) as client:
-        yield client
-
-
-def as_role(client: TestClient, w: World, role: str) -> TestClient:
-    client.cookies.set("siyu_session", w.tokens[role])
-    return client
 
 
 def seed_sales(client: TestClient, w: World) -> str:

@@ -5,25 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from siyu.app import create_app
 from tests.conftest import World
-
-
-@pytest.fixture
-def page(world: World) -> Iterator[TestClient]:
-    with TestClient(create_app(engine=world.engine), follow_redirects=False) as client:
-        yield client
-
-
-def as_role(client: TestClient, w: World, role: str) -> TestClient:
-    client.cookies.set("siyu_session", w.tokens[role])
-    return client
+from tests.console.support import as_role
 
 
 def seed(client: TestClient, w: World) -> tuple[list[int], int, int]:
@@ -55,9 +42,9 @@ def seed(client: TestClient, w: World) -> tuple[list[int], int, int]:
     return ids, group["id"], tag["id"]
 
 
-def test_catalogue_and_tagging_from_the_customer_page(page: TestClient, world: World) -> None:
-    ids, _, tag = seed(page, world)
-    guide = as_role(page, world, "guide")
+def test_catalogue_and_tagging_from_the_customer_page(browser: TestClient, world: World) -> None:
+    ids, _, tag = seed(browser, world)
+    guide = as_role(browser, world, "guide")
     html = guide.get(f"/customers/{ids[0]}").text
     assert 'id="tags"' in html and "通勤" in html and "暂无标签" in html
     answer = guide.post(f"/customers/{ids[0]}/tags", data={"tag_id": str(tag)})
@@ -69,16 +56,16 @@ def test_catalogue_and_tagging_from_the_customer_page(page: TestClient, world: W
     assert guide.post(f"/customers/{ids[0]}/tags/{tag}/remove").status_code == 303
     assert f'data-tag="{tag}"' not in guide.get(f"/customers/{ids[0]}").text
     # guide2 does not have this customer: the page and the action both answer 404.
-    other = as_role(page, world, "guide2")
+    other = as_role(browser, world, "guide2")
     assert other.post(f"/customers/{ids[0]}/tags", data={"tag_id": str(tag)}).status_code == 404
 
 
-def test_group_and_tag_forms(page: TestClient, world: World) -> None:
-    seed(page, world)
-    hq = as_role(page, world, "hq_operator")
+def test_group_and_tag_forms(browser: TestClient, world: World) -> None:
+    seed(browser, world)
+    hq = as_role(browser, world, "hq_operator")
     answer = hq.post("/tags/groups", data={"name_zh": "自动", "name_en": "Auto", "kind": "rule"})
     assert answer.status_code == 303
-    groups = page.get("/api/v1/tag-groups", headers=world.headers("hq_operator")).json()
+    groups = browser.get("/api/v1/tag-groups", headers=world.headers("hq_operator")).json()
     auto = next(g for g in groups if g["name_zh"] == "自动")
     bad = hq.post(
         f"/tags/groups/{auto['id']}/tags",
@@ -93,9 +80,9 @@ def test_group_and_tag_forms(page: TestClient, world: World) -> None:
     assert "{&#34;type&#34;: &#34;gender&#34;" in hq.get("/tags").text or "gender" in hq.get("/tags").text
 
 
-def test_builder_preview_save_freeze_and_export(page: TestClient, world: World) -> None:
-    seed(page, world)
-    hq = as_role(page, world, "hq_operator")
+def test_builder_preview_save_freeze_and_export(browser: TestClient, world: World) -> None:
+    seed(browser, world)
+    hq = as_role(browser, world, "hq_operator")
     html = hq.get("/audiences").text
     options = json.loads(html.split('id="builder-options">')[1].split("</script>")[0])
     assert options["tiers"] == ["金卡", "银卡"] and options["groups"][0]["tags"][0]["name"] == "通勤"
@@ -108,7 +95,7 @@ def test_builder_preview_save_freeze_and_export(page: TestClient, world: World) 
     bad = hq.post("/audiences/preview", json={"rule": {"type": "gender", "values": []}})
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_rule"
     assert hq.post("/audiences", data={"name": "金卡女性", "rule": json.dumps(rule)}).status_code == 303
-    audience = page.get("/api/v1/audiences", headers=world.headers("hq_operator")).json()[0]
+    audience = browser.get("/api/v1/audiences", headers=world.headers("hq_operator")).json()[0]
     assert hq.post(f"/audiences/{audience['id']}/snapshots").status_code == 303
     html = hq.get("/audiences").text
     assert "金卡女性" in html and "v1" in html
@@ -116,6 +103,6 @@ def test_builder_preview_save_freeze_and_export(page: TestClient, world: World) 
         io.BytesIO(hq.get(f"/audiences/{audience['id']}/snapshots/1.xlsx").content)
     ).worksheets[0]
     assert [r[1] for r in sheet.iter_rows(min_row=2, values_only=True)] == ["顾客1"]
-    manager = as_role(page, world, "store_manager")
+    manager = as_role(browser, world, "store_manager")
     assert manager.get("/audiences").status_code == 403
     assert manager.post("/audiences/preview", json={"rule": rule}).status_code == 403

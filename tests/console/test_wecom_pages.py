@@ -4,29 +4,16 @@ the dead flag and trend, departures — and who may see them."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from siyu.app import create_app
 from siyu.customers.models import Customer
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
 from siyu.wecom.models import ChannelCode, ChannelCodeDay, CustomerGroup, CustomerGroupDay, WeComFriend
 from tests.conftest import World
-
-
-@pytest.fixture
-def page(world: World) -> Iterator[TestClient]:
-    with TestClient(create_app(engine=world.engine), follow_redirects=False) as client:
-        yield client
-
-
-def as_role(client: TestClient, w: World, role: str) -> TestClient:
-    client.cookies.set("siyu_session", w.tokens[role])
-    return client
+from tests.console.support import as_role
 
 
 def seed(w: World) -> dict[str, int]:
@@ -97,9 +84,9 @@ def seed(w: World) -> dict[str, int]:
         return {"code": code.id, "group": quiet.id}
 
 
-def test_codes_friends_groups_and_departures(page: TestClient, world: World) -> None:
+def test_codes_friends_groups_and_departures(browser: TestClient, world: World) -> None:
     ids = seed(world)
-    hq = as_role(page, world, "hq_operator")
+    hq = as_role(browser, world, "hq_operator")
     codes = hq.get("/wecom/codes").text
     assert (
         "门口海报" in codes
@@ -121,11 +108,11 @@ def test_codes_friends_groups_and_departures(page: TestClient, world: World) -> 
         == 422
     )
     # A guide sees their own friends and groups, never HQ's code list or the departures page.
-    guide = as_role(page, world, "guide")
+    guide = as_role(browser, world, "guide")
     assert "好友甲" in guide.get("/wecom/friends").text
     assert "冷清群" in guide.get("/wecom/groups").text
     assert guide.get("/wecom/codes").status_code == 403 and guide.get("/wecom/departures").status_code == 403
-    other = as_role(page, world, "guide2")
+    other = as_role(browser, world, "guide2")
     assert "冷清群" not in other.get("/wecom/groups").text
     assert (
         other.get(f"/wecom/friends?guide={world.staff['guide']}").status_code == 200

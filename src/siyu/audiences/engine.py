@@ -47,7 +47,7 @@ def _unknown(obj: str, values: list[Any]) -> DomainError:
 def resolve(session: Session, *, tenant_id: int, node: Any, now: dt.datetime) -> Context:
     """Check every reference of a rule against the tenant and turn codes into ids."""
     leaves = r.leaves(node)
-    tag_ids = sorted({t for leaf in leaves if isinstance(leaf, r.Tags) for t in leaf.tag_ids})
+    tag_ids = r.tag_ids(node)
     if tag_ids:
         found = set(session.scalars(select(Tag.id).where(Tag.tenant_id == tenant_id, Tag.id.in_(tag_ids))))
         missing = [t for t in tag_ids if t not in found]

@@ -375,42 +375,24 @@ class TenantIndex:
         parts = [b for code, b in self.birth_month_year.bitmaps.items() if code % 100 in wanted]
         return BitMap.union(*parts) if len(parts) > 1 else BitMap(parts[0] if parts else ())
 
+    def attributes(self) -> tuple[Coded, ...]:
+        """Every coded attribute of the index."""
+        return (
+            self.active,
+            self.gender,
+            self.city,
+            self.tier,
+            self.store,
+            self.guide,
+            self.phone,
+            self.birth_month_year,
+        )
+
     def memory_bytes(self) -> dict[str, int]:
-        """Serialized size of the tag bitmaps and of the attribute index."""
+        """Bytes held by the tag bitmaps, the attribute bitmaps and the attribute arrays."""
         tags = sum(bitmap_bytes(b) for b in self.tags.values())
-        attributes = sum(
-            bitmap_bytes(b)
-            for coded in (
-                self.active,
-                self.gender,
-                self.city,
-                self.tier,
-                self.store,
-                self.guide,
-                self.phone,
-                self.birth_month_year,
-            )
-            for b in coded.bitmaps.values()
-        )
-        arrays = sum(
-            a.itemsize * len(a)
-            for a in (
-                self.birth_keys,
-                *(
-                    c.codes
-                    for c in (
-                        self.active,
-                        self.gender,
-                        self.city,
-                        self.tier,
-                        self.store,
-                        self.guide,
-                        self.phone,
-                        self.birth_month_year,
-                    )
-                ),
-            )
-        )
+        attributes = sum(bitmap_bytes(b) for coded in self.attributes() for b in coded.bitmaps.values())
+        arrays = sum(a.itemsize * len(a) for a in (self.birth_keys, *(c.codes for c in self.attributes())))
         return {"tag_bitmaps": tags, "attribute_bitmaps": attributes, "attribute_arrays": arrays}
 
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from siyu.core.errors import DomainError
+from siyu.customers.facade import PURPOSE
 
 MAX_DEPTH = 8
 MAX_NODES = 200
@@ -32,14 +33,6 @@ CHANNEL = Annotated[
     Field(
         pattern=r"^(pos|mini_program|guide_share|livestream|community_group|official_account|platform:[a-z0-9_]{1,30})$"
     ),
-]
-PURPOSE = Literal[
-    "marketing_sms",
-    "marketing_wecom",
-    "marketing_official_account",
-    "marketing_mini_program",
-    "marketing_phone_call",
-    "profiling",
 ]
 
 
@@ -298,6 +291,11 @@ def dump_rule(node: Any) -> dict[str, Any]:
     """The canonical JSON of a parsed rule (what is stored and what keys caches)."""
     result: dict[str, Any] = node.model_dump(mode="json", by_alias=True, exclude_none=True)
     return result
+
+
+def tag_ids(node: Any) -> list[int]:
+    """Every tag a rule names, once each, in order."""
+    return sorted({t for leaf in leaves(node) if isinstance(leaf, Tags) for t in leaf.tag_ids})
 
 
 def leaves(node: Any) -> list[Any]:

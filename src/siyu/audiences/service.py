@@ -22,7 +22,7 @@ from siyu.core.phone import mask_phone
 from siyu.customers.models import Customer
 from siyu.db.expressions import one_of
 from siyu.org.models import Staff, Store
-from siyu.tags.models import Tag, TagGroup
+from siyu.tags import service as tags
 
 NO_TIER = "（无等级）"
 
@@ -30,17 +30,11 @@ NO_TIER = "（无等级）"
 def checked_rule(session: Session, *, tenant_id: int, rule: dict[str, Any]) -> Any:
     """Parse a rule and refuse guide-private tags (HQ rules never see a guide's own tags)."""
     node = rules.parse_rule(rule)
-    tag_ids = sorted({t for leaf in rules.leaves(node) if isinstance(leaf, rules.Tags) for t in leaf.tag_ids})
-    if tag_ids:
-        private = list(
-            session.scalars(
-                select(Tag.id)
-                .join(TagGroup, TagGroup.id == Tag.group_id)
-                .where(Tag.tenant_id == tenant_id, Tag.id.in_(tag_ids), TagGroup.kind == "guide_private")
-            )
-        )
-        if private:
-            raise DomainError("unknown_reference", object="tag", values=", ".join(map(str, private)))
+    private = tags.tags_of_kind(
+        session, tenant_id=tenant_id, tag_ids=rules.tag_ids(node), kind="guide_private"
+    )
+    if private:
+        raise DomainError("unknown_reference", object="tag", values=", ".join(map(str, private)))
     return node
 
 

@@ -137,21 +137,28 @@ def export_snapshot(
 ) -> FileResponse:
     """The members of a frozen version; phones are masked."""
     row = service.get_snapshot(db, tenant_id=principal.tenant_id, audience_id=audience_id, version=version)
+    return snapshot_download(db, principal, row, format, via="api")
+
+
+def snapshot_download(
+    db: DB, principal: Principal, row: AudienceSnapshot, format: str, *, via: str
+) -> FileResponse:
+    """A frozen version as a CSV/Excel download (phones masked); the export is audited."""
     members = BitMap.deserialize(row.members)
 
     def write(path: Path) -> None:
         rows = service.export_rows(db, tenant_id=principal.tenant_id, members=members)
         write_table(path, service.EXPORT_HEADERS, rows)
 
-    response = temporary_download(f"audience-{audience_id}-v{version}.{format}", write)
+    response = temporary_download(f"audience-{row.audience_id}-v{row.version}.{format}", write)
     audit.record(
         db,
         tenant_id=principal.tenant_id,
         actor=principal,
         action="audience.export",
         object_type="audience",
-        object_id=audience_id,
-        data={"version": version, "rows": row.size, "format": format},
+        object_id=row.audience_id,
+        data={"version": row.version, "rows": row.size, "format": format, "via": via},
     )
     return response
 

@@ -12,23 +12,20 @@ from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pyroaring import BitMap
 from sqlalchemy import select
 
 from siyu.api.deps import MAX_ID
-from siyu.api.downloads import temporary_download
 from siyu.api.routing import TransactionalRoute
 from siyu.audiences import schemas as audience_schemas
 from siyu.audiences import service as audiences
 from siyu.audiences.index import engine_of, index_for
+from siyu.audiences.views import snapshot_download
 from siyu.auth.permissions import Perm, Principal
 from siyu.console.views import forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.errors import DomainError
 from siyu.customers.models import CONSENT_PURPOSES
 from siyu.org import facade as org
 from siyu.org.models import Store
-from siyu.platform import audit
-from siyu.platform.tabular import write_table
 from siyu.tags import schemas as tag_schemas
 from siyu.tags import service as tags
 
@@ -338,22 +335,4 @@ def export_snapshot(request: Request, audience_id: int, version: int) -> Respons
         )
     except DomainError:
         return not_found_page(request)
-    members = BitMap.deserialize(row.members)
-    response = temporary_download(
-        f"audience-{audience_id}-v{version}.xlsx",
-        lambda path: write_table(
-            path,
-            audiences.EXPORT_HEADERS,
-            audiences.export_rows(db, tenant_id=principal.tenant_id, members=members),
-        ),
-    )
-    audit.record(
-        db,
-        tenant_id=principal.tenant_id,
-        actor=principal,
-        action="audience.export",
-        object_type="audience",
-        object_id=audience_id,
-        data={"version": version, "rows": row.size, "format": "xlsx", "via": "console"},
-    )
-    return response
+    return snapshot_download(db, principal, row, "xlsx", via="console")

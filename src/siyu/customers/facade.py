@@ -14,6 +14,7 @@ from siyu.customers import references, service
 from siyu.customers import schemas as s
 from siyu.customers.identity import IdentityKey, normalise_identity
 from siyu.customers.models import Customer, TimelineEvent
+from siyu.customers.schemas import PURPOSE as PURPOSE  # consent purposes, as a type
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pyroaring import BitMap
 from sqlalchemy import bindparam, delete, select, update
@@ -141,21 +141,13 @@ def check_rule(session: Session, *, tenant_id: int, rule: dict[str, Any]) -> dic
     """Validate a rule tag's rule: parsed, references resolved, and no rule tags inside (no cycles)."""
     node = rules.parse_rule(rule)
     audience_engine.resolve(session, tenant_id=tenant_id, node=node, now=utcnow())
-    used = sorted({t for leaf in rules.leaves(node) if isinstance(leaf, rules.Tags) for t in leaf.tag_ids})
-    if used:
-        rule_tags = list(
-            session.scalars(
-                select(Tag.id)
-                .join(TagGroup, TagGroup.id == Tag.group_id)
-                .where(Tag.tenant_id == tenant_id, Tag.id.in_(used), TagGroup.kind == "rule")
-            )
+    rule_tags = tags_of_kind(session, tenant_id=tenant_id, tag_ids=rules.tag_ids(node), kind="rule")
+    if rule_tags:
+        raise DomainError(
+            "invalid_tag",
+            reason_zh=f"规则标签不能引用其他规则标签（{rule_tags}）",
+            reason_en=f"a rule tag cannot use other rule tags ({rule_tags})",
         )
-        if rule_tags:
-            raise DomainError(
-                "invalid_tag",
-                reason_zh=f"规则标签不能引用其他规则标签（{rule_tags}）",
-                reason_en=f"a rule tag cannot use other rule tags ({rule_tags})",
-            )
     return rules.dump_rule(node)
 
 
@@ -443,6 +435,34 @@ def change_assignments(
         result.assigned += 1
     _flush(session, writes)
     return result
+
+
+def change_one(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    tag_id: int,
+    action: Literal["assign", "remove"],
+    principal: Principal | None,
+) -> s.AssignmentResult:
+    """One tag on or off one customer; a customer outside the principal's scope is not found (404)."""
+    customer_tags(session, tenant_id=tenant_id, customer_id=customer_id, principal=principal)
+    batch = s.AssignmentBatch(action=action, items=[s.AssignmentItem(customer_id=customer_id, tag_id=tag_id)])
+    return change_assignments(session, tenant_id=tenant_id, batch=batch, principal=principal)
+
+
+def tags_of_kind(session: Session, *, tenant_id: int, tag_ids: list[int], kind: str) -> list[int]:
+    """Which of these tags belong to groups of a kind (rule, guide_private …)."""
+    if not tag_ids:
+        return []
+    return list(
+        session.scalars(
+            select(Tag.id)
+            .join(TagGroup, TagGroup.id == Tag.group_id)
+            .where(Tag.tenant_id == tenant_id, Tag.id.in_(tag_ids), TagGroup.kind == kind)
+        )
+    )
 
 
 def customer_tags(

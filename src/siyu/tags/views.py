@@ -141,9 +141,14 @@ def tag_customer(
     customer_id: PathId, body: s.CustomerTagCreate, db: DB, principal: Principal = allow(Perm.TAGS_ASSIGN)
 ) -> s.AssignmentResult:
     """Put one tag on one customer (exclusive groups replace the customer's other tag)."""
-    service.customer_tags(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
-    batch = s.AssignmentBatch(items=[s.AssignmentItem(customer_id=customer_id, tag_id=body.tag_id)])
-    return service.change_assignments(db, tenant_id=principal.tenant_id, batch=batch, principal=principal)
+    return service.change_one(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        tag_id=body.tag_id,
+        action="assign",
+        principal=principal,
+    )
 
 
 @router.delete(
@@ -155,11 +160,14 @@ def untag_customer(
     customer_id: PathId, tag_id: PathId, db: DB, principal: Principal = allow(Perm.TAGS_ASSIGN)
 ) -> s.AssignmentResult:
     """Take one tag off one customer."""
-    service.customer_tags(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
-    batch = s.AssignmentBatch(
-        action="remove", items=[s.AssignmentItem(customer_id=customer_id, tag_id=tag_id)]
+    return service.change_one(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        tag_id=tag_id,
+        action="remove",
+        principal=principal,
     )
-    return service.change_assignments(db, tenant_id=principal.tenant_id, batch=batch, principal=principal)
 
 
 @router.get(

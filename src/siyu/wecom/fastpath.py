@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from siyu.api.errors import domain_error_handler
 from siyu.core.errors import DomainError
+from siyu.db.session import unit_of_work
 from siyu.wecom import service
 from siyu.wecom.xml import MAX_XML_BYTES
 
@@ -59,7 +60,7 @@ class CallbackFastPath:
 
     def __init__(self, app: ASGIApp, *, state: Any) -> None:
         self.app = app
-        self.state = state  # the FastAPI app's state: sessionmaker and the inbox worker
+        self.state = state  # the FastAPI app's state: engine and the inbox worker
         self.waiting: queue.Queue[_Pending] = queue.Queue()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
@@ -127,9 +128,8 @@ class CallbackFastPath:
 
     def _store(self, group: list[_Pending]) -> None:
         """Verify and store every callback of the group in one transaction; answer after commit."""
-        session = self.state.sessionmaker()
         answers: list[tuple[_Pending, Any]] = []
-        try:
+        with unit_of_work(self.state.engine) as session:
             for item in group:
                 try:
                     stored = service.receive(
@@ -143,11 +143,5 @@ class CallbackFastPath:
                     answers.append((item, stored))
                 except DomainError as exc:  # refused before anything was written for it
                     answers.append((item, exc))
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
         for item, value in answers:
             item.answer(value)
