@@ -24,6 +24,7 @@ from siyu.auth.permissions import Perm, Principal
 from siyu.console.views import forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.errors import DomainError
 from siyu.customers.models import CONSENT_PURPOSES
+from siyu.orders.models import FIXED_CHANNELS
 from siyu.org import facade as org
 from siyu.org.models import Store
 from siyu.tags import schemas as tag_schemas
@@ -208,14 +209,7 @@ def _builder_options(request: Request, principal: Principal) -> dict[str, Any]:
         "tiers": tiers,
         "cities": cities,
         "purposes": list(CONSENT_PURPOSES),
-        "channels": [
-            "pos",
-            "mini_program",
-            "guide_share",
-            "livestream",
-            "community_group",
-            "official_account",
-        ],
+        "channels": list(FIXED_CHANNELS),
     }
 
 
