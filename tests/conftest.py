@@ -31,7 +31,8 @@ from siyu.settings import Settings, normalise_database_url
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Apps built in tests run no scheduled tag refresh; the tests that need one start it themselves.
 os.environ.setdefault("SIYU_RULE_TAG_REFRESH_MINUTES", "0")
-PG_SCHEMA = "siyu_test"
+# Two test runs side by side on one PostgreSQL each take their own schema (SIYU_TEST_PG_SCHEMA).
+PG_SCHEMA = os.environ.get("SIYU_TEST_PG_SCHEMA", "siyu_test")
 
 
 def _unavailable(what: str, how: str) -> None:
