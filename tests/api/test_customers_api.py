@@ -269,3 +269,31 @@ def test_export_masks_phones(client: TestClient, world: World) -> None:
     assert first[header.index("phone")] == "137****5678"
     assert first[header.index("member_card")] == "EXP00001"
     assert client.get("/api/v1/customers/export", headers=world.headers("guide")).status_code == 403
+
+
+def test_an_idempotent_replay_is_bound_to_the_principal_and_authorised_first(
+    client: TestClient, world: World
+) -> None:
+    """Hardening 1: the owner's revealed phone is not replayed to anyone else sending the same key."""
+    made = batch(client, world, [{"identities": [{"type": "phone", "value": "15300008916"}], "name": "甲"}])
+    customer_id = made.json()["results"][0]["customer_id"]
+    url = f"/api/v1/customers/{customer_id}/phone/reveal"
+    first = client.post(url, headers={**world.headers("owner"), "Idempotency-Key": "reveal-1"})
+    assert first.status_code == 200 and "15300008916" in first.text
+    for role in ("guide", "store_manager", "analyst", "integration"):
+        other = client.post(url, headers={**world.headers(role), "Idempotency-Key": "reveal-1"})
+        assert other.status_code in (403, 422), (role, other.status_code)
+        assert "15300008916" not in other.text
+        assert "Idempotent-Replayed" not in other.headers
+    # A role without the permission is refused as such, before the key is even looked up.
+    guide = client.post(url, headers={**world.headers("guide"), "Idempotency-Key": "reveal-1"})
+    assert guide.status_code == 403 and guide.json()["error"]["code"] == "forbidden"
+    # Another principal that may reveal phones still gets no stored answer of the owner's.
+    hq = client.post(url, headers={**world.headers("hq_operator"), "Idempotency-Key": "reveal-1"})
+    assert hq.status_code == 422 and hq.json()["error"]["code"] == "idempotency_key_reused"
+    # The owner's own replay is answered and audited.
+    again = client.post(url, headers={**world.headers("owner"), "Idempotency-Key": "reveal-1"})
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    audit = client.get("/api/v1/audit-log?action=idempotent_replay", headers=world.headers("owner"))
+    assert audit.status_code == 200
+    assert [e["data"]["path"] for e in audit.json()["items"]] == [url]

@@ -5,6 +5,11 @@ success. With an Idempotency-Key, the first successful answer is stored in the s
 as the change it describes; a replay returns it, a different body with the same key is refused.
 Two concurrent requests with one key race on the key's unique constraint: the loser's whole
 transaction rolls back and it answers the winner's response.
+
+A stored answer belongs to whoever got it: the fingerprint binds the key to the principal (actor
+type and id) as well as the method, path, query and body, so the same key from anyone else is a
+different request (422 `idempotency_key_reused`) and never reads the first answer. The route's
+permission is checked before any stored answer is returned, and every replay is audited.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from siyu.api.deps import Require, authenticate
+from siyu.auth.permissions import Perm, Principal
 from siyu.core.errors import DomainError
 from siyu.core.ids import sha256_hex
+from siyu.platform import audit
 from siyu.platform.models import IdempotencyRecord
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -39,8 +46,10 @@ class TransactionalRoute(APIRoute):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Publish the permission the route declares (its Require dependency) as x-permission.
+        self.permissions: tuple[Perm, ...] = ()
         for dep in self.dependant.dependencies:
             if isinstance(dep.call, Require):
+                self.permissions += (dep.call.permission,)
                 self.openapi_extra = {**(self.openapi_extra or {}), "x-permission": dep.call.permission.value}
 
     def get_route_handler(self) -> Handler:
@@ -54,7 +63,7 @@ class TransactionalRoute(APIRoute):
             try:
                 key = request.headers.get("idempotency-key")
                 if key is not None and request.method == "POST" and request.headers.get("authorization"):
-                    response = await _idempotent(request, session, key, original)
+                    response = await _idempotent(request, session, key, original, self.permissions)
                     await run_in_threadpool(session.close)  # _idempotent committed or rolled back
                     _log(request, response.status_code, started)
                     return response
@@ -123,9 +132,22 @@ def _find(session: Session, tenant_id: int, key: str) -> IdempotencyRecord | Non
     )
 
 
-def _replay(record: IdempotencyRecord, request_sha256: str) -> Response:
+def _replay(
+    session: Session, principal: Principal, record: IdempotencyRecord, request_sha256: str
+) -> Response:
+    """The stored answer, when this principal sent this very request before (audited)."""
     if record.request_sha256 != request_sha256:
         raise DomainError("idempotency_key_reused", details={"key": record.key})
+    audit.record(
+        session,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="idempotent_replay",
+        object_type="idempotency_key",
+        object_id=record.id,
+        data={"path": record.path, "status": record.status_code},
+    )
+    session.commit()
     return Response(
         content=record.response_body,
         status_code=record.status_code,
@@ -134,14 +156,22 @@ def _replay(record: IdempotencyRecord, request_sha256: str) -> Response:
     )
 
 
-async def _idempotent(request: Request, session: Session, key: str, original: Handler) -> Response:
+async def _idempotent(
+    request: Request, session: Session, key: str, original: Handler, permissions: tuple[Perm, ...]
+) -> Response:
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise DomainError(
             "validation_error", summary="Idempotency-Key 须为 1-255 个字符 / must be 1-255 characters"
         )
     body = await request.body()
+    principal = await run_in_threadpool(authenticate, request)
+    # Authorisation first: a caller without the route's permission never reaches a stored answer.
+    for permission in permissions:
+        if not principal.can(permission):
+            raise DomainError("forbidden", permission=permission.value)
     request_sha256 = sha256_hex(
-        request.method.encode()
+        f"{principal.actor_type}:{principal.actor_id}\n".encode()
+        + request.method.encode()
         + b" "
         + request.url.path.encode()
         + b"?"
@@ -149,10 +179,9 @@ async def _idempotent(request: Request, session: Session, key: str, original: Ha
         + b"\n"
         + body
     )
-    principal = await run_in_threadpool(authenticate, request)
     existing = await run_in_threadpool(_find, session, principal.tenant_id, key)
     if existing is not None:
-        return _replay(existing, request_sha256)
+        return await run_in_threadpool(_replay, session, principal, existing, request_sha256)
     response = await _with_retry(request, session, original)
     if response.status_code >= 400:
         await run_in_threadpool(session.rollback)
@@ -179,7 +208,7 @@ async def _idempotent(request: Request, session: Session, key: str, original: Ha
             winner = _find(session, principal.tenant_id, key)
             if winner is None:
                 raise DomainError("idempotency_in_progress") from None
-            return _replay(winner, request_sha256)
+            return _replay(session, principal, winner, request_sha256)
         return response
 
     return await run_in_threadpool(store_and_commit)
