@@ -297,3 +297,45 @@ def test_an_idempotent_replay_is_bound_to_the_principal_and_authorised_first(
     audit = client.get("/api/v1/audit-log?action=idempotent_replay", headers=world.headers("owner"))
     assert audit.status_code == 200
     assert [e["data"]["path"] for e in audit.json()["items"]] == [url]
+
+
+def test_a_masked_phone_cannot_be_confirmed_by_searching_for_it(client: TestClient, world: World) -> None:
+    """Hardening 2: roles that may not reveal phones find phones only by their last four digits."""
+    mine = batch(client, world, [{"phone": "15300008916", "store_id": world.store_ids[0], "name": "甲"}])
+    customer_id = mine.json()["results"][0]["customer_id"]
+    patch = client.patch(
+        f"/api/v1/customers/{customer_id}",
+        json={"guide_id": world.staff["guide"]},
+        headers=world.headers("owner"),
+    )
+    assert patch.status_code == 200
+    for role in ("guide", "store_manager", "analyst"):
+        # The attacker's loop over the hidden digits finds nothing, the right number included.
+        for guess in ("15300008916", "+8615300008916", "15300018916", "15399998916"):
+            found = client.get("/api/v1/customers", params={"q": guess}, headers=world.headers(role))
+            assert found.status_code == 200 and found.json()["items"] == [], (role, guess)
+        lookup = client.get(
+            "/api/v1/customers/lookup",
+            params={"type": "phone", "value": "15300008916"},
+            headers=world.headers(role),
+        )
+        assert lookup.status_code == 403 and lookup.json()["error"]["code"] == "forbidden"
+        # The last four digits (what the masked phone shows) find the customer in the role's scope.
+        tail = client.get("/api/v1/customers", params={"q": "8916"}, headers=world.headers(role))
+        assert [c["id"] for c in tail.json()["items"]] == [customer_id], role
+    # Outside the scope the tail finds nothing: the second guide is in the other store.
+    other = client.get("/api/v1/customers", params={"q": "8916"}, headers=world.headers("guide2"))
+    assert other.json()["items"] == []
+    # Tail searches are rate-limited per person.
+    answers = [
+        client.get("/api/v1/customers", params={"q": "0000"}, headers=world.headers("guide2")).status_code
+        for _ in range(40)
+    ]
+    assert answers.count(429) == 40 - 29  # 30 a minute, one spent above
+    # The owner may search the whole number; that search is audited (with the phone masked).
+    owner = client.get("/api/v1/customers", params={"q": "15300008916"}, headers=world.headers("owner"))
+    assert [c["id"] for c in owner.json()["items"]] == [customer_id]
+    log = client.get(
+        "/api/v1/audit-log", params={"action": "customer.phone_search"}, headers=world.headers("owner")
+    ).json()["items"]
+    assert [(e["data"]["phone"], e["data"]["via"]) for e in log] == [("153****8916", "search")]

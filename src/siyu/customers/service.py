@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from siyu.auth.permissions import Principal
+from siyu.auth.permissions import Perm, Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found
 from siyu.customers import references
@@ -556,6 +556,48 @@ def add_timeline_event(
 
 
 # --- reading ----------------------------------------------------------------------------------
+# --- phone privacy in search -------------------------------------------------------------------
+# A masked phone (153****8916) must not be confirmable by searching for it. Full-phone search and
+# lookup are for principals that may see phones anyway: roles holding the reveal permission (each
+# such search of a staff member is audited) and integrations that write customers by phone (a POS
+# finds its customer by phone; its upserts would answer the same question). Everyone else searches
+# phones by their last four digits only — which their masked lists already show — within their own
+# scope, and at most PHONE_TAIL_SEARCHES_PER_MINUTE times a minute.
+PHONE_TAIL_SEARCHES_PER_MINUTE = 30
+
+
+def may_search_full_phone(principal: Principal | None) -> bool:
+    """Whether the caller may find a customer by a whole phone number."""
+    return principal is None or principal.can(Perm.PHONE_REVEAL) or principal.can(Perm.CUSTOMERS_UPSERT)
+
+
+def _audit_phone_search(session: Session, principal: Principal | None, phone: str, how: str) -> None:
+    if principal is not None and principal.actor_type == "staff":
+        audit.record(
+            session,
+            tenant_id=principal.tenant_id,
+            actor=principal,
+            action="customer.phone_search",
+            object_type="customer",
+            object_id=None,
+            data={"phone": _mask_key(phone), "via": how},
+        )
+
+
+def _limit_phone_tail_search(principal: Principal | None) -> None:
+    if principal is None:
+        return
+    from siyu.platform.limits import get_limiter
+    from siyu.settings import get_settings
+
+    limiter = get_limiter(get_settings().redis_url)
+    key = f"phone-tail:{principal.tenant_id}:{principal.actor_type}:{principal.actor_id}"
+    count, retry_after = limiter.count(key)
+    if count >= PHONE_TAIL_SEARCHES_PER_MINUTE:
+        raise DomainError("too_many_attempts", retry_after_s=retry_after)
+    limiter.hit(key, 60)
+
+
 def lookup(
     session: Session,
     *,
@@ -565,8 +607,12 @@ def lookup(
     namespace: str | None,
     principal: Principal | None,
 ) -> C:
-    """The customer owning an identity, or not found."""
+    """The customer owning an identity, or not found (by phone only for those who may see phones)."""
     t, ns, v = normalise_identity(type_, value, namespace)
+    if t == "phone":
+        if not may_search_full_phone(principal):
+            raise DomainError("forbidden", permission=Perm.PHONE_REVEAL.value)
+        _audit_phone_search(session, principal, v, "lookup")
     customer_id = session.scalar(
         select(CustomerIdentity.customer_id).where(
             CustomerIdentity.tenant_id == tenant_id,
@@ -578,6 +624,39 @@ def lookup(
     if customer_id is None:
         raise not_found("customer")
     return get_customer(session, tenant_id=tenant_id, customer_id=customer_id, principal=principal)
+
+
+PHONE_TAIL_DIGITS = 4
+MAX_CUSTOMER_NUMBER_DIGITS = 18  # customer numbers are BIGINT; longer digit strings are not numbers
+
+
+def _search_conditions(
+    session: Session, tenant_id: int, q: str, principal: Principal | None
+) -> list[ColumnElement[bool]]:
+    """What a search text q matches, by the caller's right to see phones."""
+    full_phone = may_search_full_phone(principal)
+    if q.isdigit() and len(q) == PHONE_TAIL_DIGITS:
+        # Four digits are the end of a phone (what a masked phone shows), never a customer number.
+        if not full_phone:
+            _limit_phone_tail_search(principal)
+        return [C.phone_e164.endswith(q, autoescape=True)]
+    matches: list[ColumnElement[bool]] = [C.name.contains(q, autoescape=True)]
+    ident = select(CustomerIdentity.customer_id).where(
+        CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.value == q
+    )
+    if not full_phone:
+        ident = ident.where(CustomerIdentity.type != "phone")
+    matches.append(C.id.in_(ident))
+    try:
+        _, _, phone = normalise_identity("phone", q)
+    except DomainError:
+        phone = None
+    if phone is not None and full_phone:
+        _audit_phone_search(session, principal, phone, "search")
+        matches.append(C.phone_e164 == phone)
+    if q.isdigit() and len(q) <= MAX_CUSTOMER_NUMBER_DIGITS:
+        matches.append(C.number == int(q))
+    return matches
 
 
 def list_customers(
@@ -596,25 +675,12 @@ def list_customers(
     created_from: dt.datetime | None = None,
     created_to: dt.datetime | None = None,
 ) -> tuple[list[C], str | None]:
-    """Customers newest first, keyset-paginated; q matches a name, a phone or any identity value."""
+    """Customers newest first, keyset-paginated; q matches a name, a phone (see above) or any identity."""
     stmt = select(C).where(C.tenant_id == tenant_id, C.status == status)
     if (cond := scope_filter(principal)) is not None:
         stmt = stmt.where(cond)
-    if q:
-        q = q.strip()
-        matches: list[ColumnElement[bool]] = [C.name.contains(q, autoescape=True)]
-        ident = select(CustomerIdentity.customer_id).where(
-            CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.value == q
-        )
-        matches.append(C.id.in_(ident))
-        try:
-            _, _, phone = normalise_identity("phone", q)
-            matches.append(C.phone_e164 == phone)
-        except DomainError:
-            pass
-        if q.isdigit():
-            matches.append(C.number == int(q))
-        stmt = stmt.where(or_(*matches))
+    if q and q.strip():
+        stmt = stmt.where(or_(*_search_conditions(session, tenant_id, q.strip(), principal)))
     for column, value in ((C.city, city), (C.gender, gender), (C.store_id, store_id), (C.guide_id, guide_id)):
         if value is not None:
             stmt = stmt.where(column == value)
