@@ -13,6 +13,7 @@ from siyu.app import create_app
 from siyu.customers.models import Customer, CustomerIdentity
 from siyu.customers.service import allocate_numbers
 from siyu.db.session import unit_of_work
+from siyu.platform.limits import EXPORTS
 from tests.conftest import World
 
 
@@ -294,3 +295,55 @@ def test_a_group_of_callbacks_commits_together_and_a_refused_one_alone_fails(db_
             select(func.count()).select_from(WeComInbox).where(WeComInbox.tenant_id == db_world.tenant_id)
         )
     assert stored == 2
+
+
+def test_a_burst_of_wrong_passwords_checks_ten_and_starves_nobody(db_world: World) -> None:
+    """Hardening 3: 50 concurrent guesses for one user: 10 checked (401), 40 refused (429), no 5xx;
+    a signed-in request made during the burst answers at once."""
+    import time
+
+    app = create_app(engine=db_world.engine)
+    body = {"tenant": db_world.slug, "username": "owner", "password": "wrong-password-1"}
+    with TestClient(app) as client:
+
+        def guess(i: int) -> tuple[int, float]:
+            if i % 6 == 0:  # every sixth thread is a signed-in user going about their work
+                started = time.perf_counter()
+                me = client.get("/api/v1/me", headers=db_world.headers("guide"))
+                return me.status_code + 1000, time.perf_counter() - started
+            return client.post("/api/v1/auth/sign-in", json=body).status_code, 0.0
+
+        answers = run_threads(60, guess)
+    statuses = [s for s, _ in answers]
+    assert statuses.count(401) == 10 and statuses.count(429) == 40
+    assert statuses.count(1200) == 10
+    assert max(t for s, t in answers if s == 1200) < 5.0
+
+
+def test_a_burst_of_exports_is_bounded_not_failed(db_world: World) -> None:
+    """Hardening 3: 30 concurrent exports answer 200 or 503 with Retry-After, never 500."""
+    app = create_app(engine=db_world.engine)
+    with TestClient(app) as client:
+        client.post(
+            "/api/v1/customers/batch",
+            headers=db_world.headers("integration"),
+            json={"records": [{"phone": f"1380000{i:04d}"} for i in range(200)]},
+        ).raise_for_status()
+
+        def export(_: int) -> tuple[int, str | None]:
+            r = client.get("/api/v1/customers/export?format=csv", headers=db_world.headers("owner"))
+            return r.status_code, r.headers.get("retry-after")
+
+        answers = run_threads(50, export)
+        assert {s for s, _ in answers} <= {200, 503}
+        assert any(s == 200 for s, _ in answers)
+        assert all(retry == "10" for s, retry in answers if s == 503)
+        # While two exports run, a third is told at once to come back later.
+        with EXPORTS.slot(), EXPORTS.slot():
+            busy = client.get("/api/v1/customers/export?format=csv", headers=db_world.headers("owner"))
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "10"
+        assert busy.json()["error"]["code"] == "server_busy"
+        assert (
+            client.get("/api/v1/customers/export?format=csv", headers=db_world.headers("owner")).status_code
+            == 200
+        )

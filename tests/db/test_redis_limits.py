@@ -40,3 +40,15 @@ def test_sign_in_lockout_through_redis(client: TestClient, world: World, redis_u
         "/api/v1/auth/sign-in", json={"tenant": world.slug, "username": "owner", "password": "x"}
     )
     assert blocked.status_code == 429
+
+
+def test_concurrent_guesses_through_redis_check_only_the_limit(
+    client: TestClient, world: World, redis_url: str
+) -> None:
+    """Hardening 3: the attempt is counted atomically (INCR) before hashing, also across processes."""
+    from tests.db.test_concurrency import run_threads
+
+    set_limiter(RedisLimiter(redis.Redis.from_url(redis_url), prefix=f"siyu:test:{uuid.uuid4().hex}:"))
+    body = {"tenant": world.slug, "username": "owner", "password": "wrong-password-2"}
+    statuses = run_threads(30, lambda _: client.post("/api/v1/auth/sign-in", json=body).status_code)
+    assert sorted(statuses) == [401] * 10 + [429] * 20

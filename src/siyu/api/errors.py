@@ -9,6 +9,8 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu.core.errors import DomainError
@@ -44,7 +46,7 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
     assert isinstance(exc, DomainError)
     lang = language(request)
     headers = {}
-    if exc.code == "too_many_attempts":
+    if exc.code in ("too_many_attempts", "server_busy"):
         headers["Retry-After"] = str(exc.params.get("retry_after_s", 60))
     if exc.code in ("unauthenticated", "invalid_credentials"):
         headers["WWW-Authenticate"] = "Bearer"
@@ -83,7 +85,19 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Anything unexpected: logged with its trace, answered without one."""
+    """Anything unexpected: logged with its trace, answered without one.
+
+    A database that cannot give a connection in time (pool exhausted, SQLite busy past its
+    timeout) is an overload, not a bug: 503 with Retry-After, so clients back off and retry.
+    """
+    if isinstance(exc, SQLAlchemyTimeoutError) or (
+        isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+    ):
+        log.warning("database busy on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
+        busy = DomainError(
+            "server_busy", what_zh="数据库连接", what_en="database connections", retry_after_s=2
+        )
+        return await domain_error_handler(request, busy)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     lang = language(request)
     message = "Internal error; it has been logged" if lang == "en" else "服务器内部错误，已记录"

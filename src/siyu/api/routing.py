@@ -14,17 +14,20 @@ permission is checked before any stored answer is returned, and every replay is 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 from starlette.concurrency import run_in_threadpool
 
 from siyu.api.deps import Require, authenticate
@@ -58,6 +61,10 @@ class TransactionalRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             started = time.perf_counter()
+            async with admission(request):
+                return await run(request, started)
+
+        async def run(request: Request, started: float) -> Response:
             session: Session = request.app.state.sessionmaker()
             request.state.db = session
             try:
@@ -78,6 +85,42 @@ class TransactionalRoute(APIRoute):
                 raise
 
         return handler
+
+
+# Admission: at most as many requests hold a database session as the engine's pool has
+# connections. The rest wait on the event loop (not in a worker thread) for up to ADMISSION_WAIT_S,
+# then answer 503 with Retry-After. Without it a burst fills every worker thread with requests
+# waiting for a connection or for SQLite's write lock, and a request that holds the lock can no
+# longer get a thread to finish on.
+ADMISSION_WAIT_S = 10.0
+_admissions: dict[tuple[int, int], asyncio.Semaphore] = {}
+
+
+def _capacity(engine: Engine) -> int:
+    pool = engine.pool
+    if isinstance(pool, QueuePool):
+        return max(1, pool.size() + max(pool._max_overflow, 0))  # the overflow has no public getter
+    return 8
+
+
+@asynccontextmanager
+async def admission(request: Request) -> AsyncIterator[None]:
+    """Hold one of the engine's admission places for the request, or raise `server_busy`."""
+    engine: Engine = request.app.state.engine
+    key = (id(engine), id(asyncio.get_running_loop()))
+    semaphore = _admissions.get(key)
+    if semaphore is None:
+        semaphore = _admissions.setdefault(key, asyncio.Semaphore(_capacity(engine)))
+    try:
+        await asyncio.wait_for(semaphore.acquire(), ADMISSION_WAIT_S)
+    except TimeoutError:
+        raise DomainError(
+            "server_busy", what_zh="数据库连接", what_en="database connections", retry_after_s=2
+        ) from None
+    try:
+        yield
+    finally:
+        semaphore.release()
 
 
 def _log(request: Request, status: int, started: float) -> None:

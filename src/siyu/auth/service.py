@@ -17,7 +17,7 @@ from siyu.core.ids import new_token, sha256_hex
 from siyu.db.session import cross_tenant_access
 from siyu.org.models import Staff, StaffStore, Tenant
 from siyu.platform import audit
-from siyu.platform.limits import FailureLimiter
+from siyu.platform.limits import PASSWORD_CHECKS, FailureLimiter
 
 _hasher = PasswordHasher()
 # A hash to verify against when the user does not exist, so timing does not reveal usernames.
@@ -52,11 +52,18 @@ def sign_in(
     max_failures: int,
     window_s: int,
 ) -> tuple[str, AuthToken, Staff]:
-    """Verify a password and issue a bearer token; failures are rate-limited per tenant+username."""
+    """Verify a password and issue a bearer token; attempts are rate-limited per tenant+username.
+
+    The attempt is counted (one atomic increment) before any hashing, so a burst of concurrent
+    guesses checks at most `max_failures` passwords; a success resets the count. The password is
+    checked with no database connection held (the read transaction ends first), through the
+    PASSWORD_CHECKS bulkhead, so a flood of sign-ins cannot starve other requests of connections.
+    """
     limit_key = f"sign-in:{tenant_slug}:{username.lower()}"
-    failures, retry_after = limiter.count(limit_key)
-    if failures >= max_failures:
-        raise DomainError("too_many_attempts", retry_after_s=retry_after)
+    attempts = limiter.hit(limit_key, window_s)
+    if attempts > max_failures:
+        _, retry_after = limiter.count(limit_key)
+        raise DomainError("too_many_attempts", retry_after_s=max(retry_after, 1))
     with cross_tenant_access(session):
         tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
         staff = (
@@ -68,8 +75,11 @@ def sign_in(
             if tenant
             else None
         )
-    if not verify_password(staff.password_hash if staff else None, password) or staff is None:
-        limiter.hit(limit_key, window_s)
+    password_hash = staff.password_hash if staff else None
+    session.rollback()  # end the read: the connection goes back to the pool while argon2 works
+    with PASSWORD_CHECKS.slot():
+        verified = verify_password(password_hash, password)
+    if not verified or staff is None:
         raise DomainError("invalid_credentials")
     limiter.reset(limit_key)
     token = new_token(STAFF_TOKEN_PREFIX)

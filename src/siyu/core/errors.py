@@ -14,6 +14,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "尝试次数过多，请在 {retry_after_s} 秒后重试",
         "Too many attempts; retry in {retry_after_s} s",
     ),
+    "server_busy": (
+        503,
+        "服务器繁忙（{what_zh}），请 {retry_after_s} 秒后重试",
+        "The server is busy ({what_en}); retry in {retry_after_s} s",
+    ),
     "forbidden": (
         403,
         "当前角色无权执行此操作（需要 {permission}）",

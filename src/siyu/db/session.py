@@ -28,6 +28,8 @@ def make_engine(url: str | None = None, *, echo: bool | None = None) -> Engine:
     else:
         kwargs["pool_pre_ping"] = True
         kwargs["pool_size"] = 10
+        # Wait at most 10 s for a connection; past that the request answers 503 with Retry-After.
+        kwargs["pool_timeout"] = 10
         # No server-side prepared statements: after five executions PostgreSQL may switch a prepared
         # statement to a generic plan, and for "value = ANY(:array)" lookups that plan was measured
         # at 1 s per 1,000-record batch instead of 0.15 s.

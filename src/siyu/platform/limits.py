@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import redis
+
+from siyu.core.errors import DomainError
 
 
 class FailureLimiter(Protocol):
@@ -100,3 +105,41 @@ def set_limiter(limiter: FailureLimiter | None) -> None:
     """Replace the process limiter (tests)."""
     global _limiter
     _limiter = limiter
+
+
+class Bulkhead:
+    """At most `size` holders at once per process; the rest wait up to `wait_s`, then get 503.
+
+    Expensive work (password hashing, exports) goes through one, so a burst queues briefly or is
+    refused with Retry-After instead of taking every worker thread and database connection.
+    """
+
+    def __init__(self, what_zh: str, what_en: str, size: int, *, wait_s: float = 0.0, retry_after_s: int = 5):
+        self._semaphore = threading.BoundedSemaphore(size)
+        self.what_zh, self.what_en = what_zh, what_en
+        self.wait_s, self.retry_after_s = wait_s, retry_after_s
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one place for the block, or raise `server_busy` (503) when none frees in time."""
+        acquired = (
+            self._semaphore.acquire(timeout=self.wait_s)
+            if self.wait_s > 0
+            else self._semaphore.acquire(False)
+        )
+        if not acquired:
+            raise DomainError(
+                "server_busy", what_zh=self.what_zh, what_en=self.what_en, retry_after_s=self.retry_after_s
+            )
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
+# Argon2 takes ~50 ms of one core: as many at once as there are cores, a short queue, then 503.
+PASSWORD_CHECKS = Bulkhead(
+    "登录校验", "sign-in checks", max(2, os.cpu_count() or 2), wait_s=5.0, retry_after_s=2
+)
+# Exports read a whole brand and write a file: two at a time per process; the rest are told to retry.
+EXPORTS = Bulkhead("导出", "exports", 2, retry_after_s=10)
