@@ -323,9 +323,21 @@ def test_a_member_whose_userid_is_a_username_maps_to_that_staff_member(
 def test_a_refused_sync_answers_502_and_changes_nothing(wecom: tuple[TestClient, FakeWeCom, World]) -> None:
     client, fake, w = wecom
     fake.add_member("newbie", "新人")
+    fake.add_member("newbie2", "新人二")
     fake.fail_next("/user/list_id", 48009)
     r = client.post("/api/v1/wecom/members/sync", headers=w.headers("owner"))
     assert r.status_code == 502 and r.json()["error"]["code"] == "wecom_unavailable"
     assert members(client, w) == [] and staff_with(w, "newbie") is None
     denied = client.post("/api/v1/wecom/members/sync", headers=w.headers("store_manager"))
     assert denied.status_code == 403
+    # An app that may not read profiles: the first refusal stops the name calls, the UserIDs suffice.
+    fake.fail_next("/user/get", 60011)
+    synced = client.post("/api/v1/wecom/members/sync", headers=w.headers("owner")).json()
+    assert (synced["members"], synced["created_staff"], fake.calls["/user/get"]) == (3, 2, 1)
+    assert [(m["userid"], m["name"]) for m in members(client, w)] == [
+        ("g1", None),
+        ("newbie", None),
+        ("newbie2", None),
+    ]
+    created = staff_with(w, "newbie")
+    assert created is not None and created.name == "newbie"

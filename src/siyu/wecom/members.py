@@ -157,16 +157,18 @@ def sync_members(
             )
         )
     members: list[MemberData] = []
+    profiles = True  # until WeCom refuses one: then the app may not see profiles at all
     for userid, departments in sorted(listed.items()):
         name: str | None = None
         status: int | None = None
-        if userid not in named:  # names change through update_user callbacks afterwards
+        if userid not in named and profiles:  # names change through update_user callbacks afterwards
             try:
                 profile = client.get_member(userid)
                 name = str(profile.get("name") or "") or None
                 status = int(profile["status"]) if profile.get("status") is not None else None
-            except WeComApiError as exc:  # the app may not see profiles: the UserID is enough
-                log.warning("reading WeCom member %s failed: %s", userid, exc)
+            except WeComApiError as exc:  # the UserID is enough; no more profile calls this time
+                log.warning("reading WeCom member %s failed, names skipped: %s", userid, exc)
+                profiles = False
         members.append(MemberData(userid, name, departments, status))
     with unit_of_work(engine, tenant_id=tenant_id) as session:
         return apply_directory(session, tenant_id=tenant_id, members=members, actor=actor)
