@@ -514,6 +514,33 @@ def wecom_check_transfers(tenant: str = typer.Option(..., help="tenant slug")) -
     )
 
 
+@wecom_app.command("sync-members")
+def wecom_sync_members(tenant: str = typer.Option(..., help="tenant slug")) -> None:
+    """Read the WeCom member directory, map members to staff, attach parked friends 同步企微成员."""
+    from siyu.db.session import unit_of_work
+    from siyu.settings import get_settings
+    from siyu.wecom import codes, members
+    from siyu.wecom.client import WeComApiError
+
+    tenant_id = _tenant_id(tenant)
+    engine = _engine()
+    try:
+        with unit_of_work(engine, tenant_id=tenant_id) as session:
+            client = codes.client_for(session, tenant_id=tenant_id, api_base=get_settings().wecom_api_base)
+        result = members.sync_members(engine, tenant_id=tenant_id, client=client)
+    except WeComApiError as exc:
+        _fail(codes.wecom_failed(exc))
+        raise
+    except Exception as exc:
+        _fail(exc)
+        raise
+    console.print(
+        f"[green]✓[/green] {result.members} members ({result.new} new, {result.left} left): "
+        f"{result.mapped} mapped to staff ({result.created_staff} guides created), "
+        f"{result.unmapped} unmapped, {result.attached} parked friends attached"
+    )
+
+
 @wecom_app.command("configure")
 def wecom_configure(
     tenant: str = typer.Option(..., help="tenant slug"),
@@ -521,6 +548,11 @@ def wecom_configure(
     token: str = typer.Option(..., help="callback Token"),
     aes_key: str = typer.Option(..., help="callback EncodingAESKey (43 characters)"),
     secret: str | None = typer.Option(None, help="app Secret (for calling WeCom)"),
+    create_staff: bool | None = typer.Option(
+        None,
+        "--create-staff/--no-create-staff",
+        help="members no staff member carries become guides (default: keep the stored choice, on at first)",
+    ),
 ) -> None:
     """Store a brand's WeCom callback settings (secrets sealed) 配置企业微信."""
     from siyu.db.session import unit_of_work
@@ -537,6 +569,7 @@ def wecom_configure(
                 aes_key=aes_key,
                 secret=secret,
                 actor=None,
+                create_staff_for_members=create_staff,
             )
     except Exception as exc:
         _fail(exc)

@@ -227,3 +227,29 @@ def test_demo_brand_has_tags_and_a_wecom_side(cli_db: str) -> None:
     # The WeCom session through the fake WeCom: a code, adds, a group's life, a departure.
     out = run("wecom", "session")
     assert "5 adds, 5 welcomed" in out and "3 joined, 1 quit" in out and "0 failed" in out
+
+
+def test_wecom_sync_members(cli_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from siyu.wecom.fake import FakeWeCom, serve_fake
+    from tests.unit.test_wecom_crypto import AES_KEY, TOKEN
+
+    run("migrate")
+    run("tenant", "create", "--slug", "acme", "--name", "极客服饰")
+    fake = FakeWeCom(corp_id="wwclimembers0001", secret="s3cret")
+    fake.add_member("zhang", "张三", [1])
+    fake.add_member("li", "李四", [1, 2])
+    with serve_fake(fake) as base:
+        monkeypatch.setenv("SIYU_WECOM_API_BASE", base)
+        get_settings.cache_clear()
+        run(
+            "wecom", "configure", "--tenant", "acme", "--corp-id", fake.corp_id,
+            "--token", TOKEN, "--aes-key", AES_KEY, "--secret", "s3cret",
+        )  # fmt: skip
+        out = run("wecom", "sync-members", "--tenant", "acme")
+        fake.fail_next("/user/list_id", 60011)
+        refused = CliRunner().invoke(app, ["wecom", "sync-members", "--tenant", "acme"])
+    assert " ".join(out.split()) == (
+        "✓ 2 members (2 new, 0 left): 2 mapped to staff (2 guides created), 0 unmapped, "
+        "0 parked friends attached"
+    )
+    assert refused.exit_code == 2 and "60011" in refused.output

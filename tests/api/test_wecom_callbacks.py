@@ -217,6 +217,6 @@ def test_unknown_events_are_stored_and_ignored(client: TestClient, world: World,
         rows = {r.event + ":" + r.change_type: (r.outcome, r.error) for r in db.scalars(select(WeComInbox))}
     assert rows["brand_new_event:"][0] == "ignored"
     assert rows["change_external_contact:add_external_contact"] == (
-        "failed",
-        "no staff member has WeCom UserID nobody",
+        "parked",
+        "no staff member has WeCom UserID nobody yet: parked until one does",
     )

@@ -10,7 +10,7 @@ from siyu.db.models import Base
 def test_head_matches_models(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert context.get_current_revision() == "0008"
+        assert context.get_current_revision() == "0009"
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 

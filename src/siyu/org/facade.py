@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -111,3 +113,88 @@ def staff_by_id(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int,
     """Staff of the tenant by id."""
     staff = list(session.scalars(select(Staff).where(Staff.tenant_id == tenant_id, Staff.id.in_(ids))))
     return {info.id: info for info in _staff_infos(session, tenant_id, staff)}
+
+
+# --- WeCom members ------------------------------------------------------------------------------
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
+EMPLOYEE_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+def staff_by_wecom_userid(session: Session, *, tenant_id: int, userids: set[str]) -> dict[str, int]:
+    """Staff id per WeCom UserID, for the UserIDs some staff member carries."""
+    if not userids:
+        return {}
+    rows = session.execute(
+        select(Staff.wecom_userid, Staff.id).where(
+            Staff.tenant_id == tenant_id, Staff.wecom_userid.in_(userids)
+        )
+    )
+    return {str(userid): staff_id for userid, staff_id in rows}
+
+
+def map_wecom_members(
+    session: Session, *, tenant_id: int, names: dict[str, str | None], create: bool
+) -> tuple[dict[str, int], list[str]]:
+    """Staff id per WeCom UserID (`names`: UserID → the member's name, when WeCom shares it).
+
+    The staff member carrying the UserID; else one whose username is the UserID and who carries
+    none (given it); else, when `create`, a new guide — active, no store, no password (they cannot
+    sign in until an operator sets one). Answers (mapped, UserIDs of the staff created)."""
+    from siyu.org import schemas, service
+
+    mapped = staff_by_wecom_userid(session, tenant_id=tenant_id, userids=set(names))
+    rest = set(names) - set(mapped)
+    if rest:
+        for member in session.scalars(
+            select(Staff).where(
+                Staff.tenant_id == tenant_id, Staff.username.in_(rest), Staff.wecom_userid.is_(None)
+            )
+        ):
+            member.wecom_userid = member.username
+            mapped[member.username] = member.id
+            rest.discard(member.username)
+    created: list[str] = []
+    if not (rest and create):
+        return mapped, created
+    taken_names = set(session.scalars(select(Staff.username).where(Staff.tenant_id == tenant_id)))
+    taken_numbers = set(session.scalars(select(Staff.employee_no).where(Staff.tenant_id == tenant_id)))
+    for userid in sorted(rest):
+        username = next(
+            (u for u in (userid, f"wecom.{userid}") if USERNAME.match(u) and u not in taken_names), None
+        )
+        number = f"WX-{userid}"
+        if not EMPLOYEE_NO.match(number) or number in taken_numbers:
+            number = "WX-" + hashlib.sha256(userid.encode()).hexdigest()[:20]
+        if username is None or number in taken_numbers:
+            continue  # stays unmapped until an operator maps it
+        staff = service.create_staff(
+            session,
+            tenant_id=tenant_id,
+            data=schemas.StaffCreate(
+                employee_no=number,
+                username=username,
+                name=(names[userid] or userid)[:80],
+                role="guide",
+                wecom_userid=userid,
+            ),
+            actor=None,
+        )
+        taken_names.add(username)
+        taken_numbers.add(number)
+        mapped[userid] = staff.id
+        created.append(userid)
+    return mapped, created
+
+
+def rename_wecom_userid(session: Session, *, tenant_id: int, old: str, new: str) -> int | None:
+    """WeCom changed a member's UserID: the staff member carrying the old one carries the new one
+    (unless another already does); answers that staff member's id."""
+    staff = session.scalar(select(Staff).where(Staff.tenant_id == tenant_id, Staff.wecom_userid == old))
+    if staff is None:
+        return None
+    clash = session.scalar(select(Staff.id).where(Staff.tenant_id == tenant_id, Staff.wecom_userid == new))
+    if clash is None:
+        staff.wecom_userid = new
+        session.flush()
+        return staff.id
+    return None

@@ -10,6 +10,7 @@ from siyu.auth.permissions import Perm, Principal
 from siyu.core.phone import mask_phone
 from siyu.org import schemas, service
 from siyu.org.models import Staff
+from siyu.wecom import facade as wecom
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["organisation 组织"])
 
@@ -193,6 +194,8 @@ def create_staff(
 ) -> schemas.StaffRead:
     """Create a staff account with its stores."""
     staff = service.create_staff(db, tenant_id=principal.tenant_id, data=body, actor=principal)
+    if staff.wecom_userid:  # friends parked against this WeCom member are theirs now
+        wecom.attach_parked_friends(db, tenant_id=principal.tenant_id, staff_id=staff.id)
     return staff_read(staff, sorted(set(body.store_ids)), principal)
 
 
@@ -207,10 +210,12 @@ def get_staff(staff_id: PathId, db: DB, principal: Principal = allow(Perm.STAFF_
 def update_staff(
     staff_id: PathId, body: schemas.StaffUpdate, db: DB, principal: Principal = allow(Perm.STAFF_WRITE)
 ) -> schemas.StaffRead:
-    """Change role, stores, status or password."""
+    """Change role, stores, status, password or WeCom UserID (friends parked against it attach)."""
     staff = service.update_staff(
         db, tenant_id=principal.tenant_id, staff_id=staff_id, data=body, actor=principal
     )
+    if body.wecom_userid is not None:
+        wecom.attach_parked_friends(db, tenant_id=principal.tenant_id, staff_id=staff.id)
     return one_staff(db, staff, principal)
 
 

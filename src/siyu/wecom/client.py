@@ -132,6 +132,26 @@ class WeComClient:
         token = self.token(stale=token)
         return self._send(method, path, params={**params, "access_token": token}, body=body)
 
+    # --- the member directory (通讯录) ----------------------------------------------------------
+    def list_member_ids(self, *, limit: int = 10_000) -> dict[str, list[int]]:
+        """Every member's UserID with their department ids (`user/list_id`, pages followed; WeCom
+        answers one row per member and department)."""
+        members: dict[str, list[int]] = {}
+        cursor = ""
+        while True:
+            answer = self.call("POST", "/user/list_id", {"cursor": cursor, "limit": limit})
+            for row in answer.get("dept_user", []):
+                departments = members.setdefault(str(row["userid"]), [])
+                if row.get("department") is not None and int(row["department"]) not in departments:
+                    departments.append(int(row["department"]))
+            cursor = str(answer.get("next_cursor") or "")
+            if not cursor:
+                return members
+
+    def get_member(self, userid: str) -> dict[str, Any]:
+        """One member's profile (`user/get`): name, departments, status (what the app may see)."""
+        return self.call("GET", "/user/get", userid=userid)
+
     # --- customers (externalcontact) -----------------------------------------------------------
     def get_external_contact(self, external_userid: str) -> dict[str, Any]:
         """A customer's profile and the staff who have them as a friend."""

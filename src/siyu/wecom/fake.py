@@ -40,6 +40,8 @@ class FakeWeCom:
     corp_id: str
     secret: str
     users: set[str] = field(default_factory=set)
+    # The member directory: userid -> {"userid", "name", "department": [ids], "status"}
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # external_userid -> profile
     follows: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # userid -> customers
     contact_ways: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -71,6 +73,23 @@ class FakeWeCom:
             if state[0] == 2:
                 state[0], state[1] = status, int(self.clock())
 
+    def add_member(
+        self, userid: str, name: str, departments: list[int] | None = None, status: int = 1
+    ) -> None:
+        """A member joins the corp's directory (通讯录); they may then add customers."""
+        self.users.add(userid)
+        self.members[userid] = {
+            "userid": userid,
+            "name": name,
+            "department": list(departments or [1]),
+            "status": status,
+        }
+
+    def remove_member(self, userid: str) -> None:
+        """A member is deleted from the directory."""
+        self.users.discard(userid)
+        self.members.pop(userid, None)
+
     def add_contact(self, userid: str, external_userid: str, name: str) -> None:
         """A customer becomes a friend of a staff member (what WeCom knows before it calls back)."""
         self.users.add(userid)
@@ -84,6 +103,8 @@ class FakeWeCom:
         """The ASGI app under /cgi-bin."""
         routes = [
             Route("/cgi-bin/gettoken", self._gettoken, methods=["GET"]),
+            Route("/cgi-bin/user/list_id", self._member_ids, methods=["POST"]),
+            Route("/cgi-bin/user/get", self._member, methods=["GET"]),
             Route("/cgi-bin/externalcontact/get", self._contact, methods=["GET"]),
             Route("/cgi-bin/externalcontact/list", self._contacts, methods=["GET"]),
             Route("/cgi-bin/externalcontact/add_contact_way", self._add_way, methods=["POST"]),
@@ -132,6 +153,28 @@ class FakeWeCom:
         token = secrets.token_urlsafe(24)
         self.tokens[token] = self.clock() + 7200
         return self._ok(access_token=token, expires_in=7200)
+
+    async def _member_ids(self, request: Request) -> JSONResponse:
+        if (refused := self._begin(request)) is not None:
+            return refused
+        body = await request.json()
+        rows = [
+            {"userid": userid, "department": department}
+            for userid, member in sorted(self.members.items())
+            for department in member["department"]
+        ]
+        start = int(body.get("cursor") or 0)
+        limit = int(body.get("limit") or 10_000)
+        cursor = str(start + limit) if start + limit < len(rows) else ""
+        return self._ok(dept_user=rows[start : start + limit], next_cursor=cursor)
+
+    async def _member(self, request: Request) -> JSONResponse:
+        if (refused := self._begin(request)) is not None:
+            return refused
+        member = self.members.get(request.query_params.get("userid", ""))
+        if member is None:
+            return JSONResponse({"errcode": 60111, "errmsg": "userid not found"})
+        return self._ok(**member)
 
     async def _contact(self, request: Request) -> JSONResponse:
         if (refused := self._begin(request)) is not None:
@@ -350,6 +393,30 @@ def chat_event(
         fields,
         {"MemChangeList": members} if members is not None else None,
     )
+
+
+def member_event(
+    corp_id: str,
+    change_type: str,
+    *,
+    userid: str,
+    at: int,
+    name: str = "",
+    departments: list[int] | None = None,
+    new_userid: str = "",
+    status: int | None = None,
+) -> str:
+    """The XML of a change_contact member event (create_user, update_user, delete_user); WeCom
+    sends `Department` as comma-separated ids and `NewUserID` when a UserID changes."""
+    fields = {
+        "ChangeType": change_type,
+        "UserID": userid,
+        **({"NewUserID": new_userid} if new_userid else {}),
+        **({"Name": name} if name else {}),
+        **({"Department": ",".join(str(d) for d in departments)} if departments is not None else {}),
+        **({"Status": str(status)} if status is not None else {}),
+    }
+    return event_xml(corp_id, "change_contact", at, fields)
 
 
 def tag_event(corp_id: str, change_type: str, tag_id: str, *, at: int) -> str:

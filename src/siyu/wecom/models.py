@@ -1,5 +1,6 @@
-"""WeCom tables: a tenant's callback settings (secrets encrypted), the raw callback inbox, and the
-guide ↔ customer friend relation with its history, channel codes and their daily statistics."""
+"""WeCom tables: a tenant's callback settings (secrets encrypted), the raw callback inbox, the
+member directory, the guide ↔ customer friend relation with its history, channel codes and their
+daily statistics."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +35,8 @@ class WeComConfig(TenantScoped, Base):
     token_enc: Mapped[str] = mapped_column(Text)
     aes_key_enc: Mapped[str] = mapped_column(Text)
     secret_enc: Mapped[str | None] = mapped_column(Text)
+    # WeCom members no staff member carries become guides (no store, no password) when synced.
+    create_staff_for_members: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # When WeCom's URL verification (GET with echostr) last succeeded.
     verified_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
@@ -59,17 +63,44 @@ class WeComInbox(TenantScoped, Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class WeComMember(TenantScoped, Base):
+    """A member of the brand's WeCom directory (通讯录) by UserID; staff carry the same UserID
+    (`staff.wecom_userid`) once mapped."""
+
+    __tablename__ = "wecom_members"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "userid"),
+        CheckConstraint("status IN ('active','left')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    userid: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(80))  # absent when WeCom does not share it
+    department_ids: Mapped[list[int]] = mapped_column(default=list)
+    wecom_status: Mapped[int | None] = mapped_column(Integer)  # 1 active, 2 disabled, 4 not activated
+    status: Mapped[str] = mapped_column(String(8), default="active")  # active | left (deleted in WeCom)
+    first_seen_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+
+
 class WeComFriend(TenantScoped, Base):
-    """A guide (WeCom member) and a customer (external contact) being friends, now or before."""
+    """A guide (WeCom member) and a customer (external contact) being friends, now or before.
+
+    A friend of a member no staff member carries yet is parked: no staff, the member's UserID in
+    `parked_userid`; it is attached to the staff member once one carries that UserID."""
 
     __tablename__ = "wecom_friends"
     __table_args__ = (
         UniqueConstraint("tenant_id", "staff_id", "external_userid"),
+        UniqueConstraint("tenant_id", "parked_userid", "external_userid"),
         Index("ix_wecom_friends_customer", "customer_id"),
+        CheckConstraint("(staff_id IS NULL) <> (parked_userid IS NULL)", name="owner"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    staff_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("staff.id", ondelete="CASCADE"))
+    staff_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("staff.id", ondelete="CASCADE"))
+    parked_userid: Mapped[str | None] = mapped_column(String(64))
     customer_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"))
     external_userid: Mapped[str] = mapped_column(String(128))
     state: Mapped[str | None] = mapped_column(String(64))  # the channel code's state, when added through one

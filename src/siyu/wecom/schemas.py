@@ -1,4 +1,4 @@
-"""API shapes of WeCom channel codes: one class per direction."""
+"""API shapes of WeCom: channel codes, groups, transfers, members; one class per direction."""
 
 from __future__ import annotations
 
@@ -146,3 +146,24 @@ class TransferRead(Strict):
     reason: str | None
     requested_at: dt.datetime
     finished_at: dt.datetime | None
+
+
+class MemberSyncResult(Strict):
+    members: int
+    new: int
+    left: int
+    mapped: int
+    created_staff: int
+    unmapped: int
+    attached: int
+
+
+class MemberRead(Strict):
+    userid: str
+    name: str | None
+    department_ids: list[int]
+    status: str
+    staff_id: int | None
+    parked_friends: int
+    first_seen_at: dt.datetime
+    left_at: dt.datetime | None

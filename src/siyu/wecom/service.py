@@ -32,7 +32,7 @@ from siyu.org.models import Staff, Tenant
 from siyu.platform import audit
 from siyu.platform.secrets import seal, unseal
 from siyu.settings import get_settings
-from siyu.wecom import codes, corp_tags, externals, groups, transfers, xml
+from siyu.wecom import codes, corp_tags, externals, groups, members, transfers, xml
 from siyu.wecom.crypto import CallbackRefusedError, WeComCrypto
 from siyu.wecom.models import WeComConfig, WeComFriend, WeComFriendEvent, WeComInbox
 
@@ -51,8 +51,10 @@ def configure(
     aes_key: str,
     secret: str | None,
     actor: Principal | None,
+    create_staff_for_members: bool | None = None,
 ) -> WeComConfig:
-    """Store (or replace) the tenant's WeCom callback settings, secrets sealed; audited."""
+    """Store (or replace) the tenant's WeCom callback settings, secrets sealed; audited
+    (`create_staff_for_members` None keeps the stored choice, on for a new brand)."""
     try:
         WeComCrypto(token=token, encoding_aes_key=aes_key, receive_id=corp_id)
     except ValueError as exc:
@@ -66,6 +68,10 @@ def configure(
         session.add(row)
     row.corp_id, row.token_enc, row.aes_key_enc = corp_id, seal(token), seal(aes_key)
     row.secret_enc = seal(secret) if secret else None
+    if create_staff_for_members is not None:
+        row.create_staff_for_members = create_staff_for_members
+    elif row.create_staff_for_members is None:
+        row.create_staff_for_members = True
     row.verified_at, row.updated_at = None, now  # WeCom must verify the URL again
     _BY_SLUG.clear()
     session.flush()
@@ -76,7 +82,7 @@ def configure(
         action="wecom.configure",
         object_type="wecom_config",
         object_id=row.id,
-        data={"corp_id": corp_id},
+        data={"corp_id": corp_id, "create_staff_for_members": row.create_staff_for_members},
     )
     return row
 
@@ -282,8 +288,13 @@ def process_batch(
         tag_changes = [row for row, _ in parsed if row.event == "change_external_tag"]
         for row in tag_changes:  # the corp tag list is read again after commit
             row.outcome, row.error = "applied", None
+        directory = [(row, fields) for row, fields in parsed if row.event == "change_contact"]
+        if directory:  # members first: an add in the same batch finds its staff member
+            members.apply_member_events(session, tenant_id=tenant_id, items=directory)
         contacts = [
-            item for item in parsed if item[0].event not in ("change_external_chat", "change_external_tag")
+            item
+            for item in parsed
+            if item[0].event not in ("change_external_chat", "change_external_tag", "change_contact")
         ]
         follow_ups = _apply_batch(session, tenant_id, contacts)
         outcomes = {row.id: row.outcome or "applied" for row in rows}
@@ -333,12 +344,10 @@ def _apply_batch(
         )
     }
     keys: dict[str, Any] = {}
-    ready: list[tuple[WeComInbox, dict[str, str], Staff]] = []
+    # A member no staff member carries yet: the friend is parked against their UserID (staff None).
+    ready: list[tuple[WeComInbox, dict[str, str], Staff | None]] = []
     for row, fields in work:
         staff = staff_by_userid.get(fields["UserID"])
-        if staff is None:
-            skip(row, "failed", f"no staff member has WeCom UserID {fields['UserID']}")
-            continue
         try:
             keys[fields["ExternalUserID"]] = customers.normalise(
                 "wecom_external_userid", fields["ExternalUserID"]
@@ -351,18 +360,21 @@ def _apply_batch(
         return []
     # Customers: known ones by identity, the others created in one write.
     customer_of = externals.customers_of(session, tenant_id=tenant_id, keys=keys, source="wecom")
-    friends = {
-        (f.staff_id, f.external_userid): f
+    staff_ids = {staff.id for _, _, staff in ready if staff is not None}
+    parked_userids = {fields["UserID"] for _, fields, staff in ready if staff is None}
+    members.note_parked(session, tenant_id=tenant_id, userids=parked_userids)
+    friends: dict[tuple[int | None, str | None, str], WeComFriend] = {
+        (f.staff_id, f.parked_userid, f.external_userid): f
         for f in session.scalars(
             select(WeComFriend).where(
                 WeComFriend.tenant_id == tenant_id,
                 WeComFriend.external_userid.in_(list(keys)),
-                WeComFriend.staff_id.in_({staff.id for _, _, staff in ready}),
+                WeComFriend.staff_id.in_(staff_ids) | WeComFriend.parked_userid.in_(parked_userids),
             )
         )
     }
-    infos = org.staff_by_id(session, tenant_id=tenant_id, ids={staff.id for _, _, staff in ready})
-    adds = any(row.change_type in ADDS for row, _, _ in ready)
+    infos = org.staff_by_id(session, tenant_id=tenant_id, ids=staff_ids)
+    adds = any(row.change_type in ADDS for row, _, staff in ready if staff is not None)
     book = BindingBook.load(
         session, tenant_id=tenant_id, customer_ids=set(customer_of.values()), for_update=adds
     )
@@ -373,13 +385,15 @@ def _apply_batch(
     for row, fields, staff in ready:
         at = row.created_at_wecom or row.received_at
         external, change, state = fields["ExternalUserID"], row.change_type, fields.get("State") or None
-        friend = friends.get((staff.id, external))
+        owner = (staff.id, None) if staff is not None else (None, fields["UserID"])
+        friend = friends.get((*owner, external))
         late = friend is not None and at < friend.last_event_at
         became_friends = False
         if friend is None:
             friend = WeComFriend(
                 tenant_id=tenant_id,
-                staff_id=staff.id,
+                staff_id=owner[0],
+                parked_userid=owner[1],
                 customer_id=customer_of[external],
                 external_userid=external,
                 state=state,
@@ -387,14 +401,14 @@ def _apply_batch(
                 last_event_at=at,
             )
             session.add(friend)
-            friends[(staff.id, external)] = friend
+            friends[(*owner, external)] = friend
             became_friends = True
         if change in ADDS:
             if not late and friend.deleted_at is not None:
                 friend.deleted_at, friend.deleted_by, friend.added_at, friend.state = None, None, at, state
                 became_friends = True
             history.append((friend, "added" if not late else "added_late", at, state, row.id))
-            if became_friends and not late:
+            if became_friends and not late and staff is not None:  # parked: done when attached
                 store_ids = infos[staff.id].store_ids
                 store_id = store_ids[0] if store_ids else None
                 if state:
@@ -434,7 +448,7 @@ def _apply_batch(
             if fields.get("Source") == "DELETE_BY_TRANSFER":
                 by = "transfer"
             if not late:
-                if friend.deleted_at is None and friend.state:
+                if friend.deleted_at is None and friend.state and staff is not None:
                     code_deletes.append((friend.state, staff.id, at))
                 friend.deleted_at, friend.deleted_by = at, by
             history.append(
@@ -442,17 +456,22 @@ def _apply_batch(
             )
         else:  # transfer_fail
             history.append((friend, "transfer_failed", at, fields.get("FailReason"), row.id))
-            transfers.mark_failed(
-                session,
-                tenant_id=tenant_id,
-                external_userid=external,
-                userid_staff_id=staff.id,
-                reason=fields.get("FailReason") or "transfer_fail",
-                at=at,
-            )
+            if staff is not None:
+                transfers.mark_failed(
+                    session,
+                    tenant_id=tenant_id,
+                    external_userid=external,
+                    userid_staff_id=staff.id,
+                    reason=fields.get("FailReason") or "transfer_fail",
+                    at=at,
+                )
         if not late:
             friend.last_event_at = at
-        row.outcome, row.error = "applied", None
+        if staff is None:
+            row.outcome = "parked"
+            row.error = f"no staff member has WeCom UserID {fields['UserID']} yet: parked until one does"
+        else:
+            row.outcome, row.error = "applied", None
     session.flush()  # new friends get their ids
     session.add_all(
         WeComFriendEvent(

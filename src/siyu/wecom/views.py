@@ -17,7 +17,7 @@ from siyu.core.errors import DomainError
 from siyu.db.session import set_session_tenant
 from siyu.org import facade as org
 from siyu.org.schemas import Strict
-from siyu.wecom import codes, groups, schemas, service, transfers
+from siyu.wecom import codes, groups, members, schemas, service, transfers
 from siyu.wecom.client import WeComApiError
 from siyu.wecom.models import ChannelCode, CustomerGroup, Transfer
 from siyu.wecom.xml import MAX_XML_BYTES
@@ -31,10 +31,13 @@ class WeComSettings(Strict):
     token: str
     aes_key: str
     secret: str | None = None
+    # WeCom members no staff member carries become guides; absent keeps the stored choice.
+    create_staff_for_members: bool | None = None
 
 
 class WeComStatus(Strict):
     corp_id: str
+    create_staff_for_members: bool
     verified_at: dt.datetime | None
     updated_at: dt.datetime
     callback_path: str
@@ -114,9 +117,11 @@ def put_settings(body: WeComSettings, db: DB, principal: Principal = allow(Perm.
         aes_key=body.aes_key,
         secret=body.secret,
         actor=principal,
+        create_staff_for_members=body.create_staff_for_members,
     )
     return WeComStatus(
         corp_id=row.corp_id,
+        create_staff_for_members=row.create_staff_for_members,
         verified_at=row.verified_at,
         updated_at=row.updated_at,
         callback_path=f"/api/v1/wecom/{principal.tenant_slug}/callback",
@@ -129,10 +134,44 @@ def get_settings_status(db: DB, principal: Principal = allow(Perm.WECOM_MANAGE))
     row = service.get_config(db, tenant_id=principal.tenant_id)
     return WeComStatus(
         corp_id=row.corp_id,
+        create_staff_for_members=row.create_staff_for_members,
         verified_at=row.verified_at,
         updated_at=row.updated_at,
         callback_path=f"/api/v1/wecom/{principal.tenant_slug}/callback",
     )
+
+
+# --- the member directory -----------------------------------------------------------------------
+@router.post(
+    "/wecom/members/sync", response_model=schemas.MemberSyncResult, summary="Sync WeCom members 同步企微成员"
+)
+def sync_members(
+    db: DB, request: Request, principal: Principal = allow(Perm.WECOM_MANAGE)
+) -> schemas.MemberSyncResult:
+    """Read the member directory from WeCom, map members to staff (creating guides when the brand
+    allows it) and attach the friends parked against them; 502 when WeCom refuses."""
+    client = codes.client_for(
+        db, tenant_id=principal.tenant_id, api_base=request.app.state.settings.wecom_api_base
+    )
+    db.commit()  # the sync calls WeCom first, then writes in a transaction of its own
+    try:
+        result = members.sync_members(
+            request.app.state.engine, tenant_id=principal.tenant_id, client=client, actor=principal
+        )
+    except WeComApiError as exc:
+        raise codes.wecom_failed(exc) from exc
+    return schemas.MemberSyncResult(**result.as_dict())
+
+
+@router.get("/wecom/members", response_model=list[schemas.MemberRead], summary="WeCom members 企微成员")
+def list_members(
+    db: DB,
+    mapped: bool | None = Query(default=None, description="only members some staff member carries (or not)"),
+    principal: Principal = allow(Perm.WECOM_MANAGE),
+) -> list[schemas.MemberRead]:
+    """The member directory by UserID: the staff member each maps to and friends parked against them."""
+    rows = members.directory(db, tenant_id=principal.tenant_id)
+    return [schemas.MemberRead(**r) for r in rows if mapped is None or (r["staff_id"] is not None) == mapped]
 
 
 # --- channel codes -------------------------------------------------------------------------------

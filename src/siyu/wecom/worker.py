@@ -1,5 +1,5 @@
 """The in-process worker that applies stored callbacks after they are acknowledged (and, once an
-hour when quiet, asks WeCom how pending transfers went).
+hour when quiet, asks WeCom how pending transfers went and reads every brand's member directory).
 
 The embedded default runs it as one daemon thread in the server; the callback route only hands it
 the stored row's id. If the process stops first, `siyu wecom process` (or the next start-up's
@@ -17,8 +17,8 @@ from sqlalchemy import Engine, select
 
 from siyu.db.session import unit_of_work
 from siyu.settings import get_settings
-from siyu.wecom import codes, service, transfers
-from siyu.wecom.models import Transfer
+from siyu.wecom import codes, members, service, transfers
+from siyu.wecom.models import Transfer, WeComConfig
 
 log = logging.getLogger("siyu.wecom")
 CHECK_TRANSFERS_S = 3600.0  # how often pending transfers are checked with WeCom
@@ -100,13 +100,40 @@ class InboxWorker:
                 log.exception("checking WeCom transfers of tenant %s failed", tenant_id)
         return asked
 
+    def sync_members(self, only: set[int] | None = None) -> int:
+        """Read every brand's WeCom member directory (brands with an app secret; `only` some of
+        them); answers how many brands were synced. Callbacks keep it current in between; this
+        catches what they missed."""
+        with unit_of_work(self.engine) as session:
+            query = select(WeComConfig.tenant_id).where(WeComConfig.secret_enc.is_not(None))
+            if only is not None:
+                query = query.where(WeComConfig.tenant_id.in_(only))
+            tenant_ids = list(session.scalars(query.order_by(WeComConfig.tenant_id)))
+        synced = 0
+        for tenant_id in tenant_ids:
+            try:
+                with unit_of_work(self.engine, tenant_id=tenant_id) as session:
+                    client = codes.client_for(
+                        session, tenant_id=tenant_id, api_base=self.api_base or get_settings().wecom_api_base
+                    )
+                members.sync_members(self.engine, tenant_id=tenant_id, client=client)
+                synced += 1
+            except Exception:  # one brand's failure must not stop the others or the thread
+                log.exception("syncing the WeCom members of tenant %s failed", tenant_id)
+        return synced
+
+    def hourly(self) -> None:
+        """The hourly work: transfers, then member directories."""
+        self.check_transfers()
+        self.sync_members()
+
     def _run(self) -> None:
         next_check = time.monotonic() + CHECK_TRANSFERS_S
         while True:
             try:
                 first = self.queue.get(timeout=max(0.1, next_check - time.monotonic()))
-            except queue.Empty:  # quiet for a while: time to ask WeCom about pending transfers
-                self.check_transfers()
+            except queue.Empty:  # quiet for a while: time to ask WeCom about transfers and members
+                self.hourly()
                 next_check = time.monotonic() + CHECK_TRANSFERS_S
                 continue
             self._let_the_burst_pass(first)
@@ -134,5 +161,5 @@ class InboxWorker:
             if None in batch:
                 return
             if time.monotonic() >= next_check:  # a busy server checks between batches
-                self.check_transfers()
+                self.hourly()
                 next_check = time.monotonic() + CHECK_TRANSFERS_S
