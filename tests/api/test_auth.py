@@ -99,3 +99,73 @@ def test_api_keys_create_use_and_revoke(client: TestClient, world: World) -> Non
     assert use.json()["role"] == "integration"
     client.post(f"/api/v1/api-keys/{created.json()['id']}/revoke", headers=world.headers("owner"))
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+
+
+def test_weak_passwords_are_refused_with_the_reason(client: TestClient, world: World) -> None:
+    """Hardening 7: at least ten characters, not only spaces or one character, not a common password."""
+    base = {"employee_no": "PW1", "username": "pw-user", "name": "密码", "role": "guide"}
+    for password, code in (
+        ("short-pw", "validation_error"),
+        ("1234567890", "weak_password"),
+        ("Password123", "weak_password"),
+        (" " * 10, "weak_password"),
+        ("aaaaaaaaaaaa", "weak_password"),
+    ):
+        r = client.post("/api/v1/staff", json={**base, "password": password}, headers=world.headers("owner"))
+        assert r.status_code == 422 and r.json()["error"]["code"] == code, (password, r.text)
+    listed = client.get("/api/v1/staff", params={"role": "guide"}, headers=world.headers("owner")).json()
+    assert "pw-user" not in [s["username"] for s in listed["items"]]
+    ok = client.post(
+        "/api/v1/staff", json={**base, "password": "tea-and-plum-42"}, headers=world.headers("owner")
+    )
+    assert ok.status_code == 201
+    message = client.post(
+        "/api/v1/staff",
+        json={**base, "username": "pw-two", "employee_no": "PW2", "password": "qwerty1234"},
+        headers={**world.headers("owner"), "Accept-Language": "en"},
+    ).json()["error"]["message"]
+    assert message == "The password is too weak: this is one of the most common passwords; choose another"
+
+
+def test_a_new_password_revokes_every_earlier_token(client: TestClient, world: World) -> None:
+    """Hardening 7: changing a password ends the person's API tokens and console sessions."""
+    old = world.headers("guide")
+    assert client.get("/api/v1/me", headers=old).status_code == 200
+    changed = client.patch(
+        f"/api/v1/staff/{world.staff['guide']}",
+        json={"password": "a-new-long-secret"},
+        headers=world.headers("owner"),
+    )
+    assert changed.status_code == 200
+    assert client.get("/api/v1/me", headers=old).status_code == 401
+    fresh = client.post(
+        "/api/v1/auth/sign-in",
+        json={"tenant": world.slug, "username": "guide", "password": "a-new-long-secret"},
+    )
+    assert fresh.status_code == 200
+    # Other people's tokens are untouched.
+    assert client.get("/api/v1/me", headers=world.headers("guide2")).status_code == 200
+
+
+def test_the_last_owner_can_be_neither_demoted_nor_departed(client: TestClient, world: World) -> None:
+    """Hardening 7: a brand always keeps one active owner."""
+    owner = world.headers("owner")
+    url = f"/api/v1/staff/{world.staff['owner']}"
+    for attempt in (
+        client.patch(url, json={"role": "hq_operator"}, headers=owner),
+        client.patch(url, json={"status": "departed"}, headers=owner),
+        client.delete(url, headers=owner),
+    ):
+        assert attempt.status_code == 409 and attempt.json()["error"]["code"] == "last_owner"
+    me = client.get("/api/v1/me", headers=owner).json()
+    assert me["role"] == "owner"
+    # With a second owner, the first may step down.
+    promoted = client.patch(f"/api/v1/staff/{world.staff['hq']}", json={"role": "owner"}, headers=owner)
+    assert promoted.status_code == 200
+    assert client.patch(url, json={"role": "hq_operator"}, headers=owner).status_code == 200
+    again = client.patch(
+        f"/api/v1/staff/{world.staff['hq']}",
+        json={"status": "departed"},
+        headers=world.headers("hq_operator"),
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "last_owner"

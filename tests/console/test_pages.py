@@ -57,7 +57,7 @@ def test_no_session_goes_to_sign_in_and_back(browser: TestClient, world: World) 
         db.execute(
             update(Staff)
             .where(Staff.id == world.staff["manager"])
-            .values(password_hash=hash_password("pw-123456"))
+            .values(password_hash=hash_password("pw-12345678"))
         )
     form = {
         "tenant": world.slug,
@@ -67,13 +67,13 @@ def test_no_session_goes_to_sign_in_and_back(browser: TestClient, world: World) 
     }
     r = browser.post("/signin", data=form)
     assert r.status_code == 401 and "租户、用户名或密码错误" in r.text and "siyu_session" not in r.cookies
-    r = browser.post("/signin", data={**form, "password": "pw-123456"})
+    r = browser.post("/signin", data={**form, "password": "pw-12345678"})
     assert r.status_code == 303 and r.headers["location"] == "/stores/S1/daily?date=2026-06-18"
     assert "siyu_session" in r.cookies
     page = browser.get("/stores/S1/daily?date=2026-06-18")
     assert page.status_code == 200 and "门店日报" in page.text and world.slug in page.text
     # An open redirect is refused: only local paths.
-    r = browser.post("/signin", data={**form, "password": "pw-123456", "next": "//evil.example/x"})
+    r = browser.post("/signin", data={**form, "password": "pw-12345678", "next": "//evil.example/x"})
     assert r.headers["location"] == "/"
 
 

@@ -14,6 +14,12 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "尝试次数过多，请在 {retry_after_s} 秒后重试",
         "Too many attempts; retry in {retry_after_s} s",
     ),
+    "weak_password": (422, "密码太弱：{reason_zh}", "The password is too weak: {reason_en}"),
+    "last_owner": (
+        409,
+        "品牌至少需要一位在职的所有者：请先把另一位员工设为所有者",
+        "A brand needs at least one active owner: make another staff member owner first",
+    ),
     "server_busy": (
         503,
         "服务器繁忙（{what_zh}），请 {retry_after_s} 秒后重试",

@@ -154,7 +154,7 @@ class StaffCreate(Strict):
     role: ROLE
     phone: str | None = Field(default=None, max_length=32)
     store_ids: list[DbId] = Field(default_factory=list, max_length=200)
-    password: str | None = Field(default=None, min_length=8, max_length=128)
+    password: str | None = Field(default=None, min_length=10, max_length=128)
     wecom_userid: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
 
 
@@ -164,7 +164,7 @@ class StaffUpdate(Strict):
     status: Literal["active", "departed"] | None = None
     phone: str | None = Field(default=None, max_length=32)
     store_ids: list[DbId] | None = Field(default=None, max_length=200)
-    password: str | None = Field(default=None, min_length=8, max_length=128)
+    password: str | None = Field(default=None, min_length=10, max_length=128)
     wecom_userid: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
 
 

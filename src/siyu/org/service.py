@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
-from siyu.auth.service import hash_password
+from siyu.auth.service import hash_password, revoke_staff_tokens
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.core.phone import normalise_phone
@@ -351,11 +351,34 @@ def list_staff(
     return keyset_page(session, stmt, Staff.id, cursor=cursor, limit=limit)
 
 
+def _keep_an_owner(session: Session, *, tenant_id: int, leaving_id: int) -> None:
+    """Refuse to demote or depart the brand's last active owner (owners locked, so two concurrent
+    demotions of the last two owners cannot both pass)."""
+    others = session.scalars(
+        select(Staff.id)
+        .where(
+            Staff.tenant_id == tenant_id,
+            Staff.role == "owner",
+            Staff.status == "active",
+            Staff.id != leaving_id,
+        )
+        .order_by(Staff.id)
+        .with_for_update()
+    ).all()
+    if not others:
+        raise DomainError("last_owner")
+
+
 def update_staff(
     session: Session, *, tenant_id: int, staff_id: int, data: schemas.StaffUpdate, actor: Principal | None
 ) -> Staff:
-    """Change a staff member; setting status 'departed' revokes sign-in."""
+    """Change a staff member; setting status 'departed' revokes sign-in, a new password revokes
+    every token and console session issued before it, and the last active owner stays owner."""
     staff = get_staff(session, tenant_id=tenant_id, staff_id=staff_id)
+    demoted = data.role is not None and data.role != "owner"
+    departs = data.status == "departed"
+    if staff.role == "owner" and staff.status == "active" and (demoted or departs):
+        _keep_an_owner(session, tenant_id=tenant_id, leaving_id=staff.id)
     if data.name is not None:
         staff.name = data.name
     if data.role is not None:
@@ -366,6 +389,9 @@ def update_staff(
         staff.phone_e164 = normalise_phone(data.phone) if data.phone else None
     if data.password is not None:
         staff.password_hash = hash_password(data.password)
+        revoke_staff_tokens(session, tenant_id=tenant_id, staff_id=staff.id)
+    if data.status == "departed":
+        revoke_staff_tokens(session, tenant_id=tenant_id, staff_id=staff.id)
     if data.store_ids is not None:
         _set_stores(session, tenant_id, staff.id, data.store_ids)
     if "wecom_userid" in data.model_fields_set and data.wecom_userid != staff.wecom_userid:
