@@ -803,13 +803,14 @@ def record_consent(
 def consent_state(
     session: Session, *, tenant_id: int, customer_id: int, principal: Principal | None
 ) -> tuple[dict[str, ConsentRecord], list[ConsentRecord]]:
-    """The consent in force per purpose, and the full history (newest first)."""
+    """The consent in force per purpose (the latest recorded; ties by id), and the full history
+    (newest first)."""
     get_customer(session, tenant_id=tenant_id, customer_id=customer_id, principal=principal)
     history = list(
         session.scalars(
             select(ConsentRecord)
             .where(ConsentRecord.tenant_id == tenant_id, ConsentRecord.customer_id == customer_id)
-            .order_by(ConsentRecord.id.desc())
+            .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
         )
     )
     current: dict[str, ConsentRecord] = {}
