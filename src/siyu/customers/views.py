@@ -58,7 +58,7 @@ def full(db: DB, c: Customer) -> s.CustomerRead:
 
 def merge_read(m: CustomerMerge) -> s.MergeRead:
     """A merge with counts of what moved."""
-    moved = {k: len(v) for k, v in (m.snapshot.get("moved") or {}).items()}
+    moved = service.merge_counts(m)
     return s.MergeRead(
         id=m.id,
         survivor_id=m.survivor_id,
