@@ -3,12 +3,15 @@ merge/unmerge, consent, the tenancy guard."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.audiences import engine as audience_engine
+from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.core.errors import DomainError
 from siyu.customers import schemas as s
 from siyu.customers import service
@@ -281,6 +284,84 @@ def test_consent_latest_record_wins(db_world: World) -> None:
         )
     assert current["marketing_sms"].granted is False
     assert [h.granted for h in history] == [False, True]
+
+
+def test_consent_in_force_is_the_latest_recorded_not_the_highest_id(db_world: World) -> None:
+    # A withdrawal recorded at 10:00 on one record, a grant recorded at 09:00 on another (written
+    # later, so with a higher id); merged, the withdrawal is the latest and is in force — in the
+    # consent API and in the audience engine's consent leaf alike.
+    survivor, merged = (
+        r.customer_id
+        for r in upsert(
+            db_world,
+            [
+                rec(identities=[{"type": "member_card", "value": "CONSENT1"}]),
+                rec(identities=[{"type": "member_card", "value": "CONSENT2"}]),
+            ],
+        ).results
+    )
+    previous = get_clock()
+    try:
+        for customer_id, granted, hour in ((survivor, False, 10), (merged, True, 9)):
+            set_clock(FixedClock(dt.datetime(2026, 3, 2, hour, tzinfo=dt.UTC)))
+            with unit_of_work(db_world.engine) as session:
+                service.record_consent(
+                    session,
+                    tenant_id=db_world.tenant_id,
+                    customer_id=customer_id,
+                    principal=None,
+                    data=s.ConsentCreate(purpose="marketing_sms", granted=granted, source="pos"),
+                )
+    finally:
+        set_clock(previous)
+    with unit_of_work(db_world.engine) as session:
+        service.merge(
+            session, tenant_id=db_world.tenant_id, survivor_id=survivor, merged_id=merged, principal=None
+        )
+    with unit_of_work(db_world.engine) as session:
+        current, history = service.consent_state(
+            session, tenant_id=db_world.tenant_id, customer_id=survivor, principal=None
+        )
+        members = audience_engine.evaluate(
+            session,
+            tenant_id=db_world.tenant_id,
+            rule={"type": "consent", "purpose": "marketing_sms"},
+            use_cache=False,
+        ).members
+    assert current["marketing_sms"].granted is False
+    assert [(h.granted, h.recorded_at.hour) for h in history] == [(False, 10), (True, 9)]
+    assert list(members) == []
+
+
+def test_consent_records_at_the_same_time_are_ordered_by_id(db_world: World) -> None:
+    cid = upsert(db_world, [rec(phone="13700004321")]).results[0].customer_id
+    previous = get_clock()
+    set_clock(FixedClock(dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)))
+    try:
+        for granted in (False, True):
+            with unit_of_work(db_world.engine) as session:
+                service.record_consent(
+                    session,
+                    tenant_id=db_world.tenant_id,
+                    customer_id=cid,
+                    principal=None,
+                    data=s.ConsentCreate(purpose="marketing_sms", granted=granted, source="pos"),
+                )
+    finally:
+        set_clock(previous)
+    with unit_of_work(db_world.engine) as session:
+        current, _ = service.consent_state(
+            session, tenant_id=db_world.tenant_id, customer_id=cid, principal=None
+        )
+        number = session.scalar(select(Customer.number).where(Customer.id == cid))
+        members = audience_engine.evaluate(
+            session,
+            tenant_id=db_world.tenant_id,
+            rule={"type": "consent", "purpose": "marketing_sms"},
+            use_cache=False,
+        ).members
+    assert current["marketing_sms"].granted is True
+    assert list(members) == [number]
 
 
 def test_tenancy_guard_hides_other_tenants_rows(db_world: World, make_world: Any) -> None:

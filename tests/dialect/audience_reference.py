@@ -53,7 +53,8 @@ class CustomerRec:
     phone: bool
     openid: bool = False
     wecom_friend: bool = False
-    consents: list[tuple[str, bool]] = field(default_factory=list)  # oldest first
+    # (purpose, granted, recorded_at) in the order written (ids ascending)
+    consents: list[tuple[str, bool, dt.datetime]] = field(default_factory=list)
     events: list[tuple[str, dt.datetime]] = field(default_factory=list)
     tags: dict[int, dt.datetime | None] = field(default_factory=dict)  # tag -> expires_at
 
@@ -118,8 +119,13 @@ class Reference:
         if kind == "reachable":
             return {"phone": c.phone, "wecom": c.wecom_friend, "official_account": c.openid}[rule["via"]]
         if kind == "consent":
-            latest = [granted for purpose, granted in c.consents if purpose == rule["purpose"]]
-            return bool(latest) and latest[-1]
+            # In force: the latest recorded, ties by id (the order written).
+            records = [
+                (at, i, granted)
+                for i, (purpose, granted, at) in enumerate(c.consents)
+                if purpose == rule["purpose"]
+            ]
+            return bool(records) and max(records)[2]
         if kind == "orders":
             return self.orders(rule, c)
         if kind == "last_purchase":

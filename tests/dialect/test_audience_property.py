@@ -49,7 +49,9 @@ customer = st.fixed_dictionaries(
         "phone": st.booleans(),
         "openid": st.booleans(),
         "friend": st.sampled_from([None, "active", "deleted"]),
-        "consents": st.lists(st.booleans(), max_size=3),
+        # (granted, hours after NOW it was recorded): records are written in list order, so ids and
+        # recorded times disagree whenever the hours are not ascending.
+        "consents": st.lists(st.tuples(st.booleans(), st.sampled_from([0, -1, 1])), max_size=3),
         "events": st.lists(st.tuples(st.sampled_from(KINDS), ago), max_size=3),
         "tags": st.dictionaries(
             st.integers(0, TAGS - 1),
@@ -241,7 +243,7 @@ def load(engine: Engine, people: list[dict[str, Any]]) -> tuple[int, list[int], 
                         last_event_at=NOW,
                     )
                 )
-            for granted in p["consents"]:
+            for granted, hours in p["consents"]:
                 db.add(
                     ConsentRecord(
                         tenant_id=tid,
@@ -249,7 +251,7 @@ def load(engine: Engine, people: list[dict[str, Any]]) -> tuple[int, list[int], 
                         purpose="marketing_sms",
                         granted=granted,
                         source="t",
-                        recorded_at=NOW,
+                        recorded_at=NOW + dt.timedelta(hours=hours),
                     )
                 )
                 db.flush()
@@ -327,7 +329,7 @@ def load(engine: Engine, people: list[dict[str, Any]]) -> tuple[int, list[int], 
                     phone=p["phone"],
                     openid=p["openid"],
                     wecom_friend=p["friend"] == "active",
-                    consents=[("marketing_sms", g) for g in p["consents"]],
+                    consents=[("marketing_sms", g, NOW + dt.timedelta(hours=h)) for g, h in p["consents"]],
                     events=list(p["events"]),
                     tags={tag_ids[pos]: exp for pos, exp in p["tags"].items()},
                 )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from siyu.audiences import rules as r
@@ -181,13 +181,17 @@ def compile_interactions(node: r.Interactions, ctx: Context) -> Compiled:
 
 
 def compile_consent(node: r.Consent, ctx: Context) -> Compiled:
-    """The latest record for the purpose grants consent."""
+    """The latest record for the purpose grants consent: latest by `recorded_at`, ties by id (a merge
+    brings another customer's records, whose ids say nothing about when they were recorded)."""
     newer = CONSENTS.alias("newer")
     latest = ~exists(
         select(newer.c.id).where(
             newer.c.customer_id == CONSENTS.c.customer_id,
             newer.c.purpose == CONSENTS.c.purpose,
-            newer.c.id > CONSENTS.c.id,
+            or_(
+                newer.c.recorded_at > CONSENTS.c.recorded_at,
+                and_(newer.c.recorded_at == CONSENTS.c.recorded_at, newer.c.id > CONSENTS.c.id),
+            ),
         )
     )
     query = (

@@ -14,6 +14,8 @@ from siyu.customers import references, service
 from siyu.customers import schemas as s
 from siyu.customers.identity import IdentityKey, normalise_identity
 from siyu.customers.models import Customer, TimelineEvent
+from siyu.customers.references import MergeHandler as MergeHandler  # handler rules of one table
+from siyu.customers.references import MergeParties as MergeParties  # what a handler is told
 from siyu.customers.schemas import PURPOSE as PURPOSE  # consent purposes, as a type
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
@@ -84,9 +86,18 @@ def add_timeline_event(
     )
 
 
-def register_customer_reference(table: Table, column: str = "customer_id") -> None:
-    """Declare a column holding customer ids so merges move it and unmerges move it back."""
-    references.register(table, column)
+def register_customer_reference(
+    table: Table, column: str = "customer_id", *, handler: MergeHandler | None = None
+) -> None:
+    """Declare a column holding customer ids so merges move it and unmerges move it back; a table
+    whose unique keys forbid a plain move passes a handler that decides row by row. The module
+    that calls this must be listed in `siyu.customers.references.HOLDERS`."""
+    references.register(table, column, handler=handler)
+
+
+def exempt_customer_reference(table: Table, column: str, reason: str) -> None:
+    """Declare a column holding customers that a merge must leave where it is, and why."""
+    references.exempt(table, column, reason)
 
 
 def identity_owners(session: Session, *, tenant_id: int, keys: list[IdentityKey]) -> dict[IdentityKey, int]:

@@ -29,6 +29,7 @@ from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
 from siyu.db.pagination import keyset_page
+from siyu.db.session import LOCK_NAMESPACES, lock_tenant
 from siyu.org.models import Staff, Store, Tenant
 from siyu.platform import audit
 
@@ -38,6 +39,11 @@ PROFILE_FIELDS = ("name", "gender", "birthday", "city", "member_tier", "store_id
 references.register(table_of(CustomerIdentity))
 references.register(table_of(TimelineEvent))
 references.register(table_of(ConsentRecord))
+references.exempt(
+    table_of(C), "merged_into_id", "points from a merged record to its survivor; the merge sets it"
+)
+references.exempt(table_of(CustomerMerge), "survivor_id", "the merge record names both parties")
+references.exempt(table_of(CustomerMerge), "merged_id", "the merge record names both parties")
 
 CUSTOMERS = table_of(C)
 IDENTITIES = table_of(CustomerIdentity)
@@ -869,13 +875,14 @@ def record_consent(
 def consent_state(
     session: Session, *, tenant_id: int, customer_id: int, principal: Principal | None
 ) -> tuple[dict[str, ConsentRecord], list[ConsentRecord]]:
-    """The consent in force per purpose, and the full history (newest first)."""
+    """The consent in force per purpose (the latest recorded; ties by id), and the full history
+    (newest first)."""
     get_customer(session, tenant_id=tenant_id, customer_id=customer_id, principal=principal)
     history = list(
         session.scalars(
             select(ConsentRecord)
             .where(ConsentRecord.tenant_id == tenant_id, ConsentRecord.customer_id == customer_id)
-            .order_by(ConsentRecord.id.desc())
+            .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
         )
     )
     current: dict[str, ConsentRecord] = {}
@@ -900,8 +907,28 @@ def merge(
             "merge_invalid", reason_zh="只能合并未被合并的客户", reason_en="both customers must be active"
         )
     now = utcnow()
+    refs = _complete_references()
+    _take_locks(session, tenant_id, refs)
+    actor_type, actor_id = _actor(principal)
+    record = CustomerMerge(
+        tenant_id=tenant_id,
+        survivor_id=survivor.id,
+        merged_id=merged.id,
+        snapshot={},
+        actor_type=actor_type,
+        actor_id=actor_id,
+        created_at=now,
+    )
+    session.add(record)
+    session.flush()
+    parties = references.MergeParties(
+        tenant_id, record.id, survivor.id, survivor.number, merged.id, merged.number, now
+    )
     moved: dict[str, list[int]] = {}
-    for table, column in references.all_references():
+    for ref in refs:
+        if ref.handler is not None:
+            continue
+        table, column = ref.table, ref.col
         ids = list(
             session.scalars(select(table.c.id).where(table.c.tenant_id == tenant_id, column == merged.id))
         )
@@ -911,7 +938,10 @@ def merge(
                 .where(table.c.tenant_id == tenant_id, table.c.id.in_(ids))
                 .values({column.key: survivor.id})
             )
-        moved[f"{table.name}.{column.key}"] = ids
+        moved[ref.name] = ids
+    # Tables with unique keys: their handlers decide row by row (after the plain moves, so rows they
+    # write for the merged record stay with it).
+    handled = {ref.name: ref.handler.merge(session, parties) for ref in refs if ref.handler is not None}
     # Survivor rules: the survivor's values win; its empty fields take the merged customer's values.
     filled: dict[str, Any] = {}
     for name in (*PROFILE_FIELDS, "phone_e164"):
@@ -929,18 +959,12 @@ def merge(
         survivor.custom_fields = {**(survivor.custom_fields or {}), **added_custom}
     survivor.updated_at = now
     merged.status, merged.merged_into_id, merged.updated_at = "merged", survivor.id, now
-    actor_type, actor_id = _actor(principal)
-    record = CustomerMerge(
-        tenant_id=tenant_id,
-        survivor_id=survivor.id,
-        merged_id=merged.id,
-        snapshot={"moved": moved, "filled": filled, "added_custom_fields": added_custom},
-        actor_type=actor_type,
-        actor_id=actor_id,
-        created_at=now,
-    )
-    session.add(record)
-    session.flush()
+    record.snapshot = {
+        "moved": moved,
+        "handled": handled,
+        "filled": filled,
+        "added_custom_fields": added_custom,
+    }
     add_timeline_event(
         session,
         tenant_id=tenant_id,
@@ -964,9 +988,33 @@ def merge(
         action="customer.merge",
         object_type="customer",
         object_id=survivor.id,
-        data={"merge_id": record.id, "merged_id": merged.id, "moved": {k: len(v) for k, v in moved.items()}},
+        data={"merge_id": record.id, "merged_id": merged.id, "moved": merge_counts(record)},
     )
     return record
+
+
+def merge_counts(record: CustomerMerge) -> dict[str, int]:
+    """Rows moved to the survivor per `table.column` (for a handled table: the rows it moved)."""
+    counts = {name: len(ids) for name, ids in (record.snapshot.get("moved") or {}).items()}
+    for name, snapshot in (record.snapshot.get("handled") or {}).items():
+        moved = (snapshot or {}).get("moved")
+        counts[name] = len(moved) if isinstance(moved, list) else int(moved is not None)
+    return counts
+
+
+def _complete_references() -> list[references.Reference]:
+    """The registered columns; refuses to merge while a customer column has no decision."""
+    missing = references.unaccounted(C.metadata)
+    if missing:
+        raise RuntimeError(f"customer columns neither moved nor exempt on merges: {missing}")
+    return references.all_references()
+
+
+def _take_locks(session: Session, tenant_id: int, refs: list[references.Reference]) -> None:
+    """The tenant locks the handlers need, all up front in the one documented order."""
+    names = {name for ref in refs if ref.handler is not None for name in ref.handler.locks}
+    for name in sorted(names, key=lambda n: LOCK_NAMESPACES[n]):
+        lock_tenant(session, name, tenant_id)
 
 
 def _jsonable(value: Any) -> Any:
@@ -974,7 +1022,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def unmerge(session: Session, *, tenant_id: int, merge_id: int, principal: Principal | None) -> CustomerMerge:
-    """Undo a merge: moved rows go back, filled fields are cleared if unchanged since."""
+    """Undo a merge: moved rows go back, handlers undo what they did, filled fields are cleared if
+    unchanged since."""
     record = session.scalar(
         select(CustomerMerge).where(CustomerMerge.tenant_id == tenant_id, CustomerMerge.id == merge_id)
     )
@@ -993,18 +1042,28 @@ def unmerge(session: Session, *, tenant_id: int, merge_id: int, principal: Princ
             reason_en="the survivor was merged again later; undo that merge first",
         )
     now = utcnow()
-    tables = {f"{t.name}.{c.key}": (t, c) for t, c in references.all_references()}
+    refs = _complete_references()
+    parties = references.MergeParties(
+        tenant_id, record.id, survivor.id, survivor.number, merged.id, merged.number, now
+    )
+    _take_locks(session, tenant_id, refs)
+    by_name = {ref.name: ref for ref in refs}
     moved_back: dict[str, int] = {}
     for name, ids in record.snapshot.get("moved", {}).items():
-        if not ids or name not in tables:
+        ref = by_name.get(name)
+        if not ids or ref is None:
             continue
-        table, column = tables[name]
+        table, column = ref.table, ref.col
         result = session.execute(
             update(table)
             .where(table.c.tenant_id == tenant_id, table.c.id.in_(ids), column == survivor.id)
             .values({column.key: merged.id})
         )
         moved_back[name] = int(result.rowcount)  # type: ignore[attr-defined]
+    for name, snapshot in record.snapshot.get("handled", {}).items():
+        ref = by_name.get(name)
+        if ref is not None and ref.handler is not None and snapshot:
+            moved_back[name] = ref.handler.unmerge(session, parties, snapshot)
     for name, value in record.snapshot.get("filled", {}).items():
         if _jsonable(getattr(survivor, name)) == value:
             setattr(survivor, name, "unknown" if name == "gender" else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from siyu.api.deps import DB, AwareQuery, Limit, PathId, QueryId, allow
@@ -58,7 +58,7 @@ def full(db: DB, c: Customer) -> s.CustomerRead:
 
 def merge_read(m: CustomerMerge) -> s.MergeRead:
     """A merge with counts of what moved."""
-    moved = {k: len(v) for k, v in (m.snapshot.get("moved") or {}).items()}
+    moved = service.merge_counts(m)
     return s.MergeRead(
         id=m.id,
         survivor_id=m.survivor_id,
@@ -307,25 +307,37 @@ def list_merges(
 @router.post(
     "/customer-merges", response_model=s.MergeRead, status_code=201, summary="Merge customers 合并客户"
 )
-def merge(body: s.MergeCreate, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)) -> s.MergeRead:
+def merge(
+    body: s.MergeCreate, request: Request, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)
+) -> s.MergeRead:
     """Merge one customer into a survivor; audited and reversible."""
-    return merge_read(
-        service.merge(
-            db,
-            tenant_id=principal.tenant_id,
-            survivor_id=body.survivor_id,
-            merged_id=body.merged_id,
-            principal=principal,
-        )
+    record = service.merge(
+        db,
+        tenant_id=principal.tenant_id,
+        survivor_id=body.survivor_id,
+        merged_id=body.merged_id,
+        principal=principal,
     )
+    _notify_tags(request, principal.tenant_id)
+    return merge_read(record)
 
 
 @router.post("/customer-merges/{merge_id}/undo", response_model=s.MergeRead, summary="Unmerge 撤销合并")
-def unmerge(merge_id: PathId, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)) -> s.MergeRead:
+def unmerge(
+    merge_id: PathId, request: Request, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)
+) -> s.MergeRead:
     """Undo a merge."""
-    return merge_read(
-        service.unmerge(db, tenant_id=principal.tenant_id, merge_id=merge_id, principal=principal)
-    )
+    record = service.unmerge(db, tenant_id=principal.tenant_id, merge_id=merge_id, principal=principal)
+    _notify_tags(request, principal.tenant_id)
+    return merge_read(record)
+
+
+def _notify_tags(request: Request, tenant_id: int) -> None:
+    """Orders and rule-tag assignments changed hands: bring the brand's rule-tag refresh forward
+    (after this commit)."""
+    worker = getattr(request.app.state, "tag_worker", None)
+    if worker is not None:
+        worker.notify(tenant_id)
 
 
 @router.get("/custom-fields", response_model=list[s.CustomFieldRead], summary="Custom fields 自定义字段")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from siyu.customers.facade import register_customer_reference
+from siyu.customers.facade import MergeHandler, register_customer_reference
 from siyu.db.base import table_of
-from siyu.guides.models import GuideBindingEvent
-from siyu.guides.service import BindingBook, BindingState, bind, binding_of
+from siyu.guides.models import GuideBinding, GuideBindingEvent
+from siyu.guides.service import BindingBook, BindingState, bind, binding_of, merge_bindings, unmerge_bindings
 
-# Merges move a merged customer's binding history to the survivor; the survivor keeps its own
-# current binding (a customer has one), the merged one's stays with the merged record.
+# Merges: the merged record's binding history moves to the survivor; its current binding moves too
+# when the survivor has none, else the survivor keeps its own (a customer has one) and it ends.
 register_customer_reference(table_of(GuideBindingEvent))
+register_customer_reference(
+    table_of(GuideBinding),
+    handler=MergeHandler(merge=merge_bindings, unmerge=unmerge_bindings, locks=("guide_bindings",)),
+)
 
 __all__ = ["BindingBook", "BindingState", "bind", "binding_of"]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
+from siyu.customers.facade import MergeParties
 from siyu.customers.models import Customer
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
@@ -266,3 +267,97 @@ def bind(
 def binding_of(session: Session, *, tenant_id: int, customer_id: int) -> BindingState | None:
     """The customer's binding, if any (active or with a departed guide)."""
     return BindingBook.load(session, tenant_id=tenant_id, customer_ids={customer_id}).states.get(customer_id)
+
+
+# --- merges ------------------------------------------------------------------------------------
+def _binding_values(row: GuideBinding) -> dict[str, object]:
+    return {
+        "guide_id": row.guide_id,
+        "store_id": row.store_id,
+        "source": row.source,
+        "started_at": row.started_at.isoformat(),
+        "protected_until": row.protected_until.isoformat(),
+        "renewed_at": row.renewed_at.isoformat(),
+    }
+
+
+def _merge_event(
+    parties: MergeParties, customer_id: int, kind: str, values: dict[str, object]
+) -> dict[str, object]:
+    return {
+        "tenant_id": parties.tenant_id,
+        "customer_id": customer_id,
+        "kind": kind,
+        "guide_id": values["guide_id"],
+        "previous_guide_id": None,
+        "store_id": values["store_id"],
+        "source": "merge",
+        "occurred_at": parties.at,
+        "reference": f"merge:{parties.merge_id}",
+    }
+
+
+def _bindings_of(session: Session, parties: MergeParties) -> dict[int, GuideBinding]:
+    return {
+        b.customer_id: b
+        for b in session.scalars(
+            select(GuideBinding).where(
+                GuideBinding.tenant_id == parties.tenant_id,
+                GuideBinding.customer_id.in_([parties.survivor_id, parties.merged_id]),
+            )
+        )
+    }
+
+
+def merge_bindings(session: Session, parties: MergeParties) -> dict[str, object]:
+    """A customer has one binding: the survivor keeps its own; the merged record's moves over only
+    when the survivor has none, otherwise it ends (an `ended` event with source `merge`)."""
+    lock_tenant(session, "guide_bindings", parties.tenant_id)
+    bindings = _bindings_of(session, parties)
+    mine = bindings.get(parties.merged_id)
+    if mine is None:
+        return {}
+    if parties.survivor_id not in bindings:
+        mine.customer_id = parties.survivor_id
+        session.flush()
+        return {"moved": mine.id}
+    values = _binding_values(mine)
+    session.delete(mine)
+    session.flush()
+    bulk_insert(session.connection(), EVENTS, [_merge_event(parties, parties.merged_id, "ended", values)])
+    return {"ended": values}
+
+
+def unmerge_bindings(session: Session, parties: MergeParties, snapshot: dict[str, object]) -> int:
+    """Undo `merge_bindings`: a moved binding goes back, an ended one is restored (unless the
+    record has had a binding since)."""
+    lock_tenant(session, "guide_bindings", parties.tenant_id)
+    bindings = _bindings_of(session, parties)
+    if parties.merged_id in bindings:
+        return 0
+    moved = snapshot.get("moved")
+    if isinstance(moved, int):
+        row = bindings.get(parties.survivor_id)
+        if row is None or row.id != moved:
+            return 0
+        row.customer_id = parties.merged_id
+        session.flush()
+        return 1
+    values = snapshot.get("ended")
+    if not isinstance(values, dict):
+        return 0
+    session.add(
+        GuideBinding(
+            tenant_id=parties.tenant_id,
+            customer_id=parties.merged_id,
+            guide_id=values["guide_id"],
+            store_id=values["store_id"],
+            source=values["source"],
+            started_at=dt.datetime.fromisoformat(values["started_at"]),
+            protected_until=dt.datetime.fromisoformat(values["protected_until"]),
+            renewed_at=dt.datetime.fromisoformat(values["renewed_at"]),
+        )
+    )
+    session.flush()
+    bulk_insert(session.connection(), EVENTS, [_merge_event(parties, parties.merged_id, "bound", values)])
+    return 1

@@ -67,8 +67,6 @@ SNAPSHOT_FIELDS = (
     "paid_fen",
 )
 
-customers.register_customer_reference(ORDERS)
-
 
 def _err(row: int, column: str | None, code: str, zh: str, en: str) -> RowError:
     return RowError(row, column, code, zh, en)

@@ -21,7 +21,7 @@ from siyu.audiences.index import engine_of, index_for
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found, rejected
-from siyu.customers.facade import customers_by_number, customers_in_scope
+from siyu.customers.facade import MergeParties, customers_by_number, customers_in_scope
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
@@ -595,3 +595,204 @@ def sweep_expired(session: Session, *, tenant_id: int, now: dt.datetime | None =
     )
     _flush(session, writes)
     return len(lapsed)
+
+
+# --- merges ------------------------------------------------------------------------------------
+def _later(a: dt.datetime | None, b: dt.datetime | None) -> bool:
+    """Whether expiry a lapses after expiry b (None never lapses)."""
+    return b is not None and (a is None or a > b)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _at(value: Any) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _assignment_values(row: Any) -> dict[str, Any]:
+    return {
+        "tag_id": row.tag_id,
+        "source_type": row.source_type,
+        "source_id": row.source_id,
+        "assigned_at": _iso(row.assigned_at),
+        "expires_at": _iso(row.expires_at),
+    }
+
+
+def _holdings(
+    session: Session, tenant_id: int, customer_ids: list[int], extra_tags: set[int]
+) -> tuple[list[Any], dict[int, tuple[int, bool]]]:
+    """The customers' assignments (oldest first) and (group, exclusive) of those and other tags."""
+    rows = list(
+        session.execute(
+            select(
+                ASSIGNMENTS.c.id,
+                ASSIGNMENTS.c.tag_id,
+                ASSIGNMENTS.c.customer_id,
+                ASSIGNMENTS.c.source_type,
+                ASSIGNMENTS.c.source_id,
+                ASSIGNMENTS.c.assigned_at,
+                ASSIGNMENTS.c.expires_at,
+            )
+            .where(ASSIGNMENTS.c.tenant_id == tenant_id, ASSIGNMENTS.c.customer_id.in_(customer_ids))
+            .order_by(ASSIGNMENTS.c.id)
+        )
+    )
+    tag_ids = sorted({r.tag_id for r in rows} | extra_tags)
+    groups = {
+        tag_id: (group_id, bool(exclusive))
+        for tag_id, group_id, exclusive in session.execute(
+            select(Tag.id, TagGroup.id, TagGroup.exclusive)
+            .join(TagGroup, TagGroup.id == Tag.group_id)
+            .where(Tag.tenant_id == tenant_id, Tag.id.in_(tag_ids))
+        )
+    }
+    return rows, groups
+
+
+def merge_customer_tags(session: Session, parties: MergeParties) -> dict[str, Any]:
+    """The survivor gets the union of both records' tags, each move written to the history (and
+    so to the bitmaps) with source `merge`: a tag only the merged record holds moves over; a tag
+    both hold stays the survivor's, lapsing at the later of the two expiries; in an exclusive
+    group the more recent assignment wins (the survivor's on a tie). The merged record keeps none."""
+    tenant_id, survivor, merged = parties.tenant_id, parties.survivor_id, parties.merged_id
+    s_number, m_number, now = parties.survivor_number, parties.merged_number, parties.at
+    source = ("merge", parties.merge_id)
+    lock_tenant(session, "tags", tenant_id)
+    rows, groups = _holdings(session, tenant_id, [survivor, merged], set())
+    by_tag = {r.tag_id: r for r in rows if r.customer_id == survivor}
+    by_group = {groups[r.tag_id][0]: r for r in by_tag.values() if groups[r.tag_id][1]}
+    writes = _Writes()
+    moved: list[int] = []
+    dropped: list[dict[str, Any]] = []
+    replaced: list[dict[str, Any]] = []
+    extended: list[dict[str, Any]] = []
+    for row in (r for r in rows if r.customer_id == merged):
+        group_id, exclusive = groups[row.tag_id]
+        held = by_tag.get(row.tag_id)
+        rival = by_group.get(group_id) if exclusive and held is None else None
+        if held is not None and _later(row.expires_at, held.expires_at):
+            extended.append({"id": held.id, **_assignment_values(held), "extended_to": _iso(row.expires_at)})
+            writes.renewals.append(
+                {"a_id": held.id, "a_expires": row.expires_at, "a_type": source[0], "a_source": source[1]}
+            )
+            writes.events.append(
+                _event(tenant_id, row.tag_id, survivor, s_number, "renewed", source, now, row.expires_at)
+            )
+        if held is not None or (rival is not None and rival.assigned_at >= row.assigned_at):
+            dropped.append(_assignment_values(row))
+            writes.deletes.append(row.id)
+            writes.events.append(
+                _event(tenant_id, row.tag_id, merged, m_number, "removed", source, now, None)
+            )
+            continue
+        if rival is not None:
+            replaced.append(_assignment_values(rival))
+            writes.deletes.append(rival.id)
+            del by_tag[rival.tag_id]
+            writes.events.append(
+                _event(tenant_id, rival.tag_id, survivor, s_number, "replaced", source, now, None)
+            )
+        moved.append(row.id)
+        by_tag[row.tag_id] = row
+        if exclusive:
+            by_group[group_id] = row
+        writes.events.append(_event(tenant_id, row.tag_id, merged, m_number, "removed", source, now, None))
+        writes.events.append(
+            _event(tenant_id, row.tag_id, survivor, s_number, "assigned", source, now, row.expires_at)
+        )
+    _flush(session, writes)
+    _move(session, tenant_id, moved, survivor, s_number)
+    if not (moved or dropped or replaced or extended):
+        return {}
+    return {"moved": moved, "dropped": dropped, "replaced": replaced, "extended": extended}
+
+
+def _move(session: Session, tenant_id: int, ids: list[int], customer_id: int, number: int) -> None:
+    if ids:
+        session.execute(
+            update(ASSIGNMENTS)
+            .where(ASSIGNMENTS.c.tenant_id == tenant_id, ASSIGNMENTS.c.id.in_(ids))
+            .values(customer_id=customer_id, customer_number=number)
+        )
+
+
+def unmerge_customer_tags(session: Session, parties: MergeParties, snapshot: dict[str, Any]) -> int:
+    """Undo `merge_customer_tags` as far as the tags have not changed since: moved assignments still
+    on the survivor go back, the merged record's dropped ones and the survivor's replaced ones come
+    back where no tag of theirs (or of their exclusive group) has taken the place, and extended
+    expiries return to what they were. Every step is history with source `merge`."""
+    tenant_id, survivor, merged = parties.tenant_id, parties.survivor_id, parties.merged_id
+    numbers = {survivor: parties.survivor_number, merged: parties.merged_number}
+    source, now = ("merge", parties.merge_id), parties.at
+    lock_tenant(session, "tags", tenant_id)
+    snapshot_tags = {v["tag_id"] for key in ("dropped", "replaced") for v in snapshot.get(key, [])}
+    rows, groups = _holdings(session, tenant_id, [survivor, merged], snapshot_tags)
+    by_id = {r.id: r for r in rows}
+    held: dict[int, set[int]] = {survivor: set(), merged: set()}  # tags, and exclusive groups as -id
+
+    def keys(tag_id: int) -> set[int]:
+        group_id, exclusive = groups.get(tag_id, (0, False))
+        return {tag_id, -group_id} if exclusive else {tag_id}
+
+    for r in rows:
+        held[r.customer_id] |= keys(r.tag_id)
+    writes = _Writes()
+    back: list[int] = []
+    for a_id in snapshot.get("moved", []):
+        row = by_id.get(a_id)
+        if row is None or row.customer_id != survivor or keys(row.tag_id) & held[merged]:
+            continue
+        back.append(a_id)
+        held[survivor] -= keys(row.tag_id)
+        held[merged] |= keys(row.tag_id)
+        writes.events.append(
+            _event(tenant_id, row.tag_id, survivor, numbers[survivor], "removed", source, now, None)
+        )
+        writes.events.append(
+            _event(tenant_id, row.tag_id, merged, numbers[merged], "assigned", source, now, row.expires_at)
+        )
+    for key, owner in (("dropped", merged), ("replaced", survivor)):
+        for values in snapshot.get(key, []):
+            tag_id = values["tag_id"]
+            if tag_id not in groups or keys(tag_id) & held[owner]:
+                continue
+            held[owner] |= keys(tag_id)
+            expires_at = _at(values["expires_at"])
+            writes.inserts.append(
+                {
+                    "tenant_id": tenant_id,
+                    "tag_id": tag_id,
+                    "customer_id": owner,
+                    "customer_number": numbers[owner],
+                    "source_type": values["source_type"],
+                    "source_id": values["source_id"],
+                    "assigned_at": _at(values["assigned_at"]),
+                    "expires_at": expires_at,
+                }
+            )
+            writes.events.append(
+                _event(tenant_id, tag_id, owner, numbers[owner], "assigned", source, now, expires_at)
+            )
+    for values in snapshot.get("extended", []):
+        row = by_id.get(values["id"])
+        if row is None or row.customer_id != survivor or _iso(row.expires_at) != values["extended_to"]:
+            continue
+        expires_at = _at(values["expires_at"])
+        writes.renewals.append(
+            {
+                "a_id": row.id,
+                "a_expires": expires_at,
+                "a_type": values["source_type"],
+                "a_source": values["source_id"],
+            }
+        )
+        writes.events.append(
+            _event(tenant_id, row.tag_id, survivor, numbers[survivor], "renewed", source, now, expires_at)
+        )
+    restored = len(back) + len(writes.inserts) + len(writes.renewals)
+    _move(session, tenant_id, back, merged, numbers[merged])
+    _flush(session, writes)
+    return restored
