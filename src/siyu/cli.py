@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from siyu.settings import get_settings
 
@@ -328,15 +328,19 @@ def tags_refresh(
     tenant: Annotated[str | None, typer.Option(help="tenant slug (default: every brand)")] = None,
 ) -> None:
     """Refresh rule tags and sweep lapsed tags now (the server also does it on a schedule) 刷新规则标签."""
+    from siyu.db.session import cross_tenant_access, unit_of_work
+    from siyu.org.models import Tenant
     from siyu.tags.worker import refresh_tenant, tenants_with_work
 
     engine = _engine()
     tenant_ids = [_tenant_id(tenant)] if tenant else tenants_with_work(engine)
-    table = Table("tenant", "rule tags 规则标签", "lapsed 过期清理")
+    with unit_of_work(engine) as session, cross_tenant_access(session):
+        slugs = {tid: slug for tid, slug in session.execute(select(Tenant.id, Tenant.slug))}
+    table = Table("brand 品牌", "rule tags 规则标签", "lapsed 过期清理")
     with console.status("refreshing 刷新中…"):
         for tenant_id in tenant_ids:
             refreshed, swept = refresh_tenant(engine, tenant_id)
-            table.add_row(str(tenant_id), str(refreshed), str(swept))
+            table.add_row(slugs.get(tenant_id, str(tenant_id)), f"{refreshed:,}", f"{swept:,}")
     console.print(table)
 
 

@@ -24,6 +24,7 @@ from siyu.audiences.index import ASSIGNMENTS, TenantIndex, birth_key, engine_of,
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.db.expressions import one_of
+from siyu.db.session import holds_tenant_lock
 from siyu.org.facade import stores_by_code, tenant_zone
 from siyu.products.models import Product
 from siyu.tags.models import Tag
@@ -282,7 +283,7 @@ def evaluate(
     now = now or utcnow()
     ctx = resolve(session, tenant_id=tenant_id, node=node, now=now)
     engine = engine_of(session)
-    index = index_for(engine, tenant_id)
+    index = index_for(engine, tenant_id, holding_tag_lock=holds_tenant_lock(session, "tags", tenant_id))
     key: tuple[Any, ...] | None = None
     if use_cache and cacheable(node):
         soonest = min(

@@ -132,23 +132,38 @@ class TenantIndex:
         self.version = 0  # bumps whenever anything changes (keys cached results)
 
     # --- catching up ----------------------------------------------------------------------------
-    def sync(self, engine: Engine) -> None:
-        """Bring tags and attributes up to what is committed now."""
-        with self.lock, read_connection(engine) as conn:
-            shared_lock(conn, self.tenant_id)
+    def sync(self, engine: Engine, *, holding_tag_lock: bool = False) -> None:
+        """Bring tags and attributes up to what is committed now.
+
+        Lock order: the brand's tag lock (its shared form here) before this index's lock, never
+        the other way round. A caller whose transaction holds the exclusive tag lock (a rule-tag
+        refresh, a tagging that evaluates a rule) must not wait for the shared form on a second
+        connection — that waits on itself; it reads without it, which is safe because no other
+        tag write can be in flight while it holds the lock.
+        """
+        with read_connection(engine) as conn:
+            if not holding_tag_lock:
+                shared_lock(conn, self.tenant_id)
             try:
-                newest = conn.execute(
-                    select(func.max(EVENTS.c.id)).where(EVENTS.c.tenant_id == self.tenant_id)
-                ).scalar_one()
-                newest = 0 if newest is None else int(newest)
-                if self.log_position < 0 or newest < self.log_position:
-                    self._build_tags(conn, newest)
-                elif newest > self.log_position:
-                    self._replay(conn)
+                with self.lock:
+                    self._catch_up_tags(conn)
             finally:
-                shared_unlock(conn, self.tenant_id)
-            self._sync_customers(conn)
+                if not holding_tag_lock:
+                    shared_unlock(conn, self.tenant_id)
+            with self.lock:
+                self._sync_customers(conn)
             conn.rollback()
+
+    def _catch_up_tags(self, conn: Connection) -> None:
+        """Replay the tag log past the last event applied (or build from scratch)."""
+        newest = conn.execute(
+            select(func.max(EVENTS.c.id)).where(EVENTS.c.tenant_id == self.tenant_id)
+        ).scalar_one()
+        newest = 0 if newest is None else int(newest)
+        if self.log_position < 0 or newest < self.log_position:
+            self._build_tags(conn, newest)
+        elif newest > self.log_position:
+            self._replay(conn)
 
     def _build_tags(self, conn: Connection, newest: int) -> None:
         """From the saved checkpoints when they are there (then the log past them), else from every
@@ -448,12 +463,13 @@ def engine_of(session: Session) -> Engine:
     return bind if isinstance(bind, Engine) else bind.engine
 
 
-def index_for(engine: Engine, tenant_id: int) -> TenantIndex:
-    """The index of a tenant on an engine, brought up to date."""
+def index_for(engine: Engine, tenant_id: int, *, holding_tag_lock: bool = False) -> TenantIndex:
+    """The index of a tenant on an engine, brought up to date (see `TenantIndex.sync` for the
+    lock order; pass `holding_tag_lock` when the caller's transaction holds the tag lock)."""
     with _REGISTRY_LOCK:
         per_engine = _INDEXES.setdefault(engine, {})
         index = per_engine.get(tenant_id)
         if index is None:
             index = per_engine[tenant_id] = TenantIndex(tenant_id)
-    index.sync(engine)
+    index.sync(engine, holding_tag_lock=holding_tag_lock)
     return index

@@ -166,3 +166,19 @@ def lock_tenant(session: Session, name: str, tenant_id: int) -> None:
             text("SELECT pg_advisory_xact_lock(:ns, :tid)"),
             {"ns": LOCK_NAMESPACES[name], "tid": int(tenant_id)},
         )
+    session.info.setdefault(HELD_LOCKS, set()).add((name, int(tenant_id)))
+
+
+def holds_tenant_lock(session: Session, name: str, tenant_id: int) -> bool:
+    """Whether this session's open transaction took `lock_tenant(name, tenant_id)`."""
+    return (name, int(tenant_id)) in session.info.get(HELD_LOCKS, ())
+
+
+HELD_LOCKS = "siyu_held_locks"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction: Any) -> None:
+    # Transaction-level advisory locks end with the transaction; so does the record of them.
+    if transaction.parent is None:
+        session.info.pop(HELD_LOCKS, None)

@@ -25,7 +25,7 @@ from siyu.customers.facade import MergeParties, customers_by_number, customers_i
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
-from siyu.db.session import lock_tenant
+from siyu.db.session import holds_tenant_lock, lock_tenant
 from siyu.tags import schemas as s
 from siyu.tags.models import Tag, TagAssignment, TagEvent, TagGroup
 
@@ -84,7 +84,9 @@ def list_groups(
 
 def member_counts(session: Session, *, tenant_id: int) -> dict[int, int]:
     """Customers per tag now, from the bitmaps (assignments past expiry not yet swept included)."""
-    index = index_for(engine_of(session), tenant_id)
+    index = index_for(
+        engine_of(session), tenant_id, holding_tag_lock=holds_tenant_lock(session, "tags", tenant_id)
+    )
     with index.lock:
         active = index.universe()
         return {tag_id: bitmap.intersection_cardinality(active) for tag_id, bitmap in index.tags.items()}
