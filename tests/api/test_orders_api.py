@@ -470,3 +470,34 @@ def test_holiday_closes_the_store_for_the_hours_split(client: TestClient, world:
         for x in res
     ]
     assert during == [True, False]
+
+
+def test_an_order_discount_never_drives_a_line_below_zero(client: TestClient, world: World) -> None:
+    """Hardening 11: lines 10000 / 99 / 99 and an order discount of 10150 land, and add up."""
+    w = world
+    client.post(
+        "/api/v1/products/batch",
+        headers=w.headers("integration"),
+        json={"products": [{"code": c, "name": c, "list_price_fen": 99} for c in ("S1", "S2")]},
+    ).raise_for_status()
+    setup_products(client, w)
+    order = o(
+        "alloc-1",
+        channel="pos",
+        store_code="S1",
+        lines=[
+            {"sku_code": "A", "quantity": 1, "unit_price_fen": 10000},
+            {"sku_code": "S1", "quantity": 1, "unit_price_fen": 99},
+            {"sku_code": "S2", "quantity": 1, "unit_price_fen": 99},
+        ],
+        order_discount_fen=10150,
+        payments=[{"method": "cash", "amount_fen": 48}],
+    )
+    answer = post(client, w, [order])
+    assert answer.status_code == 200, answer.text
+    detail = client.get(
+        f"/api/v1/orders/{answer.json()['results'][0]['order_id']}", headers=w.headers("owner")
+    ).json()
+    amounts = [line["amount_fen"] for line in detail["lines"]]
+    assert amounts == [47, 1, 0] and sum(amounts) == 48
+    assert [line["discount_fen"] for line in detail["lines"]] == [9953, 98, 99]

@@ -347,3 +347,30 @@ def test_a_burst_of_exports_is_bounded_not_failed(db_world: World) -> None:
             client.get("/api/v1/customers/export?format=csv", headers=db_world.headers("owner")).status_code
             == 200
         )
+
+
+def test_only_unique_races_are_retryable_conflicts(engine: Any) -> None:
+    """Hardening 11: a check constraint refusing a value is not 'concurrent write conflict, retry'."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from siyu.api.routing import is_unique_violation
+
+    seen: dict[str, bool] = {}
+    with engine.connect() as conn:
+        conn.execute(
+            text("CREATE TEMPORARY TABLE probe (k INTEGER UNIQUE, amount INTEGER CHECK (amount >= 0))")
+        )
+        conn.execute(text("INSERT INTO probe VALUES (1, 5)"))
+        for name, statement in (
+            ("unique", "INSERT INTO probe VALUES (1, 6)"),
+            ("check", "INSERT INTO probe VALUES (2, -1)"),
+        ):
+            nested = conn.begin_nested()
+            try:
+                conn.execute(text(statement))
+            except IntegrityError as exc:
+                seen[name] = is_unique_violation(exc)
+            nested.rollback()
+        conn.rollback()
+    assert seen == {"unique": True, "check": False}

@@ -1,6 +1,8 @@
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from siyu.core.clock import FixedClock
 from siyu.core.errors import DomainError
@@ -18,8 +20,8 @@ def test_format_fen() -> None:
 
 
 def test_allocate_gives_remainder_to_last_part() -> None:
-    assert allocate(1000, [1, 1, 1]) == [333, 333, 334]
-    assert sum(allocate(999, [3, 5, 7, 11])) == 999
+    assert allocate(1000, [1000, 1000, 1000]) == [333, 333, 334]
+    assert sum(allocate(25, [3, 5, 7, 11])) == 25
     with pytest.raises(ValueError):
         allocate(100, [0, 0])
 
@@ -58,3 +60,24 @@ def test_fixed_clock_moves_only_when_told() -> None:
     assert clock.now() == datetime(2026, 11, 23, tzinfo=UTC)
     clock.advance(timedelta(minutes=5))
     assert clock.now() == datetime(2026, 11, 23, 0, 5, tzinfo=UTC)
+
+
+def test_allocation_never_drives_a_line_below_zero_and_adds_up() -> None:
+    """Hardening 11: lines 10000 / 99 / 99 with an order discount of 10150 (goods 10198)."""
+    parts = allocate(10150, [10000, 99, 99])
+    assert parts == [9953, 98, 99]
+    assert sum(parts) == 10150 and all(0 <= p <= w for p, w in zip(parts, [10000, 99, 99], strict=True))
+    assert allocate(10198, [10000, 99, 99]) == [10000, 99, 99]  # the whole order free
+    assert allocate(0, [5, 7]) == [0, 0]
+    with pytest.raises(ValueError):
+        allocate(10199, [10000, 99, 99])
+
+
+@given(st.lists(st.integers(0, 10**7), min_size=1, max_size=30).filter(lambda w: sum(w) > 0), st.data())
+def test_allocation_parts_lie_within_their_lines_and_add_up(weights: list[int], data: st.DataObject) -> None:
+    total = data.draw(st.integers(0, sum(weights)))
+    parts = allocate(total, weights)
+    assert sum(parts) == total
+    assert all(0 <= p <= w for p, w in zip(parts, weights, strict=True))
+    # Each part is its exact share rounded down or up.
+    assert all(abs(p * sum(weights) - total * w) < sum(weights) for p, w in zip(parts, weights, strict=True))

@@ -158,13 +158,26 @@ async def _with_retry(request: Request, session: Session, original: Handler) -> 
     for attempt in range(MAX_ATTEMPTS):
         try:
             return await original(request)
-        except IntegrityError:
+        except IntegrityError as exc:
             await run_in_threadpool(session.rollback)
+            if not is_unique_violation(exc):
+                # A check, foreign-key or not-null constraint refused the data: retrying cannot
+                # help. Validation should have caught it first, so it is logged as a defect.
+                log.error("constraint refused a write on %s: %s", request.url.path, exc.orig)
+                raise DomainError("constraint_violated") from None
             if attempt == MAX_ATTEMPTS - 1:
                 raise DomainError(
                     "conflict", reason_zh="并发写入冲突，请重试", reason_en="concurrent write conflict; retry"
                 ) from None
     raise AssertionError("unreachable")
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Whether an integrity error is a unique-key race (retryable), not a refused value."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    return "UNIQUE constraint failed" in str(exc.orig)
 
 
 def _find(session: Session, tenant_id: int, key: str) -> IdempotencyRecord | None:

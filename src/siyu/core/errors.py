@@ -20,6 +20,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "品牌至少需要一位在职的所有者：请先把另一位员工设为所有者",
         "A brand needs at least one active owner: make another staff member owner first",
     ),
+    "constraint_violated": (
+        422,
+        "数据不满足约束，未写入任何内容；请检查金额与数量",
+        "The data breaks a rule of the database; nothing was written — check amounts and quantities",
+    ),
     "server_busy": (
         503,
         "服务器繁忙（{what_zh}），请 {retry_after_s} 秒后重试",
