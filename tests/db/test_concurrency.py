@@ -374,3 +374,50 @@ def test_only_unique_races_are_retryable_conflicts(engine: Any) -> None:
             nested.rollback()
         conn.rollback()
     assert seen == {"unique": True, "check": False}
+
+
+def test_concurrent_copies_of_one_refund_all_get_the_first_answer(db_world: World) -> None:
+    """Hardening 12: the same refund id sent 8 times at once, taking the line's last unit: one
+    refund, and every copy answers it (the first as new, the others as replays)."""
+    from siyu.orders.models import Refund
+
+    app, headers = app_with_sku(db_world, "CR-1", 3000)
+    order = {
+        "channel": "mini_program",
+        "external_id": "COPY-1",
+        "status": "paid",
+        "placed_at": "2026-06-18T12:00:00+08:00",
+        "paid_at": "2026-06-18T12:00:00+08:00",
+        "lines": [{"sku_code": "CR-1", "quantity": 1, "unit_price_fen": 3000}],
+        "payments": [{"method": "wechat_pay", "amount_fen": 3000}],
+    }
+    with TestClient(app) as client:
+        client.post("/api/v1/orders/batch", headers=headers, json={"orders": [order]}).raise_for_status()
+    body = {
+        "refunds": [
+            {
+                "channel": "mini_program",
+                "order_external_id": "COPY-1",
+                "external_id": "RF-COPY",
+                "refunded_at": "2026-06-19T12:00:00+08:00",
+                "lines": [{"line_no": 1, "quantity": 1}],
+            }
+        ]
+    }
+
+    def refund(_: int) -> tuple[int, Any]:
+        with TestClient(app) as client:
+            r = client.post("/api/v1/refunds", headers=headers, json=body)
+            return r.status_code, r.json()
+
+    answers = run_threads(8, refund)
+    assert [status for status, _ in answers] == [200] * 8, answers
+    results = [a["results"][0] for _, a in answers]
+    assert len({r["refund_id"] for r in results}) == 1
+    assert sorted(r["replayed"] for r in results) == [False] + [True] * 7
+    assert {r["amount_fen"] for r in results} == {3000}
+    with unit_of_work(db_world.engine) as session:
+        count = session.scalar(
+            select(func.count()).select_from(Refund).where(Refund.tenant_id == db_world.tenant_id)
+        )
+    assert count == 1

@@ -60,12 +60,17 @@ def refund_orders(
 def _refund_one(
     session: Session, tenant_id: int, row: int, data: s.RefundIn, now: dt.datetime
 ) -> s.RefundResult:
+    # Lock the order row first: concurrent copies of one refund queue here, and on PostgreSQL each
+    # later statement reads what the one before it committed — so a copy finds the first refund
+    # below and replays its answer instead of being told the units are gone.
     order = session.scalar(
-        select(Order).where(
+        select(Order)
+        .where(
             Order.tenant_id == tenant_id,
             Order.channel == data.channel,
             Order.external_id == data.order_external_id,
         )
+        .with_for_update()
     )
     if order is None:
         raise DomainError("not_found", object="order")
