@@ -339,3 +339,50 @@ def test_a_masked_phone_cannot_be_confirmed_by_searching_for_it(client: TestClie
         "/api/v1/audit-log", params={"action": "customer.phone_search"}, headers=world.headers("owner")
     ).json()["items"]
     assert [(e["data"]["phone"], e["data"]["via"]) for e in log] == [("153****8916", "search")]
+
+
+def test_scope_leaks_are_closed(client: TestClient, world: World) -> None:
+    """Hardening 8: a conflict does not name a customer outside the scope, and a manager cannot hand a
+    customer to another store's guide through PATCH."""
+    made = batch(
+        client,
+        world,
+        [
+            {"phone": "13600000001", "store_id": world.store_ids[0], "name": "本店"},
+            {"phone": "13600000002", "store_id": world.store_ids[1], "name": "他店"},
+        ],
+    ).json()["results"]
+    mine, theirs = made[0]["customer_id"], made[1]["customer_id"]
+    client.patch(
+        f"/api/v1/customers/{mine}", json={"guide_id": world.staff["guide"]}, headers=world.headers("owner")
+    ).raise_for_status()
+    taken = client.post(
+        f"/api/v1/customers/{mine}/identities",
+        json={"type": "phone", "value": "13600000002"},
+        headers=world.headers("guide"),
+    )
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "identity_taken"
+    assert taken.json()["error"]["details"] == {"customer_ids": [mine]}
+    assert str(theirs) not in taken.text
+    # HQ sees both records, so HQ is told which two to merge.
+    both = client.post(
+        f"/api/v1/customers/{mine}/identities",
+        json={"type": "phone", "value": "13600000002"},
+        headers=world.headers("owner"),
+    )
+    assert both.status_code == 409 and both.json()["error"]["details"] == {"customer_ids": [mine, theirs]}
+
+    manager = world.headers("store_manager")
+    handed = client.patch(
+        f"/api/v1/customers/{mine}", json={"guide_id": world.staff["guide2"]}, headers=manager
+    )
+    assert handed.status_code == 404 and handed.json()["error"]["code"] == "not_found"
+    by_guide = client.patch(
+        f"/api/v1/customers/{mine}", json={"guide_id": world.staff["guide2"]}, headers=world.headers("guide")
+    )
+    assert by_guide.status_code == 403
+    after = client.get(f"/api/v1/customers/{mine}", headers=world.headers("owner")).json()
+    assert after["guide_id"] == world.staff["guide"]
+    # A guide of the manager's own store is fine, as on the binding route.
+    own = client.patch(f"/api/v1/customers/{mine}", json={"guide_id": world.staff["guide"]}, headers=manager)
+    assert own.status_code == 200

@@ -79,6 +79,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "导入文件有 {error_count} 处错误，未写入任何数据",
         "The import file has {error_count} errors; nothing was written",
     ),
+    "identity_taken": (
+        409,
+        "该身份标识已属于另一位客户（不在您的可见范围内），请联系总部核实或合并",
+        "This identity already belongs to another customer outside your scope; ask HQ to check or merge",
+    ),
     "identity_conflict": (
         409,
         "这些身份标识属于不同的客户，请先合并客户",

@@ -30,7 +30,7 @@ from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
 from siyu.db.pagination import keyset_page
 from siyu.db.session import LOCK_NAMESPACES, lock_tenant
-from siyu.org.models import Staff, Store, Tenant
+from siyu.org.models import Staff, StaffStore, Store, Tenant
 from siyu.platform import audit
 
 MAX_BATCH = 1000
@@ -730,12 +730,29 @@ def update_customer(
     if data.custom_fields:
         definitions = {d.key: d for d in list_custom_fields(session, tenant_id=tenant_id)}
         validate_custom_fields(definitions, data.custom_fields, allow_null=True)
+    scoped = principal is not None and principal.scope != "all"
     if data.store_id is not None:
-        if principal is not None and principal.scope == "stores" and data.store_id not in principal.store_ids:
+        if scoped and principal is not None and data.store_id not in principal.store_ids:
             raise not_found("store")
         _ensure_exists(session, Store, tenant_id, data.store_id, "store")
-    if data.guide_id is not None:
-        _ensure_exists(session, Staff, tenant_id, data.guide_id, "staff")
+    if "guide_id" in data.model_fields_set and data.guide_id != customer.guide_id:
+        # The same rule as binding an exclusive guide: only those who may bind guides change the
+        # guide, and a store manager only to a guide of their own stores — else a customer could be
+        # handed into another store's scope.
+        if principal is not None and not principal.can(Perm.BINDINGS_WRITE):
+            raise DomainError("forbidden", permission=Perm.BINDINGS_WRITE.value)
+        if data.guide_id is not None:
+            _ensure_exists(session, Staff, tenant_id, data.guide_id, "staff")
+            if scoped and principal is not None:
+                guide_stores = set(
+                    session.scalars(
+                        select(StaffStore.store_id).where(
+                            StaffStore.tenant_id == tenant_id, StaffStore.staff_id == data.guide_id
+                        )
+                    )
+                )
+                if not guide_stores & principal.store_ids:
+                    raise not_found("guide")
     changed = _apply_profile(customer, profile)
     if changed:
         customer.updated_at = utcnow()
@@ -772,6 +789,11 @@ def add_identity(
     if owner is not None:
         if owner.customer_id == customer.id:
             return owner
+        try:
+            get_customer(session, tenant_id=tenant_id, customer_id=owner.customer_id, principal=principal)
+        except DomainError:
+            # The holder is outside the caller's scope: say the identity is taken, never by whom.
+            raise DomainError("identity_taken", details={"customer_ids": [customer.id]}) from None
         raise DomainError("identity_conflict", details={"customer_ids": [customer.id, owner.customer_id]})
     row = CustomerIdentity(
         tenant_id=tenant_id,
