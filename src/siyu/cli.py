@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,6 +119,54 @@ def serve(
     uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=False)
 
 
+class StageProgress:
+    """Progress of a long command by stage: bars on a terminal; on a pipe or a log file (no
+    terminal) one plain line per stage whenever it moves on by a tenth, or every 10 s, and at
+    its end — so a build logged to a file is never silent for minutes."""
+
+    LINE_EVERY_S = 10.0
+
+    def __init__(self, out: Console) -> None:
+        self.out = out
+        self.bars: Progress | None = None
+        self.tasks: dict[str, Any] = {}
+        self.started = time.monotonic()
+        self.last: dict[str, tuple[float, int]] = {}  # label -> (when printed, tenth printed)
+
+    def __enter__(self) -> StageProgress:
+        if self.out.is_terminal:
+            self.bars = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.out,
+            )
+            self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bars is not None:
+            self.bars.__exit__(None, None, None)
+
+    def update(self, label: str, done: int, total: int) -> None:
+        """Stage `label` has done `done` of `total`."""
+        if self.bars is not None:
+            if label not in self.tasks:
+                self.tasks[label] = self.bars.add_task(label, total=total)
+            self.bars.update(self.tasks[label], completed=done, total=total)
+            return
+        now = time.monotonic()
+        tenth = 10 * done // total if total > 0 else 10
+        printed_at, printed_tenth = self.last.get(label, (-1e9, -1))
+        if tenth > printed_tenth or (now - printed_at >= self.LINE_EVERY_S and done < total) or done == total:
+            if (tenth, done == total) == (printed_tenth, True):
+                return  # the end of this stage was already said
+            self.last[label] = (now, tenth)
+            share = f" ({100 * done // total}%)" if total > 0 else ""
+            self.out.print(f"{label} {done:,}/{total:,}{share} {now - self.started:.0f}s", highlight=False)
+
+
 @app.command()
 def demo(
     stores: int = typer.Option(30, min=1, max=2000),
@@ -140,25 +189,18 @@ def demo(
     if if_empty and tenant_has_customers(engine):
         console.print("[green]✓[/green] demo brand already present 演示品牌已存在")
         return
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        tasks = {"customers": progress.add_task("demo customers 演示客户", total=customers)}
+    labels = {
+        "customers": "demo customers 演示客户",
+        "tags": "demo tags 演示标签（客户）",
+        "rule tags": "rule tags 规则标签",
+        "wecom": "WeCom friends, codes, groups 企微好友/活码/社群",
+    }
+    with StageProgress(console) as progress:
 
         def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                label = {
-                    "tags": "demo tags 演示标签（客户）",
-                    "rule tags": "rule tags 规则标签",
-                    "wecom": "WeCom friends, codes, groups 企微好友/活码/社群",
-                }.get(stage, "demo orders 演示订单（天）")
-                tasks[stage] = progress.add_task(label, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
+            progress.update(labels.get(stage, "demo orders 演示订单（天）"), done, total)
 
+        report("customers", 0, customers)
         result = build_demo(
             engine,
             stores=stores,

@@ -179,7 +179,13 @@ def test_demo_brand_has_tags_and_a_wecom_side(cli_db: str) -> None:
     from siyu.wecom.models import ChannelCode, ChannelCodeDay, CustomerGroup, WeComFriend
 
     run("migrate")
-    run("demo", "--customers", "400", "--stores", "3", "--seed", "5", "--order-days", "60")
+    out = run("demo", "--customers", "400", "--stores", "3", "--seed", "5", "--order-days", "60")
+    # Not a terminal (a pipe, a log file): plain progress lines, a tenth at a time, each stage ended.
+    lines = out.splitlines()
+    assert "demo orders 演示订单（天） 60/60 (100%)" in out
+    assert sum(line.startswith("demo orders 演示订单（天） ") for line in lines) == 11
+    for label in ("demo customers 演示客户", "demo tags 演示标签（客户）", "rule tags 规则标签"):
+        assert any(line.startswith(label) and "(100%)" in line for line in lines), label
     with unit_of_work(make_engine(cli_db)) as session:
         tenant_id = session.scalar(select(Tenant.id).where(Tenant.slug == "demo"))
         per_customer = [
