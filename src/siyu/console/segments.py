@@ -10,18 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from siyu.api.deps import MAX_ID
-from siyu.api.routing import TransactionalRoute
 from siyu.audiences import schemas as audience_schemas
 from siyu.audiences import service as audiences
 from siyu.audiences.index import engine_of, index_for
 from siyu.audiences.views import snapshot_download
 from siyu.auth.permissions import Perm, Principal
-from siyu.console.views import forbidden, lang_of, not_found_page, page_principal, render
+from siyu.console.views import console_router, forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.errors import DomainError
 from siyu.customers.models import CONSENT_PURPOSES
 from siyu.orders.models import FIXED_CHANNELS
@@ -30,7 +29,7 @@ from siyu.org.models import Store
 from siyu.tags import schemas as tag_schemas
 from siyu.tags import service as tags
 
-router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+router = console_router()
 
 
 def _message(request: Request, exc: DomainError) -> str:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
 
@@ -23,6 +23,7 @@ from siyu.api.routing import TransactionalRoute
 from siyu.auth import service as auth
 from siyu.auth.permissions import Perm, Principal
 from siyu.console.i18n import LANGUAGES, pick, translations
+from siyu.console.security import CSRF_COOKIE, SESSION_COOKIE, csrf_guard, page_token
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.core.money import format_fen
@@ -44,9 +45,17 @@ from siyu.settings import get_settings
 from siyu.tags import service as tag_service
 from siyu.wecom import service as wecom_service
 
-router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+
+def console_router() -> APIRouter:
+    """A router of console pages: one transaction per request, and every state-changing request
+    checked for its CSRF token and origin (siyu.console.security)."""
+    return APIRouter(
+        route_class=TransactionalRoute, include_in_schema=False, dependencies=[Depends(csrf_guard)]
+    )
+
+
+router = console_router()
 TEMPLATES = Path(__file__).parent / "templates"
-SESSION_COOKIE = "siyu_session"
 LANG_COOKIE = "siyu_lang"
 HQ_ROLES = ("owner", "hq_operator", "analyst")
 
@@ -106,6 +115,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     tenant = None
     if principal is not None:
         tenant = request.state.db.get(Tenant, principal.tenant_id)
+    csrf_token, new_cookie = page_token(request)
     html = (
         _env(lang)
         .get_template(template)
@@ -117,10 +127,20 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             tenant=tenant,
             path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             hq=principal is not None and principal.role in HQ_ROLES,
+            csrf_token=csrf_token,
             **context,
         )
     )
-    return HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=status)
+    if new_cookie is not None:
+        response.set_cookie(
+            CSRF_COOKIE,
+            new_cookie,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+    return response
 
 
 def page_principal(request: Request) -> Principal:
@@ -148,6 +168,18 @@ def forbidden(request: Request, permission: Perm) -> HTMLResponse:
 def not_found_page(request: Request) -> HTMLResponse:
     """The 404 page: absent, or outside the caller's scope (the same answer for both)."""
     return render(request, "error.html", status=404, code=404, permission=None)
+
+
+def csrf_refused(request: Request, _: Exception) -> Response:
+    """Exception handler: a cross-site or token-less console post is refused; nothing ran."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        message = (
+            "请求来源无效，请刷新页面后重试"
+            if lang_of(request) != "en"
+            else "Refused: reload the page and try again"
+        )
+        return JSONResponse({"error": {"code": "csrf_refused", "message": message}}, status_code=403)
+    return render(request, "error.html", status=403, code=403, permission=None, csrf=True)
 
 
 def _safe_next(target: str | None) -> str:

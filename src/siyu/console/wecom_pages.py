@@ -6,14 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from siyu.api.deps import MAX_ID
-from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
-from siyu.console.views import forbidden, lang_of, not_found_page, page_principal, render
+from siyu.console.views import console_router, forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
@@ -22,7 +21,7 @@ from siyu.org.models import Staff
 from siyu.wecom import codes, groups, transfers
 from siyu.wecom.models import Transfer, WeComFriend
 
-router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+router = console_router()
 
 
 def _today(request: Request, principal: Principal) -> tuple[dt.date, Any]:
