@@ -25,7 +25,7 @@ from siyu.console import views as console
 from siyu.console import wecom_pages as console_wecom
 from siyu.core.errors import DomainError
 from siyu.customers.views import router as customers_router
-from siyu.db.session import get_engine, session_factory
+from siyu.db.session import get_engine, read_only_engine, session_factory
 from siyu.orders.views import router as orders_router
 from siyu.org.views import router as org_router
 from siyu.platform.views import router as platform_router
@@ -115,6 +115,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     tag_worker = TagWorker(engine, settings.rule_tag_refresh_minutes)
     app.state.tag_worker = tag_worker
     app.state.sessionmaker = session_factory(engine)
+    app.state.read_sessionmaker = session_factory(read_only_engine(engine))  # routes marked read_only
     for router in (
         console.router,
         console_segments.router,

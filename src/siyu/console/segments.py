@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from siyu.api.deps import MAX_ID
+from siyu.api.routing import read_only
 from siyu.audiences import schemas as audience_schemas
 from siyu.audiences import service as audiences
 from siyu.audiences.index import engine_of, index_for
@@ -38,6 +39,7 @@ def _message(request: Request, exc: DomainError) -> str:
 
 # --- tag catalogue -----------------------------------------------------------------------------
 @router.get("/tags", response_class=HTMLResponse)
+@read_only
 def tags_page(request: Request, error: str | None = None) -> HTMLResponse:
     """Groups and tags the person can see, with how many customers hold each tag now."""
     principal = page_principal(request)
@@ -213,6 +215,7 @@ def _builder_options(request: Request, principal: Principal) -> dict[str, Any]:
 
 
 @router.get("/audiences", response_class=HTMLResponse)
+@read_only
 def audiences_page(request: Request, saved: int | None = None) -> HTMLResponse:
     """The audience builder (live count, breakdown charts) and the saved audience packages."""
     principal = page_principal(request)
@@ -239,10 +242,16 @@ def _audiences_page(
     )
 
 
+async def request_body(request: Request) -> bytes:
+    """The raw body (size-capped by BodySizeLimit), read on the event loop; no other I/O here."""
+    return await request.body()
+
+
 @router.post("/audiences/preview")
-async def preview(request: Request) -> Response:
-    """Live size for the builder: the rule as JSON in, count and breakdown as JSON out."""
-    raw = await request.body()
+@read_only
+def preview(request: Request, raw: bytes = Depends(request_body)) -> Response:
+    """Live size for the builder: the rule as JSON in, count and breakdown as JSON out (in the
+    thread pool, in a read-only transaction: a save running at the same time never stalls it)."""
     return _preview(request, raw)
 
 

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
 
 from siyu.api.deps import MAX_ID
-from siyu.api.routing import TransactionalRoute
+from siyu.api.routing import TransactionalRoute, read_only
 from siyu.auth import service as auth
 from siyu.auth.permissions import Perm, Principal
 from siyu.console.i18n import LANGUAGES, pick, translations
@@ -188,6 +188,7 @@ def _safe_next(target: str | None) -> str:
 
 # --- sign-in ----------------------------------------------------------------------------------
 @router.get("/signin")
+@read_only
 def signin_page(request: Request, next: str = "/", tenant: str = "") -> HTMLResponse:
     """The sign-in form."""
     return render(request, "signin.html", next=_safe_next(next), tenant_slug=tenant, error=None)
@@ -293,6 +294,7 @@ def _parse_date(request: Request, raw: str | None, principal: Principal) -> tupl
 
 
 @router.get("/hq", response_class=HTMLResponse)
+@read_only
 def hq_home(request: Request, date: str | None = None) -> HTMLResponse:
     """HQ home: the brand's day so far — GMV, orders, new customers, new members — and the stores."""
     principal = page_principal(request)
@@ -328,6 +330,7 @@ def _report_store(request: Request, principal: Principal, code: str) -> org.Stor
 
 
 @router.get("/stores/{code}/daily", response_class=HTMLResponse)
+@read_only
 def store_daily_page(request: Request, code: str, date: str | None = None) -> HTMLResponse:
     """The store daily report with charts, a date picker and the Excel download."""
     principal = page_principal(request)
@@ -396,6 +399,7 @@ def store_daily_excel(request: Request, code: str, date: str) -> Response:
 
 
 @router.get("/me", response_class=HTMLResponse)
+@read_only
 def guide_home(request: Request) -> HTMLResponse:
     """A guide's own numbers: customers, and attributed orders and GMV today and this month."""
     principal = page_principal(request)
@@ -458,6 +462,7 @@ def _names(
 
 
 @router.get("/customers", response_class=HTMLResponse)
+@read_only
 def customers_page(
     request: Request,
     q: str | None = None,
@@ -505,6 +510,7 @@ def customers_page(
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
+@read_only
 def customer_page(request: Request, customer_id: int, revealed: str | None = None) -> HTMLResponse:
     """Customer 360: profile (masked phone), identities, exclusive guide, orders, timeline."""
     principal = page_principal(request)
@@ -608,6 +614,7 @@ def _customer_360(
 
 
 @router.get("/orders", response_class=HTMLResponse)
+@read_only
 def orders_page(request: Request, cursor: str | None = None) -> HTMLResponse:
     """Orders in the caller's scope (a guide: their own; a manager: their stores'), newest first."""
     principal = page_principal(request)
@@ -636,6 +643,7 @@ def orders_page(request: Request, cursor: str | None = None) -> HTMLResponse:
 
 # --- WeCom settings ---------------------------------------------------------------------------
 @router.get("/settings/wecom", response_class=HTMLResponse)
+@read_only
 def wecom_settings_page(request: Request) -> HTMLResponse:
     """The brand's WeCom settings: corp id, the callback URL to give WeCom, verification status."""
     principal = page_principal(request)

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from siyu.api.deps import MAX_ID
+from siyu.api.routing import read_only
 from siyu.auth.permissions import Perm, Principal
 from siyu.console.views import console_router, forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.clock import utcnow
@@ -38,6 +39,7 @@ def _staff_names(request: Request, principal: Principal) -> dict[int, str]:
 
 
 @router.get("/wecom/codes", response_class=HTMLResponse)
+@read_only
 def codes_page(request: Request) -> HTMLResponse:
     """Channel codes: who each points at now, adds / deletions / net over 30 days, and a daily chart."""
     principal = page_principal(request)
@@ -65,6 +67,7 @@ def codes_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/wecom/friends", response_class=HTMLResponse)
+@read_only
 def friends_page(request: Request, guide: int | None = None) -> HTMLResponse:
     """A guide's WeCom friends (a guide sees their own; HQ and managers pick a guide in scope)."""
     principal = page_principal(request)
@@ -108,6 +111,7 @@ def friends_page(request: Request, guide: int | None = None) -> HTMLResponse:
 
 
 @router.get("/wecom/groups", response_class=HTMLResponse)
+@read_only
 def groups_page(request: Request, group: int | None = None) -> HTMLResponse:
     """Customer groups in scope with members, 30-day activity, the dead-group flag and a trend chart."""
     principal = page_principal(request)
@@ -146,6 +150,7 @@ def groups_page(request: Request, group: int | None = None) -> HTMLResponse:
 
 
 @router.get("/wecom/departures", response_class=HTMLResponse)
+@read_only
 def departures_page(request: Request, result: str | None = None) -> HTMLResponse:
     """Hand a leaving or moving guide's customers to others; recent transfers."""
     principal = page_principal(request)
