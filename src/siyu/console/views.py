@@ -429,13 +429,8 @@ def guide_home(request: Request) -> HTMLResponse:
         ).one()
         return int(count), int(paid)
 
-    recent = list(
-        db.scalars(
-            select(Order)
-            .where(Order.tenant_id == principal.tenant_id, Order.guide_id == principal.actor_id)
-            .order_by(Order.id.desc())
-            .limit(10)
-        )
+    recent, _ = order_service.list_orders(
+        db, tenant_id=principal.tenant_id, principal=None, cursor=None, limit=10, guide_id=principal.actor_id
     )
     return render(
         request,
@@ -552,13 +547,8 @@ def _customer_360(
         db, tenant_id=principal.tenant_id, customer_ids=[customer.id]
     )[customer.id]
     binding = guide_service.binding_of(db, tenant_id=principal.tenant_id, customer_id=customer.id)
-    orders = list(
-        db.scalars(
-            select(Order)
-            .where(Order.tenant_id == principal.tenant_id, Order.customer_id == customer.id)
-            .order_by(Order.paid_at.desc(), Order.id.desc())
-            .limit(20)
-        )
+    orders, _ = order_service.list_orders(
+        db, tenant_id=principal.tenant_id, principal=None, cursor=None, limit=20, customer_id=customer.id
     )
     events, _ = customer_service.timeline(
         db, tenant_id=principal.tenant_id, customer_id=customer.id, principal=principal, cursor=None, limit=30
@@ -587,10 +577,10 @@ def _customer_360(
                 free = [t for t in group_tags if t.id not in have]
                 if free:
                     assignable.append((group.name_en if lang_of(request) == "en" else group.name_zh, free))
-    totals = {
-        "orders": sum(1 for o in orders if o.paid_at),
-        "gmv_fen": sum(o.paid_fen - o.refunded_fen for o in orders),
-    }
+    paid_orders, net_fen = order_service.customer_totals(
+        db, tenant_id=principal.tenant_id, customer_id=customer.id
+    )
+    totals = {"orders": paid_orders, "gmv_fen": net_fen}
     return render(
         request,
         "customer.html",
