@@ -191,6 +191,10 @@ def test_hq_overview_and_language_switch(site: tuple[str, World, str], chromium:
     base, world, _ = site
     page = chromium.new_page(viewport={"width": 1366, "height": 768})
     sign_in(page, base, world, "owner", "/hq")
+    # The report opens on the last closed day (yesterday: no sales); today is one click away.
+    assert page.locator('[data-figure="gmv_fen"]').inner_text() == "¥0.00"
+    page.get_by_role("link", name="今天（进行中）").click()
+    page.wait_for_selector('[data-day="in-progress"]')
     assert page.locator('[data-figure="gmv_fen"]').inner_text() == "¥387.00"  # all three orders
     assert page.locator('[data-figure="new_buyers"]').inner_text() == "3"
     assert page.evaluate(CHECKS) == []
@@ -251,6 +255,8 @@ def test_analyst_and_guide_customer_views(site: tuple[str, World, str], chromium
     base, world, _ = site
     page = chromium.new_page(viewport={"width": 1366, "height": 768})
     sign_in(page, base, world, "analyst", "/hq")
+    page.get_by_role("link", name="今天（进行中）").click()
+    page.wait_for_selector('[data-day="in-progress"]')
     assert page.locator('[data-figure="orders"]').inner_text() == "3"
     page.goto(f"{base}/customers")
     page.locator("#results tbody tr a").first.click()

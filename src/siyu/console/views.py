@@ -8,6 +8,7 @@ the session is missing or expired, a 403 page when the role may not see a page, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -283,14 +284,33 @@ def _today(request: Request, principal: Principal) -> dt.date:
     return utcnow().astimezone(tz).date()
 
 
-def _parse_date(request: Request, raw: str | None, principal: Principal) -> tuple[dt.date, str | None]:
-    """The date asked for, or today with a message when it is not a date."""
-    if not raw:
-        return _today(request, principal), None
+DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_day(raw: str) -> tuple[dt.date | None, str | None]:
+    """A YYYY-MM-DD date, or why not: 'format' (not YYYY-MM-DD) or 'calendar' (no such day)."""
+    if not DATE_SHAPE.fullmatch(raw):
+        return None, "format"
     try:
         return dt.date.fromisoformat(raw), None
     except ValueError:
-        return _today(request, principal), raw
+        return None, "calendar"
+
+
+def _report_day(request: Request, raw: str | None, principal: Principal) -> dict[str, Any]:
+    """The day a daily report shows: the one asked for, else the last closed day (yesterday in the
+    brand's zone; today is still in progress). Also today, and what was wrong with a bad date."""
+    today = _today(request, principal)
+    day, problem = parse_day(raw) if raw else (None, None)
+    day = day or today - dt.timedelta(days=1)
+    return {
+        "day": day,
+        "today": today,
+        "yesterday": today - dt.timedelta(days=1),
+        "in_progress": day == today,
+        "bad_date": raw if problem else None,
+        "bad_date_kind": problem,
+    }
 
 
 @router.get("/hq", response_class=HTMLResponse)
@@ -300,7 +320,8 @@ def hq_home(request: Request, date: str | None = None) -> HTMLResponse:
     principal = page_principal(request)
     if not principal.can(Perm.REPORTS_READ) or principal.scope != "all":
         return forbidden(request, Perm.REPORTS_READ)
-    day, bad_date = _parse_date(request, date, principal)
+    dates = _report_day(request, date, principal)
+    day = dates["day"]
     db = request.state.db
     data = report.rollup(db, tenant_id=principal.tenant_id, day=day, store_ids=None)
     stores = sorted(data["stores"], key=lambda s: -s["figures"]["gmv_fen"]["value"])
@@ -310,8 +331,7 @@ def hq_home(request: Request, date: str | None = None) -> HTMLResponse:
     return render(
         request,
         "hq.html",
-        day=day,
-        bad_date=bad_date,
+        **dates,
         data=data,
         stores=stores,
         comparisons=COMPARISONS,
@@ -337,7 +357,8 @@ def store_daily_page(request: Request, code: str, date: str | None = None) -> HT
     store = _report_store(request, principal, code)
     if not isinstance(store, org.StoreInfo):
         return store
-    day, bad_date = _parse_date(request, date, principal)
+    dates = _report_day(request, date, principal)
+    day = dates["day"]
     data = report.store_daily(request.state.db, tenant_id=principal.tenant_id, store=store, day=day)
     my_stores = org.stores_by_id(
         request.state.db,
@@ -347,8 +368,7 @@ def store_daily_page(request: Request, code: str, date: str | None = None) -> HT
     return render(
         request,
         "store_daily.html",
-        day=day,
-        bad_date=bad_date,
+        **dates,
         store=store,
         data=data,
         figures=report.FIGURES,
@@ -387,9 +407,11 @@ def store_daily_excel(request: Request, code: str, date: str) -> Response:
     store = _report_store(request, principal, code)
     if not isinstance(store, org.StoreInfo):
         return store
-    day, bad_date = _parse_date(request, date, principal)
-    if bad_date:
-        return render(request, "error.html", status=422, code=422, permission=None, bad_date=bad_date)
+    day, problem = parse_day(date)
+    if day is None:
+        return render(
+            request, "error.html", status=422, code=422, permission=None, bad_date=date, bad_date_kind=problem
+        )
     data = report.store_daily(request.state.db, tenant_id=principal.tenant_id, store=store, day=day)
     return Response(
         store_daily_xlsx(data),
