@@ -63,6 +63,7 @@ def _tags_page(
         error=error,
         may_manage=principal.can(Perm.TAGS_MANAGE),
         may_own=principal.scope == "own",
+        tz=org.tenant_zone(db, tenant_id=principal.tenant_id),
     )
 
 
