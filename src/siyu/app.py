@@ -134,9 +134,10 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         app.include_router(router)
     app.add_exception_handler(console.SignInRequiredError, console.sign_in_redirect)
     app.add_exception_handler(console_security.CsrfRefusedError, console.csrf_refused)
-    app.add_exception_handler(DomainError, errors.domain_error_handler)
-    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
-    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
+    # The API answers JSON errors; console addresses answer pages in the person's language.
+    app.add_exception_handler(DomainError, console.domain_error)
+    app.add_exception_handler(RequestValidationError, console.validation_error)
+    app.add_exception_handler(StarletteHTTPException, console.http_error)
     app.add_exception_handler(Exception, errors.unhandled_error_handler)
     app.add_middleware(CallbackFastPath, state=app.state)
     app.add_middleware(

@@ -15,10 +15,14 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from siyu.api import errors as api_errors
 from siyu.api.deps import MAX_ID
 from siyu.api.routing import TransactionalRoute, read_only
 from siyu.auth import service as auth
@@ -169,6 +173,53 @@ def forbidden(request: Request, permission: Perm) -> HTMLResponse:
 def not_found_page(request: Request) -> HTMLResponse:
     """The 404 page: absent, or outside the caller's scope (the same answer for both)."""
     return render(request, "error.html", status=404, code=404, permission=None)
+
+
+def is_console_request(request: Request) -> bool:
+    """Whether a request is for the console (a person's browser) rather than the API or its docs."""
+    return not request.url.path.startswith(("/api/", "/openapi.json", "/static/"))
+
+
+def _error_page(request: Request, status: int, message: str | None = None) -> HTMLResponse:
+    request.state.principal = None  # no database in an error handler: the page without the menu
+    if status == 404:
+        return render(request, "error.html", status=404, code=404, permission=None)
+    return render(request, "error.html", status=status, code=status, permission=None, message=message)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Exception handler: an unknown console address (or a wrong method) is a page in the person's
+    language; the API keeps its JSON errors."""
+    assert isinstance(exc, StarletteHTTPException)
+    if not is_console_request(request):
+        return await api_errors.http_error_handler(request, exc)
+    en = lang_of(request) == "en"
+    message = "This address does not take that request." if en else "此地址不接受这种请求。"
+    return await run_in_threadpool(_error_page, request, exc.status_code, message)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """Exception handler: a console address with a malformed id (/customers/abc) is the 404 page, a
+    form with missing or invalid fields a page saying which; the API keeps its JSON errors."""
+    assert isinstance(exc, RequestValidationError)
+    if not is_console_request(request):
+        return await api_errors.validation_error_handler(request, exc)
+    problems = exc.errors()
+    if any(p.get("loc", ("",))[0] == "path" for p in problems):
+        return await run_in_threadpool(_error_page, request, 404)
+    fields = ", ".join(sorted({str(p.get("loc", ("", "?"))[-1]) for p in problems}))
+    en = lang_of(request) == "en"
+    message = f"Missing or invalid: {fields}." if en else f"以下字段缺失或无效：{fields}。"
+    return await run_in_threadpool(_error_page, request, 422, message)
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    """Exception handler: a domain error that reaches a console page is a page, not JSON."""
+    assert isinstance(exc, DomainError)
+    if not is_console_request(request):
+        return await api_errors.domain_error_handler(request, exc)
+    message = exc.message("en" if lang_of(request) == "en" else "zh-CN")
+    return await run_in_threadpool(_error_page, request, exc.status, message)
 
 
 def csrf_refused(request: Request, _: Exception) -> Response:
@@ -467,6 +518,8 @@ def guide_home(request: Request) -> HTMLResponse:
 
 # --- customers --------------------------------------------------------------------------------
 PAGE_SIZE = 20
+PHONE_ENDING = re.compile(r"\d{4}")
+CUSTOMER_NUMBER = re.compile(r"#\d{1,18}")
 
 
 def _names(
@@ -492,19 +545,30 @@ def customers_page(
     if not principal.can(Perm.CUSTOMERS_READ):
         return forbidden(request, Perm.CUSTOMERS_READ)
     q = (q or "").strip()[:128] or None
-    try:
-        rows, next_cursor = customer_service.list_customers(
+    search: dict[str, Any] = {"q": q}
+    if q and PHONE_ENDING.fullmatch(q):  # four digits: the end of a phone number
+        search = {"q": None, "phone_ending": q}
+    elif q and CUSTOMER_NUMBER.fullmatch(q):  # "#6344": the customer number (or any exact value)
+        search = {"q": q[1:]}
+
+    def page(start: str | None) -> tuple[list[Customer], str | None]:
+        return customer_service.list_customers(
             request.state.db,
             tenant_id=principal.tenant_id,
             principal=principal,
-            cursor=cursor,
+            cursor=start,
             limit=PAGE_SIZE,
-            q=q,
             city=(city or "").strip() or None,
             gender=gender if gender in ("male", "female", "unknown") else None,
+            **search,
         )
-    except DomainError:  # a cursor from an edited URL: start again
-        rows, next_cursor = [], None
+
+    restarted = False
+    try:
+        rows, next_cursor = page(cursor)
+    except DomainError:  # a cursor from an edited or stale URL: start again from the first page
+        rows, next_cursor = page(None)
+        restarted = True
     stores, staff = _names(
         request,
         principal,
@@ -522,6 +586,8 @@ def customers_page(
         stores=stores,
         staff=staff,
         mask=mask_phone,
+        restarted=restarted,
+        phone_ending=search.get("phone_ending"),
         partial=request.headers.get("hx-request") == "true",
     )
 
@@ -632,22 +698,29 @@ def orders_page(request: Request, cursor: str | None = None) -> HTMLResponse:
     principal = page_principal(request)
     if not principal.can(Perm.ORDERS_READ):
         return forbidden(request, Perm.ORDERS_READ)
-    try:
-        rows, next_cursor = order_service.list_orders(
+
+    def page(start: str | None) -> tuple[list[Order], str | None]:
+        return order_service.list_orders(
             request.state.db,
             tenant_id=principal.tenant_id,
             principal=principal,
-            cursor=cursor,
+            cursor=start,
             limit=PAGE_SIZE,
         )
-    except DomainError:  # an edited cursor: start again
-        rows, next_cursor = [], None
+
+    restarted = False
+    try:
+        rows, next_cursor = page(cursor)
+    except DomainError:  # an edited or stale cursor: start again from the first page
+        rows, next_cursor = page(None)
+        restarted = True
     stores, _ = _names(request, principal, {o.store_id for o in rows if o.store_id}, set())
     return render(
         request,
         "orders.html",
         rows=rows,
         next_cursor=next_cursor,
+        restarted=restarted,
         stores=stores,
         tz=org.tenant_zone(request.state.db, tenant_id=principal.tenant_id),
     )

@@ -595,11 +595,17 @@ def list_customers(
     status: str = "active",
     created_from: dt.datetime | None = None,
     created_to: dt.datetime | None = None,
+    phone_ending: str | None = None,
 ) -> tuple[list[C], str | None]:
-    """Customers newest first, keyset-paginated; q matches a name, a phone or any identity value."""
+    """Customers newest first, keyset-paginated; q matches a name, a phone or any identity value;
+    phone_ending (digits) matches the end of the phone number."""
     stmt = select(C).where(C.tenant_id == tenant_id, C.status == status)
     if (cond := scope_filter(principal)) is not None:
         stmt = stmt.where(cond)
+    if phone_ending:
+        if not phone_ending.isdigit():
+            raise DomainError("validation_error", summary="phone_ending 须为数字 / must be digits")
+        stmt = stmt.where(C.phone_e164.endswith(phone_ending, autoescape=True))
     if q:
         q = q.strip()
         matches: list[ColumnElement[bool]] = [C.name.contains(q, autoescape=True)]
