@@ -103,6 +103,19 @@ def test_builder_preview_save_freeze_and_export(browser: TestClient, world: Worl
         io.BytesIO(hq.get(f"/audiences/{audience['id']}/snapshots/1.xlsx").content)
     ).worksheets[0]
     assert [r[1] for r in sheet.iter_rows(min_row=2, values_only=True)] == ["顾客1"]
+    # People and stores by their names, not logins or codes alone.
+    from sqlalchemy import update
+
+    from siyu.db.session import unit_of_work
+    from siyu.org.models import Staff
+
+    with unit_of_work(world.engine) as db:
+        db.execute(update(Staff).where(Staff.id == world.staff["guide"]).values(name="王导购"))
+    sheet = load_workbook(
+        io.BytesIO(hq.get(f"/audiences/{audience['id']}/snapshots/1.xlsx").content)
+    ).worksheets[0]
+    row = next(sheet.iter_rows(min_row=2, values_only=True))
+    assert row[3] == "S1 门店1" and row[4] == "王导购"
     manager = as_role(browser, world, "store_manager")
     assert manager.get("/audiences").status_code == 403
     assert manager.post("/audiences/preview", json={"rule": rule}).status_code == 403

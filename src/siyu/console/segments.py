@@ -54,6 +54,8 @@ def _tags_page(
     db = request.state.db
     groups = tags.list_groups(db, tenant_id=principal.tenant_id, principal=principal)
     counts = tags.member_counts(db, tenant_id=principal.tenant_id)
+    en = lang_of(request) == "en"
+    tag_names = {t.id: (t.name_en if en else t.name_zh) for _, group_tags in groups for t in group_tags}
     return render(
         request,
         "tags.html",
@@ -64,6 +66,7 @@ def _tags_page(
         may_manage=principal.can(Perm.TAGS_MANAGE),
         may_own=principal.scope == "own",
         tz=org.tenant_zone(db, tenant_id=principal.tenant_id),
+        tag_names=tag_names,
     )
 
 

@@ -27,6 +27,7 @@ from siyu.api.deps import MAX_ID
 from siyu.api.routing import TransactionalRoute, read_only
 from siyu.auth import service as auth
 from siyu.auth.permissions import Perm, Principal
+from siyu.console import labels
 from siyu.console.i18n import LANGUAGES, pick, translations
 from siyu.console.security import CSRF_COOKIE, SESSION_COOKIE, csrf_guard, page_token
 from siyu.core.clock import utcnow
@@ -105,6 +106,11 @@ def _env(lang: str) -> Environment:
     env.filters["signed_pct"] = _signed_pct
     env.filters["num"] = lambda v: "—" if v is None else f"{v:,}"
     env.filters["channel"] = lambda c: report.channel_label(c, "en" if lang == "en" else "zh-CN")
+    env.filters["identity_type"] = lambda c: labels.label(labels.IDENTITY_TYPES, c, lang)
+    env.filters["source"] = lambda c: labels.source(c, lang)
+    env.filters["timeline_kind"] = lambda c: labels.label(labels.TIMELINE_KINDS, c, lang)
+    env.filters["platform"] = lambda c: labels.platform(c, lang)
+    env.filters["rule"] = lambda r, tag_names=None: labels.describe_rule(r, lang, tag_names)
     return env
 
 

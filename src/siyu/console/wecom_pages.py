@@ -107,7 +107,16 @@ def friends_page(request: Request, guide: int | None = None) -> HTMLResponse:
             ).all()
         )
     _, tz = _today(request, principal)
-    return render(request, "wecom_friends.html", guides=guides, guide=guide, friends=friends, tz=tz)
+    code_names = {c.state: c.name for c in codes.list_codes(db, tenant_id=principal.tenant_id)}
+    return render(
+        request,
+        "wecom_friends.html",
+        guides=guides,
+        guide=guide,
+        friends=friends,
+        tz=tz,
+        code_names=code_names,
+    )
 
 
 @router.get("/wecom/groups", response_class=HTMLResponse)
