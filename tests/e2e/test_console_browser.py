@@ -334,3 +334,44 @@ def test_wecom_groups_and_codes_with_charts(site: tuple[str, World, str], chromi
     page.goto(f"{base}/wecom/departures")
     assert page.evaluate(CHECKS) == []
     page.close()
+
+
+def test_every_page_a_guide_opens_fits_a_phone(site: tuple[str, World, str], chromium: Any) -> None:
+    base, world, _ = site
+    long_ids = [
+        {"type": "wechat_unionid", "value": "oUnion" + "x7Kq9" * 11},
+        {"type": "wecom_external_userid", "value": "wmB5vpwBuVc64X8ZL0OlAcksmFaQkFYa" * 2},
+        {
+            "type": "wechat_openid",
+            "value": "oMt4q2epWgvmHmVLaCLvmwHRFoSlx7Kq9",
+            "namespace": "wx5d1c8a9b3e7f2a46",
+        },
+    ]
+    with httpx.Client(base_url=base, headers=world.headers("integration")) as api:
+        answer = api.post(
+            "/api/v1/customers/batch", json={"records": [{"phone": "13900000002", "identities": long_ids}]}
+        )
+        answer.raise_for_status()
+        customer_id = answer.json()["results"][0]["customer_id"]
+    page = chromium.new_page(viewport={"width": 390, "height": 844})
+    sign_in(page, base, world, "guide", "/me")
+    for path in (
+        "/me",
+        "/customers",
+        f"/customers/{customer_id}",
+        "/tags",
+        "/wecom/friends",
+        "/wecom/groups",
+        "/orders",
+    ):
+        page.goto(f"{base}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
+        assert page.evaluate(CHECKS) == [], path
+    page.goto(f"{base}/customers/{customer_id}")
+    add = page.locator("#tags").get_by_role("button", name="添加")
+    if add.count():
+        box = add.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390  # the add-tag button can be tapped
+    shot(page, "guide-customer-360-phone-390")
+    page.close()
