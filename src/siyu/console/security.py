@@ -1,10 +1,11 @@
 """The console's defences in the browser: CSRF tokens with an Origin/Referer check on every
 state-changing console request, and the security headers every response carries.
 
-CSRF. A random `siyu_csrf` cookie (HttpOnly, SameSite=Strict) is set on the first page; each page's
-forms carry `csrf_token` = HMAC(server key, cookie | session cookie), and htmx / fetch requests send
-it as `X-CSRF-Token` (read from `<meta name="csrf-token">`). A same-site attacker (another port, a
-sibling subdomain) can plant cookies but cannot compute the HMAC without the server's key, and a
+CSRF. A random `siyu_csrf` cookie (HttpOnly, SameSite=Lax, so arriving from a link keeps it and
+open tabs keep working) is set on the first page; each page's forms carry `csrf_token` =
+HMAC(server key, cookie | session cookie), and htmx / fetch requests send it as `X-CSRF-Token`
+(read from `<meta name="csrf-token">`). A same-site attacker (another port, a sibling subdomain)
+can plant cookies but cannot compute the HMAC without the server's key, and a
 token stops working when the session changes. A POST whose Origin (or, without one, Referer) is
 another host is refused before the token is even looked at; either way nothing runs and the person
 sees a 403 page in their language.
@@ -13,8 +14,8 @@ Headers. Every response: `X-Content-Type-Options: nosniff`, `Referrer-Policy: sa
 `X-Frame-Options: DENY` and a Content-Security-Policy that allows the console's own scripts, styles
 and connections only (no inline script or style, no eval) with `frame-ancestors 'none'` — the API
 docs (Swagger UI) included. ECharts draws its tooltips on the canvas (renderMode richText), since its
-HTML tooltips are inline styles. Everything but the
-static files is `Cache-Control: no-store`: pages, downloads and API answers carry personal data.
+HTML tooltips are inline styles. Everything but the static files is `Cache-Control: no-store`:
+pages, downloads and API answers carry personal data.
 """
 
 from __future__ import annotations

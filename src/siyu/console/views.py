@@ -148,7 +148,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             CSRF_COOKIE,
             new_cookie,
             httponly=True,
-            samesite="strict",
+            samesite="lax",
             secure=request.url.scheme == "https",
         )
     return response
