@@ -9,7 +9,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
@@ -20,12 +19,13 @@ from siyu.api import errors
 from siyu.api.limits import BodySizeLimit
 from siyu.audiences.views import router as audiences_router
 from siyu.auth.views import router as auth_router
+from siyu.console import security as console_security
 from siyu.console import segments as console_segments
 from siyu.console import views as console
 from siyu.console import wecom_pages as console_wecom
 from siyu.core.errors import DomainError
 from siyu.customers.views import router as customers_router
-from siyu.db.session import get_engine, session_factory
+from siyu.db.session import get_engine, read_only_engine, session_factory
 from siyu.orders.views import router as orders_router
 from siyu.org.views import router as org_router
 from siyu.platform.views import router as platform_router
@@ -49,6 +49,22 @@ Siyu (私域) — private-domain customer operations for retail brands.
 * Each route's permission is listed as `x-permission`.
 """
 
+
+DOCS_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Siyu 私域 API</title>
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css">
+<link rel="icon" href="/static/vendor/swagger-ui/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-init.js"></script>
+</body>
+</html>
+"""
 
 CONSOLE_STATIC = Path(__file__).parent / "console" / "static"
 NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"  # the checkout's, from `make assets`
@@ -99,6 +115,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     tag_worker = TagWorker(engine, settings.rule_tag_refresh_minutes)
     app.state.tag_worker = tag_worker
     app.state.sessionmaker = session_factory(engine)
+    app.state.read_sessionmaker = session_factory(read_only_engine(engine))  # routes marked read_only
     for router in (
         console.router,
         console_segments.router,
@@ -116,25 +133,23 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     ):
         app.include_router(router)
     app.add_exception_handler(console.SignInRequiredError, console.sign_in_redirect)
-    app.add_exception_handler(DomainError, errors.domain_error_handler)
-    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
-    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
+    app.add_exception_handler(console_security.CsrfRefusedError, console.csrf_refused)
+    # The API answers JSON errors; console addresses answer pages in the person's language.
+    app.add_exception_handler(DomainError, console.domain_error)
+    app.add_exception_handler(RequestValidationError, console.validation_error)
+    app.add_exception_handler(StarletteHTTPException, console.http_error)
     app.add_exception_handler(Exception, errors.unhandled_error_handler)
     app.add_middleware(CallbackFastPath, state=app.state)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
+    app.add_middleware(console_security.SecurityHeaders)  # outermost: every answer carries them
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        """Swagger UI from the locally installed swagger-ui-dist (no CDN: works offline)."""
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="Siyu 私域 API",
-            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
-        )
+        """Swagger UI from the locally installed swagger-ui-dist (no CDN: works offline), started by
+        a static script so the page works under the Content-Security-Policy (no inline script)."""
+        return HTMLResponse(DOCS_HTML)
 
     # The console's own files, and the front-end libraries `make run` installs from npm.
     app.mount(

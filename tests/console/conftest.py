@@ -9,10 +9,12 @@ from fastapi.testclient import TestClient
 
 from siyu.app import create_app
 from tests.conftest import World
+from tests.console.support import same_site_browser
 
 
 @pytest.fixture
 def browser(world: World) -> Iterator[TestClient]:
-    """A client of its own (its own cookie jar), not following redirects."""
+    """A client of its own (its own cookie jar), not following redirects, that posts with the CSRF
+    token as the console's own pages do (tests of refusals build their own requests)."""
     with TestClient(create_app(engine=world.engine), follow_redirects=False) as client:
-        yield client
+        yield same_site_browser(client)

@@ -112,7 +112,10 @@ def test_store_page_shows_real_numbers_and_invalid_dates_get_a_message(
     assert '<div class="big" data-figure="orders">1' in page.text
     assert 'id="chart-data"' in page.text and "/static/vendor/echarts/echarts.min.js" in page.text
     bad = browser.get("/stores/S1/daily?date=2026-02-30")
-    assert bad.status_code == 200 and "“2026-02-30”不是有效日期" in bad.text
+    assert bad.status_code == 200 and "日历上没有“2026-02-30”这一天" in bad.text
+    assert "请使用 YYYY-MM-DD" not in bad.text  # the shape was right; the day does not exist
+    shape = browser.get("/stores/S1/daily?date=30.02.2026")
+    assert "“30.02.2026”不是有效日期，请使用 YYYY-MM-DD 格式" in shape.text
     xlsx = browser.get(f"/stores/S1/daily.xlsx?date={day}")
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     assert browser.get("/stores/S1/daily.xlsx?date=nope").status_code == 422
@@ -228,3 +231,22 @@ def test_wecom_settings_page_shows_verification(browser: TestClient, world: Worl
     finally:
         set_clock(previous)
     assert "已于" in browser.get("/settings/wecom").text
+
+
+def test_daily_reports_open_on_the_last_closed_day(browser: TestClient, world: World) -> None:
+    previous = get_clock()
+    # 01:30 in Shanghai on 18 June: the 18th has barely begun, the 17th is the last closed day.
+    set_clock(FixedClock(dt.datetime(2026, 6, 17, 17, 30, tzinfo=dt.UTC)))
+    try:
+        hq = as_role(browser, world, "owner").get("/hq")
+        assert "品牌总览 — 2026-06-17" in hq.text and 'data-day="in-progress"' not in hq.text
+        assert '<a href="/hq?date=2026-06-18" data-day-link="today">今天（进行中）</a>' in hq.text
+        today = browser.get("/hq?date=2026-06-18")
+        assert "品牌总览 — 2026-06-18" in today.text and "进行中" in today.text
+        assert 'data-day="in-progress"' in today.text and "今天尚未结束" in today.text
+        store = as_role(browser, world, "store_manager").get("/stores/S1/daily")
+        assert 'value="2026-06-17"' in store.text and 'data-day="in-progress"' not in store.text
+        link = '<a href="/stores/S1/daily?date=2026-06-18" data-day-link="today">今天（进行中）</a>'
+        assert link in store.text
+    finally:
+        set_clock(previous)

@@ -103,6 +103,54 @@ def test_builder_preview_save_freeze_and_export(browser: TestClient, world: Worl
         io.BytesIO(hq.get(f"/audiences/{audience['id']}/snapshots/1.xlsx").content)
     ).worksheets[0]
     assert [r[1] for r in sheet.iter_rows(min_row=2, values_only=True)] == ["顾客1"]
+    # People and stores by their names, not logins or codes alone.
+    from sqlalchemy import update
+
+    from siyu.db.session import unit_of_work
+    from siyu.org.models import Staff
+
+    with unit_of_work(world.engine) as db:
+        db.execute(update(Staff).where(Staff.id == world.staff["guide"]).values(name="王导购"))
+    sheet = load_workbook(
+        io.BytesIO(hq.get(f"/audiences/{audience['id']}/snapshots/1.xlsx").content)
+    ).worksheets[0]
+    row = next(sheet.iter_rows(min_row=2, values_only=True))
+    assert row[3] == "S1 门店1" and row[4] == "王导购"
     manager = as_role(browser, world, "store_manager")
     assert manager.get("/audiences").status_code == 403
     assert manager.post("/audiences/preview", json={"rule": rule}).status_code == 403
+
+
+def test_rule_refresh_times_are_in_the_brands_zone(browser: TestClient, world: World) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from siyu.db.session import unit_of_work
+    from siyu.tags.models import Tag
+
+    seed(browser, world)
+    hq = as_role(browser, world, "hq_operator")
+    hq.post("/tags/groups", data={"name_zh": "自动", "name_en": "Auto", "kind": "rule"})
+    groups = browser.get("/api/v1/tag-groups", headers=world.headers("hq_operator")).json()
+    auto = next(g for g in groups if g["name_zh"] == "自动")
+    rule = '{"type":"gender","values":["female"]}'
+    hq.post(f"/tags/groups/{auto['id']}/tags", data={"name_zh": "女", "rule": rule})
+    with unit_of_work(world.engine) as db:
+        db.execute(
+            update(Tag)
+            .where(Tag.tenant_id == world.tenant_id, Tag.name_zh == "女")
+            .values(refreshed_at=dt.datetime(2026, 6, 17, 23, 30, tzinfo=dt.UTC))
+        )
+    page = hq.get("/tags").text
+    assert "2026-06-18 07:30" in page and "2026-06-17 23:30" not in page  # Shanghai, not UTC
+
+
+def test_every_time_in_a_template_is_shown_in_the_brands_zone() -> None:
+    import re
+    from pathlib import Path
+
+    templates = Path(__file__).resolve().parents[2] / "src" / "siyu" / "console" / "templates"
+    for template in templates.glob("*.html"):
+        for call in re.findall(r"[\w.()]+\.strftime\(", template.read_text()):
+            assert ".astimezone(tz).strftime(" in call, (template.name, call)

@@ -94,7 +94,7 @@ def test_codes_friends_groups_and_departures(browser: TestClient, world: World) 
         and "data-series" in codes
     )
     friends = hq.get(f"/wecom/friends?guide={world.staff['guide']}").text
-    assert "好友甲" in friends and "poster" in friends
+    assert "好友甲" in friends and "门口海报" in friends and "poster" not in friends  # the code, by its name
     groups = hq.get("/wecom/groups").text
     assert "冷清群" in groups and 'data-flag="dead"' in groups and "group-chart" in groups
     assert hq.get(f"/wecom/groups?group={ids['group']}").status_code == 200

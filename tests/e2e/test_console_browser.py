@@ -88,8 +88,24 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, World,
         engine.dispose()
 
 
+class CspWatchingBrowser:
+    """Chromium whose pages record every Content-Security-Policy violation; a test fails on any."""
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.violations: list[str] = []
+
+    def new_page(self, **kwargs: Any) -> Any:
+        page = self.browser.new_page(**kwargs)
+        page.on(
+            "console",
+            lambda msg: self.violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+        )
+        return page
+
+
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+def chromium_browser() -> Iterator[Any]:
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
 
@@ -97,6 +113,14 @@ def chromium() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def chromium(chromium_browser: Any) -> Iterator[CspWatchingBrowser]:
+    """The module's Chromium; after the test, no page may have broken the Content-Security-Policy."""
+    watching = CspWatchingBrowser(chromium_browser)
+    yield watching
+    assert watching.violations == []
 
 
 def sign_in(page: Any, base: str, world: World, username: str, target: str) -> None:
@@ -144,6 +168,8 @@ def test_store_manager_sees_the_daily_report_with_charts(site: tuple[str, World,
     assert page.locator('[data-figure="orders"]').inner_text() == "3"
     page.wait_for_selector("body[data-charts=drawn]")
     assert page.locator("#chart-hourly canvas").count() == 1
+    page.locator("#chart-hourly").hover()  # a tooltip, drawn under the CSP (no inline styles)
+    page.locator("#chart-placement").hover()
     assert page.evaluate(CHECKS) == []
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     shot(page, "store-daily-manager-1366")
@@ -165,6 +191,10 @@ def test_hq_overview_and_language_switch(site: tuple[str, World, str], chromium:
     base, world, _ = site
     page = chromium.new_page(viewport={"width": 1366, "height": 768})
     sign_in(page, base, world, "owner", "/hq")
+    # The report opens on the last closed day (yesterday: no sales); today is one click away.
+    assert page.locator('[data-figure="gmv_fen"]').inner_text() == "¥0.00"
+    page.get_by_role("link", name="今天（进行中）").click()
+    page.wait_for_selector('[data-day="in-progress"]')
     assert page.locator('[data-figure="gmv_fen"]').inner_text() == "¥387.00"  # all three orders
     assert page.locator('[data-figure="new_buyers"]').inner_text() == "3"
     assert page.evaluate(CHECKS) == []
@@ -207,7 +237,7 @@ def test_customers_search_and_360_with_reveal(site: tuple[str, World, str], chro
     sign_in(page, base, world, "owner", "/customers")
     assert page.locator("#results tbody tr").count() == 3  # the three buyers
     page.get_by_label("搜索", exact=True).fill("13900000001")
-    page.wait_for_function("document.querySelectorAll('#results tbody tr').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#results tbody tr').length === 1")
     assert page.evaluate(CHECKS) == []
     shot(page, "customers-search-owner")
     page.locator("#results tbody tr a").first.click()
@@ -225,6 +255,8 @@ def test_analyst_and_guide_customer_views(site: tuple[str, World, str], chromium
     base, world, _ = site
     page = chromium.new_page(viewport={"width": 1366, "height": 768})
     sign_in(page, base, world, "analyst", "/hq")
+    page.get_by_role("link", name="今天（进行中）").click()
+    page.wait_for_selector('[data-day="in-progress"]')
     assert page.locator('[data-figure="orders"]').inner_text() == "3"
     page.goto(f"{base}/customers")
     page.locator("#results tbody tr a").first.click()
@@ -261,13 +293,13 @@ def test_tagging_and_the_audience_builder(site: tuple[str, World, str], chromium
     assert "通勤" in page.locator("#tags .chips").inner_text()
     assert page.evaluate(CHECKS) == []
     page.goto(f"{base}/audiences")
-    page.wait_for_function("document.body.getAttribute('data-preview') !== null")
+    page.wait_for_function("() => document.body.getAttribute('data-preview') !== null")
     # The first row is a gender condition: pick "unknown" (the fixture's buyers gave no gender).
     page.get_by_label("性别 values").select_option(["unknown"])
-    page.wait_for_function("document.querySelector('#count').textContent === '3'")
+    page.wait_for_function("() => document.querySelector('#count').textContent === '3'")
     page.locator("#add-type").select_option("tags")
     page.get_by_role("button", name="添加", exact=True).click()
-    page.wait_for_function("document.querySelector('#count').textContent === '1'")
+    page.wait_for_function("() => document.querySelector('#count').textContent === '1'")
     assert page.locator("#chart-stores canvas").count() == 1
     assert '"match": "any"' in (page.locator("#rule-json").text_content() or "")
     assert page.evaluate(CHECKS) == []
@@ -301,4 +333,45 @@ def test_wecom_groups_and_codes_with_charts(site: tuple[str, World, str], chromi
     shot(page, "wecom-codes")
     page.goto(f"{base}/wecom/departures")
     assert page.evaluate(CHECKS) == []
+    page.close()
+
+
+def test_every_page_a_guide_opens_fits_a_phone(site: tuple[str, World, str], chromium: Any) -> None:
+    base, world, _ = site
+    long_ids = [
+        {"type": "wechat_unionid", "value": "oUnion" + "x7Kq9" * 11},
+        {"type": "wecom_external_userid", "value": "wmB5vpwBuVc64X8ZL0OlAcksmFaQkFYa" * 2},
+        {
+            "type": "wechat_openid",
+            "value": "oMt4q2epWgvmHmVLaCLvmwHRFoSlx7Kq9",
+            "namespace": "wx5d1c8a9b3e7f2a46",
+        },
+    ]
+    with httpx.Client(base_url=base, headers=world.headers("integration")) as api:
+        answer = api.post(
+            "/api/v1/customers/batch", json={"records": [{"phone": "13900000002", "identities": long_ids}]}
+        )
+        answer.raise_for_status()
+        customer_id = answer.json()["results"][0]["customer_id"]
+    page = chromium.new_page(viewport={"width": 390, "height": 844})
+    sign_in(page, base, world, "guide", "/me")
+    for path in (
+        "/me",
+        "/customers",
+        f"/customers/{customer_id}",
+        "/tags",
+        "/wecom/friends",
+        "/wecom/groups",
+        "/orders",
+    ):
+        page.goto(f"{base}{path}")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
+        assert page.evaluate(CHECKS) == [], path
+    page.goto(f"{base}/customers/{customer_id}")
+    add = page.locator("#tags").get_by_role("button", name="添加")
+    if add.count():
+        box = add.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390  # the add-tag button can be tapped
+    shot(page, "guide-customer-360-phone-390")
     page.close()

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -38,9 +38,17 @@ from siyu.platform import audit
 from siyu.platform.models import IdempotencyRecord
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("siyu.request")
 MAX_KEY_LENGTH = 255
 MAX_ATTEMPTS = 3
+
+
+def read_only(endpoint: F) -> F:
+    """Mark an endpoint that only reads: its transaction is a plain snapshot (on SQLite a deferred
+    BEGIN, not BEGIN IMMEDIATE), so it never waits for, or fails on, the write lock."""
+    endpoint.siyu_read_only = True  # type: ignore[attr-defined]
+    return endpoint
 
 
 class TransactionalRoute(APIRoute):
@@ -58,6 +66,8 @@ class TransactionalRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         """Wrap FastAPI's handler."""
         original = super().get_route_handler()
+        # (super().__init__ builds the handler, so the mark is read from the endpoint here.)
+        maker = "read_sessionmaker" if getattr(self.endpoint, "siyu_read_only", False) else "sessionmaker"
 
         async def handler(request: Request) -> Response:
             started = time.perf_counter()
@@ -65,7 +75,7 @@ class TransactionalRoute(APIRoute):
                 return await run(request, started)
 
         async def run(request: Request, started: float) -> Response:
-            session: Session = request.app.state.sessionmaker()
+            session: Session = getattr(request.app.state, maker)()
             request.state.db = session
             try:
                 key = request.headers.get("idempotency-key")

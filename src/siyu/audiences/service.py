@@ -266,8 +266,14 @@ EXPORT_HEADERS = [
 
 def export_rows(session: Session, *, tenant_id: int, members: BitMap) -> Iterator[list[Any]]:
     """Rows of a snapshot's members for CSV/Excel; phones are always masked."""
-    stores = dict(session.execute(select(Store.id, Store.code).where(Store.tenant_id == tenant_id)).all())
-    staff = dict(session.execute(select(Staff.id, Staff.username).where(Staff.tenant_id == tenant_id)).all())
+    stores = {
+        store_id: f"{code} {name}"
+        for store_id, code, name in session.execute(
+            select(Store.id, Store.code, Store.name).where(Store.tenant_id == tenant_id)
+        )
+    }
+    # People by their names (a username such as guide-S010-2 is a login, not a name).
+    staff = dict(session.execute(select(Staff.id, Staff.name).where(Staff.tenant_id == tenant_id)).all())
     numbers = list(members)
     for start in range(0, len(numbers), 5000):
         chunk = numbers[start : start + 5000]

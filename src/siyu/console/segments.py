@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from siyu.api.deps import MAX_ID
-from siyu.api.routing import TransactionalRoute
+from siyu.api.routing import read_only
 from siyu.audiences import schemas as audience_schemas
 from siyu.audiences import service as audiences
 from siyu.audiences.index import engine_of, index_for
 from siyu.audiences.views import snapshot_download
 from siyu.auth.permissions import Perm, Principal
-from siyu.console.views import forbidden, lang_of, not_found_page, page_principal, render
+from siyu.console.views import console_router, forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.errors import DomainError
 from siyu.customers.models import CONSENT_PURPOSES
 from siyu.orders.models import FIXED_CHANNELS
@@ -30,7 +30,7 @@ from siyu.org.models import Store
 from siyu.tags import schemas as tag_schemas
 from siyu.tags import service as tags
 
-router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+router = console_router()
 
 
 def _message(request: Request, exc: DomainError) -> str:
@@ -39,6 +39,7 @@ def _message(request: Request, exc: DomainError) -> str:
 
 # --- tag catalogue -----------------------------------------------------------------------------
 @router.get("/tags", response_class=HTMLResponse)
+@read_only
 def tags_page(request: Request, error: str | None = None) -> HTMLResponse:
     """Groups and tags the person can see, with how many customers hold each tag now."""
     principal = page_principal(request)
@@ -53,6 +54,8 @@ def _tags_page(
     db = request.state.db
     groups = tags.list_groups(db, tenant_id=principal.tenant_id, principal=principal)
     counts = tags.member_counts(db, tenant_id=principal.tenant_id)
+    en = lang_of(request) == "en"
+    tag_names = {t.id: (t.name_en if en else t.name_zh) for _, group_tags in groups for t in group_tags}
     return render(
         request,
         "tags.html",
@@ -62,6 +65,8 @@ def _tags_page(
         error=error,
         may_manage=principal.can(Perm.TAGS_MANAGE),
         may_own=principal.scope == "own",
+        tz=org.tenant_zone(db, tenant_id=principal.tenant_id),
+        tag_names=tag_names,
     )
 
 
@@ -214,6 +219,7 @@ def _builder_options(request: Request, principal: Principal) -> dict[str, Any]:
 
 
 @router.get("/audiences", response_class=HTMLResponse)
+@read_only
 def audiences_page(request: Request, saved: int | None = None) -> HTMLResponse:
     """The audience builder (live count, breakdown charts) and the saved audience packages."""
     principal = page_principal(request)
@@ -240,10 +246,16 @@ def _audiences_page(
     )
 
 
+async def request_body(request: Request) -> bytes:
+    """The raw body (size-capped by BodySizeLimit), read on the event loop; no other I/O here."""
+    return await request.body()
+
+
 @router.post("/audiences/preview")
-async def preview(request: Request) -> Response:
-    """Live size for the builder: the rule as JSON in, count and breakdown as JSON out."""
-    raw = await request.body()
+@read_only
+def preview(request: Request, raw: bytes = Depends(request_body)) -> Response:
+    """Live size for the builder: the rule as JSON in, count and breakdown as JSON out (in the
+    thread pool, in a read-only transaction: a save running at the same time never stalls it)."""
     return _preview(request, raw)
 
 

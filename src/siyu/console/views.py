@@ -8,21 +8,28 @@ the session is missing or expired, a 403 page when the role may not see a page, 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from siyu.api import errors as api_errors
 from siyu.api.deps import MAX_ID
-from siyu.api.routing import TransactionalRoute
+from siyu.api.routing import TransactionalRoute, read_only
 from siyu.auth import service as auth
 from siyu.auth.permissions import Perm, Principal
+from siyu.console import labels
 from siyu.console.i18n import LANGUAGES, pick, translations
+from siyu.console.security import CSRF_COOKIE, SESSION_COOKIE, csrf_guard, page_token
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.core.money import format_fen
@@ -44,9 +51,17 @@ from siyu.settings import get_settings
 from siyu.tags import service as tag_service
 from siyu.wecom import service as wecom_service
 
-router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+
+def console_router() -> APIRouter:
+    """A router of console pages: one transaction per request, and every state-changing request
+    checked for its CSRF token and origin (siyu.console.security)."""
+    return APIRouter(
+        route_class=TransactionalRoute, include_in_schema=False, dependencies=[Depends(csrf_guard)]
+    )
+
+
+router = console_router()
 TEMPLATES = Path(__file__).parent / "templates"
-SESSION_COOKIE = "siyu_session"
 LANG_COOKIE = "siyu_lang"
 HQ_ROLES = ("owner", "hq_operator", "analyst")
 
@@ -91,6 +106,11 @@ def _env(lang: str) -> Environment:
     env.filters["signed_pct"] = _signed_pct
     env.filters["num"] = lambda v: "—" if v is None else f"{v:,}"
     env.filters["channel"] = lambda c: report.channel_label(c, "en" if lang == "en" else "zh-CN")
+    env.filters["identity_type"] = lambda c: labels.label(labels.IDENTITY_TYPES, c, lang)
+    env.filters["source"] = lambda c: labels.source(c, lang)
+    env.filters["timeline_kind"] = lambda c: labels.label(labels.TIMELINE_KINDS, c, lang)
+    env.filters["platform"] = lambda c: labels.platform(c, lang)
+    env.filters["rule"] = lambda r, tag_names=None: labels.describe_rule(r, lang, tag_names)
     return env
 
 
@@ -106,6 +126,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     tenant = None
     if principal is not None:
         tenant = request.state.db.get(Tenant, principal.tenant_id)
+    csrf_token, new_cookie = page_token(request)
     html = (
         _env(lang)
         .get_template(template)
@@ -117,10 +138,20 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             tenant=tenant,
             path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             hq=principal is not None and principal.role in HQ_ROLES,
+            csrf_token=csrf_token,
             **context,
         )
     )
-    return HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=status)
+    if new_cookie is not None:
+        response.set_cookie(
+            CSRF_COOKIE,
+            new_cookie,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+    return response
 
 
 def page_principal(request: Request) -> Principal:
@@ -150,12 +181,72 @@ def not_found_page(request: Request) -> HTMLResponse:
     return render(request, "error.html", status=404, code=404, permission=None)
 
 
+def is_console_request(request: Request) -> bool:
+    """Whether a request is for the console (a person's browser) rather than the API or its docs."""
+    return not request.url.path.startswith(("/api/", "/openapi.json", "/static/"))
+
+
+def _error_page(request: Request, status: int, message: str | None = None) -> HTMLResponse:
+    request.state.principal = None  # no database in an error handler: the page without the menu
+    if status == 404:
+        return render(request, "error.html", status=404, code=404, permission=None)
+    return render(request, "error.html", status=status, code=status, permission=None, message=message)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Exception handler: an unknown console address (or a wrong method) is a page in the person's
+    language; the API keeps its JSON errors."""
+    assert isinstance(exc, StarletteHTTPException)
+    if not is_console_request(request):
+        return await api_errors.http_error_handler(request, exc)
+    en = lang_of(request) == "en"
+    message = "This address does not take that request." if en else "此地址不接受这种请求。"
+    return await run_in_threadpool(_error_page, request, exc.status_code, message)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """Exception handler: a console address with a malformed id (/customers/abc) is the 404 page, a
+    form with missing or invalid fields a page saying which; the API keeps its JSON errors."""
+    assert isinstance(exc, RequestValidationError)
+    if not is_console_request(request):
+        return await api_errors.validation_error_handler(request, exc)
+    problems = exc.errors()
+    if any(p.get("loc", ("",))[0] == "path" for p in problems):
+        return await run_in_threadpool(_error_page, request, 404)
+    fields = ", ".join(sorted({str(p.get("loc", ("", "?"))[-1]) for p in problems}))
+    en = lang_of(request) == "en"
+    message = f"Missing or invalid: {fields}." if en else f"以下字段缺失或无效：{fields}。"
+    return await run_in_threadpool(_error_page, request, 422, message)
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    """Exception handler: a domain error that reaches a console page is a page, not JSON."""
+    assert isinstance(exc, DomainError)
+    if not is_console_request(request):
+        return await api_errors.domain_error_handler(request, exc)
+    message = exc.message("en" if lang_of(request) == "en" else "zh-CN")
+    return await run_in_threadpool(_error_page, request, exc.status, message)
+
+
+def csrf_refused(request: Request, _: Exception) -> Response:
+    """Exception handler: a cross-site or token-less console post is refused; nothing ran."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        message = (
+            "请求来源无效，请刷新页面后重试"
+            if lang_of(request) != "en"
+            else "Refused: reload the page and try again"
+        )
+        return JSONResponse({"error": {"code": "csrf_refused", "message": message}}, status_code=403)
+    return render(request, "error.html", status=403, code=403, permission=None, csrf=True)
+
+
 def _safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
 # --- sign-in ----------------------------------------------------------------------------------
 @router.get("/signin")
+@read_only
 def signin_page(request: Request, next: str = "/", tenant: str = "") -> HTMLResponse:
     """The sign-in form."""
     return render(request, "signin.html", next=_safe_next(next), tenant_slug=tenant, error=None)
@@ -250,23 +341,44 @@ def _today(request: Request, principal: Principal) -> dt.date:
     return utcnow().astimezone(tz).date()
 
 
-def _parse_date(request: Request, raw: str | None, principal: Principal) -> tuple[dt.date, str | None]:
-    """The date asked for, or today with a message when it is not a date."""
-    if not raw:
-        return _today(request, principal), None
+DATE_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_day(raw: str) -> tuple[dt.date | None, str | None]:
+    """A YYYY-MM-DD date, or why not: 'format' (not YYYY-MM-DD) or 'calendar' (no such day)."""
+    if not DATE_SHAPE.fullmatch(raw):
+        return None, "format"
     try:
         return dt.date.fromisoformat(raw), None
     except ValueError:
-        return _today(request, principal), raw
+        return None, "calendar"
+
+
+def _report_day(request: Request, raw: str | None, principal: Principal) -> dict[str, Any]:
+    """The day a daily report shows: the one asked for, else the last closed day (yesterday in the
+    brand's zone; today is still in progress). Also today, and what was wrong with a bad date."""
+    today = _today(request, principal)
+    day, problem = parse_day(raw) if raw else (None, None)
+    day = day or today - dt.timedelta(days=1)
+    return {
+        "day": day,
+        "today": today,
+        "yesterday": today - dt.timedelta(days=1),
+        "in_progress": day == today,
+        "bad_date": raw if problem else None,
+        "bad_date_kind": problem,
+    }
 
 
 @router.get("/hq", response_class=HTMLResponse)
+@read_only
 def hq_home(request: Request, date: str | None = None) -> HTMLResponse:
     """HQ home: the brand's day so far — GMV, orders, new customers, new members — and the stores."""
     principal = page_principal(request)
     if not principal.can(Perm.REPORTS_READ) or principal.scope != "all":
         return forbidden(request, Perm.REPORTS_READ)
-    day, bad_date = _parse_date(request, date, principal)
+    dates = _report_day(request, date, principal)
+    day = dates["day"]
     db = request.state.db
     data = report.rollup(db, tenant_id=principal.tenant_id, day=day, store_ids=None)
     stores = sorted(data["stores"], key=lambda s: -s["figures"]["gmv_fen"]["value"])
@@ -276,8 +388,7 @@ def hq_home(request: Request, date: str | None = None) -> HTMLResponse:
     return render(
         request,
         "hq.html",
-        day=day,
-        bad_date=bad_date,
+        **dates,
         data=data,
         stores=stores,
         comparisons=COMPARISONS,
@@ -296,13 +407,15 @@ def _report_store(request: Request, principal: Principal, code: str) -> org.Stor
 
 
 @router.get("/stores/{code}/daily", response_class=HTMLResponse)
+@read_only
 def store_daily_page(request: Request, code: str, date: str | None = None) -> HTMLResponse:
     """The store daily report with charts, a date picker and the Excel download."""
     principal = page_principal(request)
     store = _report_store(request, principal, code)
     if not isinstance(store, org.StoreInfo):
         return store
-    day, bad_date = _parse_date(request, date, principal)
+    dates = _report_day(request, date, principal)
+    day = dates["day"]
     data = report.store_daily(request.state.db, tenant_id=principal.tenant_id, store=store, day=day)
     my_stores = org.stores_by_id(
         request.state.db,
@@ -312,8 +425,7 @@ def store_daily_page(request: Request, code: str, date: str | None = None) -> HT
     return render(
         request,
         "store_daily.html",
-        day=day,
-        bad_date=bad_date,
+        **dates,
         store=store,
         data=data,
         figures=report.FIGURES,
@@ -352,9 +464,11 @@ def store_daily_excel(request: Request, code: str, date: str) -> Response:
     store = _report_store(request, principal, code)
     if not isinstance(store, org.StoreInfo):
         return store
-    day, bad_date = _parse_date(request, date, principal)
-    if bad_date:
-        return render(request, "error.html", status=422, code=422, permission=None, bad_date=bad_date)
+    day, problem = parse_day(date)
+    if day is None:
+        return render(
+            request, "error.html", status=422, code=422, permission=None, bad_date=date, bad_date_kind=problem
+        )
     data = report.store_daily(request.state.db, tenant_id=principal.tenant_id, store=store, day=day)
     return Response(
         store_daily_xlsx(data),
@@ -364,6 +478,7 @@ def store_daily_excel(request: Request, code: str, date: str) -> Response:
 
 
 @router.get("/me", response_class=HTMLResponse)
+@read_only
 def guide_home(request: Request) -> HTMLResponse:
     """A guide's own numbers: customers, and attributed orders and GMV today and this month."""
     principal = page_principal(request)
@@ -393,13 +508,8 @@ def guide_home(request: Request) -> HTMLResponse:
         ).one()
         return int(count), int(paid)
 
-    recent = list(
-        db.scalars(
-            select(Order)
-            .where(Order.tenant_id == principal.tenant_id, Order.guide_id == principal.actor_id)
-            .order_by(Order.id.desc())
-            .limit(10)
-        )
+    recent, _ = order_service.list_orders(
+        db, tenant_id=principal.tenant_id, principal=None, cursor=None, limit=10, guide_id=principal.actor_id
     )
     return render(
         request,
@@ -414,6 +524,8 @@ def guide_home(request: Request) -> HTMLResponse:
 
 # --- customers --------------------------------------------------------------------------------
 PAGE_SIZE = 20
+PHONE_ENDING = re.compile(r"\d{4}")
+CUSTOMER_NUMBER = re.compile(r"#\d{1,18}")
 
 
 def _names(
@@ -426,6 +538,7 @@ def _names(
 
 
 @router.get("/customers", response_class=HTMLResponse)
+@read_only
 def customers_page(
     request: Request,
     q: str | None = None,
@@ -438,19 +551,30 @@ def customers_page(
     if not principal.can(Perm.CUSTOMERS_READ):
         return forbidden(request, Perm.CUSTOMERS_READ)
     q = (q or "").strip()[:128] or None
-    try:
-        rows, next_cursor = customer_service.list_customers(
+    search: dict[str, Any] = {"q": q}
+    if q and PHONE_ENDING.fullmatch(q):  # four digits: the end of a phone number
+        search = {"q": None, "phone_ending": q}
+    elif q and CUSTOMER_NUMBER.fullmatch(q):  # "#6344": the customer number (the service reads "#")
+        search = {"q": q}
+
+    def page(start: str | None) -> tuple[list[Customer], str | None]:
+        return customer_service.list_customers(
             request.state.db,
             tenant_id=principal.tenant_id,
             principal=principal,
-            cursor=cursor,
+            cursor=start,
             limit=PAGE_SIZE,
-            q=q,
             city=(city or "").strip() or None,
             gender=gender if gender in ("male", "female", "unknown") else None,
+            **search,
         )
-    except DomainError:  # a cursor from an edited URL: start again
-        rows, next_cursor = [], None
+
+    restarted = False
+    try:
+        rows, next_cursor = page(cursor)
+    except DomainError:  # a cursor from an edited or stale URL: start again from the first page
+        rows, next_cursor = page(None)
+        restarted = True
     stores, staff = _names(
         request,
         principal,
@@ -468,11 +592,14 @@ def customers_page(
         stores=stores,
         staff=staff,
         mask=mask_phone,
+        restarted=restarted,
+        phone_ending=search.get("phone_ending"),
         partial=request.headers.get("hx-request") == "true",
     )
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
+@read_only
 def customer_page(request: Request, customer_id: int, revealed: str | None = None) -> HTMLResponse:
     """Customer 360: profile (masked phone), identities, exclusive guide, orders, timeline."""
     principal = page_principal(request)
@@ -514,13 +641,8 @@ def _customer_360(
         db, tenant_id=principal.tenant_id, customer_ids=[customer.id]
     )[customer.id]
     binding = guide_service.binding_of(db, tenant_id=principal.tenant_id, customer_id=customer.id)
-    orders = list(
-        db.scalars(
-            select(Order)
-            .where(Order.tenant_id == principal.tenant_id, Order.customer_id == customer.id)
-            .order_by(Order.paid_at.desc(), Order.id.desc())
-            .limit(20)
-        )
+    orders, _ = order_service.list_orders(
+        db, tenant_id=principal.tenant_id, principal=None, cursor=None, limit=20, customer_id=customer.id
     )
     events, _ = customer_service.timeline(
         db, tenant_id=principal.tenant_id, customer_id=customer.id, principal=principal, cursor=None, limit=30
@@ -549,10 +671,10 @@ def _customer_360(
                 free = [t for t in group_tags if t.id not in have]
                 if free:
                     assignable.append((group.name_en if lang_of(request) == "en" else group.name_zh, free))
-    totals = {
-        "orders": sum(1 for o in orders if o.paid_at),
-        "gmv_fen": sum(o.paid_fen - o.refunded_fen for o in orders),
-    }
+    paid_orders, net_fen = order_service.customer_totals(
+        db, tenant_id=principal.tenant_id, customer_id=customer.id
+    )
+    totals = {"orders": paid_orders, "gmv_fen": net_fen}
     return render(
         request,
         "customer.html",
@@ -576,27 +698,35 @@ def _customer_360(
 
 
 @router.get("/orders", response_class=HTMLResponse)
+@read_only
 def orders_page(request: Request, cursor: str | None = None) -> HTMLResponse:
     """Orders in the caller's scope (a guide: their own; a manager: their stores'), newest first."""
     principal = page_principal(request)
     if not principal.can(Perm.ORDERS_READ):
         return forbidden(request, Perm.ORDERS_READ)
-    try:
-        rows, next_cursor = order_service.list_orders(
+
+    def page(start: str | None) -> tuple[list[Order], str | None]:
+        return order_service.list_orders(
             request.state.db,
             tenant_id=principal.tenant_id,
             principal=principal,
-            cursor=cursor,
+            cursor=start,
             limit=PAGE_SIZE,
         )
-    except DomainError:  # an edited cursor: start again
-        rows, next_cursor = [], None
+
+    restarted = False
+    try:
+        rows, next_cursor = page(cursor)
+    except DomainError:  # an edited or stale cursor: start again from the first page
+        rows, next_cursor = page(None)
+        restarted = True
     stores, _ = _names(request, principal, {o.store_id for o in rows if o.store_id}, set())
     return render(
         request,
         "orders.html",
         rows=rows,
         next_cursor=next_cursor,
+        restarted=restarted,
         stores=stores,
         tz=org.tenant_zone(request.state.db, tenant_id=principal.tenant_id),
     )
@@ -604,6 +734,7 @@ def orders_page(request: Request, cursor: str | None = None) -> HTMLResponse:
 
 # --- WeCom settings ---------------------------------------------------------------------------
 @router.get("/settings/wecom", response_class=HTMLResponse)
+@read_only
 def wecom_settings_page(request: Request) -> HTMLResponse:
     """The brand's WeCom settings: corp id, the callback URL to give WeCom, verification status."""
     principal = page_principal(request)

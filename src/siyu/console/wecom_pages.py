@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from siyu.api.deps import MAX_ID
-from siyu.api.routing import TransactionalRoute
+from siyu.api.routing import read_only
 from siyu.auth.permissions import Perm, Principal
-from siyu.console.views import forbidden, lang_of, not_found_page, page_principal, render
+from siyu.console.views import console_router, forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
@@ -22,7 +22,7 @@ from siyu.org.models import Staff
 from siyu.wecom import codes, groups, transfers
 from siyu.wecom.models import Transfer, WeComFriend
 
-router = APIRouter(route_class=TransactionalRoute, include_in_schema=False)
+router = console_router()
 
 
 def _today(request: Request, principal: Principal) -> tuple[dt.date, Any]:
@@ -39,6 +39,7 @@ def _staff_names(request: Request, principal: Principal) -> dict[int, str]:
 
 
 @router.get("/wecom/codes", response_class=HTMLResponse)
+@read_only
 def codes_page(request: Request) -> HTMLResponse:
     """Channel codes: who each points at now, adds / deletions / net over 30 days, and a daily chart."""
     principal = page_principal(request)
@@ -66,6 +67,7 @@ def codes_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/wecom/friends", response_class=HTMLResponse)
+@read_only
 def friends_page(request: Request, guide: int | None = None) -> HTMLResponse:
     """A guide's WeCom friends (a guide sees their own; HQ and managers pick a guide in scope)."""
     principal = page_principal(request)
@@ -105,10 +107,20 @@ def friends_page(request: Request, guide: int | None = None) -> HTMLResponse:
             ).all()
         )
     _, tz = _today(request, principal)
-    return render(request, "wecom_friends.html", guides=guides, guide=guide, friends=friends, tz=tz)
+    code_names = {c.state: c.name for c in codes.list_codes(db, tenant_id=principal.tenant_id)}
+    return render(
+        request,
+        "wecom_friends.html",
+        guides=guides,
+        guide=guide,
+        friends=friends,
+        tz=tz,
+        code_names=code_names,
+    )
 
 
 @router.get("/wecom/groups", response_class=HTMLResponse)
+@read_only
 def groups_page(request: Request, group: int | None = None) -> HTMLResponse:
     """Customer groups in scope with members, 30-day activity, the dead-group flag and a trend chart."""
     principal = page_principal(request)
@@ -147,6 +159,7 @@ def groups_page(request: Request, group: int | None = None) -> HTMLResponse:
 
 
 @router.get("/wecom/departures", response_class=HTMLResponse)
+@read_only
 def departures_page(request: Request, result: str | None = None) -> HTMLResponse:
     """Hand a leaving or moving guide's customers to others; recent transfers."""
     principal = page_principal(request)

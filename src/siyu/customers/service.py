@@ -641,6 +641,8 @@ def _search_conditions(
 ) -> list[ColumnElement[bool]]:
     """What a search text q matches, by the caller's right to see phones."""
     full_phone = may_search_full_phone(principal)
+    if q.startswith("#") and q[1:].isdigit() and len(q) <= MAX_CUSTOMER_NUMBER_DIGITS + 1:
+        return [C.number == int(q[1:])]  # "#6344": exactly the customer number 6344
     if q.isdigit() and len(q) == PHONE_TAIL_DIGITS:
         # Four digits are the end of a phone (what a masked phone shows), never a customer number.
         if not full_phone:
@@ -680,11 +682,24 @@ def list_customers(
     status: str = "active",
     created_from: dt.datetime | None = None,
     created_to: dt.datetime | None = None,
+    phone_ending: str | None = None,
 ) -> tuple[list[C], str | None]:
-    """Customers newest first, keyset-paginated; q matches a name, a phone (see above) or any identity."""
+    """Customers newest first, keyset-paginated; q matches a name, a phone (see above) or any identity;
+    phone_ending (digits) matches the end of the phone — four digits for those who may not see phones."""
     stmt = select(C).where(C.tenant_id == tenant_id, C.status == status)
     if (cond := scope_filter(principal)) is not None:
         stmt = stmt.where(cond)
+    if phone_ending:
+        if not phone_ending.isdigit() or len(phone_ending) > 15:
+            raise DomainError("validation_error", summary="phone_ending 须为数字 / must be digits")
+        if not may_search_full_phone(principal):
+            if len(phone_ending) != PHONE_TAIL_DIGITS:
+                raise DomainError(
+                    "validation_error",
+                    summary="手机号只能按后 4 位查找 / phones are searched by their last four digits",
+                )
+            _limit_phone_tail_search(principal)
+        stmt = stmt.where(C.phone_e164.endswith(phone_ending, autoescape=True))
     if q and q.strip():
         stmt = stmt.where(or_(*_search_conditions(session, tenant_id, q.strip(), principal)))
     for column, value in ((C.city, city), (C.gender, gender), (C.store_id, store_id), (C.guide_id, guide_id)):

@@ -1,13 +1,15 @@
-"""Keyset pagination over an integer id column, with opaque cursors."""
+"""Keyset pagination with opaque cursors: over an integer id column, or newest first by a time."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from siyu.core.pagination import decode_int_cursor, encode_cursor
+from siyu.core.errors import DomainError
+from siyu.core.pagination import decode_cursor, decode_int_cursor, encode_cursor
 
 T = TypeVar("T")
 
@@ -29,3 +31,60 @@ def keyset_page(
     rows = list(session.scalars(stmt.order_by(order).limit(limit + 1)))
     next_cursor = encode_cursor(getattr(rows[limit - 1], key.key)) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+def newest_first_page(
+    session: Session,
+    stmt: Select[T],
+    when: InstrumentedAttribute[dt.datetime | None],
+    key: InstrumentedAttribute[int],
+    *,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[T], str | None]:
+    """One page of `stmt` ordered by `when` newest first (rows without a time last), ties and the
+    undated by `key` descending; the cursor holds the last row's (time, id).
+
+    Two index-friendly queries instead of one `ORDER BY when DESC NULLS LAST` (which PostgreSQL
+    cannot read from an ascending index): the dated rows, then — once they run out — the undated.
+    """
+    position = decode_cursor(cursor)
+    dated_after: tuple[dt.datetime, int] | None = None
+    undated_after: int | None = None
+    if position is not None:
+        try:
+            if isinstance(position, list) and len(position) == 2 and position[0] is None:
+                undated_after = _int(position[1])
+            elif isinstance(position, list) and len(position) == 2 and isinstance(position[0], str):
+                at = dt.datetime.fromisoformat(position[0])
+                if at.tzinfo is None:
+                    raise ValueError
+                dated_after = (at, _int(position[1]))
+            else:
+                raise ValueError
+        except ValueError:
+            raise DomainError("invalid_cursor") from None
+    rows: list[T] = []
+    if undated_after is None:
+        dated = stmt.where(when.is_not(None))
+        if dated_after is not None:
+            at, last_id = dated_after
+            dated = dated.where(or_(when < at, and_(when == at, key < last_id)))
+        rows = list(session.scalars(dated.order_by(when.desc(), key.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        undated = stmt.where(when.is_(None))
+        if undated_after is not None:
+            undated = undated.where(key < undated_after)
+        rows += list(session.scalars(undated.order_by(key.desc()).limit(limit + 1 - len(rows))))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    last_when = getattr(last, when.key)
+    next_position = [last_when.isoformat() if last_when is not None else None, getattr(last, key.key)]
+    return rows[:limit], encode_cursor(next_position)
+
+
+def _int(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError
+    return value

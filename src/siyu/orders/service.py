@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Principal
@@ -28,7 +28,7 @@ from siyu.customers.schemas import IdentityIn
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
-from siyu.db.pagination import keyset_page
+from siyu.db.pagination import newest_first_page
 from siyu.guides.service import BindingBook
 from siyu.orders import attribution as attr
 from siyu.orders import schemas as s
@@ -835,7 +835,8 @@ def list_orders(
     paid_from: dt.datetime | None = None,
     paid_to: dt.datetime | None = None,
 ) -> tuple[list[Order], str | None]:
-    """Orders in the caller's scope, newest first."""
+    """Orders in the caller's scope, newest paid first (unpaid ones after, newest first); pages are
+    stable under inserts (the cursor is the last row's payment time and id)."""
     stmt = select(Order).where(Order.tenant_id == tenant_id)
     if (cond := scope_condition(principal)) is not None:
         stmt = stmt.where(cond)
@@ -852,7 +853,18 @@ def list_orders(
         stmt = stmt.where(Order.paid_at >= paid_from)
     if paid_to is not None:
         stmt = stmt.where(Order.paid_at < paid_to)
-    return keyset_page(session, stmt, Order.id, cursor=cursor, limit=limit, newest_first=True)
+    return newest_first_page(session, stmt, Order.paid_at, Order.id, cursor=cursor, limit=limit)
+
+
+def customer_totals(session: Session, *, tenant_id: int, customer_id: int) -> tuple[int, int]:
+    """A customer's paid orders (all of them, ever) and net spend in fen (paid less refunded)."""
+    count, net = session.execute(
+        select(
+            func.count(Order.paid_at),
+            func.coalesce(func.sum(Order.paid_fen - Order.refunded_fen), 0),
+        ).where(Order.tenant_id == tenant_id, Order.customer_id == customer_id, Order.paid_at.is_not(None))
+    ).one()
+    return int(count), int(net)
 
 
 def revisions(session: Session, *, order_id: int) -> list[OrderRevision]:

@@ -76,7 +76,8 @@ def list_orders(
     paid_to: AwareQuery = None,
     principal: Principal = allow(Perm.ORDERS_READ),
 ) -> s.OrderPage:
-    """Orders in the caller's scope (a manager's stores, a guide's own), newest first."""
+    """Orders in the caller's scope (a manager's stores, a guide's own), newest paid first (unpaid
+    last); `next_cursor` pages on stably."""
     rows, next_cursor = service.list_orders(
         db,
         tenant_id=principal.tenant_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 from functools import cache
@@ -15,7 +16,7 @@ from siyu.settings import VAR_DIR, get_settings
 
 
 @cache
-def _fernet() -> Fernet:
+def _secret() -> str:
     secret = get_settings().secret_key
     if not secret:
         path = VAR_DIR / "secret.key"
@@ -25,7 +26,12 @@ def _fernet() -> Fernet:
             with os.fdopen(fd, "w") as f:
                 f.write(secrets.token_urlsafe(48))
         secret = path.read_text().strip()
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
+    return secret
+
+
+@cache
+def _fernet() -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(_secret().encode()).digest()))
 
 
 def seal(plaintext: str) -> str:
@@ -39,3 +45,8 @@ def unseal(sealed: str) -> str:
         return _fernet().decrypt(sealed.encode()).decode()
     except InvalidToken as exc:
         raise ValueError("secret sealed under another key (check SIYU_SECRET_KEY)") from exc
+
+
+def derive_key(purpose: str) -> bytes:
+    """A key for one purpose (e.g. signing console form tokens), derived from the sealing secret."""
+    return hmac.new(_secret().encode(), f"siyu:{purpose}".encode(), hashlib.sha256).digest()

@@ -83,10 +83,29 @@ CHANNEL_LABELS = {
 }
 
 
+PLATFORM_LABELS = {
+    "tmall": ("天猫", "Tmall"),
+    "taobao": ("淘宝", "Taobao"),
+    "jd": ("京东", "JD.com"),
+    "douyin": ("抖音", "Douyin"),
+    "kuaishou": ("快手", "Kuaishou"),
+    "pdd": ("拼多多", "Pinduoduo"),
+    "xiaohongshu": ("小红书", "Xiaohongshu"),
+    "vip": ("唯品会", "Vipshop"),
+}
+
+
+def platform_label(name: str, lang: str = "zh-CN") -> str:
+    """An outside platform's name ('tmall' → 天猫); an unknown one as written, capitalised."""
+    zh, en = PLATFORM_LABELS.get(name, (name.capitalize(), name.capitalize()))
+    return en if lang == "en" else zh
+
+
 def channel_label(channel: str, lang: str = "zh-CN") -> str:
-    """A channel's display name; outside platforms read e.g. '平台·tmall'."""
+    """A channel's display name; outside platforms read e.g. '平台·天猫'."""
     if channel.startswith("platform:"):
-        return ("平台·" if lang != "en" else "Platform: ") + channel.split(":", 1)[1]
+        name = platform_label(channel.split(":", 1)[1], lang)
+        return f"Platform: {name}" if lang == "en" else f"平台·{name}"
     zh, en = CHANNEL_LABELS.get(channel, (channel, channel))
     return en if lang == "en" else zh
 

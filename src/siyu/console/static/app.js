@@ -1,3 +1,19 @@
+// The console's page behaviour (no inline scripts: the Content-Security-Policy allows none).
+// Every htmx request carries the page's CSRF token; the store picker on the daily report navigates.
+(function () {
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (meta) { e.detail.headers["X-CSRF-Token"] = meta.getAttribute("content"); }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var picker = document.querySelector("select[data-store-picker]");
+    if (picker) {
+      picker.addEventListener("change", function () {
+        location.href = "/stores/" + encodeURIComponent(picker.value) + "/daily?date=" + encodeURIComponent(picker.getAttribute("data-date"));
+      });
+    }
+  });
+})();
 // Draws the store daily report's charts with ECharts when the page carries chart data.
 (function () {
   function chartOn(id, option) {
@@ -14,7 +30,7 @@
     var t = JSON.parse(document.getElementById("chart-labels").textContent);
     var days = d.dates.map(function (x) { return x.slice(5); });
     chartOn("chart-trend", {
-      tooltip: { trigger: "axis" }, legend: { bottom: 0 },
+      tooltip: { renderMode: "richText", trigger: "axis" }, legend: { bottom: 0 },
       xAxis: { type: "category", data: days },
       yAxis: [{ type: "value", name: "¥" }, { type: "value", name: t.orders }],
       series: [
@@ -23,7 +39,7 @@
       ]
     });
     chartOn("chart-growth", {
-      tooltip: { trigger: "axis" }, legend: { bottom: 0 },
+      tooltip: { renderMode: "richText", trigger: "axis" }, legend: { bottom: 0 },
       xAxis: { type: "category", data: days }, yAxis: { type: "value" },
       series: [
         { name: t.new_customers, type: "line", data: d.new_customers },
@@ -42,7 +58,7 @@
     var chart = chartOn;
     function pie(id, items) {
       chart(id, {
-        tooltip: { trigger: "item", valueFormatter: function (v) { return "¥" + v.toFixed(2); } },
+        tooltip: { renderMode: "richText", trigger: "item", valueFormatter: function (v) { return "¥" + v.toFixed(2); } },
         legend: { bottom: 0 },
         series: [{ type: "pie", radius: ["40%", "70%"], data: items.map(function (i) { return { name: t[i.name], value: i.value }; }) }]
       });
@@ -50,14 +66,14 @@
     pie("chart-placement", data.placement);
     pie("chart-hours", data.hours);
     chart("chart-channels", {
-      tooltip: { trigger: "axis", valueFormatter: function (v) { return "¥" + v.toFixed(2); } },
+      tooltip: { renderMode: "richText", trigger: "axis", valueFormatter: function (v) { return "¥" + v.toFixed(2); } },
       xAxis: { type: "value" },
       yAxis: { type: "category", data: data.channels.map(function (c) { return en ? c.name_en : c.name; }) },
       grid: { left: 110, right: 20, top: 10, bottom: 30 },
       series: [{ type: "bar", data: data.channels.map(function (c) { return c.value; }) }]
     });
     chart("chart-hourly", {
-      tooltip: { trigger: "axis" },
+      tooltip: { renderMode: "richText", trigger: "axis" },
       legend: { bottom: 0 },
       xAxis: { type: "category", data: data.hourly.map(function (h) { return String(h.hour).padStart(2, "0") + ":00"; }) },
       yAxis: [{ type: "value", name: t.orders }, { type: "value", name: t.visitors }],

@@ -113,7 +113,7 @@
     var node = document.getElementById(id);
     charts[id] = charts[id] || window.echarts.init(node);
     charts[id].setOption({
-      tooltip: { trigger: "axis" },
+      tooltip: { renderMode: "richText", trigger: "axis" },
       grid: { left: 120, right: 20, top: 10, bottom: 30 },
       xAxis: { type: "value", name: t.customers, minInterval: 1 },
       yAxis: { type: "category", inverse: true, data: rows.map(function (r) { return r.label; }) },
@@ -137,7 +137,8 @@
     if (!current.of.length) { document.getElementById("count").textContent = "—"; return; }
     var mine = ++seq;
     document.body.setAttribute("data-preview", "loading");
-    fetch("/audiences/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ rule: current }), credentials: "same-origin" })
+    var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+    fetch("/audiences/preview", { method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify({ rule: current }), credentials: "same-origin" })
       .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
       .then(function (answer) {
         if (mine !== seq) { return; }

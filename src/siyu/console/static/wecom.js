@@ -9,7 +9,7 @@
       var names = Object.keys(s).filter(function (k) { return k !== "days"; });
       var chart = window.echarts.init(node);
       chart.setOption({
-        tooltip: { trigger: "axis" }, legend: { bottom: 0 },
+        tooltip: { renderMode: "richText", trigger: "axis" }, legend: { bottom: 0 },
         xAxis: { type: "category", data: s.days }, yAxis: { type: "value", minInterval: 1 },
         series: names.map(function (k) { return { name: t[k], type: k === "messages" ? "line" : "bar", data: s[k] }; })
       });

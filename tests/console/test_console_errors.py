@@ -1,0 +1,66 @@
+"""Console searches and errors as a person meets them: four digits are a phone ending, a stale
+paging link starts again, and every error is a page in the person's language (the API keeps JSON)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from siyu.customers.models import Customer
+from siyu.db.session import unit_of_work
+from tests.conftest import World
+from tests.console.support import as_role
+
+
+def _customers(client: TestClient, w: World) -> dict[str, int]:
+    records = [
+        {"name": "尾号客户", "phone": "13800006344", "store_id": w.store_ids[0]},
+        {"name": "编号客户", "phone": "13900001111", "store_id": w.store_ids[0]},
+    ]
+    answer = client.post(
+        "/api/v1/customers/batch", headers=w.headers("integration"), json={"records": records}
+    )
+    ids = [r["customer_id"] for r in answer.json()["results"]]
+    with unit_of_work(w.engine) as db:
+        db.execute(update(Customer).where(Customer.id == ids[1]).values(number=6344))
+    return {"ending": ids[0], "numbered": ids[1]}
+
+
+def test_four_digits_search_the_phone_ending(browser: TestClient, world: World) -> None:
+    _customers(browser, world)
+    as_role(browser, world, "owner")
+    four = browser.get("/customers?q=6344").text
+    assert "尾号客户" in four and "编号客户" not in four and "手机尾号为 6344 的客户" in four
+    number = browser.get("/customers?q=%236344").text
+    assert "编号客户" in number and "尾号客户" not in number
+    full = browser.get("/customers?q=13800006344").text
+    assert "尾号客户" in full and "编号客户" not in full
+
+
+def test_a_stale_cursor_starts_again(browser: TestClient, world: World) -> None:
+    _customers(browser, world)
+    as_role(browser, world, "owner")
+    page = browser.get("/customers?cursor=garbage!!").text
+    assert "尾号客户" in page and "没有符合条件的客户" not in page and "已从第一页重新开始" in page
+    orders = browser.get("/orders?cursor=garbage!!")
+    assert orders.status_code == 200 and "已从第一页重新开始" in orders.text
+
+
+def test_console_errors_are_pages_in_the_persons_language(browser: TestClient, world: World) -> None:
+    as_role(browser, world, "owner")
+    for path in ("/customers/abc", "/no-such-page", "/customers/1/tags/xyz/remove"):
+        r = browser.post(path) if path.endswith("remove") else browser.get(path)
+        assert r.status_code == 404, path
+        assert r.headers["content-type"].startswith("text/html") and "页面不存在" in r.text, path
+        assert "Route not found" not in r.text and "detail" not in r.text
+    missing = browser.post("/settings/wecom", data={"corp_id": "ww1"})
+    assert missing.status_code == 422 and "以下字段缺失或无效" in missing.text and "aes_key" in missing.text
+    wrong_method = browser.get("/signout")
+    assert wrong_method.status_code == 405 and "此地址不接受这种请求" in wrong_method.text
+    browser.cookies.set("siyu_lang", "en")
+    english = browser.get("/customers/abc")
+    assert english.status_code == 404 and "Not found" in english.text and 'lang="en"' in english.text
+    # The API keeps its JSON errors.
+    api = browser.get("/api/v1/customers/abc", headers=world.headers("owner"))
+    assert api.status_code == 422 and api.json()["error"]["code"] == "validation_error"
+    assert browser.get("/api/v1/nope").json()["error"]["code"] == "not_found"
