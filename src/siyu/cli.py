@@ -20,7 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-tenant_app = typer.Typer(help="Tenants (brands) 品牌", no_args_is_help=True)
+tenant_app = typer.Typer(help="Brands 品牌", no_args_is_help=True)
 user_app = typer.Typer(help="Staff accounts 员工账号", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for integrations 集成密钥", no_args_is_help=True)
 import_app = typer.Typer(help="Import CSV/Excel 导入", no_args_is_help=True)
@@ -28,7 +28,8 @@ export_app = typer.Typer(help="Export CSV/Excel 导出", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (JSON output) 基准测试", no_args_is_help=True)
 report_app = typer.Typer(help="Reports 报表", no_args_is_help=True)
 wecom_app = typer.Typer(help="WeCom 企业微信", no_args_is_help=True)
-app.add_typer(tenant_app, name="tenant")
+app.add_typer(tenant_app, name="brand")
+app.add_typer(tenant_app, name="tenant", hidden=True)  # the earlier name of `siyu brand`
 app.add_typer(user_app, name="user")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(import_app, name="import")
@@ -226,7 +227,7 @@ def tenant_create(
     timezone: str = "Asia/Shanghai",
     currency: str = "CNY",
 ) -> None:
-    """Create a tenant 新建品牌."""
+    """Create a brand 新建品牌."""
     from pydantic import ValidationError
 
     from siyu.db.session import unit_of_work
@@ -249,7 +250,7 @@ def tenant_create(
 
 @user_app.command("create")
 def user_create(
-    tenant: str = typer.Option(..., help="tenant slug"),
+    tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码"),
     username: str = typer.Option(...),
     name: str = typer.Option(...),
     role: str = typer.Option(..., help="owner | hq_operator | analyst | store_manager | guide"),
@@ -299,7 +300,10 @@ def user_create(
 
 
 @apikey_app.command("create")
-def apikey_create(tenant: str = typer.Option(..., help="tenant slug"), name: str = "cli") -> None:
+def apikey_create(
+    tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码"),
+    name: str = "cli",
+) -> None:
     """Create an API key and print it once 新建集成密钥."""
     from siyu.auth.service import create_api_key
     from siyu.db.session import unit_of_work
@@ -336,38 +340,51 @@ def _run_import(kind: str, tenant: str, file: Path) -> None:
 
 
 @import_app.command("customers")
-def import_customers_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+def import_customers_cmd(
+    file: Path, tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码")
+) -> None:
     """Import customers from CSV/XLSX (all rows or none) 导入客户."""
     _run_import("customers", tenant, file)
 
 
 @import_app.command("stores")
-def import_stores_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+def import_stores_cmd(
+    file: Path, tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码")
+) -> None:
     """Import stores from CSV/XLSX 导入门店."""
     _run_import("stores", tenant, file)
 
 
 @import_app.command("staff")
-def import_staff_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+def import_staff_cmd(
+    file: Path, tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码")
+) -> None:
     """Import staff from CSV/XLSX 导入员工."""
     _run_import("staff", tenant, file)
 
 
 @import_app.command("products")
-def import_products_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+def import_products_cmd(
+    file: Path, tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码")
+) -> None:
     """Import SKUs from CSV/XLSX (prices in yuan) 导入商品."""
     _run_import("products", tenant, file)
 
 
 @import_app.command("orders")
-def import_orders_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+def import_orders_cmd(
+    file: Path, tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码")
+) -> None:
     """Import orders from CSV/XLSX, one row per line (all rows or none) 导入订单."""
     _run_import("orders", tenant, file)
 
 
 @tags_app.command("refresh")
 def tags_refresh(
-    tenant: Annotated[str | None, typer.Option(help="tenant slug (default: every brand)")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--brand", "--tenant", help="the brand's code 品牌代码 (default: every brand)"),
+    ] = None,
 ) -> None:
     """Refresh rule tags and sweep lapsed tags now (the server also does it on a schedule) 刷新规则标签."""
     from siyu.db.session import cross_tenant_access, unit_of_work
@@ -387,7 +404,9 @@ def tags_refresh(
 
 
 @import_app.command("tags")
-def import_tags_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slug")) -> None:
+def import_tags_cmd(
+    file: Path, tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码")
+) -> None:
     """Import tag assignments from CSV/XLSX, one row per (customer, tag) 导入标签."""
     _run_import("tags", tenant, file)
 
@@ -395,7 +414,7 @@ def import_tags_cmd(file: Path, tenant: str = typer.Option(..., help="tenant slu
 @export_app.command("customers")
 def export_customers_cmd(
     file: Path,
-    tenant: str = typer.Option(..., help="tenant slug"),
+    tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码"),
     reveal_phones: Annotated[bool, typer.Option(help="full phone numbers (audited)")] = False,
 ) -> None:
     """Export customers to .csv or .xlsx 导出客户 (phones masked by default)."""
@@ -544,7 +563,9 @@ def wecom_session(
 
 
 @wecom_app.command("check-transfers")
-def wecom_check_transfers(tenant: str = typer.Option(..., help="tenant slug")) -> None:
+def wecom_check_transfers(
+    tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码"),
+) -> None:
     """Ask WeCom how requested transfers went (run it hourly from cron) 查询转接结果."""
     from siyu.db.session import unit_of_work
     from siyu.settings import get_settings
@@ -561,7 +582,9 @@ def wecom_check_transfers(tenant: str = typer.Option(..., help="tenant slug")) -
 
 
 @wecom_app.command("sync-members")
-def wecom_sync_members(tenant: str = typer.Option(..., help="tenant slug")) -> None:
+def wecom_sync_members(
+    tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码"),
+) -> None:
     """Read the WeCom member directory, map members to staff, attach parked friends 同步企微成员."""
     from siyu.db.session import unit_of_work
     from siyu.settings import get_settings
@@ -589,7 +612,7 @@ def wecom_sync_members(tenant: str = typer.Option(..., help="tenant slug")) -> N
 
 @wecom_app.command("configure")
 def wecom_configure(
-    tenant: str = typer.Option(..., help="tenant slug"),
+    tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码"),
     corp_id: str = typer.Option(..., help="企业ID (corp id)"),
     token: str = typer.Option(..., help="callback Token"),
     aes_key: str = typer.Option(..., help="callback EncodingAESKey (43 characters)"),
@@ -624,7 +647,9 @@ def wecom_configure(
 
 
 @wecom_app.command("process")
-def wecom_process(tenant: str = typer.Option(..., help="tenant slug")) -> None:
+def wecom_process(
+    tenant: str = typer.Option(..., "--brand", "--tenant", help="the brand's code 品牌代码"),
+) -> None:
     """Process stored callbacks not processed yet (catch-up and retries) 处理回调."""
     from siyu.wecom import service
 
@@ -687,7 +712,12 @@ def _show(name: str, value: Any) -> str:
 def report_store_daily(
     store: str = typer.Option(..., help="store code 门店编码"),
     date: str = typer.Option(..., help="YYYY-MM-DD in the brand's time zone"),
-    tenant: Annotated[str | None, typer.Option(help="tenant slug (default: the only one, or demo)")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            "--brand", "--tenant", help="the brand's code 品牌代码 (default: the only brand, or demo)"
+        ),
+    ] = None,
     xlsx: Annotated[Path | None, typer.Option(help="where to write the .xlsx")] = None,
     no_xlsx: Annotated[bool, typer.Option("--no-xlsx", help="print only")] = False,
 ) -> None:
@@ -755,7 +785,9 @@ def report_store_daily(
 @report_app.command("rollup")
 def report_rollup(
     date: str = typer.Option(..., help="YYYY-MM-DD"),
-    tenant: Annotated[str | None, typer.Option(help="tenant slug")] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--brand", "--tenant", help="the brand's code 品牌代码")
+    ] = None,
 ) -> None:
     """Every store's day, per region and for the brand 区域/总部汇总."""
     from siyu.db.session import unit_of_work

@@ -66,7 +66,7 @@ def test_no_session_goes_to_sign_in_and_back(browser: TestClient, world: World) 
         "next": "/stores/S1/daily?date=2026-06-18",
     }
     r = browser.post("/signin", data=form)
-    assert r.status_code == 401 and "租户、用户名或密码错误" in r.text and "siyu_session" not in r.cookies
+    assert r.status_code == 401 and "品牌、用户名或密码错误" in r.text and "siyu_session" not in r.cookies
     r = browser.post("/signin", data={**form, "password": "pw-12345678"})
     assert r.status_code == 303 and r.headers["location"] == "/stores/S1/daily?date=2026-06-18"
     assert "siyu_session" in r.cookies

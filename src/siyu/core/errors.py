@@ -8,7 +8,7 @@ from typing import Any
 MESSAGES: dict[str, tuple[int, str, str]] = {
     "not_found": (404, "{object}不存在", "{object} not found"),
     "unauthenticated": (401, "请先登录或提供有效的凭证", "Sign in or provide a valid credential"),
-    "invalid_credentials": (401, "租户、用户名或密码错误", "Wrong tenant, username or password"),
+    "invalid_credentials": (401, "品牌、用户名或密码错误", "Wrong brand, username or password"),
     "too_many_attempts": (
         429,
         "尝试次数过多，请在 {retry_after_s} 秒后重试",
@@ -162,7 +162,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
 }
 
 OBJECT_NAMES: dict[str, tuple[str, str]] = {
-    "tenant": ("租户", "Tenant"),
+    "tenant": ("品牌", "Brand"),
     "region": ("区域", "Region"),
     "store": ("门店", "Store"),
     "staff": ("员工", "Staff member"),
