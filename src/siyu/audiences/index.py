@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from siyu.audiences.models import TagBitmapCheckpoint
 from siyu.customers.models import Customer
 from siyu.db.base import table_of
-from siyu.db.session import LOCK_NAMESPACES, read_connection
+from siyu.db.session import ADVISORY_KEY_SQL, LOCK_NAMESPACES, read_connection
 from siyu.tags.models import TagAssignment, TagEvent
 
 CUSTOMERS = table_of(Customer)
@@ -439,7 +439,7 @@ def shared_lock(conn: Connection, tenant_id: int) -> None:
     """Wait until no tag write of the tenant is between its first event and its commit."""
     if conn.dialect.name == "postgresql":
         conn.execute(
-            text("SELECT pg_advisory_lock_shared(:ns, :tid)"),
+            text(f"SELECT pg_advisory_lock_shared(:ns, {ADVISORY_KEY_SQL})"),
             {"ns": LOCK_NAMESPACES["tags"], "tid": tenant_id},
         )
 
@@ -448,7 +448,7 @@ def shared_unlock(conn: Connection, tenant_id: int) -> None:
     """Release what shared_lock took."""
     if conn.dialect.name == "postgresql":
         conn.execute(
-            text("SELECT pg_advisory_unlock_shared(:ns, :tid)"),
+            text(f"SELECT pg_advisory_unlock_shared(:ns, {ADVISORY_KEY_SQL})"),
             {"ns": LOCK_NAMESPACES["tags"], "tid": tenant_id},
         )
 

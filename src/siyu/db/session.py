@@ -158,7 +158,11 @@ def _tenant_guard(state: ORMExecuteState) -> None:
         )
 
 
-# Namespaces of transaction-level advisory locks (the first key of pg_advisory_xact_lock).
+# Namespaces of transaction-level advisory locks (the first key of pg_advisory_xact_lock). The
+# second key is the brand's id hashed with the schema: advisory locks are database-wide, and two
+# Siyu schemas in one database (a test run beside another, two installations) must not share them.
+# A hash collision only makes two brands wait for each other now and then; it never breaks a rule.
+ADVISORY_KEY_SQL = "hashtext(current_schema() || ':' || CAST(:tid AS text))"
 LOCK_NAMESPACES = {"guide_bindings": 0x51D0_0001, "tags": 0x51D0_0002}
 
 
@@ -172,7 +176,7 @@ def lock_tenant(session: Session, name: str, tenant_id: int) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(
-            text("SELECT pg_advisory_xact_lock(:ns, :tid)"),
+            text(f"SELECT pg_advisory_xact_lock(:ns, {ADVISORY_KEY_SQL})"),
             {"ns": LOCK_NAMESPACES[name], "tid": int(tenant_id)},
         )
     session.info.setdefault(HELD_LOCKS, set()).add((name, int(tenant_id)))
