@@ -12,6 +12,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -87,18 +89,7 @@ class InboxWorker:
             tenant_ids = list(
                 session.scalars(select(Transfer.tenant_id).where(Transfer.status == "requested").distinct())
             )
-        asked = 0
-        for tenant_id in tenant_ids:
-            try:
-                with unit_of_work(self.engine, tenant_id=tenant_id) as session:
-                    client = codes.client_for(
-                        session, tenant_id=tenant_id, api_base=self.api_base or get_settings().wecom_api_base
-                    )
-                transfers.check_transfers(self.engine, tenant_id=tenant_id, client=client)
-                asked += 1
-            except Exception:  # one brand's failure must not stop the others or the thread
-                log.exception("checking WeCom transfers of tenant %s failed", tenant_id)
-        return asked
+        return self._per_brand(tenant_ids, transfers.check_transfers, "checking WeCom transfers")
 
     def sync_members(self, only: set[int] | None = None) -> int:
         """Read every brand's WeCom member directory (brands with an app secret; `only` some of
@@ -109,18 +100,23 @@ class InboxWorker:
             if only is not None:
                 query = query.where(WeComConfig.tenant_id.in_(only))
             tenant_ids = list(session.scalars(query.order_by(WeComConfig.tenant_id)))
-        synced = 0
+        return self._per_brand(tenant_ids, members.sync_members, "syncing the WeCom members")
+
+    def _per_brand(self, tenant_ids: list[int], work: Callable[..., Any], what: str) -> int:
+        """Run `work(engine, tenant_id=, client=)` for each brand with its WeCom client; one brand's
+        failure is logged and does not stop the others; answers how many brands succeeded."""
+        done = 0
         for tenant_id in tenant_ids:
             try:
                 with unit_of_work(self.engine, tenant_id=tenant_id) as session:
                     client = codes.client_for(
                         session, tenant_id=tenant_id, api_base=self.api_base or get_settings().wecom_api_base
                     )
-                members.sync_members(self.engine, tenant_id=tenant_id, client=client)
-                synced += 1
+                work(self.engine, tenant_id=tenant_id, client=client)
+                done += 1
             except Exception:  # one brand's failure must not stop the others or the thread
-                log.exception("syncing the WeCom members of tenant %s failed", tenant_id)
-        return synced
+                log.exception("%s of tenant %s failed", what, tenant_id)
+        return done
 
     def hourly(self) -> None:
         """The hourly work: transfers, then member directories."""
