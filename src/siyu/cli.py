@@ -624,6 +624,14 @@ def _pct(value: float | None) -> str:
     return f"{arrow}{abs(value) * 100:.1f}%[/]" if arrow else "0.0%"
 
 
+def _pp(value: float | None) -> str:
+    """A share's change in percentage points, as the report gives it (2 places)."""
+    if value is None:
+        return "—"
+    arrow = "[green]▲" if value > 0 else ("[red]▼" if value < 0 else "")
+    return f"{arrow}{abs(value):.2f} pp[/]" if arrow else "0.00 pp"
+
+
 def _show(name: str, value: Any) -> str:
     from siyu.core.money import format_fen
     from siyu.reports.store_daily import MONEY, SHARES
@@ -632,8 +640,8 @@ def _show(name: str, value: Any) -> str:
         return "—"
     if name in MONEY:
         return format_fen(int(value))
-    if name in SHARES:
-        return f"{value * 100:.1f}%"
+    if name in SHARES or name.endswith("_share"):
+        return f"{value * 100:.2f}%"  # a fraction to 4 places: shown exactly
     return f"{value:,}"
 
 
@@ -673,19 +681,21 @@ def report_store_daily(
         row = [report.FIGURE_LABELS[name][0], _show(name, fig["value"])]
         for c in COMPARISONS:
             vs = fig["vs"][c]
-            row.append(f"{_show(name, vs['value'])} {_pct(vs['pct'])}")
+            change = _pp(vs["delta_pp"]) if name in report.SHARES else _pct(vs["pct"])
+            row.append(f"{_show(name, vs['value'])} {change}")
         table.add_row(*row)
     console.print(table)
     channels = Table(title="渠道占比 Share by channel")
-    for title in ("渠道 Channel", "订单 Orders", "GMV", "订单占比", "GMV 占比"):
+    for title in ("渠道 Channel", "订单 Orders", "支付 Paid", "GMV", "订单占比", "支付占比"):
         channels.add_column(title, justify="right" if title != "渠道 Channel" else "left")
     for ch in data["channels"]:
         channels.add_row(
             f"{ch['label']} {ch['label_en']}",
             str(ch["orders"]),
+            format_fen(ch["paid_fen"]),
             format_fen(ch["gmv_fen"]),
             _show("x_share", ch["order_share"]),
-            _show("x_share", ch["gmv_share"]),
+            _show("x_share", ch["paid_share"]),
         )
     console.print(channels)
     guides = Table(title="导购排行 Guide ranking")
