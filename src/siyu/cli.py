@@ -396,6 +396,9 @@ def bench_orders(
     orders: int = typer.Option(20_000, help="orders to ingest (3 lines each)"),
     history: int = typer.Option(10_000_000, help="orders in the synthetic history for the report timings"),
     stores: int = typer.Option(1000, help="stores of the synthetic brand"),
+    customers: int = typer.Option(1_000_000, min=1, help="customers of the synthetic history"),
+    peer_orders: int = typer.Option(1000, min=1, help="orders sent one per request (the peer)"),
+    samples: int = typer.Option(60, min=1, help="store-day reports to time"),
     skip_reports: Annotated[bool, typer.Option(help="only the ingest figures")] = False,
     database_url: Annotated[str | None, typer.Option(help="defaults to SIYU_DATABASE_URL")] = None,
 ) -> None:
@@ -403,28 +406,38 @@ def bench_orders(
     from siyu.benchmarks.orders import run_ingest, run_reports
 
     url = database_url or get_settings().database_url
-    results = [run_ingest(url, orders=orders)]
+    results = [run_ingest(url, orders=orders, peer_orders=peer_orders)]
     if not skip_reports:
-        with console.status(f"writing a {history:,}-order history, then timing reports…"):
-            results.append(run_reports(url, history=history, stores=stores))
+        with Console(stderr=True).status(f"writing a {history:,}-order history, then timing reports…"):
+            results.append(
+                run_reports(url, history=history, stores=stores, customers=customers, samples=samples)
+            )
     typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
 
 
 @bench_app.command("console")
 def bench_console(
     rounds: int = typer.Option(30, min=1, help="fetches per page"),
+    stores: int = typer.Option(30, min=1, help="stores of the demo brand, when it must be built"),
+    customers: int = typer.Option(50_000, min=1, help="customers of the demo brand, when it must be built"),
+    order_days: int = typer.Option(
+        365, min=1, help="days of orders of the demo brand, when it must be built"
+    ),
     database_url: Annotated[
-        str | None, typer.Option(help="defaults to SIYU_DATABASE_URL (needs the demo brand)")
+        str | None,
+        typer.Option(help="defaults to SIYU_DATABASE_URL; the demo brand is built when it is not there"),
     ] = None,
 ) -> None:
     """Server time of every console page on the demo brand, p50/p95; prints JSON 控制台页面基准."""
     from siyu.benchmarks.console import run
 
-    typer.echo(
-        json.dumps(
-            run(database_url or get_settings().database_url, rounds=rounds), ensure_ascii=False, indent=2
+    with Console(stderr=True).status("…"):
+        result = run(
+            database_url or get_settings().database_url,
+            rounds=rounds,
+            demo={"stores": stores, "customers": customers, "order_days": order_days},
         )
-    )
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
 @bench_app.command("wecom")
