@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--lookups", type=int, default=2_000)
+    parser.add_argument("--stores", type=int, default=30, help="stores of the demo brand it builds")
+    parser.add_argument("--order-days", type=int, default=365, help="days of orders of the demo brand")
     args = parser.parse_args()
     url = normalise_database_url(args.database_url)
     engine = make_engine(url)
@@ -50,7 +52,9 @@ def main() -> None:
     build_seconds = None
     if size != args.customers:
         started = time.perf_counter()
-        tenant_id = build_demo(engine, customers=args.customers).tenant_id
+        tenant_id = build_demo(
+            engine, customers=args.customers, stores=args.stores, order_days=args.order_days
+        ).tenant_id
         build_seconds = round(time.perf_counter() - started, 1)
     rng = random.Random(11)
     with unit_of_work(engine) as session:

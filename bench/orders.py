@@ -2,6 +2,7 @@
 print one JSON document with every result.
 
     .venv/bin/python bench/orders.py [--orders 20000] [--history 10000000] [--stores 1000]
+        [--customers 1000000] [--peer-orders 1000] [--samples 60] [--skip-reports]
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--history", type=int, default=10_000_000)
     parser.add_argument("--stores", type=int, default=1000)
+    parser.add_argument("--customers", type=int, default=1_000_000, help="customers of the history")
+    parser.add_argument("--peer-orders", type=int, default=1000, help="orders sent one per request")
+    parser.add_argument("--samples", type=int, default=60, help="store-day reports to time")
     parser.add_argument("--skip-reports", action="store_true")
     args = parser.parse_args()
     results = []
@@ -30,9 +34,17 @@ def main() -> None:
         if postgres:
             urls.append(postgres)
         for url in urls:
-            results.append(run_ingest(url, orders=args.orders))
+            results.append(run_ingest(url, orders=args.orders, peer_orders=args.peer_orders))
             if not args.skip_reports:
-                results.append(run_reports(url, history=args.history, stores=args.stores))
+                results.append(
+                    run_reports(
+                        url,
+                        history=args.history,
+                        stores=args.stores,
+                        customers=args.customers,
+                        samples=args.samples,
+                    )
+                )
     print(json.dumps(results, ensure_ascii=False, indent=2))
 
 

@@ -461,6 +461,9 @@ def bench_orders(
     orders: int = typer.Option(20_000, help="orders to ingest (3 lines each)"),
     history: int = typer.Option(10_000_000, help="orders in the synthetic history for the report timings"),
     stores: int = typer.Option(1000, help="stores of the synthetic brand"),
+    customers: int = typer.Option(1_000_000, min=1, help="customers of the synthetic history"),
+    peer_orders: int = typer.Option(1000, min=1, help="orders sent one per request (the peer)"),
+    samples: int = typer.Option(60, min=1, help="store-day reports to time"),
     skip_reports: Annotated[bool, typer.Option(help="only the ingest figures")] = False,
     database_url: Annotated[str | None, typer.Option(help="defaults to SIYU_DATABASE_URL")] = None,
 ) -> None:
@@ -468,28 +471,38 @@ def bench_orders(
     from siyu.benchmarks.orders import run_ingest, run_reports
 
     url = database_url or get_settings().database_url
-    results = [run_ingest(url, orders=orders)]
+    results = [run_ingest(url, orders=orders, peer_orders=peer_orders)]
     if not skip_reports:
-        with console.status(f"writing a {history:,}-order history, then timing reports…"):
-            results.append(run_reports(url, history=history, stores=stores))
+        with Console(stderr=True).status(f"writing a {history:,}-order history, then timing reports…"):
+            results.append(
+                run_reports(url, history=history, stores=stores, customers=customers, samples=samples)
+            )
     typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
 
 
 @bench_app.command("console")
 def bench_console(
     rounds: int = typer.Option(30, min=1, help="fetches per page"),
+    stores: int = typer.Option(30, min=1, help="stores of the demo brand, when it must be built"),
+    customers: int = typer.Option(50_000, min=1, help="customers of the demo brand, when it must be built"),
+    order_days: int = typer.Option(
+        365, min=1, help="days of orders of the demo brand, when it must be built"
+    ),
     database_url: Annotated[
-        str | None, typer.Option(help="defaults to SIYU_DATABASE_URL (needs the demo brand)")
+        str | None,
+        typer.Option(help="defaults to SIYU_DATABASE_URL; the demo brand is built when it is not there"),
     ] = None,
 ) -> None:
     """Server time of every console page on the demo brand, p50/p95; prints JSON 控制台页面基准."""
     from siyu.benchmarks.console import run
 
-    typer.echo(
-        json.dumps(
-            run(database_url or get_settings().database_url, rounds=rounds), ensure_ascii=False, indent=2
+    with Console(stderr=True).status("…"):
+        result = run(
+            database_url or get_settings().database_url,
+            rounds=rounds,
+            demo={"stores": stores, "customers": customers, "order_days": order_days},
         )
-    )
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
 @bench_app.command("wecom")
@@ -695,6 +708,14 @@ def _pct(value: float | None) -> str:
     return f"{arrow}{abs(value) * 100:.1f}%[/]" if arrow else "0.0%"
 
 
+def _pp(value: float | None) -> str:
+    """A share's change in percentage points, as the report gives it (2 places)."""
+    if value is None:
+        return "—"
+    arrow = "[green]▲" if value > 0 else ("[red]▼" if value < 0 else "")
+    return f"{arrow}{abs(value):.2f} pp[/]" if arrow else "0.00 pp"
+
+
 def _show(name: str, value: Any) -> str:
     from siyu.core.money import format_fen
     from siyu.reports.store_daily import MONEY, SHARES
@@ -703,8 +724,8 @@ def _show(name: str, value: Any) -> str:
         return "—"
     if name in MONEY:
         return format_fen(int(value))
-    if name in SHARES:
-        return f"{value * 100:.1f}%"
+    if name in SHARES or name.endswith("_share"):
+        return f"{value * 100:.2f}%"  # a fraction to 4 places: shown exactly
     return f"{value:,}"
 
 
@@ -749,19 +770,21 @@ def report_store_daily(
         row = [report.FIGURE_LABELS[name][0], _show(name, fig["value"])]
         for c in COMPARISONS:
             vs = fig["vs"][c]
-            row.append(f"{_show(name, vs['value'])} {_pct(vs['pct'])}")
+            change = _pp(vs["delta_pp"]) if name in report.SHARES else _pct(vs["pct"])
+            row.append(f"{_show(name, vs['value'])} {change}")
         table.add_row(*row)
     console.print(table)
     channels = Table(title="渠道占比 Share by channel")
-    for title in ("渠道 Channel", "订单 Orders", "GMV", "订单占比", "GMV 占比"):
+    for title in ("渠道 Channel", "订单 Orders", "支付 Paid", "GMV", "订单占比", "支付占比"):
         channels.add_column(title, justify="right" if title != "渠道 Channel" else "left")
     for ch in data["channels"]:
         channels.add_row(
             f"{ch['label']} {ch['label_en']}",
             str(ch["orders"]),
+            format_fen(ch["paid_fen"]),
             format_fen(ch["gmv_fen"]),
             _show("x_share", ch["order_share"]),
-            _show("x_share", ch["gmv_share"]),
+            _show("x_share", ch["paid_share"]),
         )
     console.print(channels)
     guides = Table(title="导购排行 Guide ranking")

@@ -501,3 +501,98 @@ def test_an_order_discount_never_drives_a_line_below_zero(client: TestClient, wo
     amounts = [line["amount_fen"] for line in detail["lines"]]
     assert amounts == [47, 1, 0] and sum(amounts) == 48
     assert [line["discount_fen"] for line in detail["lines"]] == [9953, 98, 99]
+
+
+def test_share_changes_are_percentage_points_in_api_excel_console_and_cli(
+    client: TestClient, world: World, sqlite_engine: Any, monkeypatch: Any
+) -> None:
+    """A day whose refunds exceed its sales: shares of gross paid sales, changes in pp, everywhere."""
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    from rich.console import Console
+    from typer.testing import CliRunner
+
+    import siyu.cli
+    from siyu.db.session import get_engine
+    from siyu.settings import get_settings
+
+    w = world
+    setup_products(client, w)
+    d1, d2 = "2026-06-17T12:00:00+08:00", "2026-06-18T12:00:00+08:00"
+    line = lambda n: {"lines": [{"sku_code": "A", "quantity": n, "unit_price_fen": 10000}]}  # noqa: E731
+    pay = lambda n: {"payments": [{"method": "wechat_pay", "amount_fen": n * 10000}]}  # noqa: E731
+    post(
+        client,
+        w,
+        [
+            # 06-17: in-store 20000 of 50000 paid (40 %).
+            o("s1", "pos", store_code="S1", placed_at=d1, paid_at=d1, **line(2), **pay(2)),
+            o("s2", "guide_share", staff_employee_no="GUIDE", placed_at=d1, paid_at=d1, **line(3), **pay(3)),
+            # 06-18: in-store 10000 of 30000 paid (33.33… %): −6.666… pp.
+            o("s3", "pos", store_code="S1", placed_at=d2, paid_at=d2, **line(1), **pay(1)),
+            o("s4", "guide_share", staff_employee_no="GUIDE", placed_at=d2, paid_at=d2, **line(2), **pay(2)),
+        ],
+    ).raise_for_status()
+    # 06-18: both of yesterday's orders refunded in full, 50000 > the day's 30000 of sales.
+    refunds = [
+        {"channel": ch, "order_external_id": ext, "external_id": f"R-{ext}", "refunded_at": d2, "lines": [q]}
+        for ch, ext, q in (
+            ("pos", "s1", {"line_no": 1, "quantity": 2}),
+            ("guide_share", "s2", {"line_no": 1, "quantity": 3}),
+        )
+    ]
+    client.post(
+        "/api/v1/refunds", headers=w.headers("integration"), json={"refunds": refunds}
+    ).raise_for_status()
+    params = {"store_code": "S1", "date": "2026-06-18"}
+    data = client.get("/api/v1/reports/store-daily", params=params, headers=w.headers("owner")).json()
+    fig = data["figures"]
+    assert (fig["gmv_fen"]["value"], fig["in_store_gmv_fen"]["value"]) == (-20000, -10000)
+    assert fig["in_store_share"]["value"] == 0.3333 and fig["off_store_share"]["value"] == 0.6667
+    assert fig["in_store_share"]["vs"]["yesterday"] == {"value": 0.4, "delta_pp": -6.67}
+    assert fig["off_store_share"]["vs"]["yesterday"] == {"value": 0.6, "delta_pp": 6.67}
+    assert {c["channel"]: c["paid_share"] for c in data["channels"]} == {"guide_share": 0.6667, "pos": 0.3333}
+    # Excel: the share as 33.33 %, its change in the Δ column in pp, no relative % for it.
+    xlsx = client.get("/api/v1/reports/store-daily.xlsx", params=params, headers=w.headers("owner"))
+    sheet = load_workbook(BytesIO(xlsx.content)).worksheets[0]
+    row = next(r for r in sheet.iter_rows(min_row=5) if str(r[0].value).startswith("到店占比"))
+    assert (row[1].value, row[1].number_format) == (0.3333, "0.00%")
+    assert (row[2].value, row[3].value, row[4].value) == (0.4, -6.67, None)
+    assert row[3].number_format == '+0.00" pp";-0.00" pp";0.00" pp"'
+    # Console, both languages.
+    client.cookies.set("siyu_session", w.tokens["owner"])
+    try:
+        page = client.get("/stores/S1/daily?date=2026-06-18").text
+        client.cookies.set("siyu_lang", "en")
+        page_en = client.get("/stores/S1/daily?date=2026-06-18").text
+    finally:
+        client.cookies.clear()
+    assert "33.33%" in page and "▼ -6.67 个百分点" in page and "▲ +6.67 个百分点" in page
+    assert "▼ -6.67 pp" in page_en
+    # CLI.
+    monkeypatch.setenv("SIYU_DATABASE_URL", str(sqlite_engine.url))
+    monkeypatch.setattr(siyu.cli, "console", Console(width=400))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    try:
+        out = CliRunner().invoke(
+            siyu.cli.app,
+            [
+                "report",
+                "store-daily",
+                "--store",
+                "S1",
+                "--date",
+                "2026-06-18",
+                "--tenant",
+                w.slug,
+                "--no-xlsx",
+            ],
+        )
+    finally:
+        get_settings.cache_clear()
+        get_engine.cache_clear()
+    assert out.exit_code == 0, out.output
+    in_store = next(line for line in out.output.splitlines() if "到店占比" in line)
+    assert "33.33%" in in_store and "40.00% ▼6.67 pp" in in_store

@@ -272,24 +272,32 @@ def test_store_daily_report_of_the_fixture_day(db_world: World, fixed_clock: Fix
     # In-store: 10000+11000+9000+5990+10000 − 22250 = 23740; off-store 76170.
     assert f["in_store_gmv_fen"] == 23740
     assert f["off_store_gmv_fen"] == 76170
-    assert f["in_store_share"] == 0.2376 and f["off_store_share"] == 0.7624
+    # Shares are of gross paid sales: in-store paid 45990 / 122160 = 0.376473…, off-store 76170.
+    assert f["in_store_share"] == 0.3765 and f["off_store_share"] == 0.6235
     # Off-store during hours (o4, o8, o13, o16) 40470; after (o5, o6, o9) 35700.
     assert f["off_store_open_gmv_fen"] == 40470
     assert f["off_store_closed_gmv_fen"] == 35700
     assert f["off_store_open_share"] == 0.5313 and f["off_store_closed_share"] == 0.4687
+    # Yesterday was all in-store (h-yday): 100 % → 37.647… % is −62.352… percentage points.
+    share_vs = r["figures"]["in_store_share"]["vs"]
+    assert share_vs["yesterday"] == {"value": 1.0, "delta_pp": -62.35}
+    assert share_vs["last_month"] == {"value": None, "delta_pp": None}  # nothing paid that day
+    assert r["figures"]["off_store_share"]["vs"]["yesterday"] == {"value": 0.0, "delta_pp": 62.35}
+    assert r["figures"]["off_store_open_share"]["vs"]["yesterday"] == {"value": None, "delta_pp": None}
     assert f["visitors"] == 60
     assert f["new_fans"] == 2
     assert f["new_member_cards"] == 1
     assert (f["buyers"], f["new_buyers"], f["repeat_buyers"], f["guest_orders"]) == (4, 3, 1, 2)
-    channels = {c["channel"]: (c["orders"], c["gmv_fen"]) for c in r["channels"]}
+    channels = {c["channel"]: (c["orders"], c["paid_fen"], c["gmv_fen"]) for c in r["channels"]}
     assert channels == {
-        "pos": (4, 17750),
-        "mini_program": (3, 22190),
-        "guide_share": (2, 20000),
-        "community_group": (1, 19500),
-        "platform:tmall": (1, 17970),
-        "livestream": (1, 2500),
+        "pos": (4, 40000, 17750),
+        "mini_program": (3, 22190, 22190),
+        "guide_share": (2, 20000, 20000),
+        "community_group": (1, 19500, 19500),
+        "platform:tmall": (1, 17970, 17970),
+        "livestream": (1, 2500, 2500),
     }
+    assert {c["channel"]: c["paid_share"] for c in r["channels"]}["pos"] == 0.3274  # 40000 / 122160
     assert [c["channel"] for c in r["channels"]][:2] == ["mini_program", "guide_share"]
     gmv = r["figures"]["gmv_fen"]["vs"]
     assert gmv["yesterday"] == {"value": 20000, "delta": 79910, "pct": 3.9955}
@@ -339,3 +347,78 @@ def test_daily_series_for_the_hq_trend(db_world: World, fixed_clock: FixedClock)
     assert series["new_customers"][-1] == 5 and sum(series["new_customers"][:-1]) == 0
     assert series["new_member_cards"] == [0, 0, 0, 0, 0, 0, 0, 1]
     assert [(g["name"], g["orders"], g["paid_fen"]) for g in guides] == [("guide", 8, 86170)]
+
+
+DAY2 = DAY + dt.timedelta(days=1)
+
+
+def test_a_day_whose_refunds_exceed_its_sales(db_world: World, fixed_clock: FixedClock) -> None:
+    """Shares stay in 0..100 % (of gross paid sales) and their changes are exact percentage points."""
+    w = db_world
+    build_day(w, fixed_clock)
+    fixed_clock.advance(dt.timedelta(days=1, hours=11))  # Fri 2026-06-19 23:00
+    day2 = [
+        # In-store 5000 at the till (and o15, paid at 00:00, makes in-store 15000).
+        order("d2-1", "pos", at(DAY2, "12:00"), [("C", 2, 2500, 0)], store="S1"),
+        # Off-store during hours 5000 (exclusive guide → S1, open at 20:00).
+        order("d2-2", "mini_program", at(DAY2, "20:00"), [("C", 2, 2500, 0)], customer=U1),
+        # Off-store after hours 5990 (03:00, closed since 02:00).
+        order("d2-3", "mini_program", at(DAY2, "03:00"), [("B", 1, 5990, 0)], customer=U1),
+    ]
+    refunds = [
+        # The whole of o9 (off-store, after hours) 19500, o13 (during hours) 17970, o1 (in-store) 10000;
+        # r3 (o5, 5000, after hours) is refunded this day too.
+        s.RefundIn.model_validate(
+            {
+                "channel": channel,
+                "order_external_id": ext,
+                "external_id": f"d2-r-{ext}",
+                "refunded_at": at(DAY2, "18:00"),
+                "lines": [{"line_no": 1, "quantity": quantity}],
+            }
+        )
+        for channel, ext, quantity in (
+            ("community_group", "o9", 2),
+            ("platform:tmall", "o13", 3),
+            ("pos", "o1", 1),
+        )
+    ]
+    with unit_of_work(w.engine) as db:
+        orders.ingest_orders(db, tenant_id=w.tenant_id, orders=day2, source="test", actor=None)
+        refund_service.refund_orders(db, tenant_id=w.tenant_id, refunds=refunds, actor=None)
+    with unit_of_work(w.engine) as db:
+        store = org.stores_by_code(db, tenant_id=w.tenant_id, codes={"S1"})["S1"]
+        r = report.store_daily(db, tenant_id=w.tenant_id, store=store, day=DAY2)
+        rollup = report.rollup(db, tenant_id=w.tenant_id, day=DAY2, store_ids=None)
+    fig = r["figures"]
+    f = {k: v["value"] for k, v in fig.items()}
+    # Paid 10000 (o15) + 5000 + 5000 + 5990 = 25990; refunds 19500 + 17970 + 10000 + 5000 = 52470.
+    assert (f["paid_fen"], f["refund_fen"], f["gmv_fen"], f["orders"]) == (25990, 52470, -26480, 4)
+    assert (f["in_store_gmv_fen"], f["off_store_gmv_fen"]) == (5000, -31480)
+    # GMV-based shares would be 5000 / −26480 = −18.9 % and 118.9 %. Of gross paid sales:
+    # in-store 15000 / 25990 = 0.577145…, off-store 10990 / 25990; during hours 5000 / 10990.
+    assert (f["in_store_share"], f["off_store_share"]) == (0.5771, 0.4229)
+    assert (f["off_store_open_share"], f["off_store_closed_share"]) == (0.4550, 0.5450)
+    # Changes in percentage points from the exact shares: 15000/25990 − 45990/122160 = 20.0672… pp
+    # (from the rounded shares 57.71 − 37.65 it would be 20.06); 5000/10990 − 40470/76170 =
+    # −7.6353… pp (45.50 − 53.13 = −7.63 from rounded ones).
+    assert fig["in_store_share"]["vs"]["yesterday"] == {"value": 0.3765, "delta_pp": 20.07}
+    assert fig["off_store_share"]["vs"]["yesterday"] == {"value": 0.6235, "delta_pp": -20.07}
+    assert fig["off_store_open_share"]["vs"]["yesterday"] == {"value": 0.5313, "delta_pp": -7.64}
+    assert fig["off_store_closed_share"]["vs"]["yesterday"] == {"value": 0.4687, "delta_pp": 7.64}
+    assert fig["in_store_share"]["vs"]["last_week"] == {"value": None, "delta_pp": None}
+    assert all("pct" not in change for name in report.SHARES for change in fig[name]["vs"].values())
+    # Money keeps its relative change: −126390 / 99910 = −1.26503… → −1.265.
+    assert fig["gmv_fen"]["vs"]["yesterday"] == {"value": 99910, "delta": -126390, "pct": -1.265}
+    paid = {c["channel"]: (c["orders"], c["paid_fen"], c["gmv_fen"], c["paid_share"]) for c in r["channels"]}
+    assert paid == {
+        "pos": (2, 15000, 5000, 0.5771),
+        "mini_program": (2, 10990, 10990, 0.4229),
+        "community_group": (0, 0, -19500, 0.0),
+        "platform:tmall": (0, 0, -17970, 0.0),
+        "guide_share": (0, 0, -5000, 0.0),
+    }
+    # The roll-up gives the same shares and changes for the store.
+    s1 = next(row for row in rollup["stores"] if row["code"] == "S1")["figures"]
+    assert s1["in_store_share"] == fig["in_store_share"]
+    assert s1["off_store_closed_share"] == fig["off_store_closed_share"]

@@ -58,3 +58,30 @@ def test_figures_and_comparisons() -> None:
     assert figures(StoreFacts())["aov_fen"] is None
     assert compare(150, 100) == {"value": 100, "delta": 50, "pct": 0.5}
     assert compare(5, 0) == {"value": 0, "delta": 5, "pct": None}
+
+
+def test_shares_are_of_gross_paid_sales_and_change_in_exact_percentage_points() -> None:
+    from siyu.reports.store_daily import COMPARISONS, with_comparisons
+
+    def day(in_store_paid: int, off_paid: int, refunds_in_store: int) -> dict[str, object]:
+        f = StoreFacts()
+        f.in_store.paid_fen, f.in_store.refund_fen = in_store_paid, refunds_in_store
+        f.off_open.paid_fen = off_paid
+        f.total.paid_fen, f.total.refund_fen = in_store_paid + off_paid, refunds_in_store
+        return figures(f)
+
+    # In-store refunds beyond in-store sales: by GMV the share would be −1.1 % or 166.5 %.
+    today = day(1000, 2000, 1033)  # in-store GMV −33, GMV 1967; paid 3000
+    earlier = day(1, 5999, 0)  # 1 / 6000 = 0.0166… %
+    full = with_comparisons({"today": today, **{c: earlier for c in COMPARISONS}})
+    share = full["in_store_share"]
+    assert share["value"] == 0.3333  # 1000 / 3000
+    # (1000/3000 − 1/6000) × 100 = 33.316666… pp; from rounded shares it would be 33.33 − 0.02 = 33.31.
+    assert share["vs"]["yesterday"] == {"value": 0.0002, "delta_pp": 33.32}
+    assert full["off_store_share"]["vs"]["yesterday"] == {"value": 0.9998, "delta_pp": -33.32}
+    nothing_paid = with_comparisons({"today": day(0, 0, 500), **{c: earlier for c in COMPARISONS}})
+    assert nothing_paid["in_store_share"]["value"] is None
+    assert nothing_paid["in_store_share"]["vs"]["last_week"] == {"value": 0.0002, "delta_pp": None}
+    # Money keeps a relative change, but none from a base that is not positive.
+    assert compare(50, -100) == {"value": -100, "delta": 150, "pct": None}
+    assert compare(1, 3) == {"value": 3, "delta": -2, "pct": -0.6667}

@@ -105,7 +105,7 @@ def _fill(
     cities = " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(CITIES))
     tiers = " ".join(f"WHEN {i} THEN '{c}'" for i, c in enumerate(TIERS))
     birthday = (
-        "make_date(1960 + (n * 31) % 50, 1 + (n * 7) % 12, 1 + (n * 13) % 28)"
+        "make_date((1960 + (n * 31) % 50)::int, (1 + (n * 7) % 12)::int, (1 + (n * 13) % 28)::int)"
         if dialect == "postgresql"
         else "printf('%04d-%02d-%02d', 1960 + (n * 31) % 50, 1 + (n * 7) % 12, 1 + (n * 13) % 28)"
     )

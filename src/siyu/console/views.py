@@ -84,7 +84,8 @@ def sign_in_redirect(_: Request, exc: Exception) -> Response:
 
 # --- rendering --------------------------------------------------------------------------------
 def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
+    """A share (a fraction to 4 places) exactly as the report gives it."""
+    return "—" if value is None else f"{value * 100:.2f}%"
 
 
 def _signed_pct(value: float | None) -> str:

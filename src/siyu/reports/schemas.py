@@ -1,4 +1,8 @@
-"""API shapes of reports (money in fen, shares as fractions 0..1, dates in the tenant's zone)."""
+"""API shapes of reports (money in fen, shares as fractions 0..1, dates in the tenant's zone).
+
+Shares are of gross paid sales (before refunds), so they lie in 0..1, or are null when nothing was
+paid. A share's change is in percentage points (`delta_pp`), from the exact shares, rounded once.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,27 @@ from pydantic import Field
 
 from siyu.org.schemas import Strict
 
-Number = int | float | None
-
 
 class Change(Strict):
     """A figure on an earlier day and how today differs: delta = today − value, pct = delta / value."""
 
-    value: Number
-    delta: Number
-    pct: float | None = Field(description="None when the earlier value is zero")
+    value: int | None
+    delta: int | None
+    pct: float | None = Field(
+        description="delta / value to 4 places; null when the earlier value is not positive"
+    )
+
+
+class ShareChange(Strict):
+    """A share on an earlier day and how today's differs, in percentage points (not relative per cent)."""
+
+    value: float | None = Field(
+        description="the earlier share, a fraction to 4 places; null when nothing was paid"
+    )
+    delta_pp: float | None = Field(
+        description="today's share − the earlier one, in percentage points to 2 places, from the exact "
+        "shares; null when either share is null"
+    )
 
 
 class Comparisons(Strict):
@@ -27,8 +43,22 @@ class Comparisons(Strict):
 
 
 class Figure(Strict):
-    value: Number
+    value: int | None
     vs: Comparisons
+
+
+class ShareComparisons(Strict):
+    yesterday: ShareChange
+    last_week: ShareChange
+    last_month: ShareChange
+    last_year: ShareChange
+
+
+class ShareFigure(Strict):
+    value: float | None = Field(
+        description="a fraction 0..1 of gross paid sales, to 4 places; null when nothing was paid"
+    )
+    vs: ShareComparisons
 
 
 class Figures(Strict):
@@ -39,12 +69,14 @@ class Figures(Strict):
     refund_fen: Figure
     in_store_gmv_fen: Figure
     off_store_gmv_fen: Figure
-    in_store_share: Figure
-    off_store_share: Figure
+    in_store_share: ShareFigure = Field(description="in-store paid / paid (gross, before refunds)")
+    off_store_share: ShareFigure = Field(description="off-store paid / paid (gross, before refunds)")
     off_store_open_gmv_fen: Figure
     off_store_closed_gmv_fen: Figure
-    off_store_open_share: Figure = Field(description="of off-store GMV, placed while the store was open")
-    off_store_closed_share: Figure
+    off_store_open_share: ShareFigure = Field(
+        description="of off-store paid sales (of stores' hours), placed while the store was open"
+    )
+    off_store_closed_share: ShareFigure
     visitors: Figure
     new_fans: Figure
     new_member_cards: Figure
@@ -73,9 +105,10 @@ class ChannelRow(Strict):
     label: str
     label_en: str
     orders: int
-    gmv_fen: int
+    paid_fen: int
+    gmv_fen: int = Field(description="paid − refunds made that day against the channel's orders")
     order_share: float | None
-    gmv_share: float | None
+    paid_share: float | None = Field(description="of gross paid sales (before refunds)")
 
 
 class HourRow(Strict):
@@ -112,8 +145,8 @@ class RollupFigures(Strict):
     gmv_fen: Figure
     orders: Figure
     aov_fen: Figure
-    in_store_share: Figure
-    off_store_closed_share: Figure
+    in_store_share: ShareFigure
+    off_store_closed_share: ShareFigure
     visitors: Figure
     new_fans: Figure
     new_member_cards: Figure

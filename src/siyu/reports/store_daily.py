@@ -6,13 +6,18 @@ Definitions (docs/orders.md has the long form):
   orders). A report sent yesterday never changes because of a refund today.
 * Orders = orders paid that day; average order value = GMV / orders (rounded half up, in fen).
 * In-store / off-store and during / after hours split GMV by the class each order got on arrival.
+  Their shares are of gross paid sales (paid that day, before refunds), so they lie in 0..100 %;
+  none when nothing was paid. Shares are kept exact (fractions) until they are shown, and the
+  change of a share is in percentage points (pp), never a relative per cent.
 * New buyers had no paid order anywhere in the brand before that day; the rest are repeat buyers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -110,8 +115,25 @@ def channel_label(channel: str, lang: str = "zh-CN") -> str:
     return en if lang == "en" else zh
 
 
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole > 0 else None
+SHARE_PLACES = 4  # a share is given as a fraction to 4 places (0.01 %)
+PP_PLACES = 2  # a change of a share is given in percentage points to 2 places (0.01 pp)
+
+
+def round_half_up(value: Fraction, places: int) -> float:
+    """An exact value rounded once, half away from zero, to `places` decimals."""
+    scale = 10**places
+    magnitude = math.floor(abs(value) * scale + Fraction(1, 2))
+    return math.copysign(magnitude, value) / scale if magnitude else 0.0
+
+
+def _share(part: int, whole: int) -> Fraction | None:
+    """part / whole, exact; None when the base is not positive."""
+    return Fraction(part, whole) if whole > 0 else None
+
+
+def shown_share(share: Fraction | None) -> float | None:
+    """A share as the report gives it: a fraction rounded once to SHARE_PLACES."""
+    return None if share is None else round_half_up(share, SHARE_PLACES)
 
 
 def _aov(gmv: int, orders: int) -> int | None:
@@ -119,10 +141,15 @@ def _aov(gmv: int, orders: int) -> int | None:
 
 
 def figures(f: StoreFacts) -> dict[str, Any]:
-    """The report's scalar figures from one range's facts."""
+    """The report's scalar figures from one range's facts (shares exact, as fractions).
+
+    Shares are of gross paid sales: a refund lowers GMV where its order counts, but a share of a
+    base that refunds can make zero or negative would leave 0..100 % (166.5 %, −1.1 %).
+    """
     off = f.off_open.gmv_fen + f.off_closed.gmv_fen + f.off_unknown.gmv_fen
+    off_paid = f.off_open.paid_fen + f.off_closed.paid_fen + f.off_unknown.paid_fen
     gmv = f.total.gmv_fen
-    hours_known = f.off_open.gmv_fen + f.off_closed.gmv_fen
+    hours_known_paid = f.off_open.paid_fen + f.off_closed.paid_fen
     return {
         "gmv_fen": gmv,
         "orders": f.total.orders,
@@ -131,12 +158,12 @@ def figures(f: StoreFacts) -> dict[str, Any]:
         "refund_fen": f.total.refund_fen,
         "in_store_gmv_fen": f.in_store.gmv_fen,
         "off_store_gmv_fen": off,
-        "in_store_share": _share(f.in_store.gmv_fen, gmv),
-        "off_store_share": _share(off, gmv),
+        "in_store_share": _share(f.in_store.paid_fen, f.total.paid_fen),
+        "off_store_share": _share(off_paid, f.total.paid_fen),
         "off_store_open_gmv_fen": f.off_open.gmv_fen,
         "off_store_closed_gmv_fen": f.off_closed.gmv_fen,
-        "off_store_open_share": _share(f.off_open.gmv_fen, hours_known),
-        "off_store_closed_share": _share(f.off_closed.gmv_fen, hours_known),
+        "off_store_open_share": _share(f.off_open.paid_fen, hours_known_paid),
+        "off_store_closed_share": _share(f.off_closed.paid_fen, hours_known_paid),
         "visitors": f.visitors,
         "new_fans": f.new_fans,
         "new_member_cards": f.new_member_cards,
@@ -147,38 +174,53 @@ def figures(f: StoreFacts) -> dict[str, Any]:
     }
 
 
-def compare(today: Any, before: Any) -> dict[str, Any]:
-    """Absolute and relative change (None where there is nothing to compare)."""
+def compare(today: int | None, before: int | None) -> dict[str, Any]:
+    """Absolute and relative change of a money or count figure.
+
+    pct = delta / before, none when either is missing or the earlier value is not positive (a
+    relative change from zero or from a negative GMV has no meaning).
+    """
     if today is None or before is None:
         return {"value": before, "delta": None, "pct": None}
     delta = today - before
-    if isinstance(delta, float):
-        delta = round(delta, 4)
-    pct = round(delta / before, 4) if before not in (0, 0.0) else None
+    pct = round_half_up(Fraction(delta, before), 4) if before > 0 else None
     return {"value": before, "delta": delta, "pct": pct}
 
 
+def compare_share(today: Fraction | None, before: Fraction | None) -> dict[str, Any]:
+    """The earlier share and the change in percentage points, from the exact fractions."""
+    if today is None or before is None:
+        return {"value": shown_share(before), "delta_pp": None}
+    return {"value": shown_share(before), "delta_pp": round_half_up((today - before) * 100, PP_PLACES)}
+
+
 def with_comparisons(per_day: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """{figure: {"value", "vs": {comparison: {"value","delta","pct"}}}}."""
+    """{figure: {"value", "vs": {comparison: {"value", "delta", "pct"} or, for shares, {"value", "delta_pp"}}}}."""
     today = per_day["today"]
-    return {
-        name: {"value": today[name], "vs": {c: compare(today[name], per_day[c][name]) for c in COMPARISONS}}
-        for name in FIGURES
-    }
+    out: dict[str, dict[str, Any]] = {}
+    for name in FIGURES:
+        if name in SHARES:
+            vs = {c: compare_share(today[name], per_day[c][name]) for c in COMPARISONS}
+            out[name] = {"value": shown_share(today[name]), "vs": vs}
+        else:
+            vs = {c: compare(today[name], per_day[c][name]) for c in COMPARISONS}
+            out[name] = {"value": today[name], "vs": vs}
+    return out
 
 
 def channel_rows(f: StoreFacts) -> list[dict[str, Any]]:
-    """Share by source channel, largest first."""
-    total_orders, total_gmv = f.total.orders, f.total.gmv_fen
+    """Share by source channel (of orders, and of gross paid sales), largest GMV first."""
+    total_orders, total_paid = f.total.orders, f.total.paid_fen
     rows = [
         {
             "channel": channel,
             "label": channel_label(channel),
             "label_en": channel_label(channel, "en"),
             "orders": b.orders,
+            "paid_fen": b.paid_fen,
             "gmv_fen": b.gmv_fen,
-            "order_share": _share(b.orders, total_orders),
-            "gmv_share": _share(b.gmv_fen, total_gmv),
+            "order_share": shown_share(_share(b.orders, total_orders)),
+            "paid_share": shown_share(_share(b.paid_fen, total_paid)),
         }
         for channel, b in f.channels.items()
     ]

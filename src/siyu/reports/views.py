@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -41,13 +42,19 @@ def _store(db: DB, principal: Principal, which: StoreQuery) -> org.StoreInfo:
     return store
 
 
-DateParam = Query(description="local date in the tenant's time zone, YYYY-MM-DD", examples=["2026-11-11"])
+def date_query(description: str = "local date in the tenant's time zone, YYYY-MM-DD") -> Any:
+    """A new date query parameter for each route parameter.
+
+    FastAPI writes a parameter's name into its Query object as the alias, so one object shared by
+    two parameters made guide-ranking's `date_from` answer to `date` (and documented it so).
+    """
+    return Query(description=description, examples=["2026-11-11"])
 
 
 @router.get("/store-daily", response_model=rs.StoreDailyReport, summary="Store daily report 门店日报")
 def store_daily(
     db: DB,
-    date: dt.date = DateParam,
+    date: dt.date = date_query(),
     which: StoreQuery = Depends(),
     principal: Principal = allow(Perm.REPORTS_READ),
 ) -> rs.StoreDailyReport:
@@ -62,7 +69,7 @@ def store_daily(
 @router.get("/store-daily.xlsx", summary="Store daily report as Excel 门店日报导出", response_class=Response)
 def store_daily_excel(
     db: DB,
-    date: dt.date = DateParam,
+    date: dt.date = date_query(),
     which: StoreQuery = Depends(),
     principal: Principal = allow(Perm.REPORTS_READ),
 ) -> Response:
@@ -80,7 +87,7 @@ def store_daily_excel(
 @router.get("/rollup", response_model=rs.Rollup, summary="Region and HQ roll-up 区域/总部汇总")
 def rollup(
     db: DB,
-    date: dt.date = DateParam,
+    date: dt.date = date_query(),
     region_id: QueryId = None,
     principal: Principal = allow(Perm.REPORTS_READ),
 ) -> rs.Rollup:
@@ -95,7 +102,7 @@ def rollup(
 @router.get("/guide-ranking", response_model=rs.GuideRanking, summary="Guide ranking of a store 导购排行")
 def guide_ranking(
     db: DB,
-    date_from: dt.date = DateParam,
+    date_from: dt.date = date_query("first local day, YYYY-MM-DD"),
     date_to: dt.date | None = Query(default=None, description="inclusive; defaults to date_from"),
     which: StoreQuery = Depends(),
     principal: Principal = allow(Perm.REPORTS_READ),

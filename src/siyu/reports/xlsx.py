@@ -13,7 +13,9 @@ from siyu.reports.periods import COMPARISONS, LABELS
 from siyu.reports.store_daily import FIGURE_LABELS, FIGURES, MONEY, SHARES
 
 YUAN = '"¥"#,##0.00'
-PCT = "0.0%"
+PCT = "0.0%"  # relative change of money and counts
+SHARE = "0.00%"  # a share exactly as the report gives it (a fraction to 4 places)
+PP = '+0.00" pp";-0.00" pp";0.00" pp"'  # a change of a share, in percentage points
 HEADER = Font(bold=True, color="FFFFFF")
 FILL = PatternFill("solid", fgColor="1F4E79")
 
@@ -30,7 +32,7 @@ def _cell_value(name: str, value: Any) -> Any:
 
 
 def _fmt(name: str) -> str:
-    return YUAN if name in MONEY else (PCT if name in SHARES else "#,##0")
+    return YUAN if name in MONEY else (SHARE if name in SHARES else "#,##0")
 
 
 def _header(ws: Any, titles: list[str]) -> None:
@@ -41,7 +43,10 @@ def _header(ws: Any, titles: list[str]) -> None:
 
 
 def store_daily_xlsx(report: dict[str, Any]) -> bytes:
-    """The report as .xlsx bytes; money as yuan with ¥ formatting, shares as percentages."""
+    """The report as .xlsx bytes; money as yuan with ¥ formatting, shares as percentages.
+
+    A share's change goes in the Δ column in percentage points, and its % column stays empty.
+    """
     wb = Workbook()
     ws = wb.active
     assert ws is not None
@@ -59,33 +64,47 @@ def store_daily_xlsx(report: dict[str, Any]) -> bytes:
     for name in FIGURES:
         fig = report["figures"][name]
         row = [f"{FIGURE_LABELS[name][0]} / {FIGURE_LABELS[name][1]}", _cell_value(name, fig["value"])]
+        share = name in SHARES
         for c in COMPARISONS:
             vs = fig["vs"][c]
-            row += [_cell_value(name, vs["value"]), _cell_value(name, vs["delta"]), vs["pct"]]
+            if share:
+                row += [vs["value"], vs["delta_pp"], None]
+            else:
+                row += [_cell_value(name, vs["value"]), _cell_value(name, vs["delta"]), vs["pct"]]
         _append(ws, row)
         current = ws[ws.max_row]
         for i, cell in enumerate(current[1:], start=1):
-            is_pct_col = i > 1 and (i - 1) % 3 == 0
-            cell.number_format = PCT if is_pct_col else _fmt(name)
+            column = 0 if i == 1 else (i - 2) % 3  # 0 value, 1 change, 2 relative change
+            if column == 2:
+                cell.number_format = PCT
+            elif column == 1 and share:
+                cell.number_format = PP
+            else:
+                cell.number_format = _fmt(name)
     ws.column_dimensions["A"].width = 42
     for col in "BCDEFGHIJKLMN":
         ws.column_dimensions[col].width = 14
 
     ch = wb.create_sheet("渠道 Channels")
-    _header(ch, ["渠道 Channel", "订单 Orders", "GMV", "订单占比 Order share", "GMV 占比 GMV share"])
+    _header(
+        ch,
+        ["渠道 Channel", "订单 Orders", "支付 Paid", "GMV", "订单占比 Order share", "支付占比 Paid share"],
+    )
     for r in report["channels"]:
         _append(
             ch,
             [
                 f"{r['label']} / {r['label_en']}",
                 r["orders"],
+                r["paid_fen"] / 100,
                 r["gmv_fen"] / 100,
                 r["order_share"],
-                r["gmv_share"],
+                r["paid_share"],
             ],
         )
         last = ch[ch.max_row]
-        last[2].number_format, last[3].number_format, last[4].number_format = YUAN, PCT, PCT
+        last[2].number_format = last[3].number_format = YUAN
+        last[4].number_format = last[5].number_format = SHARE
     ch.column_dimensions["A"].width = 30
 
     gd = wb.create_sheet("导购 Guides")

@@ -1,0 +1,230 @@
+"""Every benchmark command of the README runs from a fresh database, at a tiny size.
+
+A smoke test, not a measurement: each `siyu bench …` command runs on a fresh SQLite file and on a
+fresh PostgreSQL schema, each `bench/*.py` script on both engines, and the JSON each prints has its
+documented keys with sane values. (Timings are never asserted.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from siyu.cli import app
+from siyu.db.session import make_engine
+from siyu.settings import normalise_database_url
+from tests.conftest import PG_SCHEMA, _pg_url_with_schema, _unavailable
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _postgres_admin_url() -> str:
+    url = os.environ.get("SIYU_TEST_POSTGRES_URL")
+    if not url:
+        _unavailable("PostgreSQL", "set SIYU_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/test")
+    assert url is not None
+    return normalise_database_url(url)
+
+
+def _schema(admin_url: str, sql: str) -> None:
+    engine = make_engine(admin_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[str]:
+    """A URL whose search_path is an empty schema of its own, dropped afterwards."""
+    admin = _postgres_admin_url()
+    schema = f"{PG_SCHEMA}_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        _schema(admin, f"CREATE SCHEMA {schema}")
+    except Exception as exc:  # connection refused, auth failure, …
+        _unavailable("PostgreSQL", f"cannot connect to SIYU_TEST_POSTGRES_URL ({exc.__class__.__name__})")
+    try:
+        yield _pg_url_with_schema(admin, schema)
+    finally:
+        _schema(admin, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database on each engine."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bench.db'}"
+    url: str = request.getfixturevalue("fresh_postgres")
+    return url
+
+
+def _cli(*args: str) -> Any:
+    result = CliRunner().invoke(app, ["bench", *args])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return json.loads(result.stdout)
+
+
+def _script(
+    name: str, *args: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Any:
+    """Run bench/<name> as `python bench/<name> …` would, in this process; its JSON."""
+    monkeypatch.setattr(sys, "argv", [str(BENCH / name), *args])
+    capsys.readouterr()
+    runpy.run_path(str(BENCH / name), run_name="__main__")
+    return json.loads(capsys.readouterr().out)
+
+
+def _engine_of(url: str) -> str:
+    return "postgresql" if url.startswith("postgresql") else "sqlite"
+
+
+# --- checks of each benchmark's JSON ---------------------------------------------------------
+def check_customers(doc: dict[str, Any], engine: str, customers: int) -> None:
+    assert (doc["benchmark"], doc["engine"], doc["workload"]["customers"]) == ("customers", engine, customers)
+    for key in ("upsert_create_customers_per_s", "upsert_update_customers_per_s", "peer_customers_per_s"):
+        assert doc[key] > 0, key
+    assert doc["ratio_vs_peer"] > 0 and doc["target_customers_per_s"] == 5000
+    assert 0 < doc["lookup_ms"]["p50"] <= doc["lookup_ms"]["p99"]
+
+
+def check_orders(docs: list[dict[str, Any]], engine: str, orders: int, history: int, stores: int) -> None:
+    ingest, reports = docs
+    assert (ingest["benchmark"], ingest["engine"], ingest["workload"]["orders"]) == (
+        "orders.ingest",
+        engine,
+        orders,
+    )
+    for key in (
+        "orders_per_s",
+        "known_buyers_orders_per_s",
+        "replay_unchanged_orders_per_s",
+        "peer_orders_per_s",
+    ):
+        assert ingest[key] > 0, key
+    assert (reports["benchmark"], reports["engine"]) == ("orders.reports", engine)
+    assert (reports["workload"]["history_orders"], reports["stores_in_rollup"]) == (history, stores)
+    assert 0 < reports["store_daily_ms"]["p50"] <= reports["store_daily_ms"]["p95"]
+    assert reports["rollup_all_stores_s"]["median"] > 0
+
+
+def check_audiences(doc: dict[str, Any], engine: str, customers: int) -> None:
+    assert (doc["benchmark"], doc["engine"], doc["workload"]["customers"]) == ("audiences", engine, customers)
+    assert doc["workload"]["assignments"] > 0 and doc["workload"]["orders"] == 3 * customers
+    assert set(doc["rules"]) == {"tag_rule_5_conditions", "mixed_rule"}
+    for rule in doc["rules"].values():
+        assert rule["same_answer"] is True and rule["engine_ms"]["median"] > 0
+
+
+# --- siyu bench … ---------------------------------------------------------------------------------
+def test_siyu_bench_customers(fresh_url: str) -> None:
+    doc = _cli("customers", "--customers", "60", "--lookups", "10", "--database-url", fresh_url)
+    check_customers(doc, _engine_of(fresh_url), 60)
+
+
+def test_siyu_bench_orders(fresh_url: str) -> None:
+    docs = _cli(
+        "orders",
+        *("--orders", "40", "--peer-orders", "5", "--history", "400", "--stores", "3"),
+        *("--customers", "100", "--samples", "3", "--database-url", fresh_url),
+    )
+    check_orders(docs, _engine_of(fresh_url), 40, 400, 3)
+
+
+def test_siyu_bench_console(fresh_url: str) -> None:
+    doc = _cli(
+        "console",
+        *("--rounds", "1", "--stores", "1", "--customers", "40", "--order-days", "2"),
+        *("--database-url", fresh_url),
+    )
+    assert doc["benchmark"] == "console" and doc["workload"]["stores"] == 1
+    assert doc["workload"]["demo_built_s"] is not None  # the fresh database got its demo brand
+    assert {"hq", "store-daily (HQ)", "customer 360"} <= {p["page"] for p in doc["pages"]}
+    assert all(p["server_ms"]["p50"] >= 0 for p in doc["pages"])
+    assert doc["worst_p95_ms"] > 0
+
+
+def test_siyu_bench_wecom(fresh_url: str) -> None:
+    doc = _cli("wecom", "--events", "12", "--clients", "2", "--database-url", fresh_url)
+    assert (doc["benchmark"], doc["workload"]["events"]) == ("wecom", 12)
+    assert doc["callbacks_per_s"] > 0 and doc["outcomes"] == {"applied": 12}
+
+
+def test_siyu_bench_audiences(fresh_url: str) -> None:
+    doc = _cli("audiences", "--customers", "150", "--tags-per-customer", "5", "--database-url", fresh_url)
+    check_audiences(doc, _engine_of(fresh_url), 150)
+
+
+# --- bench/*.py: each runs on SQLite, and on PostgreSQL given SIYU_BENCH_POSTGRES_URL ---------------
+@pytest.fixture
+def bench_postgres(fresh_postgres: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("SIYU_BENCH_POSTGRES_URL", fresh_postgres)
+    return fresh_postgres
+
+
+def test_bench_customers_script(
+    bench_postgres: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = _script(
+        "customers.py", "--customers", "60", "--lookups", "10", monkeypatch=monkeypatch, capsys=capsys
+    )
+    assert len(docs) == 2
+    for doc, engine in zip(docs, ("sqlite", "postgresql"), strict=True):
+        check_customers(doc, engine, 60)
+
+
+def test_bench_orders_script(
+    bench_postgres: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = _script(
+        "orders.py",
+        *("--orders", "40", "--peer-orders", "5", "--history", "400", "--stores", "3"),
+        *("--customers", "100", "--samples", "3"),
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    assert len(docs) == 4
+    check_orders(docs[:2], "sqlite", 40, 400, 3)
+    check_orders(docs[2:], "postgresql", 40, 400, 3)
+
+
+def test_bench_audiences_script(
+    bench_postgres: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    docs = _script(
+        "audiences.py",
+        "--customers",
+        "150",
+        "--tags-per-customer",
+        "5",
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    assert len(docs) == 2
+    check_audiences(docs[0], "sqlite", 150)
+    check_audiences(docs[1], "postgresql", 150)
+
+
+def test_bench_lookup_at_scale_script(
+    fresh_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = _script(
+        "lookup_at_scale.py",
+        *("--database-url", fresh_url, "--customers", "40", "--lookups", "10"),
+        *("--stores", "1", "--order-days", "1"),
+        monkeypatch=monkeypatch,
+        capsys=capsys,
+    )
+    assert (doc["benchmark"], doc["engine"]) == ("lookup_at_scale", _engine_of(fresh_url))
+    assert doc["workload"] == {"customers": 40, "lookups": 10}
+    assert doc["demo_build_seconds"] is not None and doc["lookup_ms"]["p50"] > 0
