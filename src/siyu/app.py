@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -144,6 +144,11 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
     app.add_middleware(console_security.SecurityHeaders)  # outermost: every answer carries them
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        """No icon yet: say so plainly instead of a 404 in every browser console."""
+        return Response(status_code=204)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
