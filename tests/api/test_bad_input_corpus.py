@@ -577,3 +577,25 @@ def test_exports_survive_control_characters_stored_before_the_edge_refused_them(
         with unit_of_work(world.engine) as db:
             db.execute(update(Customer).where(Customer.id == env.customer_id).values(name="王小美"))
             db.execute(update(Store).where(Store.id == world.store_ids[0]).values(name="门店1"))
+
+
+@pytest.mark.parametrize("kind", ["customers", "stores"])
+def test_imports_refuse_control_characters_by_row(env: Env, kind: str) -> None:
+    """A CSV/Excel cell holding NUL or another control character is a row error; nothing is written."""
+    before = fingerprint(env.world)
+    content = {
+        "customers": "name,phone\n好客户,13800138050\n坏\x00客户,13800138051\n",
+        "stores": "code,name\nS50,好门店\nS51,坏\x01门店\n",
+    }[kind]
+    answer = env.client.post(
+        f"/api/v1/imports/{kind}",
+        headers={**env.world.headers("owner"), "Accept-Language": "en"},
+        files={"file": (f"{kind}.csv", content.encode(), "text/csv")},
+    )
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "import_rejected"
+    assert [(e["row"], e["column"], e["code"]) for e in error["details"]["errors"]] == [
+        (3, "name", "control_character")
+    ]
+    assert fingerprint(env.world) == before
