@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu import __version__
 from siyu.api import errors
+from siyu.api.inputs import ControlCharacterGuard
 from siyu.api.limits import BodySizeLimit
 from siyu.audiences.views import router as audiences_router
 from siyu.auth.views import router as auth_router
@@ -140,6 +141,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     app.add_exception_handler(StarletteHTTPException, console.http_error)
     app.add_exception_handler(Exception, errors.unhandled_error_handler)
     app.add_middleware(CallbackFastPath, state=app.state)
+    app.add_middleware(ControlCharacterGuard)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )

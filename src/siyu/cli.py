@@ -235,7 +235,9 @@ def tenant_create(
     from siyu.org.service import create_tenant
 
     try:
-        data = TenantCreate(slug=slug, name=name, timezone=timezone, currency=currency)
+        data = TenantCreate.model_validate(
+            {"slug": slug, "name": name, "timezone": timezone, "currency": currency}
+        )
     except ValidationError as exc:
         err_console.print(f"[red]✗ {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
         raise typer.Exit(code=2) from exc
@@ -279,13 +281,15 @@ def user_create(
             if missing := [c for c in codes if c not in ids]:
                 err_console.print(f"[red]✗ 门店不存在 unknown store: {', '.join(missing)}")
                 raise typer.Exit(code=2)
-            data = StaffCreate(
-                employee_no=employee_no or username,
-                username=username,
-                name=name,
-                role=role,
-                password=password,
-                store_ids=[ids[c] for c in codes],
+            data = StaffCreate.model_validate(
+                {
+                    "employee_no": employee_no or username,
+                    "username": username,
+                    "name": name,
+                    "role": role,
+                    "password": password,
+                    "store_ids": [ids[c] for c in codes],
+                }
             )
             staff = create_staff(session, tenant_id=tenant_id, data=data, actor=None)
             staff_id = staff.id

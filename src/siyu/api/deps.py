@@ -10,14 +10,16 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from siyu.auth.permissions import Perm, Principal
 from siyu.auth.service import resolve_bearer
 from siyu.core.errors import DomainError
+from siyu.core.inputs import MAX_ID as MAX_ID  # re-exported: the console checks its ids with it
+from siyu.core.inputs import MAX_VERSION
 from siyu.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from siyu.db.session import set_session_tenant
+from siyu.org.schemas import Day, Instant
 
 
 async def get_session(request: Request) -> Session:
@@ -49,11 +51,15 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
-MAX_ID = 2**63 - 1  # ids are BIGINT; larger numbers are refused at the edge, not by the driver
+# Ids are BIGINT and versions INTEGER: larger numbers are refused at the edge, not by the driver.
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+PathVersion = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
-# A time filter in a query string: it must carry its zone (2026-11-11T00:00:00+08:00), else 422.
-AwareQuery = Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone")]
+# A time filter in a query string: ISO 8601 with its zone (2026-11-11T00:00:00+08:00), in 2000-2100.
+AwareQuery = Annotated[Instant | None, Query(description="ISO 8601 with a zone, 2000-01-01 … 2100-12-31")]
+# A local date in a query string: YYYY-MM-DD in 2000-2100.
+DATE_DESCRIPTION = "local date in the tenant's time zone, YYYY-MM-DD (2000-01-01 … 2100-12-31)"
+DateQuery = Annotated[Day, Query(description=DATE_DESCRIPTION, examples=["2026-11-11"])]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 DB = Annotated[Session, Depends(get_session)]
 

@@ -13,9 +13,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from siyu.core.errors import DomainError
+from siyu.core.errors import DomainError, RowError, rejected
 
 log = logging.getLogger("siyu.api")
+# Batches answered with one report per row (`batch_rejected`, row errors) when a row is invalid,
+# instead of one validation error for the whole body: (method, path) -> the body's list of rows.
+ROW_REPORTED: dict[tuple[str, str], str] = {("POST", "/api/v1/customers/batch"): "records"}
 
 
 def language(request: Request) -> str:
@@ -67,10 +70,37 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     """Pydantic/FastAPI validation failures: 422 with one entry per field."""
     assert isinstance(exc, RequestValidationError)
     lang = language(request)
+    rows = _row_errors(request, exc.errors())
+    if rows is not None:
+        return error_response(rows.status, rows.code, rows.message(lang), rows.details, lang)
     problems = [_describe(e) for e in exc.errors()]
     summary = "; ".join(f"{p['field'] or p['location']}: {p['message']}" for p in problems[:3])
     err = DomainError("validation_error", summary=summary)
     return error_response(422, "validation_error", err.message(lang), problems, lang)
+
+
+def _row_errors(request: Request, errors: Any) -> DomainError | None:
+    """On a row-reported batch whose every problem lies in a row: `batch_rejected` with row errors."""
+    rows_key = ROW_REPORTED.get((request.method, request.url.path))
+    if rows_key is None:
+        return None
+    found: list[RowError] = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        if len(loc) < 3 or loc[:2] != ["body", rows_key] or not isinstance(loc[2], int):
+            return None
+        column = ".".join(str(p) for p in loc[3:]) or None
+        message = str(err.get("msg", ""))
+        found.append(
+            RowError(
+                loc[2] + 1,
+                column,
+                str(err.get("type")),
+                f"{column or '记录'}：{message}",
+                f"{column or 'record'}: {message}",
+            )
+        )
+    return rejected(found) if found else None
 
 
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:

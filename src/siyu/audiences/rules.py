@@ -16,13 +16,13 @@ would widen the audience. Depth and size are capped.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from siyu.core.errors import DomainError
 from siyu.customers.facade import PURPOSE
+from siyu.org.schemas import Day, DbId
 
 MAX_DEPTH = 8
 MAX_NODES = 200
@@ -37,19 +37,19 @@ CHANNEL = Annotated[
 
 
 class Node(BaseModel):
-    """Base of every rule node: unknown fields are refused."""
+    """Base of every rule node: unknown fields and loose types (a boolean for a number) are refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Window(Node):
     """A time window: the last N days up to now, or whole local days from … to (inclusive)."""
 
     last_days: int | None = Field(default=None, ge=1, le=3660)
-    from_date: dt.date | None = Field(default=None, alias="from")
-    to_date: dt.date | None = Field(default=None, alias="to")
+    from_date: Day | None = Field(default=None, alias="from")
+    to_date: Day | None = Field(default=None, alias="to")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     @model_validator(mode="after")
     def _one_form(self) -> Window:
@@ -86,7 +86,7 @@ class Tags(Node):
 
     type: Literal["tags"]
     match: Literal["has", "any", "all", "none"]
-    tag_ids: list[int] = Field(min_length=1, max_length=200)
+    tag_ids: list[DbId] = Field(min_length=1, max_length=200)
 
     @model_validator(mode="after")
     def _has_one(self) -> Tags:

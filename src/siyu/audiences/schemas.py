@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from siyu.org.schemas import DbId, Strict
+from siyu.org.schemas import DbId, Strict, Version
 
 RULE_EXAMPLE = {
     "type": "all",
@@ -76,7 +76,7 @@ class Operand(Strict):
     """One side of an overlap: a live audience, a frozen snapshot version, or a rule."""
 
     audience_id: DbId | None = None
-    version: int | None = Field(default=None, ge=1, description="with audience_id: a frozen snapshot")
+    version: Version | None = Field(default=None, description="with audience_id: a frozen snapshot")
     rule: dict[str, Any] | None = None
 
     @model_validator(mode="after")

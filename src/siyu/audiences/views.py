@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import FileResponse
 from pyroaring import BitMap
 
-from siyu.api.deps import DB, PathId, allow
+from siyu.api.deps import DB, PathId, PathVersion, allow
 from siyu.api.downloads import temporary_download
 from siyu.api.routing import TransactionalRoute
 from siyu.audiences import schemas as s
@@ -130,7 +130,7 @@ def list_snapshots(
 )
 def export_snapshot(
     audience_id: PathId,
-    version: PathId,
+    version: PathVersion,
     db: DB,
     format: s.ExportFormat = Query(default="xlsx"),
     principal: Principal = allow(Perm.CUSTOMERS_EXPORT),

@@ -135,7 +135,9 @@ def import_customers(
             "guide_id": guides.get(guide_username) if guide_username else None,
         }
         try:
-            record = s.CustomerUpsert.model_validate({k: v for k, v in payload.items() if v is not None})
+            record = s.CustomerUpsert.model_validate(
+                {k: v for k, v in payload.items() if v is not None}, strict=False
+            )
         except ValidationError as exc:
             for err in exc.errors():
                 errors.append(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from siyu.org.schemas import DbId, Strict
+from siyu.org.schemas import Birthday, DbId, Strict
 
 GENDER = Literal["male", "female", "unknown"]
 PURPOSE = Literal[
@@ -42,7 +42,7 @@ class CustomerProfile(Strict):
 
     name: str | None = Field(default=None, max_length=80)
     gender: GENDER | None = None
-    birthday: dt.date | None = None
+    birthday: Birthday | None = None
     city: str | None = Field(default=None, max_length=60)
     member_tier: str | None = Field(default=None, max_length=20, examples=["金卡"])
     custom_fields: dict[str, Any] | None = None

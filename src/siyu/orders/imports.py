@@ -144,7 +144,7 @@ def import_orders(
                 if paid and total > 0
                 else [],
             }
-            built.append((first_row, s.OrderIn.model_validate(data)))
+            built.append((first_row, s.OrderIn.model_validate(data, strict=False)))
         except (_BadCellError, ValidationError) as exc:
             errors += _row_errors(first_row, exc)
     if errors:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from siyu.customers.schemas import IdentityIn
-from siyu.org.schemas import Strict
+from siyu.org.schemas import DbId, Instant, Strict
 from siyu.products.schemas import CHANNEL_PATTERN, SKU_CODE, Fen
 
 STATUS = Literal["created", "paid", "fulfilled", "completed", "cancelled"]
@@ -53,11 +53,11 @@ class OrderIn(Strict):
     status: STATUS
     fulfilment: FULFILMENT = "express"
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
-    placed_at: AwareDatetime
-    paid_at: AwareDatetime | None = None
-    fulfilled_at: AwareDatetime | None = None
-    completed_at: AwareDatetime | None = None
-    cancelled_at: AwareDatetime | None = None
+    placed_at: Instant
+    paid_at: Instant | None = None
+    fulfilled_at: Instant | None = None
+    completed_at: Instant | None = None
+    cancelled_at: Instant | None = None
     lines: list[LineIn] = Field(min_length=1, max_length=200)
     order_discount_fen: Fen = 0
     shipping_fen: Fen = 0
@@ -75,10 +75,13 @@ class OrderBatch(Strict):
     source: str = Field(default="api", max_length=64, pattern=r"^[a-z0-9_:.-]+$")
 
 
+OUTCOME = Literal["created", "updated", "unchanged", "stale"]
+
+
 class IngestResult(Strict):
     row: int
     order_id: int
-    outcome: Literal["created", "updated", "unchanged", "stale"]
+    outcome: OUTCOME
     revision: int
     store_id: int | None
     guide_id: int | None
@@ -175,7 +178,7 @@ class RefundIn(Strict):
     channel: str = Field(pattern=CHANNEL_PATTERN)
     order_external_id: str = Field(min_length=1, max_length=100)
     external_id: str = Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$")
-    refunded_at: AwareDatetime
+    refunded_at: Instant
     lines: list[RefundLineIn] = Field(min_length=1, max_length=200)
     reason: str | None = Field(default=None, max_length=200)
 
@@ -214,7 +217,7 @@ class RefundBatchResult(Strict):
 
 class FootfallIn(Strict):
     store_code: str = Field(min_length=1, max_length=40)
-    hour_start: AwareDatetime = Field(description="the start of a whole hour in the tenant's time zone")
+    hour_start: Instant = Field(description="the start of a whole hour in the tenant's time zone")
     visitors: Annotated[int, Field(ge=0, le=1_000_000)]
 
 
@@ -237,8 +240,8 @@ class BindingRead(Strict):
 
 
 class BindingCreate(Strict):
-    guide_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
-    store_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    guide_id: DbId
+    store_id: DbId | None = None
 
 
 OrderRead.model_rebuild()

@@ -92,7 +92,7 @@ class _Row:
     lines: list[dict[str, Any]] = field(default_factory=list)
     payments: list[dict[str, Any]] = field(default_factory=list)
     existing: Order | None = None
-    outcome: str = "created"
+    outcome: s.OUTCOME = "created"
 
 
 # --- pure computation -------------------------------------------------------------------------

@@ -106,7 +106,7 @@ def import_stores(
             )
         try:
             data = schemas.StoreCreate.model_validate(
-                {**values, "region_id": regions[region_code].id if region_code else None}
+                {**values, "region_id": regions[region_code].id if region_code else None}, strict=False
             )
         except ValidationError as exc:
             errors.extend(_pydantic_errors(row, exc))
@@ -175,25 +175,31 @@ def import_staff(
         store_ids = [stores[c] for c in codes]
         try:
             if username in existing:
-                upd = schemas.StaffUpdate(
-                    name=cells.get("name"),
-                    role=cells.get("role"),
-                    phone=cells.get("phone") or None,
-                    store_ids=store_ids,
-                    status=cells.get("status") or None,
+                upd = schemas.StaffUpdate.model_validate(
+                    {
+                        "name": cells.get("name"),
+                        "role": cells.get("role"),
+                        "phone": cells.get("phone") or None,
+                        "store_ids": store_ids,
+                        "status": cells.get("status") or None,
+                    },
+                    strict=False,
                 )
                 service.update_staff(
                     session, tenant_id=tenant_id, staff_id=existing[username].id, data=upd, actor=actor
                 )
                 updated += 1
             else:
-                new = schemas.StaffCreate(
-                    employee_no=cells.get("employee_no", ""),
-                    username=username,
-                    name=cells.get("name", ""),
-                    role=cells.get("role"),
-                    phone=cells.get("phone") or None,
-                    store_ids=store_ids,
+                new = schemas.StaffCreate.model_validate(
+                    {
+                        "employee_no": cells.get("employee_no", ""),
+                        "username": username,
+                        "name": cells.get("name", ""),
+                        "role": cells.get("role"),
+                        "phone": cells.get("phone") or None,
+                        "store_ids": store_ids,
+                    },
+                    strict=False,
                 )
                 service.create_staff(session, tenant_id=tenant_id, data=new, actor=actor)
                 created += 1

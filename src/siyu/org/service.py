@@ -204,12 +204,12 @@ def update_store(
     hours = (
         data.business_hours
         if data.business_hours is not None
-        else [schemas.HoursInterval.model_validate(h) for h in store.business_hours]
+        else [schemas.HoursInterval.model_validate(h, strict=False) for h in store.business_hours]
     )
     holidays = (
         data.holidays
         if data.holidays is not None
-        else [schemas.Holiday.model_validate(h) for h in store.holidays]
+        else [schemas.Holiday.model_validate(h, strict=False) for h in store.holidays]
     )
     _check_hours(hours, holidays)
     if data.region_id is not None:

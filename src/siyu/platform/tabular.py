@@ -14,7 +14,8 @@ from typing import Any
 
 from openpyxl import Workbook, load_workbook
 
-from siyu.core.errors import DomainError, RowError
+from siyu.core.errors import DomainError, RowError, rejected
+from siyu.core.inputs import control_character
 
 MAX_ROWS = 100_000
 
@@ -63,7 +64,38 @@ def read_table(filename: str, content: bytes) -> Table:
         )
     if len(rows) > MAX_ROWS:
         raise DomainError("batch_too_large", limit=MAX_ROWS, count=len(rows))
+    _refuse_control_characters(headers, rows)
     return Table(headers=[h for h in headers if h], rows=rows)
+
+
+def _refuse_control_characters(headers: list[str], rows: list[tuple[int, dict[str, str]]]) -> None:
+    """A cell holding NUL or another control character (tab and newlines are text) is a row error,
+    as in a JSON body: PostgreSQL refuses NUL and Excel the others."""
+    errors = [
+        RowError(
+            1,
+            None,
+            "control_character",
+            f"表头含有控制字符 {found}",
+            f"a header contains the control character {found}",
+        )
+        for found in {control_character(h) for h in headers} - {None}
+    ]
+    for index, values in rows:
+        for header, value in values.items():
+            found = control_character(value)
+            if found:
+                errors.append(
+                    RowError(
+                        index,
+                        header,
+                        "control_character",
+                        f"含有控制字符 {found}",
+                        f"contains the control character {found}",
+                    )
+                )
+    if errors:
+        raise rejected(errors[:1000], "import_rejected")
 
 
 def _cell(value: Any) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from siyu.org.schemas import HHMM_PATTERN, DbId, Strict
+from siyu.org.schemas import HHMM_PATTERN, Day, DbId, Strict
 
 
 class ScheduleSlot(Strict):
@@ -107,7 +107,7 @@ class GroupDay(Strict):
 
 class GroupActivity(Strict):
     chat_id: str = Field(min_length=1, max_length=128)
-    day: dt.date
+    day: Day
     messages: int = Field(ge=0, le=10_000_000)
 
 

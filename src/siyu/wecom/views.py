@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
-from siyu.api.deps import DB, PathId, allow
+from siyu.api.deps import DB, MAX_ID, PathId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.auth.permissions import Perm, Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.db.session import set_session_tenant
 from siyu.org import facade as org
-from siyu.org.schemas import Strict
+from siyu.org.schemas import Day, Strict
 from siyu.wecom import codes, groups, members, schemas, service, transfers
 from siyu.wecom.client import WeComApiError
 from siyu.wecom.models import ChannelCode, CustomerGroup, Transfer
@@ -215,8 +216,8 @@ def list_channel_codes(
 def channel_code_stats(
     code_id: PathId,
     db: DB,
-    start: dt.date | None = Query(default=None, alias="from"),
-    end: dt.date | None = Query(default=None, alias="to"),
+    start: Annotated[Day | None, Query(alias="from")] = None,
+    end: Annotated[Day | None, Query(alias="to")] = None,
     principal: Principal = allow(Perm.WECOM_CODES),
 ) -> schemas.CodeStats:
     """Adds, deletions and net new friends per local day (inclusive; default the last 30 days)."""
@@ -367,7 +368,7 @@ def check_transfers(
 def list_transfers(
     db: DB,
     batch: str | None = Query(default=None, max_length=32),
-    customer_id: int | None = Query(default=None, ge=1),
+    customer_id: int | None = Query(default=None, ge=1, le=MAX_ID),
     principal: Principal = allow(Perm.WECOM_TRANSFER),
 ) -> list[schemas.TransferRead]:
     """Transfer records, newest first (one batch, or one customer's history)."""
