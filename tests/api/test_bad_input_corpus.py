@@ -301,7 +301,8 @@ CORPUS: list[Bad] = [
                 }
             ]
         },
-        field="orders.0.placed_at",
+        code="batch_rejected",
+        field="1:placed_at",
     ),
     Bad(
         "order placed number",
@@ -318,7 +319,8 @@ CORPUS: list[Bad] = [
                 }
             ]
         },
-        field="orders.0.placed_at",
+        code="batch_rejected",
+        field="1:placed_at",
     ),
     Bad(
         "refund year 9999",
@@ -335,7 +337,8 @@ CORPUS: list[Bad] = [
                 }
             ]
         },
-        field="refunds.0.refunded_at",
+        code="batch_rejected",
+        field="1:refunded_at",
     ),
     Bad(
         "paid_from year 1 +14",

@@ -259,7 +259,12 @@ def test_bad_input_is_refused_precisely_and_writes_nothing(client: TestClient, w
     r = post(client, w, [o("b5", "pos", store_code="NOWHERE")])
     assert r.json()["error"]["details"]["errors"][0]["code"] == "unknown_store"
     r = post(client, w, [o("b6", placed_at="2026-06-18T12:00:00", paid_at="2026-06-18T12:00:00")])
-    assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    # A time without its zone is a row problem like the others: row 1, the field named.
+    assert r.status_code == 422 and r.json()["error"]["code"] == "batch_rejected"
+    assert sorted((e["row"], e["column"]) for e in r.json()["error"]["details"]["errors"]) == [
+        (1, "paid_at"),
+        (1, "placed_at"),
+    ]
     r = post(client, w, [o("b7", payments=[{"method": "cash", "amount_fen": 1}])])
     assert r.json()["error"]["details"]["errors"][0]["code"] == "payments_mismatch"
     r = post(client, w, [o("b8", status="cancelled")])

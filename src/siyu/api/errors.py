@@ -18,7 +18,11 @@ from siyu.core.errors import DomainError, RowError, rejected
 log = logging.getLogger("siyu.api")
 # Batches answered with one report per row (`batch_rejected`, row errors) when a row is invalid,
 # instead of one validation error for the whole body: (method, path) -> the body's list of rows.
-ROW_REPORTED: dict[tuple[str, str], str] = {("POST", "/api/v1/customers/batch"): "records"}
+ROW_REPORTED: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/customers/batch"): "records",
+    ("POST", "/api/v1/orders/batch"): "orders",
+    ("POST", "/api/v1/refunds"): "refunds",
+}
 
 
 def language(request: Request) -> str:

@@ -439,16 +439,23 @@ def store_daily_page(request: Request, code: str, date: str | None = None) -> HT
     )
 
 
+def _share_pct(share: Any) -> float:
+    """A share (0..1, or None when nothing was paid) as a percentage for a pie slice."""
+    return 0.0 if share is None else round(float(share) * 100, 2)
+
+
 def _chart_data(data: dict[str, Any]) -> dict[str, Any]:
     f = data["figures"]
     return {
+        # The pies draw the shares themselves (of gross paid sales, in %), so they always agree with
+        # the table — GMV by class can be negative on a day of refunds, and a pie cannot be.
         "placement": [
-            {"name": "in_store", "value": f["in_store_gmv_fen"]["value"] / 100},
-            {"name": "off_store", "value": f["off_store_gmv_fen"]["value"] / 100},
+            {"name": "in_store", "value": _share_pct(f["in_store_share"]["value"])},
+            {"name": "off_store", "value": _share_pct(f["off_store_share"]["value"])},
         ],
         "hours": [
-            {"name": "open", "value": f["off_store_open_gmv_fen"]["value"] / 100},
-            {"name": "closed", "value": f["off_store_closed_gmv_fen"]["value"] / 100},
+            {"name": "open", "value": _share_pct(f["off_store_open_share"]["value"])},
+            {"name": "closed", "value": _share_pct(f["off_store_closed_share"]["value"])},
         ],
         "channels": [
             {"name": c["label"], "name_en": c["label_en"], "value": c["gmv_fen"] / 100}

@@ -58,7 +58,7 @@
     var chart = chartOn;
     function pie(id, items) {
       chart(id, {
-        tooltip: { renderMode: "richText", trigger: "item", valueFormatter: function (v) { return "¥" + v.toFixed(2); } },
+        tooltip: { renderMode: "richText", trigger: "item", valueFormatter: function (v) { return v.toFixed(2) + "%"; } },
         legend: { bottom: 0 },
         series: [{ type: "pie", radius: ["40%", "70%"], data: items.map(function (i) { return { name: t[i.name], value: i.value }; }) }]
       });
