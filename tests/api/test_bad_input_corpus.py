@@ -8,6 +8,7 @@ ids above 2^63, versions above 2^31, numbers where times belong, booleans where 
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select, update
 
 from siyu.app import create_app
+from siyu.core.pagination import encode_cursor
 from siyu.customers.models import Customer
 from siyu.db.base import Base
 from siyu.db.session import unit_of_work
@@ -127,6 +129,43 @@ CORPUS: list[Bad] = [
         field="store_code",
     ),
     Bad("cursor NUL", "GET", "/api/v1/orders?cursor=%00", field="cursor"),
+    # Cursors we never made: ids past BIGINT, a time in year 1, a deeply nested or huge document.
+    Bad(
+        "customers cursor id 2^64",
+        "GET",
+        f"/api/v1/customers?cursor={encode_cursor(2**64)}",
+        code="invalid_cursor",
+    ),
+    Bad(
+        "orders cursor year 1",
+        "GET",
+        f"/api/v1/orders?cursor={encode_cursor(['0001-01-01T00:00:00+14:00', 1])}",
+        code="invalid_cursor",
+    ),
+    Bad(
+        "orders cursor id 2^64",
+        "GET",
+        f"/api/v1/orders?cursor={encode_cursor(['2026-01-01T00:00:00+00:00', 2**64])}",
+        code="invalid_cursor",
+    ),
+    Bad(
+        "orders cursor undated id 2^64",
+        "GET",
+        f"/api/v1/orders?cursor={encode_cursor([None, 2**64])}",
+        code="invalid_cursor",
+    ),
+    Bad(
+        "customers cursor nested",
+        "GET",
+        "/api/v1/customers?cursor=" + base64.urlsafe_b64encode(b"[" * 360).decode(),
+        code="invalid_cursor",
+    ),
+    Bad(
+        "orders cursor huge",
+        "GET",
+        "/api/v1/orders?cursor=" + base64.urlsafe_b64encode(b"[" * 5000).decode(),
+        code="invalid_cursor",
+    ),
     Bad(
         "path NUL",
         "GET",

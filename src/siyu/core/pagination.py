@@ -8,6 +8,9 @@ import json
 from typing import Any
 
 from siyu.core.errors import DomainError
+from siyu.core.inputs import MAX_ID
+
+MAX_CURSOR_LENGTH = 512  # our cursors are a few dozen characters; longer ones were not made here
 
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
@@ -23,10 +26,12 @@ def decode_cursor(cursor: str | None) -> Any:
     """Decode a cursor from encode_cursor; None when absent; a clear error when corrupt."""
     if not cursor:
         return None
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise DomainError("invalid_cursor")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         return json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise DomainError("invalid_cursor") from exc
 
 
@@ -35,6 +40,6 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     value = decode_cursor(cursor)
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
         raise DomainError("invalid_cursor")
     return value

@@ -9,6 +9,7 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from siyu.core.errors import DomainError
+from siyu.core.inputs import MAX_ID, instant_in_range
 from siyu.core.pagination import decode_cursor, decode_int_cursor, encode_cursor
 
 T = TypeVar("T")
@@ -57,12 +58,12 @@ def newest_first_page(
                 undated_after = _int(position[1])
             elif isinstance(position, list) and len(position) == 2 and isinstance(position[0], str):
                 at = dt.datetime.fromisoformat(position[0])
-                if at.tzinfo is None:
+                if at.tzinfo is None or not instant_in_range(at):
                     raise ValueError
                 dated_after = (at, _int(position[1]))
             else:
                 raise ValueError
-        except ValueError:
+        except (ValueError, OverflowError):
             raise DomainError("invalid_cursor") from None
     rows: list[T] = []
     if undated_after is None:
@@ -85,6 +86,6 @@ def newest_first_page(
 
 
 def _int(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
         raise ValueError
     return value
