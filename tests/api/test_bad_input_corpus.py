@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -640,4 +641,26 @@ def test_imports_refuse_control_characters_by_row(env: Env, kind: str) -> None:
     assert [(e["row"], e["column"], e["code"]) for e in error["details"]["errors"]] == [
         (3, "name", "control_character")
     ]
+    assert fingerprint(env.world) == before
+
+
+def test_utf16_json_and_multipart_forms_cannot_smuggle_control_characters(env: Env) -> None:
+    """A JSON body in UTF-16 (which parsers accept) or a console form sent as multipart carries the
+    NUL past a scan of escapes; both are refused and nothing is stored."""
+    before = fingerprint(env.world)
+    path = f"/api/v1/customers/{env.customer_id}"
+    for encoding in ("utf-16", "utf-32"):
+        smuggled = env.client.patch(
+            path,
+            headers={**env.world.headers("owner"), "Content-Type": "application/json"},
+            content=json.dumps({"name": "u\u0000v"}).encode(encoding),
+        )
+        assert smuggled.status_code == 422, (encoding, smuggled.text)
+        assert smuggled.json()["error"]["code"] == "validation_error"
+    form = env.client.post(
+        "/tags/groups",
+        headers=env.world.headers("owner"),
+        files={"name_zh": (None, "a\x00b"), "kind": (None, "manual")},
+    )
+    assert form.status_code == 422
     assert fingerprint(env.world) == before

@@ -29,6 +29,13 @@ from siyu.core.inputs import control_character
 
 _ESCAPED_CONTROL = re.compile(rb"\\(?:u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F])|[bf])")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A raw control byte (other than tab, LF, CR) never belongs in a JSON or form body: JSON strings must
+# escape them, and a body in UTF-16 or UTF-32 (which JSON parsers also accept) is full of NUL bytes
+# where the escape scan above would find nothing.
+_RAW_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Multipart bodies carry files only on the import uploads (checked row by row there); everywhere
+# else (console forms) every part is text and is scanned like a form.
+_UPLOAD_PREFIX = "/api/v1/imports/"
 MAX_REPORTED = 50
 
 
@@ -92,6 +99,10 @@ def url_problems(scope: Scope) -> list[Problem]:
 
 def body_problems(body: bytes, content_type: str) -> list[Problem]:
     """Control characters (other than tab, newline, carriage return) in a JSON or form body."""
+    if "json" in content_type or content_type.startswith("multipart/form-data"):
+        raw = _RAW_CONTROL.search(body)
+        if raw:
+            return [Problem("body", [], f"U+{raw.group()[0]:04X}")]
     if "json" in content_type:
         if not _ESCAPED_CONTROL.search(body):
             return []
@@ -166,8 +177,13 @@ class ControlCharacterGuard:
             return
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+        multipart_text = content_type.startswith("multipart/form-data") and not scope.get(
+            "path", ""
+        ).startswith(_UPLOAD_PREFIX)
         if scope.get("method") not in _WITH_BODY or not (
-            "json" in content_type or content_type.startswith("application/x-www-form-urlencoded")
+            "json" in content_type
+            or content_type.startswith("application/x-www-form-urlencoded")
+            or multipart_text
         ):
             await self.app(scope, receive, send)
             return
