@@ -235,6 +235,9 @@ async def _idempotent(
     for permission in permissions:
         if not principal.can(permission):
             raise DomainError("forbidden", permission=permission.value)
+    # Keys are each caller's own: stored as a digest of (actor, key), so one principal can neither
+    # read another's answer nor take a key another will use (a POS's order number, say).
+    key = sha256_hex(f"{principal.actor_type}:{principal.actor_id}\n{key}".encode())
     request_sha256 = sha256_hex(
         f"{principal.actor_type}:{principal.actor_id}\n".encode()
         + request.method.encode()
