@@ -391,13 +391,27 @@ def test_scope_leaks_are_closed(client: TestClient, world: World) -> None:
     handed = client.patch(
         f"/api/v1/customers/{mine}", json={"guide_id": world.staff["guide2"]}, headers=manager
     )
-    assert handed.status_code == 404 and handed.json()["error"]["code"] == "not_found"
+    assert handed.status_code == 422 and handed.json()["error"]["code"] == "use_binding_route"
     by_guide = client.patch(
         f"/api/v1/customers/{mine}", json={"guide_id": world.staff["guide2"]}, headers=world.headers("guide")
     )
     assert by_guide.status_code == 403
     after = client.get(f"/api/v1/customers/{mine}", headers=world.headers("owner")).json()
     assert after["guide_id"] == world.staff["guide"]
-    # A guide of the manager's own store is fine, as on the binding route.
-    own = client.patch(f"/api/v1/customers/{mine}", json={"guide_id": world.staff["guide"]}, headers=manager)
+    # The binding route is the manager's way: it keeps the protection window, and refuses another
+    # store's guide or store (also another brand's store).
+    via = f"/api/v1/customers/{mine}/exclusive-guide"
+    other_guide = client.post(via, json={"guide_id": world.staff["guide2"]}, headers=manager)
+    assert other_guide.status_code == 404
+    other_store = client.post(
+        via, json={"guide_id": world.staff["guide"], "store_id": world.store_ids[1]}, headers=manager
+    )
+    assert other_store.status_code == 404 and other_store.json()["error"]["code"] == "not_found"
+    nowhere = client.post(
+        via, json={"guide_id": world.staff["guide"], "store_id": 2**40}, headers=world.headers("owner")
+    )
+    assert nowhere.status_code == 404
+    own = client.post(
+        via, json={"guide_id": world.staff["guide"], "store_id": world.store_ids[0]}, headers=manager
+    )
     assert own.status_code == 200

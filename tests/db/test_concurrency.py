@@ -421,3 +421,43 @@ def test_concurrent_copies_of_one_refund_all_get_the_first_answer(db_world: Worl
             select(func.count()).select_from(Refund).where(Refund.tenant_id == db_world.tenant_id)
         )
     assert count == 1
+
+
+def test_two_owners_demoting_each_other_at_once_leave_one_owner(db_world: World) -> None:
+    """Hardening 7 (lock order): both owners are locked in id order, so the two demotions queue:
+    one lands, the other is refused as the last owner — no deadlock, no 500."""
+    app = create_app(engine=db_world.engine)
+    with TestClient(app) as client:
+        owner, hq = db_world.staff["owner"], db_world.staff["hq"]
+        client.patch(
+            f"/api/v1/staff/{hq}", json={"role": "owner"}, headers=db_world.headers("owner")
+        ).raise_for_status()
+
+        def demote(i: int) -> int:
+            me, other = (("owner", hq), ("hq_operator", owner))[i]
+            return client.patch(
+                f"/api/v1/staff/{other}", json={"role": "hq_operator"}, headers=db_world.headers(me)
+            ).status_code
+
+        for _ in range(3):
+            answers = run_threads(2, demote)
+            assert sorted(answers) in ([200, 409], [200, 403]), answers
+            owners = [
+                s["id"]
+                for s in client.get("/api/v1/staff?role=owner", headers=db_world.headers("owner")).json()[
+                    "items"
+                ]
+            ] or [
+                s["id"]
+                for s in client.get(
+                    "/api/v1/staff?role=owner", headers=db_world.headers("hq_operator")
+                ).json()["items"]
+            ]
+            assert len(owners) == 1
+            # Put the second owner back for the next round.
+            back = "owner" if owners == [owner] else "hq_operator"
+            client.patch(
+                f"/api/v1/staff/{hq if owners == [owner] else owner}",
+                json={"role": "owner"},
+                headers=db_world.headers(back),
+            ).raise_for_status()

@@ -22,8 +22,8 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     ),
     "constraint_violated": (
         422,
-        "数据不满足约束，未写入任何内容；请检查金额与数量",
-        "The data breaks a rule of the database; nothing was written — check amounts and quantities",
+        "数据不满足数据库约束，未写入任何内容；这是一个缺陷，已记录",
+        "The data breaks a rule of the database; nothing was written (a defect, and it has been logged)",
     ),
     "server_busy": (
         503,
@@ -78,6 +78,12 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         422,
         "导入文件有 {error_count} 处错误，未写入任何数据",
         "The import file has {error_count} errors; nothing was written",
+    ),
+    "use_binding_route": (
+        422,
+        "请通过“绑定专属导购”更换导购（POST /customers/{{id}}/exclusive-guide），以遵守保护期",
+        "Change the guide by binding an exclusive guide (POST /customers/{{id}}/exclusive-guide), "
+        "which keeps the protection window",
     ),
     "identity_taken": (
         409,

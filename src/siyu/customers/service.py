@@ -30,7 +30,7 @@ from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
 from siyu.db.pagination import keyset_page
 from siyu.db.session import LOCK_NAMESPACES, lock_tenant
-from siyu.org.models import Staff, StaffStore, Store, Tenant
+from siyu.org.models import Staff, Store, Tenant
 from siyu.platform import audit
 
 MAX_BATCH = 1000
@@ -756,18 +756,12 @@ def update_customer(
         # handed into another store's scope.
         if principal is not None and not principal.can(Perm.BINDINGS_WRITE):
             raise DomainError("forbidden", permission=Perm.BINDINGS_WRITE.value)
+        if scoped:
+            # A store's people change the guide through the binding route, which keeps the exclusive
+            # guide's protection window; only HQ sets the guide field directly (an override).
+            raise DomainError("use_binding_route")
         if data.guide_id is not None:
             _ensure_exists(session, Staff, tenant_id, data.guide_id, "staff")
-            if scoped and principal is not None:
-                guide_stores = set(
-                    session.scalars(
-                        select(StaffStore.store_id).where(
-                            StaffStore.tenant_id == tenant_id, StaffStore.staff_id == data.guide_id
-                        )
-                    )
-                )
-                if not guide_stores & principal.store_ids:
-                    raise not_found("guide")
     changed = _apply_profile(customer, profile)
     if changed:
         customer.updated_at = utcnow()

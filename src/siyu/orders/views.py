@@ -198,10 +198,16 @@ def bind_exclusive_guide(
 ) -> s.BindingRead:
     """Bind (or renew) a guide; while another guide's protection window runs this answers 409."""
     get_customer(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
-    if principal.scope != "all":  # a store manager binds guides of their own stores only
+    if principal.scope != "all":  # a store manager binds guides (and stores) of their own stores only
         staff = org.staff_by_id(db, tenant_id=principal.tenant_id, ids={body.guide_id}).get(body.guide_id)
         if staff is None or not set(staff.store_ids) & principal.store_ids:
             raise not_found("guide")
+        if body.store_id is not None and body.store_id not in principal.store_ids:
+            raise not_found("store")
+    if body.store_id is not None and body.store_id not in org.stores_by_id(
+        db, tenant_id=principal.tenant_id, ids={body.store_id}
+    ):
+        raise not_found("store")
     state = guides.bind(
         db,
         tenant_id=principal.tenant_id,

@@ -352,20 +352,16 @@ def list_staff(
 
 
 def _keep_an_owner(session: Session, *, tenant_id: int, leaving_id: int) -> None:
-    """Refuse to demote or depart the brand's last active owner (owners locked, so two concurrent
-    demotions of the last two owners cannot both pass)."""
-    others = session.scalars(
+    """Refuse to demote or depart the brand's last active owner. Every active owner (the leaving
+    one included) is locked in id order — one lock order, so two owners demoting each other at
+    once queue instead of deadlocking, and the second sees the first's change."""
+    owners = session.scalars(
         select(Staff.id)
-        .where(
-            Staff.tenant_id == tenant_id,
-            Staff.role == "owner",
-            Staff.status == "active",
-            Staff.id != leaving_id,
-        )
+        .where(Staff.tenant_id == tenant_id, Staff.role == "owner", Staff.status == "active")
         .order_by(Staff.id)
         .with_for_update()
     ).all()
-    if not others:
+    if not [owner for owner in owners if owner != leaving_id]:
         raise DomainError("last_owner")
 
 
