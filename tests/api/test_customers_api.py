@@ -415,3 +415,38 @@ def test_scope_leaks_are_closed(client: TestClient, world: World) -> None:
         via, json={"guide_id": world.staff["guide"], "store_id": world.store_ids[0]}, headers=manager
     )
     assert own.status_code == 200
+
+
+def test_adding_phones_cannot_be_used_to_test_guesses_at_a_masked_number(
+    client: TestClient, world: World
+) -> None:
+    """Review of hardening 2: 'free' or 'taken' from adding a phone is a guess test, so for those who
+    may not see phones it names nobody (even in their scope) and is counted (20 an hour)."""
+    made = batch(
+        client,
+        world,
+        [
+            {"phone": "15300008916", "store_id": world.store_ids[0], "name": "目标"},
+            {
+                "identities": [{"type": "member_card", "value": "GUESS-1"}],
+                "store_id": world.store_ids[0],
+                "name": "自己",
+            },
+        ],
+    ).json()["results"]
+    target, own = made[0]["customer_id"], made[1]["customer_id"]
+    manager = world.headers("store_manager")
+    url = f"/api/v1/customers/{own}/identities"
+    taken = client.post(url, json={"type": "phone", "value": "15300008916"}, headers=manager)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "identity_taken"
+    assert taken.json()["error"]["details"] == {"customer_ids": [own]} and str(target) not in taken.text
+    answers = [
+        client.post(url, json={"type": "phone", "value": f"1530001{i:04d}"}, headers=manager).status_code
+        for i in range(25)
+    ]
+    assert answers.count(429) == 25 - 19  # one add spent above
+    # HQ (who may see phones) is told which two records to merge, and is not counted.
+    hq = client.post(
+        url, json={"type": "phone", "value": "15300008916"}, headers=world.headers("hq_operator")
+    )
+    assert hq.status_code == 409 and hq.json()["error"]["details"] == {"customer_ids": [own, target]}

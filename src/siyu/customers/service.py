@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -29,11 +31,12 @@ from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
 from siyu.db.pagination import keyset_page
-from siyu.db.session import LOCK_NAMESPACES, lock_tenant
+from siyu.db.session import LOCK_NAMESPACES, lock_tenant, unit_of_work
 from siyu.org.models import Staff, Store, Tenant
 from siyu.platform import audit
 
 MAX_BATCH = 1000
+log = logging.getLogger("siyu.customers")
 PROFILE_FIELDS = ("name", "gender", "birthday", "city", "member_tier", "store_id", "guide_id")
 
 references.register(table_of(CustomerIdentity))
@@ -570,6 +573,7 @@ def add_timeline_event(
 # phones by their last four digits only — which their masked lists already show — within their own
 # scope, and at most PHONE_TAIL_SEARCHES_PER_MINUTE times a minute.
 PHONE_TAIL_SEARCHES_PER_MINUTE = 30
+PHONE_ADDS_PER_HOUR = 20  # a guide records a few phones a day; guessing a hidden number needs thousands
 
 
 def may_search_full_phone(principal: Principal | None) -> bool:
@@ -578,30 +582,59 @@ def may_search_full_phone(principal: Principal | None) -> bool:
 
 
 def _audit_phone_search(session: Session, principal: Principal | None, phone: str, how: str) -> None:
-    if principal is not None and principal.actor_type == "staff":
-        audit.record(
-            session,
-            tenant_id=principal.tenant_id,
-            actor=principal,
-            action="customer.phone_search",
-            object_type="customer",
-            object_id=None,
-            data={"phone": _mask_key(phone), "via": how},
+    """Audit a whole-phone search by a staff member. A page that only reads (a plain BEGIN, which
+    SQLite cannot always turn into a write) writes the entry in a short transaction of its own."""
+    if principal is None or principal.actor_type != "staff":
+        return
+    entry: dict[str, Any] = {
+        "tenant_id": principal.tenant_id,
+        "actor": principal,
+        "action": "customer.phone_search",
+        "object_type": "customer",
+        "object_id": None,
+        "data": {"phone": _mask_key(phone), "via": how},
+    }
+    bind = session.get_bind()
+    if bind.get_execution_options().get("siyu_read_only"):
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        with unit_of_work(
+            engine.execution_options(siyu_read_only=False), tenant_id=principal.tenant_id
+        ) as own:
+            audit.record(own, **entry)
+    else:
+        audit.record(session, **entry)
+
+
+def _log_phone_conflict(principal: Principal, phone: str) -> None:
+    """A refused phone add by someone who may not see phones: a structured event (the refused
+    transaction writes nothing, so the audit table cannot hold it)."""
+    log.warning(
+        json.dumps(
+            {
+                "event": "phone_identity_conflict",
+                "tenant_id": principal.tenant_id,
+                "actor": f"{principal.actor_type}:{principal.actor_id}",
+                "phone": _mask_key(phone),
+            }
         )
+    )
 
 
 def _limit_phone_tail_search(principal: Principal | None) -> None:
     if principal is None:
         return
+    _limit(principal, "phone-tail", PHONE_TAIL_SEARCHES_PER_MINUTE, 60)
+
+
+def _limit(principal: Principal, what: str, most: int, window_s: int) -> None:
+    """Count one `what` for this person (one atomic increment first), 429 past `most` a window."""
     from siyu.platform.limits import get_limiter
     from siyu.settings import get_settings
 
     limiter = get_limiter(get_settings().redis_url)
-    key = f"phone-tail:{principal.tenant_id}:{principal.actor_type}:{principal.actor_id}"
-    count, retry_after = limiter.count(key)
-    if count >= PHONE_TAIL_SEARCHES_PER_MINUTE:
-        raise DomainError("too_many_attempts", retry_after_s=retry_after)
-    limiter.hit(key, 60)
+    key = f"{what}:{principal.tenant_id}:{principal.actor_type}:{principal.actor_id}"
+    if limiter.hit(key, window_s) > most:
+        raise DomainError("too_many_attempts", retry_after_s=max(limiter.count(key)[1], 1))
 
 
 def lookup(
@@ -795,9 +828,18 @@ def add_identity(
             CustomerIdentity.value == v,
         )
     )
+    guarded_phone = t == "phone" and principal is not None and not may_search_full_phone(principal)
+    if guarded_phone and principal is not None:
+        # Adding a phone answers "free" or "taken": for those who may not see phones that is a way to
+        # test guesses at a masked number, so it is counted like a phone-ending search (and a
+        # conflict is audited, and never says who holds the number).
+        _limit(principal, "phone-add", PHONE_ADDS_PER_HOUR, 3600)
     if owner is not None:
         if owner.customer_id == customer.id:
             return owner
+        if guarded_phone and principal is not None:
+            _log_phone_conflict(principal, v)
+            raise DomainError("identity_taken", details={"customer_ids": [customer.id]})
         try:
             get_customer(session, tenant_id=tenant_id, customer_id=owner.customer_id, principal=principal)
         except DomainError:
