@@ -461,3 +461,57 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(db_world: World)
                 json={"role": "owner"},
                 headers=db_world.headers(back),
             ).raise_for_status()
+
+
+def test_a_flood_of_sign_ins_for_many_names_does_not_slow_signed_in_people(tmp_path: Any) -> None:
+    """Review of hardening 3: 200 concurrent sign-ins, each for another username (so no per-user
+    limit applies), are admitted through their own few places; a signed-in request made during the
+    flood answers at once (it took 11.6 s when sign-ins shared the places)."""
+    import asyncio
+    import time
+    import uuid
+
+    import httpx
+
+    from siyu.benchmarks.common import serve
+    from siyu.db.migrate import upgrade
+    from siyu.db.session import make_engine
+    from tests.conftest import build_world
+
+    url = f"sqlite:///{tmp_path / 'flood.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    world = build_world(engine)
+    engine.dispose()
+    proc, base = serve(url)
+    try:
+
+        async def flood() -> tuple[list[int], list[tuple[int, float]]]:
+            limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
+            async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+                async def sign_in() -> int:
+                    body = {
+                        "tenant": world.slug,
+                        "username": f"u{uuid.uuid4().hex[:8]}",
+                        "password": "wrong-pass-1",
+                    }
+                    return (await client.post("/api/v1/auth/sign-in", json=body)).status_code
+
+                async def me() -> tuple[int, float]:
+                    await asyncio.sleep(0.5)
+                    started = time.perf_counter()
+                    r = await client.get("/api/v1/me", headers=world.headers("guide"))
+                    return r.status_code, time.perf_counter() - started
+
+                signs = [asyncio.create_task(sign_in()) for _ in range(200)]
+                mes = [asyncio.create_task(me()) for _ in range(5)]
+                return list(await asyncio.gather(*signs)), list(await asyncio.gather(*mes))
+
+        statuses, mine = asyncio.run(flood())
+    finally:
+        proc.kill()
+        proc.wait()
+    assert set(statuses) <= {401, 503} and 401 in statuses
+    assert [status for status, _ in mine] == [200] * 5
+    assert max(seconds for _, seconds in mine) < 2.0, mine

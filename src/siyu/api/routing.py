@@ -51,6 +51,14 @@ def read_only(endpoint: F) -> F:
     return endpoint
 
 
+def sign_in_admission(endpoint: F) -> F:
+    """Mark a sign-in endpoint: it is admitted through its own few places (SIGN_IN_PLACES), so a
+    flood of sign-ins — each an expensive password check — queues among itself and never takes the
+    places of signed-in people's requests."""
+    endpoint.siyu_admission = "sign_in"  # type: ignore[attr-defined]
+    return endpoint
+
+
 class TransactionalRoute(APIRoute):
     """APIRoute that wraps the endpoint in a unit of work (and idempotency for POST)."""
 
@@ -69,9 +77,11 @@ class TransactionalRoute(APIRoute):
         # (super().__init__ builds the handler, so the mark is read from the endpoint here.)
         maker = "read_sessionmaker" if getattr(self.endpoint, "siyu_read_only", False) else "sessionmaker"
 
+        admission_class = getattr(self.endpoint, "siyu_admission", "default")
+
         async def handler(request: Request) -> Response:
             started = time.perf_counter()
-            async with admission(request):
+            async with admission(request, admission_class):
                 return await run(request, started)
 
         async def run(request: Request, started: float) -> Response:
@@ -103,7 +113,8 @@ class TransactionalRoute(APIRoute):
 # waiting for a connection or for SQLite's write lock, and a request that holds the lock can no
 # longer get a thread to finish on.
 ADMISSION_WAIT_S = 10.0
-_admissions: dict[tuple[int, int], asyncio.Semaphore] = {}
+SIGN_IN_PLACES = 2  # of the pool's connections, kept for sign-ins; the rest for everything else
+_admissions: dict[tuple[int, int, str], asyncio.Semaphore] = {}
 
 
 def _capacity(engine: Engine) -> int:
@@ -114,13 +125,15 @@ def _capacity(engine: Engine) -> int:
 
 
 @asynccontextmanager
-async def admission(request: Request) -> AsyncIterator[None]:
-    """Hold one of the engine's admission places for the request, or raise `server_busy`."""
+async def admission(request: Request, admission_class: str = "default") -> AsyncIterator[None]:
+    """Hold one of the engine's admission places (of the request's class) or raise `server_busy`."""
     engine: Engine = request.app.state.engine
-    key = (id(engine), id(asyncio.get_running_loop()))
+    key = (id(engine), id(asyncio.get_running_loop()), admission_class)
     semaphore = _admissions.get(key)
     if semaphore is None:
-        semaphore = _admissions.setdefault(key, asyncio.Semaphore(_capacity(engine)))
+        capacity = _capacity(engine)
+        places = SIGN_IN_PLACES if admission_class == "sign_in" else max(1, capacity - SIGN_IN_PLACES)
+        semaphore = _admissions.setdefault(key, asyncio.Semaphore(places))
     try:
         await asyncio.wait_for(semaphore.acquire(), ADMISSION_WAIT_S)
     except TimeoutError:

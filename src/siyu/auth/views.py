@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from siyu.api.deps import DB, CurrentPrincipal, PathId, allow, bearer_token
-from siyu.api.routing import TransactionalRoute
+from siyu.api.routing import TransactionalRoute, sign_in_admission
 from siyu.auth import service
 from siyu.auth.permissions import Perm, Principal
 from siyu.org.models import Tenant
@@ -67,6 +67,7 @@ class ApiKeyCreated(ApiKeyRead):
 
 
 @router.post("/auth/sign-in", response_model=SignInResult, summary="Sign in 登录")
+@sign_in_admission
 def sign_in(body: SignIn, db: DB) -> SignInResult:
     """Exchange tenant + username + password for a bearer token."""
     settings = get_settings()

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu.api import errors as api_errors
 from siyu.api.deps import MAX_ID
-from siyu.api.routing import TransactionalRoute, read_only
+from siyu.api.routing import TransactionalRoute, read_only, sign_in_admission
 from siyu.auth import service as auth
 from siyu.auth.permissions import Perm, Principal
 from siyu.console import labels
@@ -254,6 +254,7 @@ def signin_page(request: Request, next: str = "/", tenant: str = "") -> HTMLResp
 
 
 @router.post("/signin")
+@sign_in_admission
 def signin_submit(
     request: Request,
     tenant: str = Form(..., max_length=40),
