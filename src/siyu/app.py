@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from siyu import __version__
-from siyu.api import errors
 from siyu.api.inputs import ControlCharacterGuard
 from siyu.api.limits import BodySizeLimit
 from siyu.audiences.views import router as audiences_router
@@ -139,9 +138,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     app.add_exception_handler(DomainError, console.domain_error)
     app.add_exception_handler(RequestValidationError, console.validation_error)
     app.add_exception_handler(StarletteHTTPException, console.http_error)
-    app.add_exception_handler(Exception, errors.unhandled_error_handler)
+    app.add_exception_handler(Exception, console.unhandled_error)
     app.add_middleware(CallbackFastPath, state=app.state)
-    app.add_middleware(ControlCharacterGuard)
+    app.add_middleware(ControlCharacterGuard, page=console.control_character_page)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )

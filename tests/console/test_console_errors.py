@@ -3,13 +3,15 @@ paging link starts again, and every error is a page in the person's language (th
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from siyu.app import create_app
 from siyu.customers.models import Customer
 from siyu.db.session import unit_of_work
 from tests.conftest import World
-from tests.console.support import as_role
+from tests.console.support import as_role, same_site_browser
 
 
 def _customers(client: TestClient, w: World) -> dict[str, int]:
@@ -64,3 +66,39 @@ def test_console_errors_are_pages_in_the_persons_language(browser: TestClient, w
     api = browser.get("/api/v1/customers/abc", headers=world.headers("owner"))
     assert api.status_code == 422 and api.json()["error"]["code"] == "validation_error"
     assert browser.get("/api/v1/nope").json()["error"]["code"] == "not_found"
+
+
+def test_a_console_form_holding_a_control_character_is_refused_with_a_page(
+    browser: TestClient, world: World
+) -> None:
+    """The guard refuses a console form holding a control character with a page in the person's
+    language; the API keeps JSON."""
+    as_role(browser, world, "owner")
+    refused = browser.post("/tags/groups", data={"name_zh": "坏\x01名", "kind": "manual"})
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
+    assert "控制字符 U+0001" in refused.text
+    api = browser.post(
+        "/api/v1/tag-groups", json={"name_zh": "坏\x01名", "kind": "manual"}, headers=world.headers("owner")
+    )
+    assert api.status_code == 422 and api.json()["error"]["code"] == "validation_error"
+
+
+def test_an_unexpected_failure_on_a_console_address_is_a_page(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A defect on a console page answers the error page (logged, no trace shown), not JSON."""
+    import siyu.orders.service as order_service
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("a defect with a secret inside")
+
+    monkeypatch.setattr(order_service, "list_orders", broken)
+    app = create_app(engine=world.engine)
+    with TestClient(app, follow_redirects=False, raise_server_exceptions=False) as client:
+        browser = same_site_browser(client)
+        as_role(browser, world, "owner")
+        page = browser.get("/orders")
+        api = browser.get("/api/v1/orders", headers=world.headers("owner"))
+    assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
+    assert "服务器出错了，已记录" in page.text and "secret" not in page.text
+    assert api.status_code == 500 and api.json()["error"]["code"] == "internal_error"

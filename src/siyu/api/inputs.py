@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi.encoders import jsonable_encoder
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from siyu.api.errors import ROW_REPORTED, error_response, language
@@ -160,11 +161,17 @@ def validation_response(request: Request, problems: list[Problem]) -> Any:
     return error_response(422, "validation_error", err.message(lang), [p.describe() for p in problems], lang)
 
 
+PageRenderer = Callable[[Request, str], Awaitable[Response | None]]
+
+
 class ControlCharacterGuard:
     """Refuse NUL and other control characters in paths, query strings and JSON/form bodies."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, page: PageRenderer | None = None) -> None:
         self.app = app
+        # The console answers people with pages: given, `page(request, message)` renders the refusal
+        # for a console address (None: not a console address, answer JSON).
+        self.page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the URL, then (for JSON and form bodies) the body, before the app sees either."""
@@ -205,10 +212,21 @@ class ControlCharacterGuard:
             scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send
         )
 
-    @staticmethod
-    async def _refuse(scope: Scope, problems: list[Problem], send: Send) -> None:
+    async def _refuse(self, scope: Scope, problems: list[Problem], send: Send) -> None:
         request = Request(scope)
         rows = refusal(scope, problems)
+        if self.page is not None:
+            lang = language(request)
+            summary = "; ".join(
+                f"{p.field}: contains the control character {p.character}"
+                if lang == "en"
+                else f"{p.field} 含有控制字符 {p.character}"
+                for p in problems[:3]
+            )
+            page = await self.page(request, DomainError("validation_error", summary=summary).message(lang))
+            if page is not None:
+                await page(scope, _no_body, send)
+                return
         if rows is not None:
             lang = language(request)
             response = error_response(

@@ -220,6 +220,30 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     return await run_in_threadpool(_error_page, request, 422, message)
 
 
+async def control_character_page(request: Request, message: str) -> Response | None:
+    """The guard's refusal of a console form holding a control character: a page (None for the API)."""
+    if not is_console_request(request):
+        return None
+    return await run_in_threadpool(_error_page, request, 422, message)
+
+
+async def unhandled_error(request: Request, exc: Exception) -> Response:
+    """Exception handler: anything unexpected on a console address is a page (logged, with no
+    trace shown); the API keeps its JSON answer (503 for an overloaded database, else 500)."""
+    answer = await api_errors.unhandled_error_handler(request, exc)
+    if not is_console_request(request):
+        return answer
+    en = lang_of(request) == "en"
+    if answer.status_code == 503:
+        message = "The server is busy; try again in a few seconds." if en else "服务器繁忙，请几秒后重试。"
+    else:
+        message = "Something went wrong on our side; it has been logged." if en else "服务器出错了，已记录。"
+    page = await run_in_threadpool(_error_page, request, answer.status_code, message)
+    if "retry-after" in answer.headers:
+        page.headers["Retry-After"] = answer.headers["retry-after"]
+    return page
+
+
 async def domain_error(request: Request, exc: Exception) -> Response:
     """Exception handler: a domain error that reaches a console page is a page, not JSON."""
     assert isinstance(exc, DomainError)
