@@ -7,7 +7,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from siyu.auth.service import hash_password
+from siyu.access.passwords import hash_password
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
 from tests.conftest import World, issue_token

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from siyu.auth.permissions import ROLE_PERMISSIONS, Perm
+from siyu.access import ROLE_PERMISSIONS, Perm
 from tests.conftest import World
 
 ROLES = ["owner", "hq_operator", "analyst", "store_manager", "guide", "integration"]

@@ -7,8 +7,8 @@ import datetime as dt
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from siyu.access.passwords import hash_password
 from siyu.auth.models import AuthToken
-from siyu.auth.service import hash_password
 from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff

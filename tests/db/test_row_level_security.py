@@ -88,3 +88,33 @@ def test_a_tenant_scoped_session_sees_and_writes_only_its_tenant(rls_engine: Eng
             {"a": a.tenant_id, "b": b.tenant_id},
         ).scalar_one()
         assert names == 3
+
+
+@pytest.mark.postgres
+def test_every_table_with_tenant_id_has_a_forced_row_level_security_policy(rls_engine: Engine) -> None:
+    """A new table with a tenant_id column and no policy (a migration that forgot the RLS block)
+    fails here: RLS enabled and forced, and at least one policy, on every such table."""
+    with rls_engine.connect() as conn:
+        tables = set(
+            conn.scalars(
+                text(
+                    "SELECT table_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND column_name = 'tenant_id'"
+                )
+            )
+        )
+        guarded = {
+            name: (enabled, forced, policies)
+            for name, enabled, forced, policies in conn.execute(
+                text(
+                    "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,"
+                    " (SELECT count(*) FROM pg_policies p"
+                    "   WHERE p.schemaname = current_schema() AND p.tablename = c.relname)"
+                    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                )
+            )
+        }
+    assert len(tables) >= 30
+    missing = sorted(t for t in tables if not (guarded[t][0] and guarded[t][1] and guarded[t][2] >= 1))
+    assert missing == []

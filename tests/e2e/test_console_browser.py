@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from siyu.auth.service import hash_password
+from siyu.access.passwords import hash_password
 from siyu.benchmarks.common import serve
 from siyu.db.migrate import upgrade
 from siyu.db.session import make_engine, unit_of_work

@@ -12,14 +12,14 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Perm, Principal
+from siyu.access import Perm, Principal
 from siyu.auth.service import resolve_bearer
 from siyu.core.errors import DomainError
 from siyu.core.inputs import MAX_ID as MAX_ID  # re-exported: the console checks its ids with it
 from siyu.core.inputs import MAX_VERSION
 from siyu.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from siyu.db.session import set_session_tenant
-from siyu.org.schemas import Day, Instant
+from siyu.schemas import Day, Instant
 
 
 async def get_session(request: Request) -> Session:

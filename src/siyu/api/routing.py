@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 from starlette.concurrency import run_in_threadpool
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import Require, authenticate
-from siyu.auth.permissions import Perm, Principal
 from siyu.core.errors import DomainError
 from siyu.core.ids import sha256_hex
 from siyu.platform import audit

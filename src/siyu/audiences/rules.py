@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from siyu.core.errors import DomainError
 from siyu.customers.facade import PURPOSE
-from siyu.org.schemas import Day, DbId
+from siyu.schemas import Day, DbId
 
 MAX_DEPTH = 8
 MAX_NODES = 200

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from siyu.org.schemas import DbId, Strict, Version
+from siyu.schemas import DbId, Strict, Version
 
 RULE_EXAMPLE = {
     "type": "all",

@@ -11,11 +11,11 @@ from pyroaring import BitMap
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from siyu.access import Principal
 from siyu.audiences import rules
 from siyu.audiences import schemas as s
 from siyu.audiences.engine import evaluate
 from siyu.audiences.models import Audience, AudienceSnapshot
-from siyu.auth.permissions import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.core.phone import mask_phone

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import FileResponse
 from pyroaring import BitMap
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, PathId, PathVersion, allow
 from siyu.api.downloads import temporary_download
 from siyu.api.routing import TransactionalRoute
 from siyu.audiences import schemas as s
 from siyu.audiences import service
 from siyu.audiences.models import Audience, AudienceSnapshot
-from siyu.auth.permissions import Perm, Principal
 from siyu.platform import audit
 from siyu.platform.tabular import write_table
 

@@ -7,13 +7,14 @@ import datetime as dt
 from fastapi import APIRouter, Request
 from pydantic import Field
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, CurrentPrincipal, PathId, allow, bearer_token
 from siyu.api.routing import TransactionalRoute, sign_in_admission
 from siyu.auth import service
-from siyu.auth.permissions import Perm, Principal
 from siyu.org.models import Tenant
-from siyu.org.schemas import Strict, TenantRead
+from siyu.org.schemas import TenantRead
 from siyu.platform.limits import get_limiter
+from siyu.schemas import Strict
 from siyu.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["auth 认证"])

@@ -14,13 +14,13 @@ from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import MAX_ID
 from siyu.api.routing import read_only
 from siyu.audiences import schemas as audience_schemas
 from siyu.audiences import service as audiences
 from siyu.audiences.index import engine_of, index_for
 from siyu.audiences.views import snapshot_download
-from siyu.auth.permissions import Perm, Principal
 from siyu.console.views import console_router, forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.errors import DomainError
 from siyu.customers.models import CONSENT_PURPOSES

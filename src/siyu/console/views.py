@@ -22,11 +22,11 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from siyu.access import Perm, Principal
 from siyu.api import errors as api_errors
 from siyu.api.deps import MAX_ID
 from siyu.api.routing import TransactionalRoute, read_only, sign_in_admission
 from siyu.auth import service as auth
-from siyu.auth.permissions import Perm, Principal
 from siyu.console import labels
 from siyu.console.i18n import LANGUAGES, pick, translations
 from siyu.console.security import CSRF_COOKIE, SESSION_COOKIE, csrf_guard, page_token

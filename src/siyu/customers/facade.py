@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.customers import references, service
 from siyu.customers import schemas as s
 from siyu.customers.identity import IdentityKey, normalise_identity

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.core.errors import DomainError, RowError
 from siyu.core.phone import mask_phone
 from siyu.customers import schemas as s

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from siyu.org.schemas import Birthday, DbId, Strict
+from siyu.schemas import Birthday, DbId, Strict
 
 GENDER = Literal["male", "female", "unknown"]
 PURPOSE = Literal[

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from siyu.auth.permissions import Perm, Principal
+from siyu.access import Perm, Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found
 from siyu.customers import references

@@ -8,10 +8,10 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, AwareQuery, Limit, PathId, QueryId, allow
 from siyu.api.downloads import temporary_download
 from siyu.api.routing import TransactionalRoute
-from siyu.auth.permissions import Perm, Principal
 from siyu.core.phone import mask_phone, national_display
 from siyu.customers import imports, service
 from siyu.customers import schemas as s

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Engine
 
-from siyu.auth.service import hash_password
+from siyu.access.passwords import hash_password
 from siyu.customers.models import ConsentRecord, Customer, CustomerIdentity, TimelineEvent
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.core.errors import DomainError, RowError, rejected
 from siyu.orders import schemas as s
 from siyu.orders import service

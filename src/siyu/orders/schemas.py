@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from siyu.customers.schemas import IdentityIn
-from siyu.org.schemas import DbId, Instant, Strict
 from siyu.products.schemas import CHANNEL_PATTERN, SKU_CODE, Fen
+from siyu.schemas import DbId, Instant, Strict
 
 STATUS = Literal["created", "paid", "fulfilled", "completed", "cancelled"]
 FULFILMENT = Literal["in_store", "pickup", "same_city", "express"]

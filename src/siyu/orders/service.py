@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found, rejected
 from siyu.core.money import allocate

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, Response
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, AwareQuery, Limit, PathId, QueryId, allow
 from siyu.api.routing import TransactionalRoute
-from siyu.auth.permissions import Perm, Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import not_found
 from siyu.customers.service import get_customer

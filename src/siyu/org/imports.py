@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.core.errors import DomainError, RowError
 from siyu.org import schemas, service
 from siyu.org.hours import WEEKDAYS, parse_day_spec

@@ -8,8 +8,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
-from siyu.auth.service import hash_password, revoke_staff_tokens
+from siyu.access import Principal
+from siyu.access.passwords import hash_password
+from siyu.auth.service import revoke_staff_tokens
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.core.phone import normalise_phone

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, Limit, PathId, QueryId, allow
 from siyu.api.routing import TransactionalRoute
-from siyu.auth.permissions import Perm, Principal
 from siyu.core.phone import mask_phone
 from siyu.org import schemas, service
 from siyu.org.models import Staff

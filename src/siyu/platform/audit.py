@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.db.pagination import keyset_page
 from siyu.platform.models import AuditEntry
 

@@ -8,16 +8,16 @@ from typing import Any, Literal
 from fastapi import APIRouter, File, UploadFile
 from sqlalchemy import text
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, Limit, QueryId, allow
 from siyu.api.routing import TransactionalRoute
-from siyu.auth.permissions import Perm, Principal
 from siyu.core.errors import DomainError
 from siyu.customers.imports import import_customers
 from siyu.orders.imports import import_orders, import_products
 from siyu.org.imports import import_staff, import_stores
-from siyu.org.schemas import Strict
 from siyu.platform import audit
 from siyu.platform.tabular import read_table
+from siyu.schemas import Strict
 from siyu.tags.imports import import_tags
 
 router = APIRouter(route_class=TransactionalRoute)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from siyu.org.schemas import Strict
+from siyu.schemas import Strict
 
 MAX_FEN = 10**12  # ¥10 billion: far above any real price, well inside BIGINT
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN)]

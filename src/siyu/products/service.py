@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found, rejected
 from siyu.db.pagination import keyset_page

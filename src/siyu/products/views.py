@@ -6,9 +6,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, Limit, PathId, allow
 from siyu.api.routing import TransactionalRoute
-from siyu.auth.permissions import Perm, Principal
 from siyu.products import schemas as s
 from siyu.products import service
 

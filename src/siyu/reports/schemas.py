@@ -10,7 +10,7 @@ import datetime as dt
 
 from pydantic import Field
 
-from siyu.org.schemas import Strict
+from siyu.schemas import Strict
 
 
 class Change(Strict):

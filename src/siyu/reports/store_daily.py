@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.guides.models import GuideBindingEvent
 from siyu.orders.models import Footfall, Order, Refund
 from siyu.org import facade as org

@@ -7,16 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, DateQuery, QueryId, allow
 from siyu.api.routing import TransactionalRoute
-from siyu.auth.permissions import Perm, Principal
 from siyu.core.errors import DomainError, not_found
 from siyu.org import facade as org
-from siyu.org.schemas import Day
 from siyu.reports import schemas as rs
 from siyu.reports import store_daily as report
 from siyu.reports.periods import day_bounds
 from siyu.reports.xlsx import store_daily_xlsx
+from siyu.schemas import Day
 
 router = APIRouter(prefix="/api/v1/reports", route_class=TransactionalRoute, tags=["reports 报表"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

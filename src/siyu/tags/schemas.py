@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from siyu.org.schemas import DbId, Strict
+from siyu.schemas import DbId, Strict
 
 GROUP_KIND = Literal["manual", "rule", "imported", "wecom", "guide_private"]
 MAX_ASSIGNMENTS = 10_000

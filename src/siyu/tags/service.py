@@ -15,10 +15,10 @@ from pyroaring import BitMap
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from siyu.access import Perm, Principal
 from siyu.audiences import engine as audience_engine
 from siyu.audiences import rules
 from siyu.audiences.index import engine_of, index_for
-from siyu.auth.permissions import Perm, Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found, rejected
 from siyu.customers.facade import MergeParties, customers_by_number, customers_in_scope

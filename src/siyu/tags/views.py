@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, PathId, allow
 from siyu.api.routing import TransactionalRoute
-from siyu.auth.permissions import Perm, Principal
 from siyu.tags import schemas as s
 from siyu.tags import service
 from siyu.tags.models import Tag, TagGroup

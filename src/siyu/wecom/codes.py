@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.db.base import table_of

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from siyu.org.schemas import HHMM_PATTERN, Day, DbId, Strict
+from siyu.schemas import HHMM_PATTERN, Day, DbId, Strict
 
 
 class ScheduleSlot(Strict):

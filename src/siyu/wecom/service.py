@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.customers import facade as customers

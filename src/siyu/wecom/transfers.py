@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from siyu.auth.permissions import Principal
+from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.db.session import unit_of_work

@@ -10,14 +10,14 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
+from siyu.access import Perm, Principal
 from siyu.api.deps import DB, MAX_ID, PathId, allow
 from siyu.api.routing import TransactionalRoute
-from siyu.auth.permissions import Perm, Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.db.session import set_session_tenant
 from siyu.org import facade as org
-from siyu.org.schemas import Day, Strict
+from siyu.schemas import Day, Strict
 from siyu.wecom import codes, groups, members, schemas, service, transfers
 from siyu.wecom.client import WeComApiError
 from siyu.wecom.models import ChannelCode, CustomerGroup, Transfer
