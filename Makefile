@@ -34,6 +34,7 @@ run: $(STAMP) $(ASSETS)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
