@@ -60,7 +60,8 @@
       chart(id, {
         tooltip: { renderMode: "richText", trigger: "item", valueFormatter: function (v) { return v.toFixed(2) + "%"; } },
         legend: { bottom: 0 },
-        series: [{ type: "pie", radius: ["40%", "70%"], data: items.map(function (i) { return { name: t[i.name], value: i.value }; }) }]
+        // Each slice labelled with its share only (names in the legend): names were cut off on narrower screens.
+        series: [{ type: "pie", radius: ["40%", "70%"], label: { formatter: "{d}%" }, data: items.map(function (i) { return { name: t[i.name], value: i.value }; }) }]
       });
     }
     pie("chart-placement", data.placement);
