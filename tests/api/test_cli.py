@@ -229,7 +229,9 @@ def test_demo_brand_has_tags_and_a_wecom_side(cli_db: str) -> None:
         )
         today = dt.datetime.now(dt.UTC).date()
         rows = summaries(session, tenant_id=tenant_id, today=today)
-        assert all(r.members > 1 for r in rows) and all(r.messages_30d >= 0 for r in rows)
+        assert all(r.members > 1 for r in rows)
+        # The demo's groups talk (and some fall silent): the 30-day counts are not all zero.
+        assert sum(r.messages_30d for r in rows) > 0
     # The WeCom session through the fake WeCom: a code, adds, a group's life, a departure.
     out = run("wecom", "session")
     assert "5 adds, 5 welcomed" in out and "3 joined, 1 quit" in out and "0 failed" in out
@@ -237,7 +239,7 @@ def test_demo_brand_has_tags_and_a_wecom_side(cli_db: str) -> None:
 
 def test_wecom_sync_members(cli_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from siyu.wecom.fake import FakeWeCom, serve_fake
-    from tests.unit.test_wecom_crypto import AES_KEY, TOKEN
+    from tests.wecom_vectors import AES_KEY, TOKEN
 
     run("migrate")
     run("tenant", "create", "--slug", "acme", "--name", "极客服饰")

@@ -14,13 +14,11 @@ from sqlalchemy import func, select
 from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.customers.models import TimelineEvent
 from siyu.db.session import unit_of_work
-from siyu.wecom.crypto import WeComCrypto, signature
+from siyu.wecom.crypto import signature
 from siyu.wecom.models import WeComFriend, WeComFriendEvent, WeComInbox
+from tests.api.wecom_support import EXTERNAL, NOW, configure, envelope, event_xml
 from tests.conftest import World
-from tests.unit.test_wecom_crypto import AES_KEY, CORP_ID, TOKEN, VECTOR_PLAINTEXT, VECTOR_QUERY
-
-NOW = int(dt.datetime.now(dt.UTC).timestamp())  # the fixed clock (now, so staff tokens stay valid)
-EXTERNAL = "wmEXTERNALuser0000000001"
+from tests.wecom_vectors import CORP_ID, TOKEN, VECTOR_PLAINTEXT, VECTOR_QUERY
 
 
 @pytest.fixture
@@ -30,44 +28,6 @@ def clock() -> Iterator[FixedClock]:
     set_clock(fixed)
     yield fixed
     set_clock(previous)
-
-
-def configure(client: TestClient, w: World, corp_id: str = CORP_ID) -> None:
-    r = client.put(
-        "/api/v1/wecom/settings",
-        headers=w.headers("owner"),
-        json={"corp_id": corp_id, "token": TOKEN, "aes_key": AES_KEY, "secret": "s3cret"},
-    )
-    assert r.status_code == 200, r.text
-    client.patch(
-        f"/api/v1/staff/{w.staff['guide']}", headers=w.headers("owner"), json={"wecom_userid": "guide01"}
-    )
-
-
-def event_xml(
-    change: str, *, user: str = "guide01", external: str = EXTERNAL, at: int = NOW, extra: str = ""
-) -> str:
-    return (
-        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
-        f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
-        f"<Event><![CDATA[change_external_contact]]></Event><ChangeType><![CDATA[{change}]]></ChangeType>"
-        f"<UserID><![CDATA[{user}]]></UserID><ExternalUserID><![CDATA[{external}]]></ExternalUserID>{extra}</xml>"
-    )
-
-
-def envelope(
-    message: str, *, corp_id: str = CORP_ID, ts: int = NOW, nonce: str = "n1"
-) -> tuple[dict[str, str], str]:
-    encrypted = WeComCrypto(token=TOKEN, encoding_aes_key=AES_KEY, receive_id=corp_id).encrypt(message)
-    params = {
-        "msg_signature": signature(TOKEN, str(ts), nonce, encrypted),
-        "timestamp": str(ts),
-        "nonce": nonce,
-    }
-    return (
-        params,
-        f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>",
-    )
 
 
 def post(client: TestClient, w: World, params: dict[str, str], body: str | bytes) -> Any:

@@ -19,7 +19,7 @@ from siyu.wecom.fake import FakeWeCom, contact_event, member_event
 from siyu.wecom.models import WeComFriend, WeComFriendEvent, WeComInbox
 from tests.api.wecom_support import SECRET, deliver, fake_wecom_app
 from tests.conftest import World
-from tests.unit.test_wecom_crypto import AES_KEY, TOKEN
+from tests.wecom_vectors import AES_KEY, TOKEN
 
 CORP = "wwmembers0000001"
 EXT1 = "wmMEMBERcustomer00000001"

@@ -13,8 +13,7 @@ from siyu.console.labels import IDENTITY_TYPES, SOURCES, TIMELINE_KINDS
 from siyu.orders.models import FIXED_CHANNELS
 from siyu.tags.models import SOURCE_TYPES
 from tests.conftest import World
-from tests.console.support import as_role
-from tests.console.test_wecom_pages import seed as seed_wecom
+from tests.console.support import as_role, seed_wecom
 
 KNOWN_CODES = (
     set(IDENTITY_TYPES)

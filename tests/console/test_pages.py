@@ -14,7 +14,7 @@ from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
 from tests.conftest import World
 from tests.console.support import as_role
-from tests.unit.test_wecom_crypto import AES_KEY, CORP_ID, TOKEN, VECTOR_QUERY
+from tests.wecom_vectors import AES_KEY, CORP_ID, TOKEN, VECTOR_QUERY
 
 
 def seed_sales(client: TestClient, w: World) -> str:

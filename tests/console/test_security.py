@@ -16,7 +16,7 @@ from siyu.platform.models import AuditEntry
 from siyu.wecom.models import WeComConfig
 from tests.conftest import World
 from tests.console.support import TEST_CSRF_COOKIE, api_routes, as_role
-from tests.unit.test_wecom_crypto import AES_KEY, CORP_ID, TOKEN
+from tests.wecom_vectors import AES_KEY, CORP_ID, TOKEN
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "siyu" / "console" / "templates"
 WECOM_FORM = {"corp_id": CORP_ID, "token": TOKEN, "aes_key": AES_KEY, "secret": "attacker-secret"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -15,22 +13,7 @@ from siyu.customers.service import allocate_numbers
 from siyu.db.session import unit_of_work
 from siyu.platform.limits import EXPORTS
 from tests.conftest import World
-
-
-def run_threads(n: int, target: Callable[[int], Any]) -> list[Any]:
-    results: list[Any] = [None] * n
-    barrier = threading.Barrier(n)
-
-    def work(i: int) -> None:
-        barrier.wait()
-        results[i] = target(i)
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
+from tests.support import run_threads
 
 
 def app_with_sku(world: World, code: str, price_fen: int) -> tuple[Any, dict[str, str]]:
@@ -220,7 +203,7 @@ def test_one_wecom_event_delivered_ten_times_at_once_has_one_effect(db_world: Wo
 
     from siyu.customers.models import TimelineEvent
     from siyu.wecom.models import WeComFriend, WeComInbox
-    from tests.api.test_wecom_callbacks import configure, envelope, event_xml
+    from tests.api.wecom_support import configure, envelope, event_xml
 
     app = create_app(engine=db_world.engine)
     with TestClient(app) as client:
@@ -264,7 +247,7 @@ def test_a_group_of_callbacks_commits_together_and_a_refused_one_alone_fails(db_
     from siyu.core.errors import DomainError
     from siyu.wecom.fastpath import CallbackFastPath, _Pending
     from siyu.wecom.models import WeComInbox
-    from tests.api.test_wecom_callbacks import configure, envelope, event_xml
+    from tests.api.wecom_support import configure, envelope, event_xml
 
     app = create_app(engine=db_world.engine)
     with TestClient(app) as client:

@@ -46,7 +46,7 @@ def test_concurrent_guesses_through_redis_check_only_the_limit(
     client: TestClient, world: World, redis_url: str
 ) -> None:
     """Hardening 3: the attempt is counted atomically (INCR) before hashing, also across processes."""
-    from tests.db.test_concurrency import run_threads
+    from tests.support import run_threads
 
     set_limiter(RedisLimiter(redis.Redis.from_url(redis_url), prefix=f"siyu:test:{uuid.uuid4().hex}:"))
     body = {"tenant": world.slug, "username": "owner", "password": "wrong-password-2"}

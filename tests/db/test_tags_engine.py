@@ -12,7 +12,7 @@ from siyu.tags import schemas as s
 from siyu.tags import service
 from siyu.tags.models import TagAssignment, TagEvent
 from tests.conftest import World
-from tests.db.test_concurrency import run_threads
+from tests.support import run_threads
 
 
 def setup(w: World, customers: int = 30) -> tuple[list[int], list[int]]:

@@ -16,7 +16,7 @@ from siyu.guides.models import GuideBinding
 from siyu.org.models import Staff
 from siyu.wecom import members
 from siyu.wecom.models import WeComFriend, WeComFriendEvent, WeComMember
-from tests.api.test_wecom_callbacks import configure, envelope, event_xml
+from tests.api.wecom_support import configure, envelope, event_xml
 from tests.conftest import World
 
 

@@ -315,7 +315,7 @@ def test_tagging_and_the_audience_builder(site: tuple[str, World, str], chromium
 
 
 def test_wecom_groups_and_codes_with_charts(site: tuple[str, World, str], chromium: Any) -> None:
-    from tests.console.test_wecom_pages import seed as seed_wecom
+    from tests.console.support import seed_wecom
 
     base, world, _ = site
     seed_wecom(world)
