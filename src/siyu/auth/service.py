@@ -16,7 +16,7 @@ from siyu.core.ids import new_token, sha256_hex
 from siyu.db.session import cross_tenant_access
 from siyu.org.models import Staff, StaffStore, Tenant
 from siyu.platform import audit
-from siyu.platform.limits import PASSWORD_CHECKS, FailureLimiter
+from siyu.platform.limits import PASSWORD_CHECKS, FailureLimiter, spend
 
 STAFF_TOKEN_PREFIX = "st"
 API_KEY_PREFIX = "sk"
@@ -53,10 +53,7 @@ def sign_in(
     PASSWORD_CHECKS bulkhead, so a flood of sign-ins cannot starve other requests of connections.
     """
     limit_key = f"sign-in:{tenant_slug}:{username.lower()}"
-    attempts = limiter.hit(limit_key, window_s)
-    if attempts > max_failures:
-        _, retry_after = limiter.count(limit_key)
-        raise DomainError("too_many_attempts", retry_after_s=max(retry_after, 1))
+    spend(limiter, limit_key, most=max_failures, window_s=window_s)
     with cross_tenant_access(session):
         tenant = session.scalar(select(Tenant).where(Tenant.slug == tenant_slug))
         staff = (

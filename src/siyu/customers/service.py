@@ -627,14 +627,12 @@ def _limit_phone_tail_search(principal: Principal | None) -> None:
 
 
 def _limit(principal: Principal, what: str, most: int, window_s: int) -> None:
-    """Count one `what` for this person (one atomic increment first), 429 past `most` a window."""
-    from siyu.platform.limits import get_limiter
+    """Count one `what` for this person; 429 past `most` a window (`platform.limits.spend`)."""
+    from siyu.platform.limits import get_limiter, spend
     from siyu.settings import get_settings
 
-    limiter = get_limiter(get_settings().redis_url)
     key = f"{what}:{principal.tenant_id}:{principal.actor_type}:{principal.actor_id}"
-    if limiter.hit(key, window_s) > most:
-        raise DomainError("too_many_attempts", retry_after_s=max(limiter.count(key)[1], 1))
+    spend(get_limiter(get_settings().redis_url), key, most=most, window_s=window_s)
 
 
 def lookup(

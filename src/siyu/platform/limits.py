@@ -90,6 +90,14 @@ class RedisLimiter:
         self._r.delete(self._prefix + key)
 
 
+def spend(limiter: FailureLimiter, key: str, *, most: int, window_s: int) -> None:
+    """Count one attempt under `key` (one atomic increment, before any work), and refuse with 429
+    `too_many_attempts` once more than `most` fall in the window — counting first means a burst of
+    concurrent attempts cannot all pass a check made before any of them is counted."""
+    if limiter.hit(key, window_s) > most:
+        raise DomainError("too_many_attempts", retry_after_s=max(limiter.count(key)[1], 1))
+
+
 _limiter: FailureLimiter | None = None
 
 
