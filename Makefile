@@ -32,8 +32,8 @@ run: $(STAMP) $(ASSETS)
 	$(BIN)/siyu serve --host $(HOST) --port $(PORT) --banner
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations
 	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)

@@ -9,8 +9,8 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection
 
 from siyu.db.base import UTCDateTime
-from siyu.db.models import Base
 from siyu.db.session import make_engine
+from siyu.metadata import Base
 
 config = context.config
 target_metadata = Base.metadata

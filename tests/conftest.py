@@ -7,46 +7,26 @@ skip with one line saying how to enable them; with CI=true a missing service fai
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
+from siyu import domains
 from siyu.app import create_app
-from siyu.auth.models import AuthToken
-from siyu.core.ids import new_token, sha256_hex
 from siyu.db.migrate import upgrade
-from siyu.db.session import make_engine, unit_of_work
-from siyu.org.models import Staff, StaffStore, Store, Tenant
+from siyu.db.session import make_engine
 from siyu.platform.limits import MemoryLimiter, set_limiter
 from siyu.settings import Settings, normalise_database_url
+from tests.factories import World, build_world
+from tests.support import PG_SCHEMA, _pg_url_with_schema, _unavailable
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+domains.load()  # every domain's registrations, as the server and the CLI have them
 # Apps built in tests run no scheduled tag refresh; the tests that need one start it themselves.
 os.environ.setdefault("SIYU_RULE_TAG_REFRESH_MINUTES", "0")
-# Two test runs side by side on one PostgreSQL each take their own schema (SIYU_TEST_PG_SCHEMA).
-PG_SCHEMA = os.environ.get("SIYU_TEST_PG_SCHEMA", "siyu_test")
-
-
-def _unavailable(what: str, how: str) -> None:
-    message = f"{what} not available: {how}"
-    if IN_CI:
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
-
-
-def _pg_url_with_schema(url: str, schema: str) -> str:
-    parsed = make_url(normalise_database_url(url))
-    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False
-    )
 
 
 @pytest.fixture(scope="session")
@@ -113,99 +93,6 @@ def fresh_limiter() -> Iterator[None]:
     set_limiter(None)
 
 
-@dataclass
-class World:
-    """A tenant with two stores, a store manager and two guides, plus tokens per role."""
-
-    engine: Engine
-    tenant_id: int
-    slug: str
-    store_ids: list[int]
-    staff: dict[str, int]
-    tokens: dict[str, str]
-
-    def headers(self, role: str) -> dict[str, str]:
-        """Authorization headers for a role of this world."""
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
-
-
-def issue_token(engine: Engine, tenant_id: int, staff_id: int, *, ttl: timedelta = timedelta(hours=1)) -> str:
-    """A sign-in token written directly (argon2 sign-in is tested once, not for every test)."""
-    token = new_token("st")
-    with unit_of_work(engine) as session:
-        session.add(
-            AuthToken(
-                tenant_id=tenant_id,
-                staff_id=staff_id,
-                token_sha256=sha256_hex(token),
-                expires_at=datetime.now(UTC) + ttl,
-            )
-        )
-    return token
-
-
-def build_world(engine: Engine) -> World:
-    """Create a fresh tenant world on an engine."""
-    from siyu.auth.service import create_api_key
-
-    slug = f"t-{uuid.uuid4().hex[:10]}"
-    with unit_of_work(engine) as session:
-        tenant = Tenant(slug=slug, name=f"Brand {slug}", timezone="Asia/Shanghai", currency="CNY")
-        session.add(tenant)
-        session.flush()
-        stores = [
-            Store(
-                tenant_id=tenant.id,
-                code=f"S{i}",
-                name=f"门店{i}",
-                city="上海",
-                status="active",
-                business_hours=[],
-                holidays=[],
-            )
-            for i in (1, 2)
-        ]
-        session.add_all(stores)
-        session.flush()
-        staff: dict[str, int] = {}
-        for role, username in (
-            ("owner", "owner"),
-            ("hq_operator", "hq"),
-            ("analyst", "analyst"),
-            ("store_manager", "manager"),
-            ("guide", "guide"),
-            ("guide", "guide2"),
-        ):
-            member = Staff(
-                tenant_id=tenant.id, employee_no=username.upper(), username=username, name=username, role=role
-            )
-            session.add(member)
-            session.flush()
-            staff[username] = member.id
-        session.add_all(
-            [
-                StaffStore(tenant_id=tenant.id, staff_id=staff["manager"], store_id=stores[0].id),
-                StaffStore(tenant_id=tenant.id, staff_id=staff["guide"], store_id=stores[0].id),
-                StaffStore(tenant_id=tenant.id, staff_id=staff["guide2"], store_id=stores[1].id),
-            ]
-        )
-        _, api_key = create_api_key(session, tenant_id=tenant.id, name="test", actor=None)
-        tenant_id = tenant.id
-        store_ids = [s.id for s in stores]
-    tokens = {
-        "owner": issue_token(engine, tenant_id, staff["owner"]),
-        "hq_operator": issue_token(engine, tenant_id, staff["hq"]),
-        "analyst": issue_token(engine, tenant_id, staff["analyst"]),
-        "store_manager": issue_token(engine, tenant_id, staff["manager"]),
-        "guide": issue_token(engine, tenant_id, staff["guide"]),
-        "guide2": issue_token(engine, tenant_id, staff["guide2"]),
-        "integration": api_key,
-    }
-    return World(
-        engine=engine, tenant_id=tenant_id, slug=slug, store_ids=store_ids, staff=staff, tokens=tokens
-    )
-
-
 @pytest.fixture
 def world(sqlite_engine: Engine) -> World:
     """A fresh tenant on the shared SQLite database (API tier)."""
@@ -220,12 +107,15 @@ def db_world(engine: Engine) -> World:
 
 @pytest.fixture(scope="session")
 def client(sqlite_engine: Engine) -> Iterator[TestClient]:
-    """The app in-process on the shared SQLite database."""
-    # No scheduled tag refresh in the shared app: tests refresh when they mean to (one test runs the
-    # worker thread on its own).
+    """The app in-process on the shared SQLite database.
+
+    Its lifespan is not entered, so it runs no job threads: background work runs when a test asks
+    (`client.app.state.jobs.drain()`, in the test's thread) or inline (WeCom callbacks), and the
+    job threads of the apps single tests start (pointed at a fake WeCom, say) are the only ones that
+    claim jobs from the shared database while those tests run.
+    """
     settings = Settings(rule_tag_refresh_minutes=0)
-    with TestClient(create_app(engine=sqlite_engine, settings=settings)) as test_client:
-        yield test_client
+    yield TestClient(create_app(engine=sqlite_engine, settings=settings))
 
 
 @pytest.fixture

@@ -14,11 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from siyu import __version__
+from siyu import __version__, domains
 from siyu.api.inputs import ControlCharacterGuard
 from siyu.api.limits import BodySizeLimit
+from siyu.api.platform import router as platform_router
 from siyu.audiences.views import router as audiences_router
 from siyu.auth.views import router as auth_router
+from siyu.console import jobs_page as console_jobs
 from siyu.console import security as console_security
 from siyu.console import segments as console_segments
 from siyu.console import views as console
@@ -26,17 +28,16 @@ from siyu.console import wecom_pages as console_wecom
 from siyu.core.errors import DomainError
 from siyu.customers.views import router as customers_router
 from siyu.db.session import get_engine, read_only_engine, session_factory
+from siyu.guides.views import router as guides_router
+from siyu.jobs.runner import Runner
 from siyu.orders.views import router as orders_router
 from siyu.org.views import router as org_router
-from siyu.platform.views import router as platform_router
 from siyu.products.views import router as products_router
 from siyu.reports.views import router as reports_router
 from siyu.settings import Settings, get_settings
 from siyu.tags.views import router as tags_router
-from siyu.tags.worker import TagWorker
 from siyu.wecom.fastpath import CallbackFastPath
 from siyu.wecom.views import router as wecom_router
-from siyu.wecom.worker import InboxWorker
 
 DESCRIPTION = """
 Siyu (私域) — private-domain customer operations for retail brands.
@@ -46,7 +47,8 @@ Siyu (私域) — private-domain customer operations for retail brands.
 * Every POST that changes state honours `Idempotency-Key`: a replay answers the first response.
 * Errors share one shape: `{"error": {"code", "message", "details"}}`; send `Accept-Language: en`
   for English messages (Chinese by default).
-* Each route's permission is listed as `x-permission`.
+* Each route's permission is listed as `x-permission` (and any further one it needs as
+  `x-permission-also`: an import needs the rows' permission and `imports:run`).
 """
 
 
@@ -86,16 +88,17 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     """Build the ASGI app for an engine (default: SIYU_DATABASE_URL)."""
     settings = settings or get_settings()
     engine = engine or get_engine(settings.database_url)
+    domains.load()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.gc_tuning:
             tune_gc()
-        worker.start()
-        tag_worker.start()
+        if settings.workers == "in-process":
+            runner.start()
         yield
-        tag_worker.stop()
-        worker.stop()
+        if settings.workers == "in-process":
+            runner.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -108,22 +111,24 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     )
     app.state.engine = engine
     app.state.settings = settings
-    # Applies stored WeCom callbacks after they are acknowledged (one in-process thread).
-    worker = InboxWorker(engine, settings.wecom_api_base)
-    app.state.wecom_worker = worker
-    # Keeps rule tags current and sweeps lapsed tags (schedule + notices from order ingest).
-    tag_worker = TagWorker(engine, settings.rule_tag_refresh_minutes)
-    app.state.tag_worker = tag_worker
+    # All background work (the outbox relay, WeCom callbacks and calls, rule-tag refresh, transfer
+    # checks) is jobs; the embedded default runs them in this process, production in `siyu worker`.
+    runner = Runner(
+        engine, threads=settings.worker_threads, context={"wecom_api_base": settings.wecom_api_base}
+    )
+    app.state.jobs = runner
     app.state.sessionmaker = session_factory(engine)
     app.state.read_sessionmaker = session_factory(read_only_engine(engine))  # routes marked read_only
     for router in (
         console.router,
         console_segments.router,
         console_wecom.router,
+        console_jobs.router,
         platform_router,
         auth_router,
         org_router,
         customers_router,
+        guides_router,
         products_router,
         orders_router,
         reports_router,

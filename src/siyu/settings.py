@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,12 @@ class Settings(BaseSettings):
         description="How often the server refreshes rule tags and sweeps lapsed tags (0: never; order "
         "batches and refunds also bring a brand's refresh forward).",
     )
+    workers: Literal["in-process", "external"] = Field(
+        default="in-process",
+        description="Where background jobs run: in the server (embedded default) or in separate "
+        "`siyu worker` processes (production; the server then runs none).",
+    )
+    worker_threads: int = Field(default=2, ge=1, le=32, description="Job threads per process.")
     wecom_api_base: str = Field(
         default="https://qyapi.weixin.qq.com/cgi-bin",
         description="WeCom's server API (the fake WeCom's URL in tests and the offline demo).",

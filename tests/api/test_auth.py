@@ -10,7 +10,7 @@ from sqlalchemy import update
 from siyu.access.passwords import hash_password
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
-from tests.conftest import World, issue_token
+from tests.factories import World, issue_token
 
 
 def set_password(world: World, username: str, password: str) -> None:

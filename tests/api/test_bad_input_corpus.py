@@ -27,7 +27,7 @@ from siyu.db.base import Base
 from siyu.db.session import unit_of_work
 from siyu.org.models import Store, Tenant
 from siyu.settings import Settings
-from tests.conftest import World, build_world
+from tests.factories import World, build_world
 
 BIG_ID = 2**63  # one above the largest BIGINT
 BIG_VERSION = 2**31  # one above the largest INTEGER

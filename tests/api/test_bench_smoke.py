@@ -1,16 +1,14 @@
 """Every benchmark command of the README runs from a fresh database, at a tiny size.
 
 A smoke test, not a measurement: each `siyu bench …` command runs on a fresh SQLite file and on a
-fresh PostgreSQL schema, each `bench/*.py` script on both engines, and the JSON each prints has its
-documented keys with sane values. (Timings are never asserted.)
+fresh PostgreSQL schema, and the JSON each prints has its documented keys with sane values. (Timings
+are never asserted.)
 """
 
 from __future__ import annotations
 
 import json
 import os
-import runpy
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +21,7 @@ from typer.testing import CliRunner
 from siyu.cli import app
 from siyu.db.session import make_engine
 from siyu.settings import normalise_database_url
-from tests.conftest import PG_SCHEMA, _pg_url_with_schema, _unavailable
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.support import PG_SCHEMA, _pg_url_with_schema, _unavailable
 
 
 def _postgres_admin_url() -> str:
@@ -73,16 +69,6 @@ def _cli(*args: str) -> Any:
     result = CliRunner().invoke(app, ["bench", *args])
     assert result.exit_code == 0, (result.output, result.exception)
     return json.loads(result.stdout)
-
-
-def _script(
-    name: str, *args: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Any:
-    """Run bench/<name> as `python bench/<name> …` would, in this process; its JSON."""
-    monkeypatch.setattr(sys, "argv", [str(BENCH / name), *args])
-    capsys.readouterr()
-    runpy.run_path(str(BENCH / name), run_name="__main__")
-    return json.loads(capsys.readouterr().out)
 
 
 def _engine_of(url: str) -> str:
@@ -165,66 +151,23 @@ def test_siyu_bench_audiences(fresh_url: str) -> None:
     check_audiences(doc, _engine_of(fresh_url), 150)
 
 
-# --- bench/*.py: each runs on SQLite, and on PostgreSQL given SIYU_BENCH_POSTGRES_URL ---------------
-@pytest.fixture
-def bench_postgres(fresh_postgres: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("SIYU_BENCH_POSTGRES_URL", fresh_postgres)
-    return fresh_postgres
-
-
-def test_bench_customers_script(
-    bench_postgres: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    docs = _script(
-        "customers.py", "--customers", "60", "--lookups", "10", monkeypatch=monkeypatch, capsys=capsys
-    )
-    assert len(docs) == 2
-    for doc, engine in zip(docs, ("sqlite", "postgresql"), strict=True):
-        check_customers(doc, engine, 60)
-
-
-def test_bench_orders_script(
-    bench_postgres: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    docs = _script(
-        "orders.py",
-        *("--orders", "40", "--peer-orders", "5", "--history", "400", "--stores", "3"),
-        *("--customers", "100", "--samples", "3"),
-        monkeypatch=monkeypatch,
-        capsys=capsys,
-    )
-    assert len(docs) == 4
-    check_orders(docs[:2], "sqlite", 40, 400, 3)
-    check_orders(docs[2:], "postgresql", 40, 400, 3)
-
-
-def test_bench_audiences_script(
-    bench_postgres: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    docs = _script(
-        "audiences.py",
-        "--customers",
-        "150",
-        "--tags-per-customer",
-        "5",
-        monkeypatch=monkeypatch,
-        capsys=capsys,
-    )
-    assert len(docs) == 2
-    check_audiences(docs[0], "sqlite", 150)
-    check_audiences(docs[1], "postgresql", 150)
-
-
-def test_bench_lookup_at_scale_script(
-    fresh_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    doc = _script(
-        "lookup_at_scale.py",
+def test_siyu_bench_lookups(fresh_url: str) -> None:
+    doc = _cli(
+        "lookups",
         *("--database-url", fresh_url, "--customers", "40", "--lookups", "10"),
         *("--stores", "1", "--order-days", "1"),
-        monkeypatch=monkeypatch,
-        capsys=capsys,
     )
     assert (doc["benchmark"], doc["engine"]) == ("lookup_at_scale", _engine_of(fresh_url))
     assert doc["workload"] == {"customers": 40, "lookups": 10}
     assert doc["demo_build_seconds"] is not None and doc["lookup_ms"]["p50"] > 0
+
+
+def test_siyu_bench_jobs(fresh_url: str) -> None:
+    doc = _cli("jobs", "--jobs", "30", "--samples", "3", "--database-url", fresh_url)
+    assert (doc["benchmark"], doc["engine"], doc["workload"]["jobs"]) == ("jobs", _engine_of(fresh_url), 30)
+    assert doc["jobs_per_s_4_processes"] > 0 and doc["peer_jobs_per_s_1_process"] > 0
+    ratio = doc["jobs_per_s_4_processes"] / doc["peer_jobs_per_s_1_process"]
+    assert doc["ratio_vs_peer"] == pytest.approx(ratio, abs=0.02)
+    for mode in ("in_process", "external_worker_poll_0_5s"):
+        lag = doc["commit_to_dispatch_ms"][mode]
+        assert 0 <= lag["p50"] <= lag["p95"], mode

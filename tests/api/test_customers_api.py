@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from siyu.customers.models import Customer
 from siyu.db.session import unit_of_work
 from siyu.platform.models import AuditEntry
-from tests.conftest import World
+from tests.factories import World
 
 APP = "wx49f0ab532d5d035a"
 

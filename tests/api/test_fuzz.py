@@ -22,7 +22,7 @@ from sqlalchemy import Engine, update
 from siyu.app import create_app
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
-from tests.conftest import build_world, issue_token
+from tests.factories import build_world, issue_token
 
 
 def check_response(case: Any, response: Any) -> None:

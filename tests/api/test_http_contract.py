@@ -8,7 +8,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import World
+from tests.factories import World
 
 
 def test_error_shape_in_chinese_by_default_and_english_on_request(client: TestClient, world: World) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from siyu.db.session import unit_of_work
 from siyu.orders.models import Order, OrderLine, Refund
 from siyu.org.models import Store
-from tests.conftest import World
+from tests.factories import World
 
 T = "2026-06-18T12:00:00+08:00"
 
@@ -519,6 +519,7 @@ def test_share_changes_are_percentage_points_in_api_excel_console_and_cli(
     from typer.testing import CliRunner
 
     import siyu.cli
+    import siyu.cli.reports
     from siyu.db.session import get_engine
     from siyu.settings import get_settings
 
@@ -577,7 +578,7 @@ def test_share_changes_are_percentage_points_in_api_excel_console_and_cli(
     assert "▼ -6.67 pp" in page_en
     # CLI.
     monkeypatch.setenv("SIYU_DATABASE_URL", str(sqlite_engine.url))
-    monkeypatch.setattr(siyu.cli, "console", Console(width=400))
+    monkeypatch.setattr(siyu.cli.reports, "console", Console(width=400))
     get_settings.cache_clear()
     get_engine.cache_clear()
     try:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from siyu.customers.models import Customer
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff, Store
-from tests.conftest import World
+from tests.factories import World
 
 
 def xlsx(rows: list[list[Any]]) -> bytes:

@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from siyu.reports.views import router
-from tests.conftest import World
+from tests.factories import World
 
 PREFIX = "/api/v1/reports"
 # The parameters docs/orders.md gives for each report route. A new report route belongs here too.

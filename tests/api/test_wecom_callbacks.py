@@ -17,7 +17,7 @@ from siyu.db.session import unit_of_work
 from siyu.wecom.crypto import signature
 from siyu.wecom.models import WeComFriend, WeComFriendEvent, WeComInbox
 from tests.api.wecom_support import EXTERNAL, NOW, configure, envelope, event_xml
-from tests.conftest import World
+from tests.factories import World
 from tests.wecom_vectors import CORP_ID, TOKEN, VECTOR_PLAINTEXT, VECTOR_QUERY
 
 
@@ -33,7 +33,7 @@ def clock() -> Iterator[FixedClock]:
 def post(client: TestClient, w: World, params: dict[str, str], body: str | bytes) -> Any:
     """Deliver a callback and wait until the server's worker has applied it."""
     response = client.post(f"/api/v1/wecom/{w.slug}/callback", params=params, content=body)
-    client.app.state.wecom_worker.drain()  # type: ignore[attr-defined]
+    client.app.state.jobs.drain()  # type: ignore[attr-defined]
     return response
 
 

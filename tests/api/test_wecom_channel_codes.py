@@ -18,7 +18,7 @@ from siyu.db.session import unit_of_work
 from siyu.wecom.fake import FakeWeCom, contact_event, tag_event
 from siyu.wecom.models import ChannelCode
 from tests.api.wecom_support import deliver, fake_wecom_app
-from tests.conftest import World
+from tests.factories import World
 
 CORP = "wwcodes000000001"
 

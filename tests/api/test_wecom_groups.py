@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from siyu.wecom.fake import FakeWeCom, chat_event
 from tests.api.wecom_support import deliver, fake_wecom_app
-from tests.conftest import World
+from tests.factories import World
 
 CORP = "wwgroups00000001"
 CHAT = "wrGROUP000000000000000001"

@@ -16,9 +16,10 @@ from siyu.customers.models import TimelineEvent
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
 from siyu.wecom.fake import FakeWeCom, contact_event, member_event
+from siyu.wecom.jobs import sync_members
 from siyu.wecom.models import WeComFriend, WeComFriendEvent, WeComInbox
 from tests.api.wecom_support import SECRET, deliver, fake_wecom_app
-from tests.conftest import World
+from tests.factories import World
 from tests.wecom_vectors import AES_KEY, TOKEN
 
 CORP = "wwmembers0000001"
@@ -196,7 +197,8 @@ def test_an_add_from_an_unknown_member_is_parked_and_attached_by_the_directory_s
     assert (again["new"], again["created_staff"], again["attached"]) == (0, 0, 0)
     fake.remove_member("newbie")
     gets = fake.calls["/user/get"]
-    assert client.app.state.wecom_worker.sync_members(only={w.tenant_id}) == 1  # type: ignore[attr-defined]
+    state = client.app.state  # type: ignore[attr-defined]
+    assert sync_members(state.engine, api_base=state.settings.wecom_api_base, only={w.tenant_id}) == 1
     assert fake.calls["/user/get"] == gets  # names are read once, for new members
     left = [m for m in members(client, w) if m["userid"] == "newbie"]
     assert left[0]["status"] == "left"

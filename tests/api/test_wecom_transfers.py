@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff, StaffStore
 from siyu.wecom.fake import FakeWeCom, contact_event
+from siyu.wecom.jobs import check_transfers
 from siyu.wecom.models import Transfer
 from tests.api.wecom_support import deliver, fake_wecom_app
-from tests.conftest import World
+from tests.factories import World
 
 CORP = "wwtransfer000001"
 CUSTOMERS = [f"wmTRANSFER00000000000000{i}" for i in range(3)]
@@ -88,7 +89,8 @@ def test_a_departed_guides_customers_go_to_the_least_loaded_in_the_store(wecom: 
     # WeCom completes handovers within 24 h; asking it marks them completed.
     assert client.post("/api/v1/wecom/transfers/check", headers=owner).json() == {}  # still waiting
     fake.settle_transfers(1)
-    assert client.app.state.wecom_worker.check_transfers() >= 1  # what the worker does every hour  # type: ignore[attr-defined]
+    state = client.app.state  # type: ignore[attr-defined]
+    assert check_transfers(state.engine, api_base=state.settings.wecom_api_base) >= 1  # the hourly job
     rows = client.get("/api/v1/wecom/transfers", params={"batch": result["batch"]}, headers=owner).json()
     assert {r["status"] for r in rows} == {"completed"} and all(r["finished_at"] for r in rows)
 

@@ -12,7 +12,7 @@ from siyu.app import create_app
 from siyu.settings import Settings
 from siyu.wecom.crypto import WeComCrypto, signature
 from siyu.wecom.fake import FakeWeCom, serve_fake
-from tests.conftest import World
+from tests.factories import World
 from tests.wecom_vectors import AES_KEY, CORP_ID, TOKEN
 
 SECRET = "s3cret"
@@ -50,7 +50,7 @@ def deliver(client: TestClient, fake: FakeWeCom, world: World, xml: str) -> None
         f"/api/v1/wecom/{world.slug}/callback", token=TOKEN, aes_key=AES_KEY, xml=xml, client=client
     )
     assert answer.status_code == 200 and answer.text == "success", answer.text
-    client.app.state.wecom_worker.drain()  # type: ignore[attr-defined]
+    client.app.state.jobs.drain()  # type: ignore[attr-defined]
 
 
 NOW = int(dt.datetime.now(dt.UTC).timestamp())  # the fixed clock (now, so staff tokens stay valid)

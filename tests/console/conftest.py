@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from siyu.app import create_app
-from tests.conftest import World
 from tests.console.support import same_site_browser
+from tests.factories import World
 
 
 @pytest.fixture

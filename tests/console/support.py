@@ -17,7 +17,7 @@ from siyu.customers.models import Customer
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
 from siyu.wecom.models import ChannelCode, ChannelCodeDay, CustomerGroup, CustomerGroupDay, WeComFriend
-from tests.conftest import World
+from tests.factories import World
 
 TEST_CSRF_COOKIE = "test-browser-csrf-cookie"
 

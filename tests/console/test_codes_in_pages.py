@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from siyu.console.labels import IDENTITY_TYPES, SOURCES, TIMELINE_KINDS
 from siyu.orders.models import FIXED_CHANNELS
 from siyu.tags.models import SOURCE_TYPES
-from tests.conftest import World
 from tests.console.support import as_role, seed_wecom
+from tests.factories import World
 
 KNOWN_CODES = (
     set(IDENTITY_TYPES)

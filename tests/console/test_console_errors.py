@@ -10,8 +10,8 @@ from sqlalchemy import update
 from siyu.app import create_app
 from siyu.customers.models import Customer
 from siyu.db.session import unit_of_work
-from tests.conftest import World
 from tests.console.support import as_role, same_site_browser
+from tests.factories import World
 
 
 def _customers(client: TestClient, w: World) -> dict[str, int]:

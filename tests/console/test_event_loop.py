@@ -24,14 +24,14 @@ from fastapi.dependencies.models import Dependant
 
 from siyu.api.deps import Require, get_session, page_limit
 from siyu.app import create_app
-from siyu.benchmarks.common import serve
 from siyu.console.security import csrf_guard
 from siyu.console.segments import request_body
 from siyu.db.migrate import upgrade
 from siyu.db.session import make_engine
+from siyu.serving import serve
 from siyu.wecom.views import raw_body
-from tests.conftest import World, build_world
 from tests.console.support import api_routes
+from tests.factories import World, build_world
 
 # Reviewed: each only reads the request (or returns the request's session object) — no I/O.
 ASYNC_ALLOWED: set[Callable[..., Any]] = {

@@ -8,8 +8,8 @@ import re
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import World
 from tests.console.support import as_role
+from tests.factories import World
 
 BASE = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
 

@@ -12,8 +12,8 @@ from siyu.auth.models import AuthToken
 from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
-from tests.conftest import World
 from tests.console.support import as_role
+from tests.factories import World
 from tests.wecom_vectors import AES_KEY, CORP_ID, TOKEN, VECTOR_QUERY
 
 

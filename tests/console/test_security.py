@@ -14,8 +14,8 @@ from siyu.console.security import CSRF_COOKIE, expected_token
 from siyu.db.session import unit_of_work
 from siyu.platform.models import AuditEntry
 from siyu.wecom.models import WeComConfig
-from tests.conftest import World
 from tests.console.support import TEST_CSRF_COOKIE, api_routes, as_role
+from tests.factories import World
 from tests.wecom_vectors import AES_KEY, CORP_ID, TOKEN
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "siyu" / "console" / "templates"

@@ -9,8 +9,8 @@ import json
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from tests.conftest import World
 from tests.console.support import as_role
+from tests.factories import World
 
 
 def seed(client: TestClient, w: World) -> tuple[list[int], int, int]:

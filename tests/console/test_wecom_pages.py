@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import World
 from tests.console.support import as_role
 from tests.console.support import seed_wecom as seed
+from tests.factories import World
 
 
 def test_codes_friends_groups_and_departures(browser: TestClient, world: World) -> None:

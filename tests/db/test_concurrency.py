@@ -12,7 +12,7 @@ from siyu.customers.models import Customer, CustomerIdentity
 from siyu.customers.service import allocate_numbers
 from siyu.db.session import unit_of_work
 from siyu.platform.limits import EXPORTS
-from tests.conftest import World
+from tests.factories import World
 from tests.support import run_threads
 
 
@@ -218,7 +218,7 @@ def test_one_wecom_event_delivered_ten_times_at_once_has_one_effect(db_world: Wo
 
     with TestClient(app):  # one lifespan for the whole test: the worker outlives the deliveries
         assert run_threads(10, deliver) == [(200, "success")] * 10
-        app.state.wecom_worker.drain()
+        app.state.jobs.drain()
     with unit_of_work(db_world.engine) as session:
         t = db_world.tenant_id
         assert (
@@ -456,10 +456,10 @@ def test_a_flood_of_sign_ins_for_many_names_does_not_slow_signed_in_people(tmp_p
 
     import httpx
 
-    from siyu.benchmarks.common import serve
     from siyu.db.migrate import upgrade
     from siyu.db.session import make_engine
-    from tests.conftest import build_world
+    from siyu.serving import serve
+    from tests.factories import build_world
 
     url = f"sqlite:///{tmp_path / 'flood.db'}"
     engine = make_engine(url)

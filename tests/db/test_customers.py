@@ -10,14 +10,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from siyu.audiences import engine as audience_engine
 from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.core.errors import DomainError
 from siyu.customers import schemas as s
 from siyu.customers import service
 from siyu.customers.models import ConsentRecord, Customer, CustomerIdentity, TimelineEvent
 from siyu.db.session import cross_tenant_access, unit_of_work
-from tests.conftest import World
+from siyu.segments import engine as audience_engine
+from tests.factories import World
 
 APP = "wx0123456789abcdef"
 

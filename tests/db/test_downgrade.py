@@ -26,7 +26,7 @@ def test_postgres_downgrade_and_upgrade(pg_engine: Engine) -> None:
     url = normalise_database_url(os.environ["SIYU_TEST_POSTGRES_URL"])
     with pg_engine.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    from tests.conftest import _pg_url_with_schema
+    from tests.support import _pg_url_with_schema
 
     engine = make_engine(_pg_url_with_schema(url, schema))
     try:

@@ -13,7 +13,7 @@ from siyu.customers import service
 from siyu.db.session import unit_of_work
 from siyu.org import facade as org
 from siyu.org.models import Store
-from tests.conftest import World
+from tests.factories import World
 
 
 def test_resolve_customers_creates_then_finds_and_timeline_events_append(db_world: World) -> None:

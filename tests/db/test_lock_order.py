@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from siyu.db.session import make_engine
 from siyu.settings import normalise_database_url
-from tests.conftest import _unavailable
+from tests.support import _unavailable
 
 SIYU = [sys.executable, "-m", "siyu.cli"]
 

@@ -14,22 +14,22 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from siyu.audiences import engine as audience_engine
-from siyu.audiences.index import TenantIndex, index_for
 from siyu.customers import references
 from siyu.customers import schemas as cs
 from siyu.customers import service as customers
 from siyu.customers.models import Customer
 from siyu.db.base import table_of
-from siyu.db.models import Base
 from siyu.db.session import unit_of_work
 from siyu.guides import facade as guides
 from siyu.guides.models import GuideBinding, GuideBindingEvent
+from siyu.metadata import Base
+from siyu.segments import engine as audience_engine
+from siyu.segments.index import TenantIndex, index_for
 from siyu.tags import schemas as ts
 from siyu.tags import service as tags
 from siyu.tags.models import TagAssignment, TagEvent
 from siyu.wecom.models import CustomerGroup, CustomerGroupMember, Transfer, WeComFriend
-from tests.conftest import World
+from tests.factories import World
 
 T0 = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.UTC)
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -40,7 +40,7 @@ def test_every_customer_column_is_moved_or_exempt_with_a_reason() -> None:
     # A fresh interpreter that imports only the models and the registry: the registry itself must
     # load every domain's registrations (nothing else in this test process may have done it).
     script = (
-        "import siyu.db.models as m\n"
+        "import siyu.metadata as m\n"
         "from siyu.customers import references as r\n"
         "print(sorted(r.customer_columns(m.Base.metadata)))\n"
         "print(r.unaccounted(m.Base.metadata))\n"

@@ -4,13 +4,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from siyu.db.models import Base
+from siyu.metadata import Base
 
 
 def test_head_matches_models(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert context.get_current_revision() == "0009"
+        assert context.get_current_revision() == "0010"
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 

@@ -8,7 +8,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from siyu.platform.limits import RedisLimiter, set_limiter
-from tests.conftest import World
+from tests.factories import World
 
 
 def test_counts_are_shared_and_the_window_is_fixed(redis_url: str) -> None:

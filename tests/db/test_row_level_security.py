@@ -17,7 +17,7 @@ from siyu.app import create_app
 from siyu.db.migrate import upgrade
 from siyu.db.session import make_engine, set_session_tenant, unit_of_work
 from siyu.settings import normalise_database_url
-from tests.conftest import World, build_world
+from tests.factories import World, build_world
 
 ROLE, SCHEMA = "siyu_rls_app", "siyu_rls"
 

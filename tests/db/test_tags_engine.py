@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select
 
-from siyu.audiences.index import CHECKPOINTS, TenantIndex, index_for
 from siyu.customers.models import Customer
 from siyu.db.session import unit_of_work
+from siyu.segments.index import CHECKPOINTS, TenantIndex, index_for
 from siyu.tags import schemas as s
 from siyu.tags import service
 from siyu.tags.models import TagAssignment, TagEvent
-from tests.conftest import World
+from tests.factories import World
 from tests.support import run_threads
 
 

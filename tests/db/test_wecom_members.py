@@ -17,7 +17,7 @@ from siyu.org.models import Staff
 from siyu.wecom import members
 from siyu.wecom.models import WeComFriend, WeComFriendEvent, WeComMember
 from tests.api.wecom_support import configure, envelope, event_xml
-from tests.conftest import World
+from tests.factories import World
 
 
 def test_a_parked_friend_is_attached_by_the_directory(db_world: World) -> None:
@@ -35,7 +35,7 @@ def test_a_parked_friend_is_attached_by_the_directory(db_world: World) -> None:
             assert (
                 client.post(f"/api/v1/wecom/{w.slug}/callback", params=params, content=body).text == "success"
             )
-        client.app.state.wecom_worker.drain()  # type: ignore[attr-defined]
+        client.app.state.jobs.drain()  # type: ignore[attr-defined]
     with unit_of_work(w.engine, tenant_id=w.tenant_id) as session:
         friend = session.scalar(select(WeComFriend).where(WeComFriend.tenant_id == w.tenant_id))
         assert friend is not None and (friend.staff_id, friend.parked_userid) == (None, "parkme")

@@ -12,13 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, insert
 
-from siyu.audiences.engine import evaluate
 from siyu.customers.models import ConsentRecord, Customer, CustomerIdentity, TimelineEvent
 from siyu.db.base import table_of
 from siyu.db.session import unit_of_work
 from siyu.orders.models import Order, OrderLine
 from siyu.org.models import Staff, Store, Tenant
 from siyu.products.models import Product
+from siyu.segments.engine import evaluate
 from siyu.tags.models import Tag, TagAssignment, TagGroup
 from siyu.wecom.models import WeComFriend
 from tests.dialect.audience_reference import CustomerRec, Data, Line, OrderRec, Reference

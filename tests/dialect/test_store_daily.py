@@ -26,7 +26,7 @@ from siyu.org.models import Store
 from siyu.products import service as products
 from siyu.products.schemas import ProductUpsert
 from siyu.reports import store_daily as report
-from tests.conftest import World
+from tests.factories import World
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = dt.date(2026, 6, 18)

@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import update
 
 from siyu.access.passwords import hash_password
-from siyu.benchmarks.common import serve
 from siyu.db.migrate import upgrade
 from siyu.db.session import make_engine, unit_of_work
 from siyu.org.models import Staff
-from tests.conftest import World, _unavailable, build_world
+from siyu.serving import serve
+from tests.factories import World, build_world
+from tests.support import _unavailable
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "pw-e2e-2026"

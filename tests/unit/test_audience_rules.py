@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.dialects import postgresql, sqlite
 
-from siyu.audiences import rules as r
-from siyu.audiences.compiler import COMPILERS, Context, holds_for_zero
 from siyu.core.errors import DomainError
+from siyu.segments import rules as r
+from siyu.segments.compiler import COMPILERS, Context, holds_for_zero
 
 NOW = dt.datetime(2026, 6, 15, 4, tzinfo=dt.UTC)
 CTX = Context(

@@ -42,6 +42,7 @@ class Perm(StrEnum):
     GROUPS_READ = "groups:read"
     GROUPS_WRITE = "groups:write"
     WECOM_TRANSFER = "wecom:transfer"
+    JOBS_MANAGE = "jobs:manage"
 
 
 ALL = frozenset(Perm)

@@ -6,6 +6,7 @@ hopping to the thread pool; only authentication (a database read) and the endpoi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,13 +14,28 @@ from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from siyu.access import Perm, Principal
-from siyu.auth.service import resolve_bearer
 from siyu.core.errors import DomainError
 from siyu.core.inputs import MAX_ID as MAX_ID  # re-exported: the console checks its ids with it
 from siyu.core.inputs import MAX_VERSION
 from siyu.core.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from siyu.db.session import set_session_tenant
 from siyu.schemas import Day, Instant
+
+BearerResolver = Callable[[Session, str], Principal]
+_resolvers: list[BearerResolver] = []
+
+
+def install_bearer_resolver(resolver: BearerResolver) -> None:
+    """The sign-in domain (`siyu.auth`) plugs in how a bearer token becomes a principal, so this
+    HTTP plumbing imports no domain; the last one installed wins."""
+    _resolvers[:] = [resolver]
+
+
+def resolve_bearer(session: Session, token: str) -> Principal:
+    """The principal a token stands for (the installed resolver raises unauthenticated)."""
+    if not _resolvers:
+        raise RuntimeError("no bearer resolver installed: import siyu.auth.views first")
+    return _resolvers[0](session, token)
 
 
 async def get_session(request: Request) -> Session:
@@ -69,17 +85,20 @@ class Require:
     """A route dependency that declares and checks one permission (the matrix test reads it)."""
 
     permission: Perm
+    also: tuple[Perm, ...] = ()  # further permissions the route needs (published as x-permission-also)
 
     async def __call__(self, principal: CurrentPrincipal) -> Principal:
-        """Allow the call when the role holds the permission, else 403."""
-        if not principal.can(self.permission):
-            raise DomainError("forbidden", permission=self.permission.value)
+        """Allow the call when the role holds the permission (and the others), else 403."""
+        for permission in (self.permission, *self.also):
+            if not principal.can(permission):
+                raise DomainError("forbidden", permission=permission.value)
         return principal
 
 
-def allow(permission: Perm) -> Principal:
-    """Annotated type helper: `principal: Principal = allow(Perm.X)`."""
-    return Depends(Require(permission))  # type: ignore[no-any-return]
+def allow(permission: Perm, *also: Perm) -> Principal:
+    """Annotated type helper: `principal: Principal = allow(Perm.X)` (or `allow(Perm.X, Perm.Y)`:
+    both needed)."""
+    return Depends(Require(permission, also))  # type: ignore[no-any-return]
 
 
 async def page_limit(limit: int = DEFAULT_PAGE_SIZE) -> int:

@@ -70,6 +70,9 @@ class TransactionalRoute(APIRoute):
             if isinstance(dep.call, Require):
                 self.permissions += (dep.call.permission,)
                 self.openapi_extra = {**(self.openapi_extra or {}), "x-permission": dep.call.permission.value}
+                if dep.call.also:
+                    self.permissions += dep.call.also
+                    self.openapi_extra["x-permission-also"] = [p.value for p in dep.call.also]
 
     def get_route_handler(self) -> Handler:
         """Wrap FastAPI's handler."""

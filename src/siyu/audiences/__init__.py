@@ -1,1 +1,1 @@
-"""Audiences: a typed rule language, a bitmap engine, saved packages and frozen snapshots."""
+"""Audiences: saved rule packages and their frozen, versioned snapshots; members from segments."""

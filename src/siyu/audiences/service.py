@@ -12,26 +12,25 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.access import Principal
-from siyu.audiences import rules
 from siyu.audiences import schemas as s
-from siyu.audiences.engine import evaluate
 from siyu.audiences.models import Audience, AudienceSnapshot
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.core.phone import mask_phone
-from siyu.customers.models import Customer
+from siyu.customers.facade import Customer
 from siyu.db.expressions import one_of
-from siyu.org.models import Staff, Store
-from siyu.tags import service as tags
+from siyu.org.facade import Staff, Store
+from siyu.segments import facade as segments
+from siyu.tags import facade as tags
 
 NO_TIER = "（无等级）"
 
 
 def checked_rule(session: Session, *, tenant_id: int, rule: dict[str, Any]) -> Any:
     """Parse a rule and refuse guide-private tags (HQ rules never see a guide's own tags)."""
-    node = rules.parse_rule(rule)
+    node = segments.parse_rule(rule)
     private = tags.tags_of_kind(
-        session, tenant_id=tenant_id, tag_ids=rules.tag_ids(node), kind="guide_private"
+        session, tenant_id=tenant_id, tag_ids=segments.tag_ids(node), kind="guide_private"
     )
     if private:
         raise DomainError("unknown_reference", object="tag", values=", ".join(map(str, private)))
@@ -44,7 +43,7 @@ def preview(
     """How many customers a rule selects now, by home store and by member tier."""
     started = time.perf_counter()
     node = checked_rule(session, tenant_id=tenant_id, rule=rule)
-    result = evaluate(session, tenant_id=tenant_id, rule=node, now=now)
+    result = segments.evaluate(session, tenant_id=tenant_id, rule=node, now=now)
     members, index = result.members, result.index
     with index.lock:
         by_store = {
@@ -91,7 +90,7 @@ def create_audience(
 ) -> Audience:
     """Save a rule as a named audience package (the rule is checked first)."""
     node = checked_rule(session, tenant_id=tenant_id, rule=data.rule)
-    evaluate(session, tenant_id=tenant_id, rule=node)  # references resolve, or the save is refused
+    segments.evaluate(session, tenant_id=tenant_id, rule=node)  # references resolve, or the save is refused
     if session.scalar(select(Audience.id).where(Audience.tenant_id == tenant_id, Audience.name == data.name)):
         raise DomainError("duplicate", object="audience", value=data.name)
     now = utcnow()
@@ -99,7 +98,7 @@ def create_audience(
         tenant_id=tenant_id,
         name=data.name,
         description=data.description,
-        rule=rules.dump_rule(node),
+        rule=segments.dump_rule(node),
         created_by=_actor(principal),
         created_at=now,
         updated_at=now,
@@ -126,8 +125,8 @@ def update_audience(
     audience = get_audience(session, tenant_id=tenant_id, audience_id=audience_id)
     if data.rule is not None:
         node = checked_rule(session, tenant_id=tenant_id, rule=data.rule)
-        evaluate(session, tenant_id=tenant_id, rule=node)
-        audience.rule = rules.dump_rule(node)
+        segments.evaluate(session, tenant_id=tenant_id, rule=node)
+        audience.rule = segments.dump_rule(node)
     if data.name is not None and data.name != audience.name:
         if session.scalar(
             select(Audience.id).where(Audience.tenant_id == tenant_id, Audience.name == data.name)
@@ -169,7 +168,7 @@ def snapshot(
 ) -> AudienceSnapshot:
     """Freeze who is in the audience now as the next version (campaigns keep the version they used)."""
     audience = get_audience(session, tenant_id=tenant_id, audience_id=audience_id)
-    members = evaluate(session, tenant_id=tenant_id, rule=audience.rule, now=now).members
+    members = segments.evaluate(session, tenant_id=tenant_id, rule=audience.rule, now=now).members
     members.run_optimize()
     version = (
         session.scalar(
@@ -233,7 +232,7 @@ def members_of(session: Session, *, tenant_id: int, operand: s.Operand) -> BitMa
         assert operand.rule is not None
         rule = operand.rule
     node = checked_rule(session, tenant_id=tenant_id, rule=rule)
-    return evaluate(session, tenant_id=tenant_id, rule=node).members
+    return segments.evaluate(session, tenant_id=tenant_id, rule=node).members
 
 
 def overlap(session: Session, *, tenant_id: int, body: s.OverlapBody) -> s.Overlap:

@@ -14,7 +14,7 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.core.ids import new_token, sha256_hex
 from siyu.db.session import cross_tenant_access
-from siyu.org.models import Staff, StaffStore, Tenant
+from siyu.org.facade import Staff, StaffStore, Tenant
 from siyu.platform import audit
 from siyu.platform.limits import PASSWORD_CHECKS, FailureLimiter, spend
 

@@ -2,69 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Request
-from pydantic import Field
 
 from siyu.access import Perm, Principal
-from siyu.api.deps import DB, CurrentPrincipal, PathId, allow, bearer_token
+from siyu.api.deps import DB, CurrentPrincipal, PathId, allow, bearer_token, install_bearer_resolver
 from siyu.api.routing import TransactionalRoute, sign_in_admission
 from siyu.auth import service
-from siyu.org.models import Tenant
-from siyu.org.schemas import TenantRead
+from siyu.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, Me, SignIn, SignInResult, StaffBrief
+from siyu.org.facade import Tenant, TenantRead
 from siyu.platform.limits import get_limiter
-from siyu.schemas import Strict
 from siyu.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["auth 认证"])
-
-
-class SignIn(Strict):
-    tenant: str = Field(min_length=1, max_length=40, description="tenant slug")
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=128)
-
-
-class StaffBrief(Strict):
-    id: int
-    name: str
-    username: str
-    role: str
-
-
-class SignInResult(Strict):
-    token: str
-    token_type: str = "bearer"
-    expires_at: dt.datetime
-    staff: StaffBrief
-    tenant: TenantRead
-
-
-class Me(Strict):
-    actor_type: str
-    actor_id: int
-    role: str
-    scope: str
-    store_ids: list[int]
-    permissions: list[str]
-    tenant: TenantRead
-
-
-class ApiKeyCreate(Strict):
-    name: str = Field(min_length=1, max_length=80)
-
-
-class ApiKeyRead(Strict):
-    id: int
-    name: str
-    prefix: str
-    created_at: dt.datetime
-    revoked_at: dt.datetime | None
-
-
-class ApiKeyCreated(ApiKeyRead):
-    key: str = Field(description="shown once; use as `Authorization: Bearer <key>`")
 
 
 @router.post("/auth/sign-in", response_model=SignInResult, summary="Sign in 登录")
@@ -142,3 +91,7 @@ def revoke_key(key_id: PathId, db: DB, principal: Principal = allow(Perm.API_KEY
     return ApiKeyRead.model_validate(
         service.revoke_api_key(db, tenant_id=principal.tenant_id, key_id=key_id, actor=principal)
     )
+
+
+# Every authenticated route resolves its bearer token through auth (siyu.api imports no domain).
+install_bearer_resolver(service.resolve_bearer)

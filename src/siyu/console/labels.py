@@ -126,7 +126,7 @@ def _window(w: Mapping[str, Any], en: bool) -> str:
     return f"from {w.get('from')} to {w.get('to')}" if en else f"{w.get('from')} 至 {w.get('to')}"
 
 
-def describe_rule(
+def describe_rule(  # noqa: C901 - to split (docs/architecture.md)
     rule: Mapping[str, Any] | None, lang: str, tag_names: Mapping[int, str] | None = None
 ) -> str:
     """A rule of the audience language as one readable sentence, amounts in ¥ (not fen)."""

@@ -19,7 +19,6 @@ from siyu.api.deps import MAX_ID
 from siyu.api.routing import read_only
 from siyu.audiences import schemas as audience_schemas
 from siyu.audiences import service as audiences
-from siyu.audiences.index import engine_of, index_for
 from siyu.audiences.views import snapshot_download
 from siyu.console.views import console_router, forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.errors import DomainError
@@ -27,6 +26,7 @@ from siyu.customers.models import CONSENT_PURPOSES
 from siyu.orders.models import FIXED_CHANNELS
 from siyu.org import facade as org
 from siyu.org.models import Store
+from siyu.segments.index import engine_of, index_for
 from siyu.tags import schemas as tag_schemas
 from siyu.tags import service as tags
 

@@ -36,10 +36,12 @@ from siyu.core.money import format_fen
 from siyu.core.phone import mask_phone, national_display
 from siyu.customers import service as customer_service
 from siyu.customers.models import Customer
+from siyu.customers.schemas import CustomerFilter
 from siyu.db.session import set_session_tenant
 from siyu.guides import service as guide_service
 from siyu.orders import service as order_service
 from siyu.orders.models import Order
+from siyu.orders.schemas import OrderFilter
 from siyu.org import facade as org
 from siyu.org.models import Tenant
 from siyu.platform.limits import get_limiter
@@ -542,7 +544,12 @@ def guide_home(request: Request) -> HTMLResponse:
         return int(count), int(paid)
 
     recent, _ = order_service.list_orders(
-        db, tenant_id=principal.tenant_id, principal=None, cursor=None, limit=10, guide_id=principal.actor_id
+        db,
+        tenant_id=principal.tenant_id,
+        principal=None,
+        cursor=None,
+        limit=10,
+        filters=OrderFilter(guide_id=principal.actor_id),
     )
     return render(
         request,
@@ -597,9 +604,11 @@ def customers_page(
             principal=principal,
             cursor=start,
             limit=PAGE_SIZE,
-            city=(city or "").strip() or None,
-            gender=gender if gender in ("male", "female", "unknown") else None,
-            **search,
+            filters=CustomerFilter(
+                city=(city or "").strip()[:60] or None,
+                gender=gender if gender in ("male", "female", "unknown") else None,
+                **search,
+            ),
         )
 
     restarted = False
@@ -675,7 +684,12 @@ def _customer_360(
     )[customer.id]
     binding = guide_service.binding_of(db, tenant_id=principal.tenant_id, customer_id=customer.id)
     orders, _ = order_service.list_orders(
-        db, tenant_id=principal.tenant_id, principal=None, cursor=None, limit=20, customer_id=customer.id
+        db,
+        tenant_id=principal.tenant_id,
+        principal=None,
+        cursor=None,
+        limit=20,
+        filters=OrderFilter(customer_id=customer.id),
     )
     events, _ = customer_service.timeline(
         db, tenant_id=principal.tenant_id, customer_id=customer.id, principal=principal, cursor=None, limit=30

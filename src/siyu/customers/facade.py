@@ -13,10 +13,12 @@ from siyu.access import Principal
 from siyu.customers import references, service
 from siyu.customers import schemas as s
 from siyu.customers.identity import IdentityKey, normalise_identity
-from siyu.customers.models import Customer, TimelineEvent
+from siyu.customers.models import ConsentRecord, Customer, CustomerIdentity, TimelineEvent
 from siyu.customers.references import MergeHandler as MergeHandler  # handler rules of one table
 from siyu.customers.references import MergeParties as MergeParties  # what a handler is told
 from siyu.customers.schemas import PURPOSE as PURPOSE  # consent purposes, as a type
+from siyu.customers.schemas import IdentityIn
+from siyu.customers.service import get_customer
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
@@ -166,3 +168,28 @@ def customers_by_number(session: Session, *, tenant_id: int, numbers: list[int])
         )
         found.update((number, customer_id) for number, customer_id in rows)
     return found
+
+
+__all__ = [
+    "PURPOSE",
+    "ConsentRecord",
+    "Customer",
+    "CustomerIdentity",
+    "CustomerRef",
+    "IdentityIn",
+    "IdentityKey",
+    "MergeHandler",
+    "MergeParties",
+    "TimelineEvent",
+    "add_timeline_event",
+    "append_timeline",
+    "attach_identities",
+    "customers_by_number",
+    "customers_in_scope",
+    "exempt_customer_reference",
+    "get_customer",
+    "identity_owners",
+    "normalise",
+    "register_customer_reference",
+    "resolve_customers",
+]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from siyu.schemas import Birthday, DbId, Strict
+from siyu.core.inputs import MAX_ID
+from siyu.schemas import Birthday, DbId, Instant, Strict
 
 GENDER = Literal["male", "female", "unknown"]
 PURPOSE = Literal[
@@ -169,3 +170,27 @@ class CustomFieldCreate(Strict):
 
 class CustomFieldRead(CustomFieldCreate):
     id: int
+
+
+class CustomerFilter(BaseModel):
+    """What a customer list is narrowed by (query parameters of GET /customers, and the console)."""
+
+    q: str | None = Field(
+        default=None, max_length=128, description="name, phone, number or any identity value"
+    )
+    city: str | None = Field(default=None, max_length=60)
+    gender: Literal["male", "female", "unknown"] | None = None
+    store_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    guide_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    status: Literal["active", "merged"] = "active"
+    created_from: Instant | None = Field(
+        default=None, description="ISO 8601 with a zone, 2000-01-01 … 2100-12-31"
+    )
+    created_to: Instant | None = Field(
+        default=None, description="ISO 8601 with a zone, 2000-01-01 … 2100-12-31"
+    )
+    phone_ending: str | None = Field(
+        default=None,
+        max_length=15,
+        description="the last digits of the phone (four for who may not see phones)",
+    )

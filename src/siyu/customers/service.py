@@ -13,6 +13,7 @@ from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from siyu import events
 from siyu.access import Perm, Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found
@@ -32,7 +33,7 @@ from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
 from siyu.db.pagination import keyset_page
 from siyu.db.session import LOCK_NAMESPACES, lock_tenant, unit_of_work
-from siyu.org.models import Staff, Store, Tenant
+from siyu.org.facade import Staff, Store, Tenant
 from siyu.platform import audit
 
 MAX_BATCH = 1000
@@ -191,7 +192,7 @@ class _Prepared:
     new_keys: list[IdentityKey] = field(default_factory=list)
 
 
-def _prepare(
+def _prepare(  # noqa: C901 - to split (docs/architecture.md)
     session: Session, tenant_id: int, records: list[s.CustomerUpsert]
 ) -> tuple[list[_Prepared], list[RowError]]:
     errors: list[RowError] = []
@@ -363,7 +364,7 @@ def attach_identities(
     return [r.customer_id for r in result.results]
 
 
-def _write(
+def _write(  # noqa: C901 - to split (docs/architecture.md)
     session: Session, tenant_id: int, prepared: list[_Prepared], *, source: str, actor: Principal | None
 ) -> s.BatchResult:
     """Write checked records: new customers, profile changes, new identities, timeline events."""
@@ -705,18 +706,13 @@ def list_customers(
     principal: Principal | None,
     cursor: str | None,
     limit: int,
-    q: str | None = None,
-    city: str | None = None,
-    gender: str | None = None,
-    store_id: int | None = None,
-    guide_id: int | None = None,
-    status: str = "active",
-    created_from: dt.datetime | None = None,
-    created_to: dt.datetime | None = None,
-    phone_ending: str | None = None,
+    filters: s.CustomerFilter | None = None,
 ) -> tuple[list[C], str | None]:
     """Customers newest first, keyset-paginated; q matches a name, a phone (see above) or any identity;
     phone_ending (digits) matches the end of the phone — four digits for those who may not see phones."""
+    f = filters or s.CustomerFilter()
+    q, city, gender, store_id, guide_id = f.q, f.city, f.gender, f.store_id, f.guide_id
+    status, created_from, created_to, phone_ending = f.status, f.created_from, f.created_to, f.phone_ending
     stmt = select(C).where(C.tenant_id == tenant_id, C.status == status)
     if (cond := scope_filter(principal)) is not None:
         stmt = stmt.where(cond)
@@ -1061,6 +1057,14 @@ def merge(
         object_id=survivor.id,
         data={"merge_id": record.id, "merged_id": merged.id, "moved": merge_counts(record)},
     )
+    events.record(
+        session,
+        "customer.merged",
+        tenant_id=tenant_id,
+        aggregate="customer",
+        aggregate_id=survivor.id,
+        data={"merge_id": record.id, "merged_id": merged.id},
+    )
     return record
 
 
@@ -1092,7 +1096,7 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
 
-def unmerge(session: Session, *, tenant_id: int, merge_id: int, principal: Principal | None) -> CustomerMerge:
+def unmerge(session: Session, *, tenant_id: int, merge_id: int, principal: Principal | None) -> CustomerMerge:  # noqa: C901 - to split (docs/architecture.md)
     """Undo a merge: moved rows go back, handlers undo what they did, filled fields are cleared if
     unchanged since."""
     record = session.scalar(
@@ -1163,6 +1167,14 @@ def unmerge(session: Session, *, tenant_id: int, merge_id: int, principal: Princ
         object_type="customer",
         object_id=survivor.id,
         data={"merge_id": record.id, "moved_back": moved_back},
+    )
+    events.record(
+        session,
+        "customer.unmerged",
+        tenant_id=tenant_id,
+        aggregate="customer",
+        aggregate_id=survivor.id,
+        data={"merge_id": record.id},
     )
     return record
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 
 from siyu.access import Perm, Principal
-from siyu.api.deps import DB, AwareQuery, Limit, PathId, QueryId, allow
+from siyu.api.deps import DB, Limit, PathId, QueryId, allow
 from siyu.api.downloads import temporary_download
+from siyu.api.platform import add_import_route
 from siyu.api.routing import TransactionalRoute
 from siyu.core.phone import mask_phone, national_display
 from siyu.customers import imports, service
 from siyu.customers import schemas as s
+from siyu.customers.imports import import_customers
 from siyu.customers.models import ConsentRecord, Customer, CustomerIdentity, CustomerMerge
 from siyu.platform import audit
 
@@ -90,34 +92,13 @@ def upsert_batch(
 def list_customers(
     db: DB,
     limit: Limit,
+    filters: Annotated[s.CustomerFilter, Query()],
     cursor: str | None = None,
-    q: str | None = Query(
-        default=None, max_length=128, description="name, phone, number or any identity value"
-    ),
-    city: str | None = None,
-    gender: Literal["male", "female", "unknown"] | None = None,
-    store_id: QueryId = None,
-    guide_id: QueryId = None,
-    status: Literal["active", "merged"] = "active",
-    created_from: AwareQuery = None,
-    created_to: AwareQuery = None,
     principal: Principal = allow(Perm.CUSTOMERS_READ),
 ) -> s.CustomerPage:
     """Customers in the caller's scope, newest first."""
     rows, next_cursor = service.list_customers(
-        db,
-        tenant_id=principal.tenant_id,
-        principal=principal,
-        cursor=cursor,
-        limit=limit,
-        q=q,
-        city=city,
-        gender=gender,
-        store_id=store_id,
-        guide_id=guide_id,
-        status=status,
-        created_from=created_from,
-        created_to=created_to,
+        db, tenant_id=principal.tenant_id, principal=principal, cursor=cursor, limit=limit, filters=filters
     )
     return s.CustomerPage(items=[summary(c) for c in rows], next_cursor=next_cursor)
 
@@ -307,9 +288,7 @@ def list_merges(
 @router.post(
     "/customer-merges", response_model=s.MergeRead, status_code=201, summary="Merge customers 合并客户"
 )
-def merge(
-    body: s.MergeCreate, request: Request, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)
-) -> s.MergeRead:
+def merge(body: s.MergeCreate, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)) -> s.MergeRead:
     """Merge one customer into a survivor; audited and reversible."""
     record = service.merge(
         db,
@@ -318,26 +297,14 @@ def merge(
         merged_id=body.merged_id,
         principal=principal,
     )
-    _notify_tags(request, principal.tenant_id)
     return merge_read(record)
 
 
 @router.post("/customer-merges/{merge_id}/undo", response_model=s.MergeRead, summary="Unmerge 撤销合并")
-def unmerge(
-    merge_id: PathId, request: Request, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)
-) -> s.MergeRead:
+def unmerge(merge_id: PathId, db: DB, principal: Principal = allow(Perm.CUSTOMERS_MERGE)) -> s.MergeRead:
     """Undo a merge."""
     record = service.unmerge(db, tenant_id=principal.tenant_id, merge_id=merge_id, principal=principal)
-    _notify_tags(request, principal.tenant_id)
     return merge_read(record)
-
-
-def _notify_tags(request: Request, tenant_id: int) -> None:
-    """Orders and rule-tag assignments changed hands: bring the brand's rule-tag refresh forward
-    (after this commit)."""
-    worker = getattr(request.app.state, "tag_worker", None)
-    if worker is not None:
-        worker.notify(tenant_id)
 
 
 @router.get("/custom-fields", response_model=list[s.CustomFieldRead], summary="Custom fields 自定义字段")
@@ -362,3 +329,6 @@ def create_field(
     return s.CustomFieldRead.model_validate(
         service.create_custom_field(db, tenant_id=principal.tenant_id, data=body, actor=principal)
     )
+
+
+add_import_route(router, "customers", import_customers, Perm.CUSTOMERS_UPSERT)

@@ -143,6 +143,15 @@ def set_session_tenant(session: Session, tenant_id: int) -> None:
             )
 
 
+def clear_session_tenant(session: Session) -> None:
+    """Undo set_session_tenant for the rest of the transaction (work that goes across tenants)."""
+    session.info.pop("tenant_id", None)
+    if session.in_transaction():
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT set_config('siyu.tenant_id', '', true)"))
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _tenant_guard(state: ORMExecuteState) -> None:
     tenant_id = state.session.info.get("tenant_id")

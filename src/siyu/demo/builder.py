@@ -25,6 +25,7 @@ from siyu.customers.models import ConsentRecord, Customer, CustomerIdentity, Tim
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.session import unit_of_work
+from siyu.metadata import purge_tenant
 from siyu.org import schemas as org_schemas
 from siyu.org import service as org_service
 from siyu.org.models import Region, Staff, StaffStore, Store, Tenant
@@ -152,15 +153,18 @@ def build_demo(
     order_days: int = 365,
     orders_per_store_day: float = 9.0,
     progress: Callable[[str, int, int], None] | None = None,
+    now: datetime | None = None,
 ) -> DemoResult:
-    """Build (or rebuild) the demo tenant; identical inputs give an identical brand."""
+    """Build (or rebuild) the demo tenant; identical inputs (with `now`, the clock the brand is
+    built against — by default the real one) give an identical brand."""
     started = datetime.now(UTC)
+    clock = (now or started).replace(microsecond=0)
     rng = random.Random(seed)
     report = progress or (lambda _stage, _done, _total: None)
     with unit_of_work(engine) as session:
         old = session.scalar(select(Tenant).where(Tenant.slug == slug))
         if old is not None:
-            org_service.purge_tenant(session, tenant_id=old.id)
+            purge_tenant(session, tenant_id=old.id)
         tenant = org_service.create_tenant(
             session, data=org_schemas.TenantCreate(slug=slug, name="晨星服饰 Morning Star Apparel")
         )
@@ -247,7 +251,7 @@ def build_demo(
         guide_ids = {sid: [g.id for g in gs] for sid, gs in guides_by_store.items()}
         staff_count = len(staff_rows)
     report("customers", 0, customers)
-    _insert_customers(engine, tenant_id, customers, seed, store_ids, store_city, guide_ids, report)
+    _insert_customers(engine, tenant_id, customers, seed, store_ids, store_city, guide_ids, report, clock)
     orders = 0
     if order_days > 0 and customers > 0:
         from siyu.demo.orders import build_orders
@@ -259,17 +263,18 @@ def build_demo(
             days=order_days,
             orders_per_store_day=orders_per_store_day,
             progress=report,
+            now=clock,
         )
     tags = 0
     if customers > 0:
         from siyu.demo.tags import build_tags
 
-        tags = build_tags(engine, tenant_id, seed=seed, progress=report)
+        tags = build_tags(engine, tenant_id, seed=seed, progress=report, now=clock)
         if order_days > 0:  # friends follow the year's new-fan events
             from siyu.demo.wecom import build_wecom
 
             report("wecom", 0, 1)
-            build_wecom(engine, tenant_id, seed=seed)
+            build_wecom(engine, tenant_id, seed=seed, now=clock)
             report("wecom", 1, 1)
     seconds = (datetime.now(UTC) - started).total_seconds()
     return DemoResult(
@@ -283,7 +288,7 @@ def build_demo(
     )
 
 
-def _insert_customers(
+def _insert_customers(  # noqa: C901 - to split (docs/architecture.md)
     engine: Engine,
     tenant_id: int,
     total: int,
@@ -292,8 +297,8 @@ def _insert_customers(
     store_city: dict[int, str | None],
     guide_ids: dict[int, list[int]],
     report: Callable[[str, int, int], None],
+    now: datetime,
 ) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
     customers_t, identities_t = table_of(Customer), table_of(CustomerIdentity)
     timeline_t, consents_t = table_of(TimelineEvent), table_of(ConsentRecord)
     with engine.begin() as conn:

@@ -100,7 +100,7 @@ def _local_time(rng: random.Random, day: dt.date, hours: dict[int, int], tz: Zon
     return dt.datetime.combine(local_day, dt.time(hour, rng.randrange(60), rng.randrange(60)), tzinfo=tz)
 
 
-def build_orders(
+def build_orders(  # noqa: C901 - to split (docs/architecture.md)
     engine: Engine,
     tenant_id: int,
     *,
@@ -108,12 +108,15 @@ def build_orders(
     days: int = 365,
     orders_per_store_day: float = 9.0,
     progress: Callable[[str, int, int], None] | None = None,
+    now: dt.datetime | None = None,
 ) -> int:
-    """Generate `days` days of orders up to yesterday; returns how many orders were ingested."""
+    """Generate `days` days of orders up to yesterday (of `now`, by default the real clock); returns
+    how many orders were ingested."""
+    now = now or utcnow()
     rng = random.Random(seed + 7)
     report = progress or (lambda _stage, _done, _total: None)
     tz = ZoneInfo("Asia/Shanghai")
-    today = utcnow().astimezone(tz).date()
+    today = now.astimezone(tz).date()
     first = today - dt.timedelta(days=days)
     skus: list[tuple[str, int]] = []
     with unit_of_work(engine) as session:
@@ -293,7 +296,7 @@ def build_orders(
             bulk_insert(session.connection(), table_of(Footfall), footfall_rows)
         report("orders", offset + 1, total_days)
     flush()
-    _refunds(engine, tenant_id, rng, paid, today, tz)
+    _refunds(engine, tenant_id, rng, paid, now)
     return made
 
 
@@ -349,11 +352,9 @@ def _refunds(
     tenant_id: int,
     rng: random.Random,
     paid: list[tuple[str, str, dt.datetime, int]],
-    today: dt.date,
-    tz: ZoneInfo,
+    now: dt.datetime,
 ) -> None:
     """About 5% of orders get a refund of one line within a week (never in the future)."""
-    now = utcnow()
     wanted = []
     for channel, ext, at, line_count in paid:
         if rng.random() >= 0.05:

@@ -243,12 +243,17 @@ RULE_TAGS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def build_tags(
-    engine: Engine, tenant_id: int, *, seed: int, progress: Callable[[str, int, int], None] | None = None
+    engine: Engine,
+    tenant_id: int,
+    *,
+    seed: int,
+    progress: Callable[[str, int, int], None] | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Create the demo's tag catalogue and assignments; returns how many assignments exist after."""
     report = progress or (lambda _stage, _done, _total: None)
     rng = random.Random(seed + 7)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     exclusive: list[list[int]] = []
     pool: list[tuple[int, float, bool]] = []  # tag id, weight, guide tag (else imported)
     campaign: list[int] = []
@@ -369,7 +374,7 @@ def build_tags(
                 bulk_insert(conn, table_of(TagEvent), events)
             assignments, events = [], []
             report("tags", done, total)
-    from siyu.tags.worker import refresh_tenant
+    from siyu.segments.jobs import refresh_tenant
 
     report("rule tags", 0, 1)
     refresh_tenant(engine, tenant_id)  # rule tags filled, lapsed campaign tags swept

@@ -97,7 +97,7 @@ def run_session(
                 )
                 if answer.text != "success":
                     raise RuntimeError(answer.text)
-                app.state.wecom_worker.drain()
+                app.state.jobs.drain()
 
             report("settings 企业微信配置")
             client.put(

@@ -15,4 +15,10 @@ register_customer_reference(
     handler=MergeHandler(merge=merge_bindings, unmerge=unmerge_bindings, locks=("guide_bindings",)),
 )
 
-__all__ = ["BindingBook", "BindingState", "bind", "binding_of"]
+__all__ = [
+    "BindingBook",
+    "BindingState",
+    "GuideBindingEvent",
+    "bind",
+    "binding_of",
+]

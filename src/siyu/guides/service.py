@@ -15,14 +15,13 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
-from siyu.customers.facade import MergeParties
-from siyu.customers.models import Customer
+from siyu.customers.facade import Customer, MergeParties
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
 from siyu.db.session import lock_tenant
 from siyu.guides.models import GuideBinding, GuideBindingEvent
-from siyu.org.models import Staff, Tenant
+from siyu.org.facade import Staff, Tenant
 
 BINDINGS = table_of(GuideBinding)
 EVENTS = table_of(GuideBindingEvent)

@@ -1,8 +1,7 @@
-"""Import orders and products from CSV/XLSX (one row per order line; money in yuan, e.g. 59.90)."""
+"""Import orders from CSV/XLSX (one row per order line; money in yuan, e.g. 59.90)."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,9 +11,7 @@ from siyu.access import Principal
 from siyu.core.errors import DomainError, RowError, rejected
 from siyu.orders import schemas as s
 from siyu.orders import service
-from siyu.platform.tabular import Table, check_headers
-from siyu.products import service as products
-from siyu.products.schemas import ProductUpsert
+from siyu.platform.tabular import BadCellError, Table, check_headers, row_errors, yuan_to_fen
 
 ORDER_REQUIRED = ("channel", "external_id", "status", "placed_at", "sku_code", "quantity", "unit_price")
 ORDER_OPTIONAL = (
@@ -33,48 +30,10 @@ ORDER_OPTIONAL = (
     "shipping",
     "payment_method",
 )
-PRODUCT_REQUIRED = ("code", "name", "list_price")
-PRODUCT_OPTIONAL = ("category", "cost", "status")
 TRUE = {"1", "true", "yes", "y", "是", "t"}
 
 
-class _BadCellError(Exception):
-    def __init__(self, column: str, zh: str, en: str) -> None:
-        super().__init__(en)
-        self.column, self.zh, self.en = column, zh, en
-
-
-def yuan_to_fen(value: str, column: str) -> int:
-    """'59.9' / '59.90' / '¥1,299.00' → fen; more than two decimals or a negative amount is refused."""
-    text = value.replace("¥", "").replace(",", "").strip()
-    if text == "":
-        return 0
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise _BadCellError(column, f"金额“{value}”无效", f"amount '{value}' is not a number") from None
-    fen = amount * 100
-    if fen != fen.to_integral_value() or amount < 0:
-        raise _BadCellError(
-            column, f"金额“{value}”须为非负且最多两位小数", f"amount '{value}' must be ≥ 0 with ≤ 2 decimals"
-        )
-    return int(fen)
-
-
-def _row_errors(row: int, exc: Exception) -> list[RowError]:
-    """What is wrong with one sheet row: a bad amount, or the schema's complaints."""
-    if isinstance(exc, _BadCellError):
-        return [RowError(row, exc.column, "invalid_amount", exc.zh, exc.en)]
-    assert isinstance(exc, ValidationError)
-    return [
-        RowError(
-            row, ".".join(str(p) for p in e["loc"]) or None, "invalid", f"数据无效：{e['msg']}", e["msg"]
-        )
-        for e in exc.errors()
-    ]
-
-
-def import_orders(
+def import_orders(  # noqa: C901 - to split (docs/architecture.md)
     session: Session, *, tenant_id: int, table: Table, actor: Principal | None
 ) -> dict[str, int]:
     """Group lines into orders by channel + external id, validate every row, ingest all or none."""
@@ -100,7 +59,7 @@ def import_orders(
                             "discount_fen": yuan_to_fen(v.get("line_discount", ""), "line_discount"),
                         }
                     )
-                except _BadCellError as bad:
+                except BadCellError as bad:
                     errors.append(RowError(row, bad.column, "invalid_amount", bad.zh, bad.en))
             goods = sum(
                 (x["quantity"] if isinstance(x["quantity"], int) else 0) * x["unit_price_fen"]
@@ -145,8 +104,8 @@ def import_orders(
                 else [],
             }
             built.append((first_row, s.OrderIn.model_validate(data, strict=False)))
-        except (_BadCellError, ValidationError) as exc:
-            errors += _row_errors(first_row, exc)
+        except (BadCellError, ValidationError) as exc:
+            errors += row_errors(first_row, exc)
     if errors:
         raise rejected(errors, "import_rejected")
     created = updated = 0
@@ -166,38 +125,4 @@ def import_orders(
             raise rejected(mapped, "import_rejected") from exc
         created += result.created
         updated += result.updated
-    return {"created": created, "updated": updated}
-
-
-def import_products(
-    session: Session, *, tenant_id: int, table: Table, actor: Principal | None
-) -> dict[str, int]:
-    """SKUs by code; category as '服装/上衣/T恤'; prices in yuan."""
-    check_headers(table, PRODUCT_REQUIRED, PRODUCT_OPTIONAL)
-    errors: list[RowError] = []
-    items: list[ProductUpsert] = []
-    for row, v in table.rows:
-        try:
-            items.append(
-                ProductUpsert.model_validate(
-                    {
-                        "code": v["code"],
-                        "name": v["name"],
-                        "category_path": [p.strip() for p in v.get("category", "").split("/") if p.strip()],
-                        "list_price_fen": yuan_to_fen(v["list_price"], "list_price"),
-                        "cost_fen": yuan_to_fen(v.get("cost", ""), "cost"),
-                        "status": v.get("status") or "active",
-                    }
-                )
-            )
-        except (_BadCellError, ValidationError) as exc:
-            errors += _row_errors(row, exc)
-    if errors:
-        raise rejected(errors, "import_rejected")
-    created = updated = 0
-    for i in range(0, len(items), products.MAX_BATCH):
-        result = products.upsert_products(
-            session, tenant_id=tenant_id, products=items[i : i + 1000], actor=actor
-        )
-        created, updated = created + result.created, updated + result.updated
     return {"created": created, "updated": updated}

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from siyu import events
 from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, rejected
@@ -22,7 +23,7 @@ from siyu.orders import schemas as s
 from siyu.orders.models import Footfall, Order, OrderLine, Refund, RefundLine
 from siyu.orders.service import unknown_reference
 from siyu.org import facade as org
-from siyu.org.models import Tenant
+from siyu.org.facade import Tenant
 
 MAX_BATCH = 1000
 ORDERS = table_of(Order)
@@ -54,6 +55,15 @@ def refund_orders(
             errors.append(RowError(row, None, exc.code, exc.message(), exc.message("en")))
     if errors:
         raise rejected(errors)
+    recorded = [r.refund_id for r in results if not r.replayed]
+    if recorded:
+        events.record(
+            session,
+            "refunds.recorded",
+            tenant_id=tenant_id,
+            aggregate="refunds",
+            data={"refund_ids": recorded},
+        )
     return s.RefundBatchResult(results=results)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from siyu.customers.schemas import IdentityIn
-from siyu.products.schemas import CHANNEL_PATTERN, SKU_CODE, Fen
-from siyu.schemas import DbId, Instant, Strict
+from siyu.core.inputs import MAX_ID
+from siyu.customers.facade import IdentityIn
+from siyu.products.facade import CHANNEL_PATTERN, SKU_CODE, Fen
+from siyu.schemas import Instant, Strict
 
 STATUS = Literal["created", "paid", "fulfilled", "completed", "cancelled"]
 FULFILMENT = Literal["in_store", "pickup", "same_city", "express"]
@@ -229,19 +230,18 @@ class FootfallResult(Strict):
     written: int
 
 
-class BindingRead(Strict):
-    customer_id: int
-    guide_id: int
-    store_id: int | None
-    source: str
-    started_at: dt.datetime
-    protected_until: dt.datetime
-    active: bool
+class OrderFilter(BaseModel):
+    """What an order list is narrowed by (query parameters of GET /orders, and the console)."""
 
-
-class BindingCreate(Strict):
-    guide_id: DbId
-    store_id: DbId | None = None
+    store_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    guide_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    customer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    channel: str | None = Field(default=None, max_length=40)
+    status: str | None = Field(default=None, max_length=12)
+    paid_from: Instant | None = Field(
+        default=None, description="ISO 8601 with a zone, 2000-01-01 … 2100-12-31"
+    )
+    paid_to: Instant | None = Field(default=None, description="ISO 8601 with a zone, 2000-01-01 … 2100-12-31")
 
 
 OrderRead.model_rebuild()

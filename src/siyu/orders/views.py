@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from siyu.access import Perm, Principal
-from siyu.api.deps import DB, AwareQuery, Limit, PathId, QueryId, allow
+from siyu.api.deps import DB, Limit, PathId, allow
+from siyu.api.platform import add_import_route
 from siyu.api.routing import TransactionalRoute
-from siyu.core.clock import utcnow
-from siyu.core.errors import not_found
-from siyu.customers.service import get_customer
-from siyu.guides import service as guides
 from siyu.orders import refunds, service
 from siyu.orders import schemas as s
 from siyu.orders.attribution import REASONS_EXPLAINED
+from siyu.orders.imports import import_orders
 from siyu.orders.models import Order
-from siyu.org import facade as org
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["orders 订单"])
 
@@ -50,14 +49,11 @@ def summary(o: Order) -> s.OrderSummary:
 
 
 @router.post("/orders/batch", response_model=s.OrderBatchResult, summary="Ingest orders 批量写入订单")
-def ingest(
-    body: s.OrderBatch, db: DB, request: Request, principal: Principal = allow(Perm.ORDERS_WRITE)
-) -> Response:
+def ingest(body: s.OrderBatch, db: DB, principal: Principal = allow(Perm.ORDERS_WRITE)) -> Response:
     """Create or update up to 1,000 orders by channel + external id; all or nothing."""
     result = service.ingest_orders(
         db, tenant_id=principal.tenant_id, orders=body.orders, source=body.source, actor=principal
     )
-    notify_tags(request, principal.tenant_id)
     # Serialised once by its own schema, not validated again field by field (1,000 results).
     return Response(result.model_dump_json(), media_type="application/json")
 
@@ -66,31 +62,14 @@ def ingest(
 def list_orders(
     db: DB,
     limit: Limit,
+    filters: Annotated[s.OrderFilter, Query()],
     cursor: str | None = None,
-    store_id: QueryId = None,
-    guide_id: QueryId = None,
-    customer_id: QueryId = None,
-    channel: str | None = Query(default=None, max_length=40),
-    status: str | None = Query(default=None, max_length=12),
-    paid_from: AwareQuery = None,
-    paid_to: AwareQuery = None,
     principal: Principal = allow(Perm.ORDERS_READ),
 ) -> s.OrderPage:
     """Orders in the caller's scope (a manager's stores, a guide's own), newest paid first (unpaid
     last); `next_cursor` pages on stably."""
     rows, next_cursor = service.list_orders(
-        db,
-        tenant_id=principal.tenant_id,
-        principal=principal,
-        cursor=cursor,
-        limit=limit,
-        store_id=store_id,
-        guide_id=guide_id,
-        customer_id=customer_id,
-        channel=channel,
-        status=status,
-        paid_from=paid_from,
-        paid_to=paid_to,
+        db, tenant_id=principal.tenant_id, principal=principal, cursor=cursor, limit=limit, filters=filters
     )
     return s.OrderPage(items=[summary(o) for o in rows], next_cursor=next_cursor)
 
@@ -137,19 +116,11 @@ def order_revisions(
 
 @router.post("/refunds", response_model=s.RefundBatchResult, summary="Record refunds 退款")
 def record_refunds(
-    body: s.RefundBatch, db: DB, request: Request, principal: Principal = allow(Perm.ORDERS_WRITE)
+    body: s.RefundBatch, db: DB, principal: Principal = allow(Perm.ORDERS_WRITE)
 ) -> s.RefundBatchResult:
     """Refunds against order lines (partial or full); never more than was paid; replays are harmless."""
     result = refunds.refund_orders(db, tenant_id=principal.tenant_id, refunds=body.refunds, actor=principal)
-    notify_tags(request, principal.tenant_id)
     return result
-
-
-def notify_tags(request: Request, tenant_id: int) -> None:
-    """Rule tags may depend on orders: bring the brand's refresh forward (after this commit)."""
-    worker = getattr(request.app.state, "tag_worker", None)
-    if worker is not None:
-        worker.notify(tenant_id)
 
 
 @router.post("/footfall", response_model=s.FootfallResult, summary="Hourly footfall 客流")
@@ -162,60 +133,4 @@ def record_footfall(
     )
 
 
-def _binding_read(customer_id: int, state: guides.BindingState) -> s.BindingRead:
-    return s.BindingRead(
-        customer_id=customer_id,
-        guide_id=state.guide_id,
-        store_id=state.store_id,
-        source=state.source,
-        started_at=state.started_at,
-        protected_until=state.protected_until,
-        active=state.guide_active,
-    )
-
-
-@router.get(
-    "/customers/{customer_id}/exclusive-guide",
-    response_model=s.BindingRead | None,
-    summary="Exclusive guide 专属导购",
-)
-def exclusive_guide(
-    customer_id: PathId, db: DB, principal: Principal = allow(Perm.CUSTOMERS_READ)
-) -> s.BindingRead | None:
-    """The customer's exclusive guide and protection window (null when none)."""
-    get_customer(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
-    state = guides.binding_of(db, tenant_id=principal.tenant_id, customer_id=customer_id)
-    return _binding_read(customer_id, state) if state else None
-
-
-@router.post(
-    "/customers/{customer_id}/exclusive-guide",
-    response_model=s.BindingRead,
-    summary="Bind an exclusive guide 绑定专属导购",
-)
-def bind_exclusive_guide(
-    customer_id: PathId, body: s.BindingCreate, db: DB, principal: Principal = allow(Perm.BINDINGS_WRITE)
-) -> s.BindingRead:
-    """Bind (or renew) a guide; while another guide's protection window runs this answers 409."""
-    get_customer(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
-    if principal.scope != "all":  # a store manager binds guides (and stores) of their own stores only
-        staff = org.staff_by_id(db, tenant_id=principal.tenant_id, ids={body.guide_id}).get(body.guide_id)
-        if staff is None or not set(staff.store_ids) & principal.store_ids:
-            raise not_found("guide")
-        if body.store_id is not None and body.store_id not in principal.store_ids:
-            raise not_found("store")
-    if body.store_id is not None and body.store_id not in org.stores_by_id(
-        db, tenant_id=principal.tenant_id, ids={body.store_id}
-    ):
-        raise not_found("store")
-    state = guides.bind(
-        db,
-        tenant_id=principal.tenant_id,
-        customer_id=customer_id,
-        guide_id=body.guide_id,
-        store_id=body.store_id,
-        source="manual",
-        at=utcnow(),
-        reference=f"{principal.actor_type}:{principal.actor_id}",
-    )
-    return _binding_read(customer_id, state)
+add_import_route(router, "orders", import_orders, Perm.ORDERS_WRITE)

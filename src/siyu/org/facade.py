@@ -12,7 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.org.hours import Interval, is_open_at
-from siyu.org.models import Staff, StaffStore, Store, Tenant
+from siyu.org.models import (
+    Region,
+    Staff,
+    StaffStore,
+    Store,
+    Tenant,
+)
+from siyu.org.schemas import TenantRead
 
 
 @dataclass(frozen=True)
@@ -198,3 +205,25 @@ def rename_wecom_userid(session: Session, *, tenant_id: int, old: str, new: str)
         session.flush()
         return staff.id
     return None
+
+
+__all__ = [
+    "EMPLOYEE_NO",
+    "USERNAME",
+    "Region",
+    "Staff",
+    "StaffInfo",
+    "StaffStore",
+    "Store",
+    "StoreInfo",
+    "Tenant",
+    "TenantRead",
+    "map_wecom_members",
+    "rename_wecom_userid",
+    "staff_by_employee_no",
+    "staff_by_id",
+    "staff_by_wecom_userid",
+    "stores_by_code",
+    "stores_by_id",
+    "tenant_zone",
+]

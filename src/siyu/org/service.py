@@ -8,9 +8,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from siyu import events
 from siyu.access import Principal
 from siyu.access.passwords import hash_password
-from siyu.auth.service import revoke_staff_tokens
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.core.phone import normalise_phone
@@ -67,20 +67,6 @@ def update_tenant(
         data=changes,
     )
     return tenant
-
-
-def purge_tenant(session: Session, *, tenant_id: int) -> None:
-    """Delete a tenant and every row it owns (demo rebuilds, tests). Irreversible.
-
-    Tables are emptied child-first with one set-based DELETE each, using the tenant_id indexes,
-    instead of relying on per-row ON DELETE CASCADE.
-    """
-    from siyu.db.models import Base
-
-    for table in reversed(Base.metadata.sorted_tables):
-        if "tenant_id" in table.c:
-            session.execute(delete(table).where(table.c.tenant_id == tenant_id))
-    session.execute(delete(Tenant).where(Tenant.id == tenant_id))
 
 
 # --- regions ----------------------------------------------------------------------------------
@@ -305,6 +291,8 @@ def create_staff(
     except IntegrityError as exc:  # a concurrent create with the same username
         raise DomainError("duplicate", object="staff", value=data.username) from exc
     _set_stores(session, tenant_id, staff.id, data.store_ids)
+    if staff.wecom_userid:  # friends parked against this WeCom member are theirs now
+        _wecom_userid_set(session, staff)
     audit.record(
         session,
         tenant_id=tenant_id,
@@ -366,6 +354,17 @@ def _keep_an_owner(session: Session, *, tenant_id: int, leaving_id: int) -> None
         raise DomainError("last_owner")
 
 
+def _wecom_userid_set(session: Session, staff: Staff) -> None:
+    events.record(
+        session,
+        "staff.wecom_userid_set",
+        tenant_id=staff.tenant_id,
+        aggregate="staff",
+        aggregate_id=staff.id,
+        data={"wecom_userid": staff.wecom_userid},
+    )
+
+
 def update_staff(
     session: Session, *, tenant_id: int, staff_id: int, data: schemas.StaffUpdate, actor: Principal | None
 ) -> Staff:
@@ -386,9 +385,23 @@ def update_staff(
         staff.phone_e164 = normalise_phone(data.phone) if data.phone else None
     if data.password is not None:
         staff.password_hash = hash_password(data.password)
-        revoke_staff_tokens(session, tenant_id=tenant_id, staff_id=staff.id)
+        events.record(
+            session,
+            "staff.password_changed",
+            tenant_id=tenant_id,
+            aggregate="staff",
+            aggregate_id=staff.id,
+            required=True,
+        )
     if data.status == "departed":
-        revoke_staff_tokens(session, tenant_id=tenant_id, staff_id=staff.id)
+        events.record(
+            session,
+            "staff.departed",
+            tenant_id=tenant_id,
+            aggregate="staff",
+            aggregate_id=staff.id,
+            required=True,
+        )
     if data.store_ids is not None:
         _set_stores(session, tenant_id, staff.id, data.store_ids)
     if "wecom_userid" in data.model_fields_set and data.wecom_userid != staff.wecom_userid:
@@ -397,6 +410,8 @@ def update_staff(
         ):
             raise DomainError("duplicate", object="staff", value=data.wecom_userid)
         staff.wecom_userid = data.wecom_userid
+    if data.wecom_userid is not None:  # friends parked against this WeCom member are theirs now
+        _wecom_userid_set(session, staff)
     audit.record(
         session,
         tenant_id=tenant_id,

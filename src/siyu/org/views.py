@@ -6,11 +6,12 @@ from fastapi import APIRouter, Response
 
 from siyu.access import Perm, Principal
 from siyu.api.deps import DB, Limit, PathId, QueryId, allow
+from siyu.api.platform import add_import_route
 from siyu.api.routing import TransactionalRoute
 from siyu.core.phone import mask_phone
 from siyu.org import schemas, service
+from siyu.org.imports import import_staff, import_stores
 from siyu.org.models import Staff
-from siyu.wecom import facade as wecom
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["organisation 组织"])
 
@@ -194,8 +195,6 @@ def create_staff(
 ) -> schemas.StaffRead:
     """Create a staff account with its stores."""
     staff = service.create_staff(db, tenant_id=principal.tenant_id, data=body, actor=principal)
-    if staff.wecom_userid:  # friends parked against this WeCom member are theirs now
-        wecom.attach_parked_friends(db, tenant_id=principal.tenant_id, staff_id=staff.id)
     return staff_read(staff, sorted(set(body.store_ids)), principal)
 
 
@@ -214,8 +213,6 @@ def update_staff(
     staff = service.update_staff(
         db, tenant_id=principal.tenant_id, staff_id=staff_id, data=body, actor=principal
     )
-    if body.wecom_userid is not None:
-        wecom.attach_parked_friends(db, tenant_id=principal.tenant_id, staff_id=staff.id)
     return one_staff(db, staff, principal)
 
 
@@ -232,3 +229,8 @@ def depart_staff(
         actor=principal,
     )
     return one_staff(db, staff, principal)
+
+
+add_import_route(router, "stores", import_stores, Perm.ORG_WRITE)
+
+add_import_route(router, "staff", import_staff, Perm.STAFF_WRITE)

@@ -8,11 +8,12 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
+from pydantic import ValidationError
 
 from siyu.core.errors import DomainError, RowError, rejected
 from siyu.core.inputs import control_character
@@ -175,3 +176,42 @@ def write_table(path: Path, headers: list[str], rows: Iterable[Sequence[Any]]) -
             writer.writerow(sanitise_row(row))
             count += 1
     return count
+
+
+# --- cells every importer reads --------------------------------------------------------------
+class BadCellError(Exception):
+    """One cell that cannot be read (an amount that is not money)."""
+
+    def __init__(self, column: str, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.column, self.zh, self.en = column, zh, en
+
+
+def yuan_to_fen(value: str, column: str) -> int:
+    """'59.9' / '59.90' / '¥1,299.00' → fen; more than two decimals or a negative amount is refused."""
+    text = value.replace("¥", "").replace(",", "").strip()
+    if text == "":
+        return 0
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise BadCellError(column, f"金额“{value}”无效", f"amount '{value}' is not a number") from None
+    fen = amount * 100
+    if fen != fen.to_integral_value() or amount < 0:
+        raise BadCellError(
+            column, f"金额“{value}”须为非负且最多两位小数", f"amount '{value}' must be ≥ 0 with ≤ 2 decimals"
+        )
+    return int(fen)
+
+
+def row_errors(row: int, exc: Exception) -> list[RowError]:
+    """What is wrong with one sheet row: a bad amount, or the schema's complaints."""
+    if isinstance(exc, BadCellError):
+        return [RowError(row, exc.column, "invalid_amount", exc.zh, exc.en)]
+    assert isinstance(exc, ValidationError)
+    return [
+        RowError(
+            row, ".".join(str(p) for p in e["loc"]) or None, "invalid", f"数据无效：{e['msg']}", e["msg"]
+        )
+        for e in exc.errors()
+    ]

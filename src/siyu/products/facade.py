@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.products.models import Product
+from siyu.products.schemas import CHANNEL_PATTERN, SKU_CODE, Fen
 
 
 @dataclass(frozen=True)
@@ -31,3 +32,13 @@ def products_by_code(session: Session, *, tenant_id: int, codes: set[str]) -> di
         )
     )
     return {r.code: ProductInfo(r.id, r.code, r.list_price_fen, r.cost_fen, r.status) for r in rows}
+
+
+__all__ = [
+    "CHANNEL_PATTERN",
+    "SKU_CODE",
+    "Fen",
+    "Product",
+    "ProductInfo",
+    "products_by_code",
+]

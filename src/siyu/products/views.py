@@ -8,9 +8,11 @@ from fastapi import APIRouter, Query
 
 from siyu.access import Perm, Principal
 from siyu.api.deps import DB, Limit, PathId, allow
+from siyu.api.platform import add_import_route
 from siyu.api.routing import TransactionalRoute
 from siyu.products import schemas as s
 from siyu.products import service
+from siyu.products.imports import import_products
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["products 商品"])
 
@@ -47,3 +49,6 @@ def get_product(
     return s.ProductRead.model_validate(
         service.get_product(db, tenant_id=principal.tenant_id, product_id=product_id)
     )
+
+
+add_import_route(router, "products", import_products, Perm.PRODUCTS_WRITE)

@@ -25,10 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.access import Principal
-from siyu.guides.models import GuideBindingEvent
-from siyu.orders.models import Footfall, Order, Refund
+from siyu.guides.facade import GuideBindingEvent
+from siyu.orders.facade import Footfall, Order, Refund
 from siyu.org import facade as org
-from siyu.org.models import Region, Staff, StaffStore, Store
+from siyu.org.facade import Region, Staff, StaffStore, Store
 from siyu.reports.facts import UNATTRIBUTED, StoreFacts, read_facts
 from siyu.reports.periods import COMPARISONS, comparison_days, day_bounds
 

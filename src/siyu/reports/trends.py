@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from siyu.customers.models import Customer, CustomerIdentity
-from siyu.orders.models import Order, Refund
-from siyu.org.models import Staff
+from siyu.customers.facade import Customer, CustomerIdentity
+from siyu.orders.facade import Order, Refund
+from siyu.org.facade import Staff
 from siyu.reports.periods import day_bounds
 
 

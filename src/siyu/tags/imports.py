@@ -25,7 +25,7 @@ from siyu.tags.models import Tag, TagGroup
 FINDERS = ("customer_number", "phone", "member_card", "wechat_unionid", "pos_customer_id")
 
 
-def import_tags(session: Session, *, tenant_id: int, table: Table, actor: Principal | None) -> dict[str, int]:
+def import_tags(session: Session, *, tenant_id: int, table: Table, actor: Principal | None) -> dict[str, int]:  # noqa: C901 - to split (docs/architecture.md)
     """Assign (or remove) tags row by row from a sheet; every row is checked before anything is written."""
     check_headers(table, ("tag_group", "tag"), (*FINDERS, "action"))
     groups = {

@@ -16,18 +16,16 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from siyu.access import Perm, Principal
-from siyu.audiences import engine as audience_engine
-from siyu.audiences import rules
-from siyu.audiences.index import engine_of, index_for
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found, rejected
 from siyu.customers.facade import MergeParties, customers_by_number, customers_in_scope
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
-from siyu.db.session import holds_tenant_lock, lock_tenant
+from siyu.db.session import lock_tenant
 from siyu.tags import schemas as s
 from siyu.tags.models import Tag, TagAssignment, TagEvent, TagGroup
+from siyu.tags.ports import rule_engine
 
 ASSIGNMENTS = table_of(TagAssignment)
 EVENTS = table_of(TagEvent)
@@ -83,13 +81,9 @@ def list_groups(
 
 
 def member_counts(session: Session, *, tenant_id: int) -> dict[int, int]:
-    """Customers per tag now, from the bitmaps (assignments past expiry not yet swept included)."""
-    index = index_for(
-        engine_of(session), tenant_id, holding_tag_lock=holds_tenant_lock(session, "tags", tenant_id)
-    )
-    with index.lock:
-        active = index.universe()
-        return {tag_id: bitmap.intersection_cardinality(active) for tag_id, bitmap in index.tags.items()}
+    """Customers per tag now, from the segment engine's bitmaps (assignments past expiry not yet
+    swept included)."""
+    return rule_engine().member_counts(session, tenant_id=tenant_id)
 
 
 def create_group(
@@ -139,20 +133,6 @@ def get_group(session: Session, *, tenant_id: int, group_id: int, principal: Pri
     return group
 
 
-def check_rule(session: Session, *, tenant_id: int, rule: dict[str, Any]) -> dict[str, Any]:
-    """Validate a rule tag's rule: parsed, references resolved, and no rule tags inside (no cycles)."""
-    node = rules.parse_rule(rule)
-    audience_engine.resolve(session, tenant_id=tenant_id, node=node, now=utcnow())
-    rule_tags = tags_of_kind(session, tenant_id=tenant_id, tag_ids=rules.tag_ids(node), kind="rule")
-    if rule_tags:
-        raise DomainError(
-            "invalid_tag",
-            reason_zh=f"规则标签不能引用其他规则标签（{rule_tags}）",
-            reason_en=f"a rule tag cannot use other rule tags ({rule_tags})",
-        )
-    return rules.dump_rule(node)
-
-
 def create_tag(
     session: Session, *, tenant_id: int, group_id: int, data: s.TagCreate, principal: Principal | None
 ) -> Tag:
@@ -168,7 +148,7 @@ def create_tag(
                 reason_zh="规则标签组的标签需要规则",
                 reason_en="tags of a rule group need a rule",
             )
-        rule = check_rule(session, tenant_id=tenant_id, rule=data.rule)
+        rule = rule_engine().check_rule(session, tenant_id=tenant_id, rule=data.rule)
     elif data.rule is not None:
         raise DomainError(
             "invalid_tag",
@@ -273,7 +253,7 @@ def _load_tags(session: Session, tenant_id: int, tag_ids: list[int]) -> dict[int
     }
 
 
-def change_assignments(
+def change_assignments(  # noqa: C901 - to split (docs/architecture.md)
     session: Session,
     *,
     tenant_id: int,
@@ -511,20 +491,15 @@ def tag_history(
 
 
 # --- rule tags and expiry ----------------------------------------------------------------------
-def refresh_rule_tag(
-    session: Session, *, tenant_id: int, tag_id: int, now: dt.datetime | None = None
+def set_rule_members(
+    session: Session, *, tenant_id: int, tag_id: int, members: BitMap, now: dt.datetime
 ) -> s.RefreshResult:
-    """Bring a rule tag's members to what its rule selects now (adds and removals are history)."""
-    now = now or utcnow()
+    """Make a rule tag's members exactly `members` (customer numbers); adds and removals are
+    history. The caller evaluated the rule before this takes the tag lock: the engine reads the
+    log under that lock's shared form."""
     tag, group = get_tag(session, tenant_id=tenant_id, tag_id=tag_id, principal=None)
     if group.kind != "rule" or tag.rule is None:
-        raise DomainError(
-            "invalid_tag", reason_zh="只有规则标签可以刷新", reason_en="only rule tags are refreshed"
-        )
-    # Evaluate before taking the tag lock: the engine reads the log under that lock's shared form.
-    target = audience_engine.evaluate(
-        session, tenant_id=tenant_id, rule=tag.rule, now=now, use_cache=False
-    ).members
+        raise not_rule_tag()
     lock_tenant(session, "tags", tenant_id)
     current: dict[int, tuple[int, int]] = {
         number: (a_id, customer_id)
@@ -535,7 +510,7 @@ def refresh_rule_tag(
         )
     }
     held = BitMap(current.keys())
-    adds, removals = target - held, held - target
+    adds, removals = members - held, held - members
     source = ("rule", tag.id)
     writes = _Writes()
     ids = customers_by_number(session, tenant_id=tenant_id, numbers=list(adds))
@@ -559,14 +534,19 @@ def refresh_rule_tag(
         writes.events.append(_event(tenant_id, tag.id, customer_id, number, "removed", source, now, None))
     _flush(session, writes)
     tag.refreshed_at = now
-    return s.RefreshResult(tag_id=tag.id, members=len(target), added=len(adds), removed=len(removals))
+    return s.RefreshResult(tag_id=tag.id, members=len(members), added=len(adds), removed=len(removals))
 
 
-def refresh_all_rule_tags(
-    session: Session, *, tenant_id: int, now: dt.datetime | None = None
-) -> list[s.RefreshResult]:
-    """Refresh every rule tag of a tenant."""
-    tag_ids = list(
+def not_rule_tag() -> DomainError:
+    """Refreshing a tag that has no rule."""
+    return DomainError(
+        "invalid_tag", reason_zh="只有规则标签可以刷新", reason_en="only rule tags are refreshed"
+    )
+
+
+def rule_tag_ids(session: Session, *, tenant_id: int) -> list[int]:
+    """Every rule tag of a tenant, oldest first."""
+    return list(
         session.scalars(
             select(Tag.id)
             .join(TagGroup, TagGroup.id == Tag.group_id)
@@ -574,7 +554,6 @@ def refresh_all_rule_tags(
             .order_by(Tag.id)
         )
     )
-    return [refresh_rule_tag(session, tenant_id=tenant_id, tag_id=t, now=now) for t in tag_ids]
 
 
 def sweep_expired(session: Session, *, tenant_id: int, now: dt.datetime | None = None) -> int:

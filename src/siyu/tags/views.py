@@ -6,10 +6,13 @@ from fastapi import APIRouter, status
 
 from siyu.access import Perm, Principal
 from siyu.api.deps import DB, PathId, allow
+from siyu.api.platform import add_import_route
 from siyu.api.routing import TransactionalRoute
 from siyu.tags import schemas as s
 from siyu.tags import service
+from siyu.tags.imports import import_tags
 from siyu.tags.models import Tag, TagGroup
+from siyu.tags.ports import rule_engine
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["tags 标签"])
 
@@ -95,7 +98,7 @@ def get_tag(tag_id: PathId, db: DB, principal: Principal = allow(Perm.TAGS_READ)
 def refresh_tag(tag_id: PathId, db: DB, principal: Principal = allow(Perm.TAGS_MANAGE)) -> s.RefreshResult:
     """Run a rule tag's rule now and bring its members up to date."""
     service.get_tag(db, tenant_id=principal.tenant_id, tag_id=tag_id, principal=principal)
-    return service.refresh_rule_tag(db, tenant_id=principal.tenant_id, tag_id=tag_id)
+    return rule_engine().refresh_rule_tag(db, tenant_id=principal.tenant_id, tag_id=tag_id)
 
 
 @router.post("/tag-assignments/batch", response_model=s.AssignmentResult, summary="Tag in bulk 批量打标签")
@@ -194,3 +197,6 @@ def tag_history(
             db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal
         )
     ]
+
+
+add_import_route(router, "tags", import_tags, Perm.TAGS_ASSIGN)

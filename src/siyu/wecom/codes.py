@@ -26,11 +26,10 @@ from siyu.core.errors import DomainError, not_found
 from siyu.db.base import table_of
 from siyu.db.session import unit_of_work
 from siyu.org import facade as org
-from siyu.org.models import Staff
+from siyu.org.facade import Staff
 from siyu.platform import audit
 from siyu.platform.secrets import unseal
-from siyu.tags import schemas as tag_schemas
-from siyu.tags import service as tags
+from siyu.tags import facade as tags
 from siyu.wecom.client import WeComApiError, WeComClient
 from siyu.wecom.models import ChannelCode, ChannelCodeDay, WeComConfig
 from siyu.wecom.schemas import ChannelCodeCreate
@@ -326,17 +325,15 @@ def apply_code_events(
         code = codes.get(state)
         if code is not None:
             _count(session, tenant_id, code.id, at.astimezone(zone).date(), staff_id, "deletes")
-    by_code: dict[int, list[tag_schemas.AssignmentItem]] = {}
+    by_code: dict[int, list[tags.AssignmentItem]] = {}
     for (customer_id, tag_id), code_id in items.items():
-        by_code.setdefault(code_id, []).append(
-            tag_schemas.AssignmentItem(customer_id=customer_id, tag_id=tag_id)
-        )
+        by_code.setdefault(code_id, []).append(tags.AssignmentItem(customer_id=customer_id, tag_id=tag_id))
     for code_id, tag_items in by_code.items():
         try:
             tags.change_assignments(
                 session,
                 tenant_id=tenant_id,
-                batch=tag_schemas.AssignmentBatch(items=tag_items),
+                batch=tags.AssignmentBatch(items=tag_items),
                 principal=None,
                 source=("wecom", code_id),
             )

@@ -16,9 +16,8 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
 from siyu.db.session import unit_of_work
-from siyu.tags import schemas as tag_schemas
-from siyu.tags import service as tags
-from siyu.tags.models import Tag, TagAssignment, TagGroup
+from siyu.tags import facade as tags
+from siyu.tags.facade import Tag, TagAssignment, TagGroup
 from siyu.wecom.client import WeComClient
 
 RETIRED = "（已删除）"
@@ -96,9 +95,9 @@ def _mirror(session: Session, tenant_id: int, wecom_groups: list[dict[str, Any]]
             )
         )
         if holders:
-            batch = tag_schemas.AssignmentBatch(
+            batch = tags.AssignmentBatch(
                 action="remove",
-                items=[tag_schemas.AssignmentItem(customer_id=c, tag_id=tag.id) for c in holders],
+                items=[tags.AssignmentItem(customer_id=c, tag_id=tag.id) for c in holders],
             )
             tags.change_assignments(
                 session, tenant_id=tenant_id, batch=batch, principal=None, source=("wecom", None)

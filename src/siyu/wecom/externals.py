@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from siyu.customers import facade as customers
-from siyu.customers.identity import IdentityKey
+from siyu.customers.facade import IdentityKey
 
 
 def customers_of(

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from siyu.customers.facade import register_customer_reference
 from siyu.db.base import table_of
-from siyu.org.models import Staff
+from siyu.org.facade import Staff
 from siyu.wecom import members
 from siyu.wecom.models import CustomerGroupMember, Transfer, WeComFriend
 
@@ -30,3 +30,9 @@ def attach_parked_friends(session: Session, *, tenant_id: int, staff_id: int) ->
     if not userid:
         return 0
     return members.attach_parked(session, tenant_id=tenant_id, staff_by_userid={userid: staff_id})
+
+
+__all__ = [
+    "WeComFriend",
+    "attach_parked_friends",
+]

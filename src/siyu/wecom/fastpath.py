@@ -88,18 +88,18 @@ class CallbackFastPath:
             future: asyncio.Future[tuple[int, int, bool]] = loop.create_future()
             self._committer()
             self.waiting.put(_Pending(match.group(1), params, body, loop, future))
-            tenant_id, inbox_id, new = await future
+            tenant_id, _inbox_id, new = await future
         except DomainError as exc:
             await (await domain_error_handler(request, exc))(scope, receive, send)
             return
         await PlainTextResponse("success")(scope, receive, send)
         if new:  # handed to the worker once the stored row is committed and answered (applied right
             # here, off the event loop, when no worker thread runs)
-            worker = self.state.wecom_worker
-            if worker.thread is not None and worker.thread.is_alive():
-                worker.submit(tenant_id, inbox_id)  # a queue put
-            else:
-                await run_in_threadpool(worker.submit, tenant_id, inbox_id)
+            runner = self.state.jobs
+            if runner.running:
+                runner.trigger("wecom.inbox", tenant_id=tenant_id)  # an in-memory nudge
+            elif self.state.settings.workers == "in-process":
+                await run_in_threadpool(runner.trigger, "wecom.inbox", tenant_id=tenant_id)
 
     def _committer(self) -> None:
         if self.thread is not None and self.thread.is_alive():

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.customers import facade as customers
-from siyu.customers.identity import IdentityKey
+from siyu.customers.facade import IdentityKey
 from siyu.db.base import table_of
 from siyu.db.session import unit_of_work
 from siyu.org import facade as org
-from siyu.org.models import Staff
+from siyu.org.facade import Staff
 from siyu.wecom.client import WeComClient
 from siyu.wecom.externals import customers_of
 from siyu.wecom.models import CustomerGroup, CustomerGroupDay, CustomerGroupMember, WeComInbox

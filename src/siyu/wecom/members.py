@@ -26,7 +26,7 @@ from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.customers import facade as customers
 from siyu.db.session import unit_of_work
-from siyu.guides.service import BindingBook
+from siyu.guides.facade import BindingBook
 from siyu.org import facade as org
 from siyu.platform import audit
 from siyu.wecom.client import WeComApiError, WeComClient
@@ -114,13 +114,31 @@ def _map(session: Session, tenant_id: int, rows: list[WeComMember], result: Sync
     """Map active members to staff (creating guides when the brand allows it) and attach their
     parked friends."""
     active = {row.userid: row.name for row in rows if row.status == "active"}
+    # Staff created or given a UserID here attach their parked friends at once (the event's
+    # policy, see wecom.subscribers); the rest are attached below. Both count as attached.
+    parked_before = _parked(session, tenant_id, set(active))
     mapped, created = org.map_wecom_members(
         session, tenant_id=tenant_id, names=active, create=_create_staff(session, tenant_id)
     )
     result.mapped += len(mapped)
     result.created_staff += len(created)
     result.unmapped += len(set(active) - set(mapped))
-    result.attached += attach_parked(session, tenant_id=tenant_id, staff_by_userid=mapped)
+    attach_parked(session, tenant_id=tenant_id, staff_by_userid=mapped)
+    result.attached += parked_before - _parked(session, tenant_id, set(active))
+
+
+def _parked(session: Session, tenant_id: int, userids: set[str]) -> int:
+    """Friends parked against these UserIDs."""
+    if not userids:
+        return 0
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(WeComFriend)
+            .where(WeComFriend.tenant_id == tenant_id, WeComFriend.parked_userid.in_(sorted(userids)))
+        )
+        or 0
+    )
 
 
 def apply_directory(

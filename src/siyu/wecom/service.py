@@ -20,19 +20,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from siyu import events
 from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.customers import facade as customers
 from siyu.db.base import table_of
 from siyu.db.session import cross_tenant_access, unit_of_work
-from siyu.guides.service import BindingBook
+from siyu.guides.facade import BindingBook
 from siyu.org import facade as org
-from siyu.org.models import Staff, Tenant
+from siyu.org.facade import Staff, Tenant
 from siyu.platform import audit
 from siyu.platform.secrets import seal, unseal
-from siyu.settings import get_settings
-from siyu.wecom import codes, corp_tags, externals, groups, members, transfers, xml
+from siyu.wecom import codes, externals, groups, members, transfers, xml
 from siyu.wecom.crypto import CallbackRefusedError, WeComCrypto
 from siyu.wecom.models import WeComConfig, WeComFriend, WeComFriendEvent, WeComInbox
 
@@ -228,15 +228,13 @@ HANDLED = (
 BATCH = 200
 
 
-def process(engine: Engine, *, tenant_id: int, inbox_id: int, api_base: str | None = None) -> str | None:
+def process(engine: Engine, *, tenant_id: int, inbox_id: int) -> str | None:
     """Apply one stored callback, once; returns its outcome (None when already processed)."""
-    outcomes = process_batch(engine, tenant_id=tenant_id, inbox_ids=[inbox_id], api_base=api_base)
+    outcomes = process_batch(engine, tenant_id=tenant_id, inbox_ids=[inbox_id])
     return outcomes.get(inbox_id)
 
 
-def process_pending(
-    engine: Engine, *, tenant_id: int, limit: int = 100_000, api_base: str | None = None
-) -> dict[str, int]:
+def process_pending(engine: Engine, *, tenant_id: int, limit: int = 100_000) -> dict[str, int]:
     """Process every stored callback not processed yet, oldest first (retries, catch-up)."""
     with unit_of_work(engine, tenant_id=tenant_id) as session:
         ids = list(
@@ -250,16 +248,12 @@ def process_pending(
     counts: dict[str, int] = {}
     for i in range(0, len(ids), BATCH):
         batch = ids[i : i + BATCH]
-        for outcome in process_batch(
-            engine, tenant_id=tenant_id, inbox_ids=batch, api_base=api_base
-        ).values():
+        for outcome in process_batch(engine, tenant_id=tenant_id, inbox_ids=batch).values():
             counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
 
-def process_batch(
-    engine: Engine, *, tenant_id: int, inbox_ids: list[int], api_base: str | None = None
-) -> dict[int, str]:
+def process_batch(engine: Engine, *, tenant_id: int, inbox_ids: list[int]) -> dict[int, str]:
     """Apply stored callbacks in one transaction, in arrival order; each row exactly once.
 
     Rows are claimed with one conditional UPDATE (rows another worker claimed are skipped); what
@@ -297,29 +291,30 @@ def process_batch(
             if item[0].event not in ("change_external_chat", "change_external_tag", "change_contact")
         ]
         follow_ups = _apply_batch(session, tenant_id, contacts)
+        # What WeCom must be asked once this commits (welcome messages, re-pointed codes, the corp
+        # tags and groups to read again) is recorded as events; wecom.subscribers turns them into jobs.
+        changes = [
+            events.Event(
+                "wecom.friend_added_via_code",
+                tenant_id,
+                "channel_code",
+                f.code_id,
+                {"kind": f.kind, "code_id": f.code_id, "welcome_code": f.welcome_code, "text": f.text},
+            )
+            for f in follow_ups
+        ]
+        if tag_changes:
+            changes.append(events.Event("wecom.corp_tags_changed", tenant_id, "wecom", None, {}))
+        if to_sync:
+            changes.append(
+                events.Event("wecom.chats_changed", tenant_id, "wecom", None, {"chat_ids": to_sync})
+            )
+        events.record_many(session, changes)
         outcomes = {row.id: row.outcome or "applied" for row in rows}
-    # Committed: now the WeCom calls the events asked for (welcome messages, re-pointed codes,
-    # groups to read again).
-    base = api_base or get_settings().wecom_api_base
-    codes.run_follow_ups(engine, tenant_id=tenant_id, follow_ups=follow_ups, api_base=base)
-    if tag_changes:
-        try:
-            with unit_of_work(engine, tenant_id=tenant_id) as session:
-                client = codes.client_for(session, tenant_id=tenant_id, api_base=base)
-            corp_tags.sync_corp_tags(engine, tenant_id=tenant_id, client=client)
-        except Exception:  # WeCom unreachable or no secret: the next tag change reads it all again
-            log.exception("reading WeCom's customer tags failed")
-    if to_sync:
-        try:
-            with unit_of_work(engine, tenant_id=tenant_id) as session:
-                client = codes.client_for(session, tenant_id=tenant_id, api_base=base)
-            groups.sync_groups(engine, tenant_id=tenant_id, chat_ids=to_sync, client=client)
-        except Exception:  # WeCom unreachable or no secret: the groups stay marked for the next sync
-            log.exception("reading groups %s again from WeCom failed", to_sync)
     return outcomes
 
 
-def _apply_batch(
+def _apply_batch(  # noqa: C901 - to split (docs/architecture.md)
     session: Session, tenant_id: int, items: list[tuple[WeComInbox, dict[str, str]]]
 ) -> list[codes.FollowUp]:
     def skip(row: WeComInbox, outcome: str, reason: str) -> None:

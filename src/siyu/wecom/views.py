@@ -100,11 +100,18 @@ def receive_callback(
     body: bytes = Depends(raw_body),
 ) -> PlainTextResponse:
     """Verify, decrypt and store the callback, then acknowledge; it is processed right after, once."""
-    tenant_id, inbox_id, new = service.receive(db, body=body, **asdict(signed))
+    tenant_id, _inbox_id, new = service.receive(db, body=body, **asdict(signed))
     set_session_tenant(db, tenant_id)
     if new:  # handed to the worker after the response, once the stored row is committed
-        background.add_task(request.app.state.wecom_worker.submit, tenant_id, inbox_id)
+        background.add_task(_apply_soon, request, tenant_id)
     return PlainTextResponse("success")
+
+
+def _apply_soon(request: Request, tenant_id: int) -> None:
+    """Nudge the in-process runner (or apply here when the server runs no job threads)."""
+    runner = request.app.state.jobs
+    if runner.running or request.app.state.settings.workers == "in-process":
+        runner.trigger("wecom.inbox", tenant_id=tenant_id)
 
 
 @router.put("/wecom/settings", response_model=WeComStatus, summary="WeCom settings 企业微信配置")

@@ -1,0 +1,321 @@
+"""Claiming and running jobs: the in-process runner of the embedded default and `siyu worker`.
+
+A runner is a few threads that claim due jobs, run their handlers and record the outcome. In the
+embedded default the server starts one (`SIYU_WORKERS=in-process`), woken at once after a commit that
+queued work; in production `siyu worker --processes N` runs N of them as separate processes (the
+server then runs none), each polling every `poll_s` as well, and they share the queue safely.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_, select, update
+
+from siyu.core.clock import utcnow
+from siyu.db.session import read_connection, unit_of_work
+from siyu.jobs import JOBS, KINDS, PENDING_CHECKS, JobRun, add_waker, ensure_schedules, remove_waker
+
+log = logging.getLogger("siyu.jobs")
+MAX_BACKOFF_S = 600
+
+
+def backoff_s(attempt: int) -> int:
+    """Seconds before try `attempt + 1`: 2, 4, 8 … capped at ten minutes."""
+    return int(min(MAX_BACKOFF_S, 2**attempt))
+
+
+def worker_name() -> str:
+    """Who holds a claim: host, process and thread (shown by `siyu jobs list`)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+def claim(engine: Engine, *, worker: str, limit: int = 1, kinds: set[str] | None = None) -> list[JobRun]:
+    """Take up to `limit` due jobs (queued and due, or running with a lapsed lease)."""
+    now = utcnow()
+    due = or_(
+        and_(JOBS.c.status == "queued", JOBS.c.run_at <= now),
+        and_(JOBS.c.status == "running", JOBS.c.locked_until < now),
+    )
+    wanted = select(JOBS.c.id).where(due)
+    if kinds is not None:
+        wanted = wanted.where(JOBS.c.kind.in_(sorted(kinds)))
+    wanted = wanted.order_by(JOBS.c.run_at, JOBS.c.id).limit(limit)
+    # Look first without taking SQLite's write lock: most looks find nothing, and the server's
+    # requests must not queue behind an idle worker.
+    with read_connection(engine) as connection, connection.begin():
+        if connection.execute(wanted).first() is None:
+            return []
+    with unit_of_work(engine) as session:
+        if session.get_bind().dialect.name == "postgresql":
+            wanted = wanted.with_for_update(skip_locked=True)
+        ids = list(session.scalars(wanted))
+        if not ids:
+            return []
+        rows = session.execute(
+            update(JOBS)
+            .where(JOBS.c.id.in_(ids), due)
+            .values(status="running", locked_by=worker, attempts=JOBS.c.attempts + 1, locked_until=now)
+            .returning(JOBS.c.id, JOBS.c.kind, JOBS.c.tenant_id, JOBS.c.payload, JOBS.c.attempts)
+        ).all()
+        runs = [JobRun(r.id, r.kind, r.tenant_id, r.payload or {}, r.attempts) for r in rows]
+        for run in runs:  # each kind's own lease
+            lease = KINDS[run.kind].lease_s if run.kind in KINDS else 300
+            session.execute(
+                update(JOBS).where(JOBS.c.id == run.id).values(locked_until=now + timedelta(seconds=lease))
+            )
+    return runs
+
+
+def finish(engine: Engine, run: JobRun, *, worker: str, error: BaseException | None) -> str:
+    """Record how a run went; answers the job's new status. Only the claim's holder writes."""
+    now = utcnow()
+    with unit_of_work(engine) as session:
+        row = session.execute(
+            select(JOBS.c.every_s, JOBS.c.max_attempts).where(JOBS.c.id == run.id, JOBS.c.locked_by == worker)
+        ).first()
+        if row is None:  # the lease lapsed and another worker took it over
+            return "lost"
+        values: dict[str, Any] = {"locked_until": None}  # locked_by stays: who ran it last
+        if error is None and row.every_s:
+            values |= {"status": "queued", "run_at": now + timedelta(seconds=row.every_s), "attempts": 0}
+            values |= {"finished_at": now, "last_error": None}
+        elif error is None:
+            values |= {"status": "done", "finished_at": now, "last_error": None}
+        else:
+            text = "".join(traceback.format_exception_only(type(error), error)).strip()[:1000]
+            values["last_error"] = text
+            if row.every_s or run.attempt < row.max_attempts:
+                values |= {"status": "queued", "run_at": now + timedelta(seconds=backoff_s(run.attempt))}
+            else:
+                values |= {"status": "failed", "finished_at": now}
+        session.execute(update(JOBS).where(JOBS.c.id == run.id, JOBS.c.locked_by == worker).values(**values))
+        return str(values["status"])
+
+
+def run_one(engine: Engine, run: JobRun, *, worker: str, context: dict[str, Any]) -> str:
+    """Run a claimed job's handler and record the outcome."""
+    kind = KINDS.get(run.kind)
+    error: BaseException | None = None
+    try:
+        if kind is None:
+            raise LookupError(f"no handler for job kind {run.kind!r} in this process")
+        kind.handler(engine, JobRun(run.id, run.kind, run.tenant_id, run.payload, run.attempt, context))
+    except Exception as exc:  # a job's failure is recorded and retried; the worker goes on
+        log.warning("job %s (%s) failed on attempt %s: %s", run.id, run.kind, run.attempt, exc)
+        error = exc
+    return finish(engine, run, worker=worker, error=error)
+
+
+def run_due(
+    engine: Engine,
+    *,
+    context: dict[str, Any] | None = None,
+    limit: int | None = None,
+    worker: str | None = None,
+) -> int:
+    """Run due jobs in this thread until none is due (or `limit` ran); answers how many ran.
+    `siyu jobs run`, the tests and the benchmarks drive the queue with it."""
+    worker = worker or worker_name()
+    ran = 0
+    while limit is None or ran < limit:
+        runs = claim(engine, worker=worker, limit=1)
+        if not runs:
+            return ran
+        run_one(engine, runs[0], worker=worker, context=context or {})
+        ran += 1
+    return ran
+
+
+@dataclass
+class Runner:
+    """Threads that run jobs while the process lives (the server's lifespan, or `siyu worker`)."""
+
+    engine: Engine
+    threads: int = 2
+    poll_s: float = 1.0
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._wake = threading.Condition()
+        self._pending_wakes = 0
+        self._stopping = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._users = 0
+        self._busy = 0
+        self.ran = 0
+        # kind -> (first trigger, due, brands): in-memory nudges, see trigger()
+        self._triggers: dict[str, tuple[float, float, set[int]]] = {}
+
+    def start(self) -> None:
+        """Queue the schedules and start the threads (once, however many lifespans share it)."""
+        with self._lock:
+            self._users += 1
+            if self._workers:
+                return
+            with unit_of_work(self.engine) as session:
+                ensure_schedules(session)
+            self._stopping.clear()
+            add_waker(self._on_commit)
+            for i in range(self.threads):
+                thread = threading.Thread(target=self._loop, name=f"siyu-jobs-{i}", daemon=True)
+                thread.start()
+                self._workers.append(thread)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """When the last user stops: finish the running jobs, then end the threads."""
+        with self._lock:
+            self._users -= 1
+            if self._users > 0 or not self._workers:
+                return
+            workers, self._workers = self._workers, []
+        remove_waker(self._on_commit)
+        self._stopping.set()
+        self.wake()
+        for thread in workers:
+            thread.join(timeout=timeout_s)
+
+    @property
+    def running(self) -> bool:
+        return bool(self._workers)
+
+    def _on_commit(self, reasons: set[str]) -> None:
+        if "events" in reasons and "events.relay" in KINDS:  # dispatch now, not at the next schedule
+            self.trigger("events.relay", quiet_s=0.0, max_wait_s=0.0)
+        self.wake()
+
+    def wake(self) -> None:
+        """Something was queued: look now instead of at the next poll."""
+        with self._wake:
+            self._pending_wakes += 1
+            self._wake.notify_all()
+
+    def trigger(
+        self, kind: str, *, tenant_id: int | None = None, quiet_s: float = 0.02, max_wait_s: float = 1.0
+    ) -> None:
+        """Run `kind` soon in this process, without a job row: for hot paths whose own table is the
+        durable queue (stored WeCom callbacks), with a schedule of the same kind as the catch-up. A
+        burst of triggers is gathered: the run starts once no trigger came for `quiet_s`, but never
+        later than `max_wait_s` after the first. Without threads (a server without workers), the
+        handler runs here and now."""
+        if not self._workers:
+            run_now = JobRun(0, kind, None, {"tenants": [tenant_id]} if tenant_id else {}, 1, self.context)
+            KINDS[kind].handler(self.engine, run_now)
+            return
+        now = time.monotonic()
+        with self._wake:
+            first, _due, tenants = self._triggers.get(kind, (now, now, set()))
+            if tenant_id is not None:
+                tenants.add(tenant_id)
+            self._triggers[kind] = (first, min(now + quiet_s, first + max_wait_s), tenants)
+            self._pending_wakes += 1
+            self._wake.notify()
+
+    def _due_trigger(self) -> tuple[str, set[int]] | float | None:
+        """A trigger that is due (taken), or seconds until the next one, or None."""
+        now = time.monotonic()
+        with self._wake:
+            if not self._triggers:
+                return None
+            kind, (_first, due, tenants) = min(self._triggers.items(), key=lambda item: item[1][1])
+            if due > now:
+                return due - now
+            del self._triggers[kind]
+            return kind, tenants
+
+    def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until no job is due and none is running here (tests, benchmarks, demo sessions).
+        Without threads, run the due jobs in this thread."""
+        if not self._workers:
+            while True:
+                relayed = 0
+                if "events.relay" in KINDS and any(check(self.engine) for check in PENDING_CHECKS):
+                    KINDS["events.relay"].handler(
+                        self.engine, JobRun(0, "events.relay", None, {}, 1, self.context)
+                    )
+                    relayed = 1
+                if run_due(self.engine, context=self.context) + relayed == 0:
+                    return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.wake()
+            time.sleep(0.02)
+            with self._wake:
+                idle = self._busy == 0
+            if idle and not self._triggers and not self._has_due():
+                if any(check(self.engine) for check in PENDING_CHECKS):
+                    self.trigger("events.relay", quiet_s=0.0, max_wait_s=0.0)
+                    continue
+                with self._wake:
+                    if self._busy == 0:
+                        return
+        raise TimeoutError("jobs still running after the drain timeout")
+
+    def _outbox_waits(self) -> bool:
+        """Events ready to dispatch that no commit here announced (recorded by another process)."""
+        try:
+            return any(check(self.engine) for check in PENDING_CHECKS)
+        except Exception:  # the database went away for a moment: the next look will tell
+            log.exception("looking at the outbox failed")
+            return False
+
+    def _has_due(self) -> bool:
+        now = utcnow()
+        with unit_of_work(self.engine) as session:
+            return (
+                session.scalar(
+                    select(JOBS.c.id).where(JOBS.c.status == "queued", JOBS.c.run_at <= now).limit(1)
+                )
+                is not None
+            )
+
+    def _run_trigger(self, kind: str, tenants: set[int]) -> None:
+        payload: dict[str, Any] = {"tenants": sorted(tenants)} if tenants else {}
+        try:
+            KINDS[kind].handler(self.engine, JobRun(0, kind, None, payload, 1, self.context))
+        except Exception:  # the schedule of the same kind catches up
+            log.exception("triggered %s failed", kind)
+
+    def _loop(self) -> None:
+        worker = worker_name()
+        while not self._stopping.is_set():
+            with self._wake:
+                self._busy += 1
+            wait: float = self.poll_s
+            try:
+                due = self._due_trigger()
+                if isinstance(due, tuple):
+                    self._run_trigger(*due)
+                    continue
+                if due is not None:
+                    wait = min(wait, due)
+                runs = claim(self.engine, worker=worker, limit=1)
+                for run in runs:
+                    run_one(self.engine, run, worker=worker, context=self.context)
+                    self.ran += 1
+            except Exception:  # the database went away for a moment: log, wait, go on
+                log.exception("claiming jobs failed")
+                runs = []
+            finally:
+                with self._wake:
+                    self._busy -= 1
+            if runs:
+                continue
+            with self._wake:
+                woken = self._pending_wakes > 0 or self._stopping.is_set()
+                if not woken:
+                    woken = self._wake.wait(timeout=wait)
+                self._pending_wakes = 0
+            # A quiet poll: events another process recorded wait in the outbox (at most one look
+            # per poll, so events held back by a failing one never spin the loop).
+            if not woken and wait == self.poll_s and "events.relay" in KINDS and self._outbox_waits():
+                self.trigger("events.relay", quiet_s=0.0, max_wait_s=0.0)
