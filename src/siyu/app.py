@@ -20,10 +20,11 @@ from siyu.api.limits import BodySizeLimit
 from siyu.api.platform import router as platform_router
 from siyu.audiences.views import router as audiences_router
 from siyu.auth.views import router as auth_router
+from siyu.console import customer_pages, home_pages, order_pages, sessions, settings_pages
 from siyu.console import jobs_page as console_jobs
+from siyu.console import rendering as console
 from siyu.console import security as console_security
 from siyu.console import segments as console_segments
-from siyu.console import views as console
 from siyu.console import wecom_pages as console_wecom
 from siyu.core.errors import DomainError
 from siyu.customers.views import router as customers_router
@@ -120,7 +121,11 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     app.state.sessionmaker = session_factory(engine)
     app.state.read_sessionmaker = session_factory(read_only_engine(engine))  # routes marked read_only
     for router in (
-        console.router,
+        sessions.router,
+        home_pages.router,
+        customer_pages.router,
+        order_pages.router,
+        settings_pages.router,
         console_segments.router,
         console_wecom.router,
         console_jobs.router,

@@ -20,7 +20,7 @@ from siyu.api.routing import read_only
 from siyu.audiences import schemas as audience_schemas
 from siyu.audiences import service as audiences
 from siyu.audiences.views import snapshot_download
-from siyu.console.views import console_router, forbidden, lang_of, not_found_page, page_principal, render
+from siyu.console.rendering import console_router, forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.errors import DomainError
 from siyu.customers.models import CONSENT_PURPOSES
 from siyu.orders.models import FIXED_CHANNELS

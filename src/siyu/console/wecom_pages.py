@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from siyu.access import Perm, Principal
 from siyu.api.deps import MAX_ID
 from siyu.api.routing import read_only
-from siyu.console.views import console_router, forbidden, lang_of, not_found_page, page_principal, render
+from siyu.console.rendering import console_router, forbidden, lang_of, not_found_page, page_principal, render
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.customers.models import Customer

@@ -189,8 +189,9 @@ class CustomerFilter(BaseModel):
     created_to: Instant | None = Field(
         default=None, description="ISO 8601 with a zone, 2000-01-01 … 2100-12-31"
     )
-    phone_ending: str | None = Field(
-        default=None,
-        max_length=15,
-        description="the last digits of the phone (four for who may not see phones)",
-    )
+
+
+class CustomerSearch(CustomerFilter):
+    """The console's search adds a phone ending (the last four digits for who may not see phones)."""
+
+    phone_ending: str | None = Field(default=None, max_length=15)

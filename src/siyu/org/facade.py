@@ -127,6 +127,59 @@ USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
 EMPLOYEE_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
+def guides_of_store(session: Session, *, tenant_id: int, store_id: int) -> list[tuple[int, str, str]]:
+    """The active guides of a store: (id, name, employee number)."""
+    return [
+        (i, n, e)
+        for i, n, e in session.execute(
+            select(Staff.id, Staff.name, Staff.employee_no)
+            .join(StaffStore, StaffStore.staff_id == Staff.id)
+            .where(
+                StaffStore.tenant_id == tenant_id,
+                StaffStore.store_id == store_id,
+                Staff.role == "guide",
+                Staff.status == "active",
+            )
+        )
+    ]
+
+
+def staff_names(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Name and employee number of staff members (any status)."""
+    if not ids:
+        return {}
+    return {
+        i: (n, e)
+        for i, n, e in session.execute(
+            select(Staff.id, Staff.name, Staff.employee_no).where(
+                Staff.tenant_id == tenant_id, Staff.id.in_(sorted(ids))
+            )
+        )
+    }
+
+
+def stores_of(
+    session: Session, *, tenant_id: int, store_ids: list[int] | None = None, region_id: int | None = None
+) -> list[StoreInfo]:
+    """The tenant's stores by code (all, some, or a region's)."""
+    stmt = select(Store).where(Store.tenant_id == tenant_id)
+    if store_ids is not None:
+        stmt = stmt.where(Store.id.in_(store_ids))
+    if region_id is not None:
+        stmt = stmt.where(Store.region_id == region_id)
+    return [_info(s) for s in session.scalars(stmt.order_by(Store.code))]
+
+
+def regions_of(session: Session, *, tenant_id: int) -> dict[int, tuple[str, str]]:
+    """The tenant's regions: id → (code, name)."""
+    return {
+        r.id: (r.code, r.name)
+        for r in session.execute(
+            select(Region.id, Region.code, Region.name).where(Region.tenant_id == tenant_id)
+        )
+    }
+
+
 def staff_by_wecom_userid(session: Session, *, tenant_id: int, userids: set[str]) -> dict[str, int]:
     """Staff id per WeCom UserID, for the UserIDs some staff member carries."""
     if not userids:

@@ -1,4 +1,7 @@
-"""What happened at stores in a time range, read with a handful of grouped queries.
+"""The reports' read model: everything reports read of orders, refunds, footfall, bindings and
+customers is read here, with a handful of grouped queries (reports read no other table).
+
+What happened at stores in a time range, read with a handful of grouped queries.
 
 Each query is one SQLAlchemy Core expression that runs unchanged on SQLite and PostgreSQL (the
 dialect tests compare both). Facts are additive, so a region or the whole brand is a sum of stores.
@@ -9,11 +12,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Select, distinct, func, select
 from sqlalchemy.orm import Session
 
 from siyu.customers.facade import Customer, CustomerIdentity, TimelineEvent
+from siyu.guides.facade import GuideBindingEvent
 from siyu.orders.facade import Footfall, Order, Refund
 
 UNATTRIBUTED = 0  # key of orders with no store in a brand-wide read
@@ -189,3 +194,124 @@ def _buyers(
         f.buyers += 1
         if customer_id not in repeat:
             f.new_buyers += 1
+
+
+# --- the rest of what reports read of other domains ---------------------------------------------
+def store_hours(
+    session: Session, *, tenant_id: int, store_id: int, start: dt.datetime, end: dt.datetime
+) -> tuple[list[tuple[dt.datetime, int]], list[tuple[dt.datetime, int]]]:
+    """A store's paid orders (payment time, amount) and footfall (hour, visitors) in [start, end)."""
+    paid = [
+        (at, amount)
+        for at, amount in session.execute(
+            select(Order.paid_at, Order.paid_fen).where(
+                Order.tenant_id == tenant_id,
+                Order.store_id == store_id,
+                Order.paid_at >= start,
+                Order.paid_at < end,
+            )
+        )
+        if at is not None
+    ]
+    visitors = [
+        (hour, count)
+        for hour, count in session.execute(
+            select(Footfall.hour_start, Footfall.visitors).where(
+                Footfall.tenant_id == tenant_id,
+                Footfall.store_id == store_id,
+                Footfall.hour_start >= start,
+                Footfall.hour_start < end,
+            )
+        )
+    ]
+    return paid, visitors
+
+
+@dataclass
+class GuideFacts:
+    """One guide's figures in a range: orders and paid by the payment time, refunds by the refund
+    time, customers newly bound to them."""
+
+    orders: int = 0
+    paid_fen: int = 0
+    refund_fen: int = 0
+    new_customers: int = 0
+
+
+def guide_facts(
+    session: Session, *, tenant_id: int, store_id: int | None, start: dt.datetime, end: dt.datetime
+) -> dict[int, GuideFacts]:
+    """Per guide (of one store's orders, refunds and bindings, or the brand's: store_id None)."""
+    out: dict[int, GuideFacts] = defaultdict(GuideFacts)
+    orders = select(Order.guide_id, func.count(), func.sum(Order.paid_fen)).where(
+        Order.tenant_id == tenant_id, Order.paid_at >= start, Order.paid_at < end, Order.guide_id.is_not(None)
+    )
+    refunds = select(Refund.guide_id, func.sum(Refund.amount_fen)).where(
+        Refund.tenant_id == tenant_id,
+        Refund.refunded_at >= start,
+        Refund.refunded_at < end,
+        Refund.guide_id.is_not(None),
+    )
+    bound = select(
+        GuideBindingEvent.guide_id, func.count(func.distinct(GuideBindingEvent.customer_id))
+    ).where(
+        GuideBindingEvent.tenant_id == tenant_id,
+        GuideBindingEvent.kind.in_(("bound", "taken_over")),
+        GuideBindingEvent.occurred_at >= start,
+        GuideBindingEvent.occurred_at < end,
+    )
+    if store_id is not None:
+        orders = orders.where(Order.store_id == store_id)
+        refunds = refunds.where(Refund.store_id == store_id)
+        bound = bound.where(GuideBindingEvent.store_id == store_id)
+    for guide_id, count, paid in session.execute(orders.group_by(Order.guide_id)):
+        out[guide_id or 0].orders, out[guide_id or 0].paid_fen = count, int(paid or 0)
+    if store_id is not None:
+        for guide_id, amount in session.execute(refunds.group_by(Refund.guide_id)):
+            out[guide_id or 0].refund_fen = int(amount or 0)
+        for guide_id, count in session.execute(bound.group_by(GuideBindingEvent.guide_id)):
+            out[guide_id or 0].new_customers = count
+    return dict(out)
+
+
+def _utc_hour(session: Session, column: Any) -> Any:
+    """The UTC hour an instant falls in, as the engine can group by it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("hour", func.timezone("UTC", column))
+    return func.substr(column, 1, 13)  # SQLite stores 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+
+
+def _as_utc(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        return dt.datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=dt.UTC)
+    assert isinstance(value, dt.datetime)
+    return value.replace(tzinfo=dt.UTC)
+
+
+def hourly_totals(
+    session: Session, *, tenant_id: int, start: dt.datetime, end: dt.datetime
+) -> dict[str, list[tuple[dt.datetime, int, int]]]:
+    """Brand totals per UTC hour in [start, end): paid (amount, orders), refunds, new customers, new
+    member cards — one grouped query each, whatever the number of stores."""
+
+    def rows(column: Any, value: Any, count: Any, *where: Any) -> list[tuple[dt.datetime, int, int]]:
+        hour = _utc_hour(session, column)
+        stmt = select(hour, value, count).where(*where, column >= start, column < end).group_by(hour)
+        return [(_as_utc(h), int(v or 0), int(n or 0)) for h, v, n in session.execute(stmt)]
+
+    return {
+        "paid_fen": rows(Order.paid_at, func.sum(Order.paid_fen), func.count(), Order.tenant_id == tenant_id),
+        "refund_fen": rows(
+            Refund.refunded_at, func.sum(Refund.amount_fen), func.count(), Refund.tenant_id == tenant_id
+        ),
+        "new_customers": rows(
+            Customer.created_at, func.count(), func.count(), Customer.tenant_id == tenant_id
+        ),
+        "new_member_cards": rows(
+            CustomerIdentity.created_at,
+            func.count(),
+            func.count(),
+            CustomerIdentity.tenant_id == tenant_id,
+            CustomerIdentity.type == "member_card",
+        ),
+    }

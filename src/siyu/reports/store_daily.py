@@ -21,15 +21,11 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.access import Principal
-from siyu.guides.facade import GuideBindingEvent
-from siyu.orders.facade import Footfall, Order, Refund
 from siyu.org import facade as org
-from siyu.org.facade import Region, Staff, StaffStore, Store
-from siyu.reports.facts import UNATTRIBUTED, StoreFacts, read_facts
+from siyu.reports.facts import UNATTRIBUTED, GuideFacts, StoreFacts, guide_facts, read_facts, store_hours
 from siyu.reports.periods import COMPARISONS, comparison_days, day_bounds
 
 FIGURES = (
@@ -245,26 +241,12 @@ def _hourly(
 ) -> list[dict[str, int]]:
     """Orders, paid and visitors per local hour of the day (for the charts)."""
     hours = [{"hour": h, "orders": 0, "paid_fen": 0, "visitors": 0} for h in range(24)]
-    for paid_at, paid in session.execute(
-        select(Order.paid_at, Order.paid_fen).where(
-            Order.tenant_id == tenant_id,
-            Order.store_id == store_id,
-            Order.paid_at >= start,
-            Order.paid_at < end,
-        )
-    ):
-        assert paid_at is not None
+    paid, footfall = store_hours(session, tenant_id=tenant_id, store_id=store_id, start=start, end=end)
+    for paid_at, amount in paid:
         slot = hours[paid_at.astimezone(tz).hour]
         slot["orders"] += 1
-        slot["paid_fen"] += paid
-    for hour_start, visitors in session.execute(
-        select(Footfall.hour_start, Footfall.visitors).where(
-            Footfall.tenant_id == tenant_id,
-            Footfall.store_id == store_id,
-            Footfall.hour_start >= start,
-            Footfall.hour_start < end,
-        )
-    ):
+        slot["paid_fen"] += amount
+    for hour_start, visitors in footfall:
         hours[hour_start.astimezone(tz).hour]["visitors"] += visitors
     return hours
 
@@ -311,83 +293,29 @@ def store_daily(session: Session, *, tenant_id: int, store: org.StoreInfo, day: 
 def guide_ranking(
     session: Session, *, tenant_id: int, store_id: int, start: dt.datetime, end: dt.datetime
 ) -> list[dict[str, Any]]:
-    """The store's guides by GMV in [start, end): orders, GMV, new customers bound to them."""
-    rows: dict[int, dict[str, Any]] = {}
-    for staff_id, name, employee_no in session.execute(
-        select(Staff.id, Staff.name, Staff.employee_no)
-        .join(StaffStore, StaffStore.staff_id == Staff.id)
-        .where(
-            StaffStore.tenant_id == tenant_id,
-            StaffStore.store_id == store_id,
-            Staff.role == "guide",
-            Staff.status == "active",
+    """The store's guides by GMV in [start, end): orders, GMV, new customers bound to them (the
+    store's active guides, and anyone else with sales, refunds or bindings at the store)."""
+    names = {i: (n, e) for i, n, e in org.guides_of_store(session, tenant_id=tenant_id, store_id=store_id)}
+    facts = guide_facts(session, tenant_id=tenant_id, store_id=store_id, start=start, end=end)
+    others = set(facts) - set(names)
+    names |= org.staff_names(session, tenant_id=tenant_id, ids=others)
+    out: list[dict[str, Any]] = []
+    for guide_id in [*names, *sorted(others - set(names))]:
+        f = facts.get(guide_id, GuideFacts())
+        name, employee_no = names.get(guide_id, (None, None))
+        out.append(
+            {
+                "guide_id": guide_id,
+                "name": name,
+                "employee_no": employee_no,
+                "orders": f.orders,
+                "paid_fen": f.paid_fen,
+                "refund_fen": f.refund_fen,
+                "new_customers": f.new_customers,
+                "gmv_fen": f.paid_fen - f.refund_fen,
+            }
         )
-    ):
-        rows[staff_id] = {"guide_id": staff_id, "name": name, "employee_no": employee_no}
-
-    def row(guide_id: int | None) -> dict[str, Any]:
-        assert guide_id is not None
-        if guide_id not in rows:
-            rows[guide_id] = {"guide_id": guide_id, "name": None, "employee_no": None}
-        return rows[guide_id]
-
-    for r in rows.values():
-        r.update(orders=0, paid_fen=0, refund_fen=0, new_customers=0)
-    for guide_id, count, paid in session.execute(
-        select(Order.guide_id, func.count(), func.sum(Order.paid_fen))
-        .where(
-            Order.tenant_id == tenant_id,
-            Order.store_id == store_id,
-            Order.paid_at >= start,
-            Order.paid_at < end,
-        )
-        .where(Order.guide_id.is_not(None))
-        .group_by(Order.guide_id)
-    ):
-        r = row(guide_id)
-        r.setdefault("orders", 0)
-        r["orders"], r["paid_fen"] = count, int(paid or 0)
-    for guide_id, amount in session.execute(
-        select(Refund.guide_id, func.sum(Refund.amount_fen))
-        .where(
-            Refund.tenant_id == tenant_id,
-            Refund.store_id == store_id,
-            Refund.refunded_at >= start,
-            Refund.refunded_at < end,
-            Refund.guide_id.is_not(None),
-        )
-        .group_by(Refund.guide_id)
-    ):
-        row(guide_id)["refund_fen"] = int(amount or 0)
-    for guide_id, count in session.execute(
-        select(GuideBindingEvent.guide_id, func.count(func.distinct(GuideBindingEvent.customer_id)))
-        .where(
-            GuideBindingEvent.tenant_id == tenant_id,
-            GuideBindingEvent.store_id == store_id,
-            GuideBindingEvent.kind.in_(("bound", "taken_over")),
-            GuideBindingEvent.occurred_at >= start,
-            GuideBindingEvent.occurred_at < end,
-        )
-        .group_by(GuideBindingEvent.guide_id)
-    ):
-        row(guide_id)["new_customers"] = count
-    names = {
-        i: (n, e)
-        for i, n, e in session.execute(
-            select(Staff.id, Staff.name, Staff.employee_no).where(
-                Staff.tenant_id == tenant_id, Staff.id.in_([k for k, v in rows.items() if v["name"] is None])
-            )
-        )
-    }
-    out = []
-    for r in rows.values():
-        for key in ("orders", "paid_fen", "refund_fen", "new_customers"):
-            r.setdefault(key, 0)
-        if r["name"] is None and r["guide_id"] in names:
-            r["name"], r["employee_no"] = names[r["guide_id"]]
-        r["gmv_fen"] = r["paid_fen"] - r["refund_fen"]
-        out.append(r)
-    out.sort(key=lambda r: (-r["gmv_fen"], -r["orders"], r["guide_id"]))
+    out.sort(key=lambda r: (-int(r["gmv_fen"]), -int(r["orders"]), int(r["guide_id"])))
     for rank, r in enumerate(out, start=1):
         r["rank"] = rank
     return out
@@ -421,18 +349,8 @@ def rollup(
     includes orders attributed to no store).
     """
     tz = org.tenant_zone(session, tenant_id=tenant_id)
-    stmt = select(Store.id, Store.code, Store.name, Store.region_id).where(Store.tenant_id == tenant_id)
-    if store_ids is not None:
-        stmt = stmt.where(Store.id.in_(store_ids))
-    if region_id is not None:
-        stmt = stmt.where(Store.region_id == region_id)
-    stores = session.execute(stmt.order_by(Store.code)).all()
-    regions = {
-        r.id: (r.code, r.name)
-        for r in session.execute(
-            select(Region.id, Region.code, Region.name).where(Region.tenant_id == tenant_id)
-        )
-    }
+    stores = org.stores_of(session, tenant_id=tenant_id, store_ids=store_ids, region_id=region_id)
+    regions = org.regions_of(session, tenant_id=tenant_id)
     per_store: dict[int, dict[str, dict[str, Any]]] = {s.id: {} for s in stores}
     per_region: dict[int | None, dict[str, dict[str, Any]]] = {}
     brand: dict[str, dict[str, Any]] = {}
