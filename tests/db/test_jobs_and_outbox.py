@@ -257,3 +257,37 @@ def test_four_worker_processes_share_the_queue_and_never_run_a_job_twice(fresh: 
     assert {(r.status, r.attempts) for r in rows} == {("done", 1)}  # each claimed exactly once
     processes = {r.locked_by.split(":")[1] for r in rows}
     assert len(rows) == 120 and len(processes) >= 2  # the work was shared
+
+
+def test_finished_jobs_and_dispatched_events_are_pruned_after_a_week(fresh: Engine) -> None:
+    from siyu.events.relay import prune as prune_events
+    from siyu.jobs import prune as prune_jobs
+
+    tenant_id = _tenant(fresh)
+    with unit_of_work(fresh) as session:
+        for _ in range(3):
+            enqueue(session, "jobs.noop")
+        enqueue(session, "test.flaky")
+    run_due(fresh)
+    _record(fresh, tenant_id, 1, 1)
+    _record(fresh, tenant_id, 2, 2)
+    relay(fresh)
+    _record(fresh, tenant_id, 3, 3)  # still pending
+    old = datetime.now(UTC) - timedelta(days=8)
+    with fresh.begin() as conn:
+        conn.execute(update(JOBS).where(JOBS.c.status == "done").values(finished_at=old))
+        conn.execute(
+            update(events.OUTBOX).where(events.OUTBOX.c.dispatched_at.is_not(None)).values(dispatched_at=old)
+        )
+    noop_run = jobs.JobRun(0, "jobs.prune", None, {}, 1)
+    prune_jobs(fresh, noop_run)
+    prune_events(fresh, noop_run)
+    # The three done a week ago are gone; the two the subscriber queued and the retrying one stay.
+    assert sorted((j.kind, j.status) for j in _jobs(fresh)) == [
+        ("jobs.noop", "queued"),
+        ("jobs.noop", "queued"),
+        ("test.flaky", "queued"),
+    ]
+    with fresh.begin() as conn:
+        left = conn.execute(select(events.OUTBOX.c.data, events.OUTBOX.c.dispatched_at)).all()
+    assert left == [({"n": 3}, None)]

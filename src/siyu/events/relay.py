@@ -99,6 +99,20 @@ def pending(engine: Engine) -> bool:
     return row is not None
 
 
+KEEP_DISPATCHED_DAYS = 7
+
+
+@handler("events.prune", label_zh="清理已分发事件", label_en="Prune dispatched events")
+def prune(engine: Engine, run: JobRun) -> None:
+    """Delete events dispatched more than a week ago (pending ones always stay)."""
+    cutoff = utcnow() - timedelta(days=KEEP_DISPATCHED_DAYS)
+    with unit_of_work(engine) as session:
+        session.execute(
+            OUTBOX.delete().where(OUTBOX.c.dispatched_at.is_not(None), OUTBOX.c.dispatched_at < cutoff)
+        )
+
+
 schedule("events.relay", 2)
+schedule("events.prune", 3600)
 if pending not in PENDING_CHECKS:
     PENDING_CHECKS.append(pending)

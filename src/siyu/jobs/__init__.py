@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
 from siyu.db.base import table_of
+from siyu.db.session import unit_of_work
 from siyu.jobs.models import Job
 
 JOBS = table_of(Job)
@@ -102,6 +103,17 @@ def handler(
 def noop(engine: Engine, run: JobRun) -> None:
     """Does nothing for `sleep_ms` milliseconds: the jobs benchmark and the tests measure the queue."""
     time.sleep(float(run.payload.get("sleep_ms", 0)) / 1000)
+
+
+KEEP_DONE_DAYS = 7
+
+
+@handler("jobs.prune", label_zh="清理已完成任务", label_en="Prune finished jobs")
+def prune(engine: Engine, run: JobRun) -> None:
+    """Delete jobs done more than a week ago (failed ones stay until retried or looked at)."""
+    cutoff = utcnow() - dt.timedelta(days=KEEP_DONE_DAYS)
+    with unit_of_work(engine) as session:
+        session.execute(JOBS.delete().where(JOBS.c.status == "done", JOBS.c.finished_at < cutoff))
 
 
 def schedule(kind: str, every_s: int | Callable[[], int]) -> None:
@@ -216,6 +228,8 @@ def retry(session: Session, job_id: int) -> bool:
     mark_for_wake(session)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
+
+schedule("jobs.prune", 3600)
 
 __all__ = [
     "JOBS",
