@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select, text, update
 from siyu.core.clock import utcnow
 from siyu.db.session import clear_session_tenant, read_connection, set_session_tenant, unit_of_work
 from siyu.events import OUTBOX, SUBSCRIBERS, Event
-from siyu.jobs import PENDING_CHECKS, JobRun, handler, schedule
+from siyu.jobs import JobRun, handler, schedule, watch
 
 log = logging.getLogger("siyu.events")
 BATCH = 200
@@ -112,7 +112,8 @@ def prune(engine: Engine, run: JobRun) -> None:
         )
 
 
-schedule("events.relay", 2)
+# A commit in this process triggers the relay at once; other processes' events are seen by the
+# watch on every quiet poll; the schedule is the safety net.
+watch("events.relay", pending)
+schedule("events.relay", 60)
 schedule("events.prune", 3600)
-if pending not in PENDING_CHECKS:
-    PENDING_CHECKS.append(pending)

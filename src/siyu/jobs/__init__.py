@@ -78,8 +78,15 @@ SCHEDULES: dict[str, Schedule] = {}
 # Called after a transaction that enqueued work commits, with what it queued ("jobs", "events"): the
 # in-process runner wakes up at once instead of at its next poll.
 _wakers: list[Callable[[set[str]], None]] = []
-# Work a drain must also wait for besides due jobs (the outbox registers its pending events).
-PENDING_CHECKS: list[Callable[[Engine], bool]] = []
+# Kinds a runner starts whenever a cheap read finds work for them (pending events in the outbox,
+# stored WeCom callbacks not applied yet): looked at on every quiet poll and by a drain, so work
+# written by another process starts within a poll, without a write every few seconds.
+WATCHES: dict[str, Callable[[Engine], bool]] = {}
+
+
+def watch(kind: str, has_work: Callable[[Engine], bool]) -> None:
+    """Run `kind` (as an in-memory trigger) whenever `has_work(engine)` answers true."""
+    WATCHES[kind] = has_work
 
 
 def handler(
@@ -234,8 +241,8 @@ schedule("jobs.prune", 3600)
 __all__ = [
     "JOBS",
     "KINDS",
-    "PENDING_CHECKS",
     "SCHEDULES",
+    "WATCHES",
     "Job",
     "JobRun",
     "add_waker",
@@ -247,4 +254,5 @@ __all__ = [
     "retry",
     "schedule",
     "wake_all",
+    "watch",
 ]

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, and_, or_, select, update
 
 from siyu.core.clock import utcnow
 from siyu.db.session import read_connection, unit_of_work
-from siyu.jobs import JOBS, KINDS, PENDING_CHECKS, JobRun, add_waker, ensure_schedules, remove_waker
+from siyu.jobs import JOBS, KINDS, WATCHES, JobRun, add_waker, ensure_schedules, remove_waker
 
 log = logging.getLogger("siyu.jobs")
 MAX_BACKOFF_S = 600
@@ -41,23 +41,33 @@ def worker_name() -> str:
 def claim(engine: Engine, *, worker: str, limit: int = 1, kinds: set[str] | None = None) -> list[JobRun]:
     """Take up to `limit` due jobs (queued and due, or running with a lapsed lease)."""
     now = utcnow()
-    due = or_(
-        and_(JOBS.c.status == "queued", JOBS.c.run_at <= now),
-        and_(JOBS.c.status == "running", JOBS.c.locked_until < now),
-    )
-    wanted = select(JOBS.c.id).where(due)
-    if kinds is not None:
-        wanted = wanted.where(JOBS.c.kind.in_(sorted(kinds)))
-    wanted = wanted.order_by(JOBS.c.run_at, JOBS.c.id).limit(limit)
+    # Two looks, each on the (status, run_at) index: due queued jobs oldest first, then jobs whose
+    # worker died (running, lease lapsed) — one OR would make the planner scan the table.
+    queued = and_(JOBS.c.status == "queued", JOBS.c.run_at <= now)
+    lapsed = and_(JOBS.c.status == "running", JOBS.c.locked_until < now)
+    due = or_(queued, lapsed)
+
+    def wanted(condition: Any) -> Any:
+        query = select(JOBS.c.id).where(condition)
+        if kinds is not None:
+            query = query.where(JOBS.c.kind.in_(sorted(kinds)))
+        return query.order_by(JOBS.c.run_at, JOBS.c.id).limit(limit)
+
     # Look first without taking SQLite's write lock: most looks find nothing, and the server's
     # requests must not queue behind an idle worker.
     with read_connection(engine) as connection, connection.begin():
-        if connection.execute(wanted).first() is None:
-            return []
+        found = [c for c in (queued, lapsed) if connection.execute(wanted(c)).first() is not None]
+    if not found:
+        return []
     with unit_of_work(engine) as session:
-        if session.get_bind().dialect.name == "postgresql":
-            wanted = wanted.with_for_update(skip_locked=True)
-        ids = list(session.scalars(wanted))
+        ids: list[int] = []
+        for condition in found:
+            query = wanted(condition)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(session.scalars(query))
+            if ids:
+                break
         if not ids:
             return []
         rows = session.execute(
@@ -237,13 +247,10 @@ class Runner:
         Without threads, run the due jobs in this thread."""
         if not self._workers:
             while True:
-                relayed = 0
-                if "events.relay" in KINDS and any(check(self.engine) for check in PENDING_CHECKS):
-                    KINDS["events.relay"].handler(
-                        self.engine, JobRun(0, "events.relay", None, {}, 1, self.context)
-                    )
-                    relayed = 1
-                if run_due(self.engine, context=self.context) + relayed == 0:
+                watched = self._watched()
+                for kind in watched:
+                    KINDS[kind].handler(self.engine, JobRun(0, kind, None, {}, 1, self.context))
+                if run_due(self.engine, context=self.context) + len(watched) == 0:
                     return
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -252,21 +259,26 @@ class Runner:
             with self._wake:
                 idle = self._busy == 0
             if idle and not self._triggers and not self._has_due():
-                if any(check(self.engine) for check in PENDING_CHECKS):
-                    self.trigger("events.relay", quiet_s=0.0, max_wait_s=0.0)
+                watched = self._watched()
+                for kind in watched:
+                    self.trigger(kind, quiet_s=0.0, max_wait_s=0.0)
+                if watched:
                     continue
                 with self._wake:
                     if self._busy == 0:
                         return
         raise TimeoutError("jobs still running after the drain timeout")
 
-    def _outbox_waits(self) -> bool:
-        """Events ready to dispatch that no commit here announced (recorded by another process)."""
-        try:
-            return any(check(self.engine) for check in PENDING_CHECKS)
-        except Exception:  # the database went away for a moment: the next look will tell
-            log.exception("looking at the outbox failed")
-            return False
+    def _watched(self) -> list[str]:
+        """The watched kinds that have work now (see jobs.watch)."""
+        found = []
+        for kind, has_work in WATCHES.items():
+            try:
+                if kind in KINDS and has_work(self.engine):
+                    found.append(kind)
+            except Exception:  # the database went away for a moment: the next look will tell
+                log.exception("looking for %s work failed", kind)
+        return found
 
     def _has_due(self) -> bool:
         now = utcnow()
@@ -315,7 +327,8 @@ class Runner:
                 if not woken:
                     woken = self._wake.wait(timeout=wait)
                 self._pending_wakes = 0
-            # A quiet poll: events another process recorded wait in the outbox (at most one look
-            # per poll, so events held back by a failing one never spin the loop).
-            if not woken and wait == self.poll_s and "events.relay" in KINDS and self._outbox_waits():
-                self.trigger("events.relay", quiet_s=0.0, max_wait_s=0.0)
+            # A quiet poll: work another process wrote (events, callbacks) — at most one look per
+            # poll, so events held back by a failing one never spin the loop.
+            if not woken and wait == self.poll_s:
+                for kind in self._watched():
+                    self.trigger(kind, quiet_s=0.0, max_wait_s=0.0)

@@ -7,11 +7,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import Engine, select
 
 from siyu import jobs
 from siyu.core.errors import DomainError
-from siyu.db.session import unit_of_work
+from siyu.db.session import read_connection, unit_of_work
 from siyu.settings import get_settings
 from siyu.wecom import codes, corp_tags, groups, members, service, transfers
 from siyu.wecom.models import Transfer, WeComConfig, WeComInbox
@@ -25,16 +25,25 @@ def _api_base(run: jobs.JobRun) -> str:
 
 
 def tenants_with_pending_callbacks(engine: Engine) -> list[int]:
-    """Brands with stored callbacks not applied yet (brands with WeCom set up, then the index)."""
-    with unit_of_work(engine) as session:
-        configured = list(session.scalars(select(WeComConfig.tenant_id).order_by(WeComConfig.tenant_id)))
-        return [
-            t
-            for t in configured
-            if session.scalar(
-                select(exists().where(WeComInbox.tenant_id == t, WeComInbox.processed_at.is_(None)))
+    """Brands with stored callbacks not applied yet (a read of a small partial index)."""
+    with read_connection(engine) as connection, connection.begin():
+        return list(
+            connection.scalars(
+                select(WeComInbox.tenant_id)
+                .where(WeComInbox.processed_at.is_(None))
+                .distinct()
+                .order_by(WeComInbox.tenant_id)
             )
-        ]
+        )
+
+
+def callbacks_wait(engine: Engine) -> bool:
+    """Whether any stored callback waits to be applied (the watch: one indexed row at most)."""
+    with read_connection(engine) as connection, connection.begin():
+        row = connection.execute(
+            select(WeComInbox.id).where(WeComInbox.processed_at.is_(None)).limit(1)
+        ).first()
+    return row is not None
 
 
 @jobs.handler("wecom.inbox", label_zh="处理企业微信回调", label_en="Apply WeCom callbacks", lease_s=600)
@@ -127,6 +136,9 @@ def sync_members_job(engine: Engine, run: jobs.JobRun) -> None:
     sync_members(engine, api_base=_api_base(run))
 
 
-jobs.schedule("wecom.inbox", 10)
+# The callback route triggers it at once in the server; workers elsewhere see pending callbacks on
+# every quiet poll (the watch); the schedule is the safety net.
+jobs.watch("wecom.inbox", callbacks_wait)
+jobs.schedule("wecom.inbox", 60)
 jobs.schedule("wecom.check_transfers", CHECK_EVERY_S)
 jobs.schedule("wecom.sync_members", CHECK_EVERY_S)

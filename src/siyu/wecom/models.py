@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -49,6 +50,13 @@ class WeComInbox(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "dedupe_key"),
         Index("ix_wecom_inbox_pending", "tenant_id", "processed_at", "id"),
+        # Callbacks not applied yet, across brands: a worker's look for work reads this small index.
+        Index(
+            "ix_wecom_inbox_unprocessed",
+            "tenant_id",
+            postgresql_where=text("processed_at IS NULL"),
+            sqlite_where=text("processed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
