@@ -115,7 +115,10 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     # All background work (the outbox relay, WeCom callbacks and calls, rule-tag refresh, transfer
     # checks) is jobs; the embedded default runs them in this process, production in `siyu worker`.
     runner = Runner(
-        engine, threads=settings.worker_threads, context={"wecom_api_base": settings.wecom_api_base}
+        engine,
+        threads=settings.worker_threads,
+        context={"wecom_api_base": settings.wecom_api_base},
+        batch=1,
     )
     app.state.jobs = runner
     app.state.sessionmaker = session_factory(engine)

@@ -48,6 +48,8 @@ class JobRun:
     payload: dict[str, Any]
     attempt: int  # 1 on the first run
     context: dict[str, Any] = field(default_factory=dict)  # what the process passes (the WeCom API base…)
+    every_s: int | None = None  # a schedule's interval (the runner's, for finishing the run)
+    max_attempts: int = DEFAULT_ATTEMPTS
 
 
 Handler = Callable[[Engine, JobRun], None]

@@ -26,6 +26,9 @@ from siyu.jobs import JOBS, KINDS, WATCHES, JobRun, add_waker, ensure_schedules,
 
 log = logging.getLogger("siyu.jobs")
 MAX_BACKOFF_S = 600
+# Jobs a worker claims in one transaction (each is finished in a transaction of its own): fewer
+# commits per job, and small enough that a worker never sits on much of the queue.
+CLAIM_BATCH = 10
 
 
 def backoff_s(attempt: int) -> int:
@@ -74,9 +77,20 @@ def claim(engine: Engine, *, worker: str, limit: int = 1, kinds: set[str] | None
             update(JOBS)
             .where(JOBS.c.id.in_(ids), due)
             .values(status="running", locked_by=worker, attempts=JOBS.c.attempts + 1, locked_until=now)
-            .returning(JOBS.c.id, JOBS.c.kind, JOBS.c.tenant_id, JOBS.c.payload, JOBS.c.attempts)
+            .returning(
+                JOBS.c.id,
+                JOBS.c.kind,
+                JOBS.c.tenant_id,
+                JOBS.c.payload,
+                JOBS.c.attempts,
+                JOBS.c.every_s,
+                JOBS.c.max_attempts,
+            )
         ).all()
-        runs = [JobRun(r.id, r.kind, r.tenant_id, r.payload or {}, r.attempts) for r in rows]
+        runs = [
+            JobRun(r.id, r.kind, r.tenant_id, r.payload or {}, r.attempts, {}, r.every_s, r.max_attempts)
+            for r in rows
+        ]
         for run in runs:  # each kind's own lease
             lease = KINDS[run.kind].lease_s if run.kind in KINDS else 300
             session.execute(
@@ -88,27 +102,24 @@ def claim(engine: Engine, *, worker: str, limit: int = 1, kinds: set[str] | None
 def finish(engine: Engine, run: JobRun, *, worker: str, error: BaseException | None) -> str:
     """Record how a run went; answers the job's new status. Only the claim's holder writes."""
     now = utcnow()
-    with unit_of_work(engine) as session:
-        row = session.execute(
-            select(JOBS.c.every_s, JOBS.c.max_attempts).where(JOBS.c.id == run.id, JOBS.c.locked_by == worker)
-        ).first()
-        if row is None:  # the lease lapsed and another worker took it over
-            return "lost"
-        values: dict[str, Any] = {"locked_until": None}  # locked_by stays: who ran it last
-        if error is None and row.every_s:
-            values |= {"status": "queued", "run_at": now + timedelta(seconds=row.every_s), "attempts": 0}
-            values |= {"finished_at": now, "last_error": None}
-        elif error is None:
-            values |= {"status": "done", "finished_at": now, "last_error": None}
+    values: dict[str, Any] = {"locked_until": None}  # locked_by stays: who ran it last
+    if error is None and run.every_s:
+        values |= {"status": "queued", "run_at": now + timedelta(seconds=run.every_s), "attempts": 0}
+        values |= {"finished_at": now, "last_error": None}
+    elif error is None:
+        values |= {"status": "done", "finished_at": now, "last_error": None}
+    else:
+        text = "".join(traceback.format_exception_only(type(error), error)).strip()[:1000]
+        values["last_error"] = text
+        if run.every_s or run.attempt < run.max_attempts:
+            values |= {"status": "queued", "run_at": now + timedelta(seconds=backoff_s(run.attempt))}
         else:
-            text = "".join(traceback.format_exception_only(type(error), error)).strip()[:1000]
-            values["last_error"] = text
-            if row.every_s or run.attempt < row.max_attempts:
-                values |= {"status": "queued", "run_at": now + timedelta(seconds=backoff_s(run.attempt))}
-            else:
-                values |= {"status": "failed", "finished_at": now}
-        session.execute(update(JOBS).where(JOBS.c.id == run.id, JOBS.c.locked_by == worker).values(**values))
-        return str(values["status"])
+            values |= {"status": "failed", "finished_at": now}
+    with unit_of_work(engine) as session:
+        # One conditional UPDATE: a claim whose lease lapsed and was taken over writes nothing.
+        mine = and_(JOBS.c.id == run.id, JOBS.c.locked_by == worker, JOBS.c.status == "running")
+        written = session.execute(update(JOBS).where(mine).values(**values)).rowcount  # type: ignore[attr-defined]
+    return str(values["status"]) if written else "lost"
 
 
 def run_one(engine: Engine, run: JobRun, *, worker: str, context: dict[str, Any]) -> str:
@@ -118,7 +129,19 @@ def run_one(engine: Engine, run: JobRun, *, worker: str, context: dict[str, Any]
     try:
         if kind is None:
             raise LookupError(f"no handler for job kind {run.kind!r} in this process")
-        kind.handler(engine, JobRun(run.id, run.kind, run.tenant_id, run.payload, run.attempt, context))
+        kind.handler(
+            engine,
+            JobRun(
+                run.id,
+                run.kind,
+                run.tenant_id,
+                run.payload,
+                run.attempt,
+                context,
+                run.every_s,
+                run.max_attempts,
+            ),
+        )
     except Exception as exc:  # a job's failure is recorded and retried; the worker goes on
         log.warning("job %s (%s) failed on attempt %s: %s", run.id, run.kind, run.attempt, exc)
         error = exc
@@ -137,11 +160,14 @@ def run_due(
     worker = worker or worker_name()
     ran = 0
     while limit is None or ran < limit:
-        runs = claim(engine, worker=worker, limit=1)
+        runs = claim(
+            engine, worker=worker, limit=CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - ran)
+        )
         if not runs:
             return ran
-        run_one(engine, runs[0], worker=worker, context=context or {})
-        ran += 1
+        for run in runs:
+            run_one(engine, run, worker=worker, context=context or {})
+            ran += 1
     return ran
 
 
@@ -153,6 +179,7 @@ class Runner:
     threads: int = 2
     poll_s: float = 1.0
     context: dict[str, Any] = field(default_factory=dict)
+    batch: int = CLAIM_BATCH  # jobs claimed at a time (the server claims one: latency before throughput)
 
     def __post_init__(self) -> None:
         self._wake = threading.Condition()
@@ -163,6 +190,7 @@ class Runner:
         self._users = 0
         self._busy = 0
         self.ran = 0
+        self._claim_now = False  # a commit queued work: claim at once instead of at the next poll
         # kind -> (first trigger, due, brands): in-memory nudges, see trigger()
         self._triggers: dict[str, tuple[float, float, set[int]]] = {}
 
@@ -207,6 +235,7 @@ class Runner:
         """Something was queued: look now instead of at the next poll."""
         with self._wake:
             self._pending_wakes += 1
+            self._claim_now = True
             self._wake.notify_all()
 
     def trigger(
@@ -223,12 +252,13 @@ class Runner:
             return
         now = time.monotonic()
         with self._wake:
+            known = kind in self._triggers
             first, _due, tenants = self._triggers.get(kind, (now, now, set()))
             if tenant_id is not None:
                 tenants.add(tenant_id)
             self._triggers[kind] = (first, min(now + quiet_s, first + max_wait_s), tenants)
-            self._pending_wakes += 1
-            self._wake.notify()
+            if not known:  # a burst's later triggers only move the due time on: nobody to wake
+                self._wake.notify()
 
     def _due_trigger(self) -> tuple[str, set[int]] | float | None:
         """A trigger that is due (taken), or seconds until the next one, or None."""
@@ -299,10 +329,13 @@ class Runner:
 
     def _loop(self) -> None:
         worker = worker_name()
+        last_claim = 0.0
+        ran_last = False  # a job ran: look for the next one at once
         while not self._stopping.is_set():
             with self._wake:
                 self._busy += 1
             wait: float = self.poll_s
+            runs: list[JobRun] = []
             try:
                 due = self._due_trigger()
                 if isinstance(due, tuple):
@@ -310,13 +343,19 @@ class Runner:
                     continue
                 if due is not None:
                     wait = min(wait, due)
-                runs = claim(self.engine, worker=worker, limit=1)
+                with self._wake:
+                    look, self._claim_now = self._claim_now, False
+                # Claim when a commit queued work or a poll interval passed — not on every wake-up
+                # of a burst of triggers (a WeCom burst wakes the thread once per callback).
+                if look or ran_last or time.monotonic() - last_claim >= self.poll_s:
+                    last_claim = time.monotonic()
+                    runs = claim(self.engine, worker=worker, limit=self.batch)
+                ran_last = bool(runs)
                 for run in runs:
                     run_one(self.engine, run, worker=worker, context=self.context)
                     self.ran += 1
             except Exception:  # the database went away for a moment: log, wait, go on
                 log.exception("claiming jobs failed")
-                runs = []
             finally:
                 with self._wake:
                     self._busy -= 1
