@@ -1,6 +1,6 @@
 """Tag use cases: the catalogue, assigning and removing (with history), rule tags, expiry.
 
-Every write takes the tenant's tag lock first (see audiences/index.py for why the bitmap engine
+Every write takes the tenant's tag lock first (see segments/index.py for why the bitmap engine
 needs it) and writes the assignment rows and their history in the same transaction.
 """
 

@@ -93,8 +93,8 @@ class CallbackFastPath:
             await (await domain_error_handler(request, exc))(scope, receive, send)
             return
         await PlainTextResponse("success")(scope, receive, send)
-        if new:  # handed to the worker once the stored row is committed and answered (applied right
-            # here, off the event loop, when no worker thread runs)
+        if new:  # the job runner is nudged once the stored row is committed and answered (applied right
+            # here, off the event loop, when the server runs no job threads)
             runner = self.state.jobs
             if runner.running:
                 runner.trigger("wecom.inbox", tenant_id=tenant_id)  # an in-memory nudge
