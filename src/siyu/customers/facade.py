@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from siyu.customers.references import MergeHandler as MergeHandler  # handler ru
 from siyu.customers.references import MergeParties as MergeParties  # what a handler is told
 from siyu.customers.schemas import PURPOSE as PURPOSE  # consent purposes, as a type
 from siyu.customers.schemas import IdentityIn
-from siyu.customers.service import get_customer
+from siyu.customers.service import add_timeline_event, get_customer
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
@@ -64,28 +63,6 @@ def resolve_customers(
         )
         for r in result.results
     ]
-
-
-def add_timeline_event(
-    session: Session,
-    *,
-    tenant_id: int,
-    customer_id: int,
-    kind: str,
-    data: dict[str, Any],
-    actor: Principal | None = None,
-    occurred_at: dt.datetime | None = None,
-) -> None:
-    """Append an event (e.g. 'new_fan', 'member_card_opened') to a customer's timeline."""
-    service.add_timeline_event(
-        session,
-        tenant_id=tenant_id,
-        customer_id=customer_id,
-        kind=kind,
-        data=data,
-        actor=actor,
-        occurred_at=occurred_at,
-    )
 
 
 def register_customer_reference(

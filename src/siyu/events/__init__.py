@@ -86,21 +86,7 @@ def record(
     if required and not POLICIES.get(name):
         raise RuntimeError(f"no policy loaded for {name!r}: load the domains (siyu.domains.load)")
     event = Event(name, tenant_id, aggregate, aggregate_id, data or {})
-    for _label, fn in POLICIES.get(name, ()):
-        fn(session, event)
-    if SUBSCRIBERS.get(name):
-        session.execute(
-            OUTBOX.insert().values(
-                tenant_id=tenant_id,
-                name=name,
-                aggregate=aggregate,
-                aggregate_id=aggregate_id,
-                data=event.data,
-                recorded_at=event.recorded_at,
-                attempts=0,
-            )
-        )
-        mark_for_wake(session, "events")
+    record_many(session, [event])
     return event
 
 

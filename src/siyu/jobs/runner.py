@@ -22,7 +22,7 @@ from sqlalchemy import Engine, and_, or_, select, update
 
 from siyu.core.clock import utcnow
 from siyu.db.session import read_connection, unit_of_work
-from siyu.jobs import JOBS, KINDS, WATCHES, JobRun, add_waker, ensure_schedules, remove_waker
+from siyu.jobs import DEFAULT_LEASE_S, JOBS, KINDS, WATCHES, JobRun, add_waker, ensure_schedules, remove_waker
 
 log = logging.getLogger("siyu.jobs")
 MAX_BACKOFF_S = 600
@@ -91,10 +91,13 @@ def claim(engine: Engine, *, worker: str, limit: int = 1, kinds: set[str] | None
             JobRun(r.id, r.kind, r.tenant_id, r.payload or {}, r.attempts, {}, r.every_s, r.max_attempts)
             for r in rows
         ]
-        for run in runs:  # each kind's own lease
-            lease = KINDS[run.kind].lease_s if run.kind in KINDS else 300
+        by_lease: dict[int, list[int]] = {}  # each kind's own lease: one UPDATE per lease length
+        for run in runs:
+            lease = KINDS[run.kind].lease_s if run.kind in KINDS else DEFAULT_LEASE_S
+            by_lease.setdefault(lease, []).append(run.id)
+        for lease, job_ids in by_lease.items():
             session.execute(
-                update(JOBS).where(JOBS.c.id == run.id).values(locked_until=now + timedelta(seconds=lease))
+                update(JOBS).where(JOBS.c.id.in_(job_ids)).values(locked_until=now + timedelta(seconds=lease))
             )
     return runs
 
