@@ -115,6 +115,6 @@ def test_chinese_pages_show_labels_not_codes(browser: TestClient, world: World) 
     tags = visible_text(pages["tags"])
     assert "近 365 天消费净额 ≥ ¥2,000.00" in tags and "200000" not in tags
     assert "门口海报" in visible_text(pages["friends"])
-    nav = re.search(r"<nav aria-label=\"主导航\">(.*?)</nav>", pages["hq"], flags=re.S)
+    nav = re.search(r"<nav class=\"side\" aria-label=\"主导航\">(.*?)</nav>", pages["hq"], flags=re.S)
     assert nav is not None and ">订单<" in nav.group(1) and "订单数" not in nav.group(1)
     assert "<title>订单" in browser.get("/orders").text

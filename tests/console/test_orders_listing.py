@@ -65,9 +65,10 @@ def test_orders_newest_paid_first_with_stable_pages(browser: TestClient, world: 
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
     # The console lists the same way: /orders and the guide's latest orders on /me.
     as_role(browser, world, "owner")
-    amounts = re.findall(
-        r'<td class="num">¥([\d,.]+)</td><td class="num">¥0.00</td>', browser.get("/orders").text
-    )
+    listed = browser.get("/orders").text
+    numbers = re.findall(r'<tr data-order="\d+">\s*<td class="long"><a href="/orders/\d+">([^<]+)<', listed)
+    assert numbers == ["ORD-50", *expected]  # the unpaid order last
+    amounts = re.findall(r'<td class="num">¥([\d,.]+)</td>\s*<td class="num">—</td>', listed)
     assert amounts[:3] == ["10.50", "10.02", "10.06"]
     guide = as_role(browser, world, "guide").get("/me").text
     assert re.findall(r'<td class="num">¥([\d,.]+)</td>', guide)[:3] == ["10.50", "10.02", "10.06"]

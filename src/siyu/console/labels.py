@@ -33,6 +33,8 @@ SOURCES: dict[str, Label] = {
     "community_group": ("社群", "Community group"),
     "official_account": ("公众号", "Official account"),
     "wecom": ("企业微信", "WeCom"),
+    "wecom_config": ("企业微信设置", "WeCom settings"),
+    "idempotency_key": ("幂等键", "Idempotency key"),
     "import": ("导入", "Import"),
     "api": ("接口", "API"),
     "console": ("控制台", "Console"),
@@ -58,6 +60,122 @@ TIMELINE_KINDS: dict[str, Label] = {
     "friend_deleted": ("删除企微好友", "WeCom friend removed"),
     "joined_group": ("加入社群", "Joined a group"),
     "left_group": ("退出社群", "Left a group"),
+}
+ORDER_STATUSES: dict[str, Label] = {
+    "created": ("待支付", "Awaiting payment"),
+    "paid": ("已支付", "Paid"),
+    "fulfilled": ("已发货/已提货", "Fulfilled"),
+    "completed": ("已完成", "Completed"),
+    "cancelled": ("已取消", "Cancelled"),
+}
+PLACEMENTS: dict[str, Label] = {"in_store": ("到店", "In-store"), "off_store": ("离店", "Off-store")}
+FULFILMENTS: dict[str, Label] = {
+    "in_store": ("门店现场", "In the store"),
+    "pickup": ("到店自提", "Pickup in store"),
+    "same_city": ("同城配送", "Same-city delivery"),
+    "express": ("快递", "Express delivery"),
+}
+PAYMENT_METHODS: dict[str, Label] = {
+    "wechat_pay": ("微信支付", "WeChat Pay"),
+    "alipay": ("支付宝", "Alipay"),
+    "unionpay": ("银联", "UnionPay"),
+    "bank_card": ("银行卡", "Bank card"),
+    "cash": ("现金", "Cash"),
+    "stored_value": ("储值", "Stored value"),
+    "points": ("积分", "Points"),
+    "platform": ("平台支付", "Platform"),
+    "other": ("其他", "Other"),
+}
+ATTRIBUTION_REASONS: dict[str, Label] = {
+    "pos_till": (
+        "门店收银台下单：归属收银门店及收银员/导购",
+        "Rung up at a till: the till's store and cashier",
+    ),
+    "in_store_scan": ("店内扫码下单：归属扫码门店", "Scan-to-buy in a store: that store"),
+    "guide_share_link": ("导购分享链接下单：归属该导购及其门店", "Bought through a guide's link: that guide"),
+    "exclusive_guide": ("归属客户的专属导购", "The customer's exclusive guide"),
+    "unattributed": ("无门店或导购归属", "No store or guide attribution"),
+}
+ORDER_FIELDS: dict[str, Label] = {
+    "customer_id": ("客户", "Customer"),
+    "store_id": ("归属门店", "Store"),
+    "guide_id": ("归属导购", "Guide"),
+    "attribution_reason": ("归属原因", "Attribution"),
+    "source_store_id": ("来源门店", "Store sent"),
+    "source_staff_id": ("来源员工", "Staff sent"),
+    "placement": ("到店/离店", "In-store / off-store"),
+    "during_hours": ("营业时间内", "During hours"),
+    "fulfilment": ("履约方式", "Fulfilment"),
+    "status": ("状态", "Status"),
+    "currency": ("币种", "Currency"),
+    "placed_at": ("下单时间", "Placed at"),
+    "paid_at": ("支付时间", "Paid at"),
+    "fulfilled_at": ("发货/提货时间", "Fulfilled at"),
+    "completed_at": ("完成时间", "Completed at"),
+    "cancelled_at": ("取消时间", "Cancelled at"),
+    "goods_fen": ("商品金额", "Goods"),
+    "discount_fen": ("优惠", "Discounts"),
+    "shipping_fen": ("运费", "Shipping"),
+    "total_fen": ("应付", "Total"),
+    "paid_fen": ("实付", "Paid"),
+    "lines": ("商品行", "Lines"),
+    "payments": ("支付方式", "Payments"),
+}
+# Audit log: what was done, and to what.
+AUDIT_ACTIONS: dict[str, Label] = {
+    "api_key.create": ("创建 API 密钥", "API key created"),
+    "api_key.revoke": ("吊销 API 密钥", "API key revoked"),
+    "tenant.update": ("修改品牌设置", "Brand settings changed"),
+    "store.create": ("新建门店", "Store created"),
+    "store.update": ("修改门店", "Store changed"),
+    "store.close": ("关闭门店", "Store closed"),
+    "region.create": ("新建区域", "Region created"),
+    "staff.create": ("新建员工", "Staff member created"),
+    "staff.update": ("修改员工", "Staff member changed"),
+    "customer.phone_reveal": ("查看完整手机号", "Full phone number shown"),
+    "customer.merge": ("合并客户", "Customers merged"),
+    "customer.unmerge": ("撤销合并", "Merge undone"),
+    "customer.export": ("导出客户", "Customers exported"),
+    "customer.note": ("添加客户备注", "Customer note added"),
+    "custom_field.create": ("新建自定义字段", "Custom field created"),
+    "order.export": ("导出订单", "Orders exported"),
+    "audit.export": ("导出操作日志", "Audit log exported"),
+    "idempotent_replay": ("重复请求（返回首次结果）", "Repeated request (first answer returned)"),
+    "wecom.sync_members": ("同步群成员", "Group members synchronised"),
+    "wecom.configure": ("修改企业微信设置", "WeCom settings changed"),
+    "wecom.transfer": ("离职/在职继承", "Customers handed over"),
+    "wecom.channel_code.create": ("新建渠道活码", "Channel code created"),
+    "wecom.channel_code.update": ("修改渠道活码", "Channel code changed"),
+    "audience.export": ("导出人群", "Audience exported"),
+    "tags.import": ("导入标签", "Tags imported"),
+    "assign": ("打标签", "Tag assigned"),
+    "remove": ("移除标签", "Tag removed"),
+    "job.retry": ("重试后台任务", "Background job retried"),
+}
+OBJECT_TYPES: dict[str, Label] = {
+    "api_key": ("API 密钥", "API key"),
+    "tenant": ("品牌", "Brand"),
+    "store": ("门店", "Store"),
+    "region": ("区域", "Region"),
+    "staff": ("员工", "Staff member"),
+    "customer": ("客户", "Customer"),
+    "custom_field": ("自定义字段", "Custom field"),
+    "order": ("订单", "Order"),
+    "audit": ("操作日志", "Audit log"),
+    "wecom": ("企业微信", "WeCom"),
+    "wecom_config": ("企业微信设置", "WeCom settings"),
+    "idempotency_key": ("幂等键", "Idempotency key"),
+    "wecom_group": ("客户群", "Customer group"),
+    "channel_code": ("渠道活码", "Channel code"),
+    "audience": ("人群", "Audience"),
+    "tag": ("标签", "Tag"),
+    "job": ("后台任务", "Background job"),
+    "transfer": ("客户继承", "Handover"),
+}
+ACTOR_TYPES: dict[str, Label] = {
+    "staff": ("员工", "Staff"),
+    "api_key": ("API 密钥", "API key"),
+    "system": ("系统", "System"),
 }
 OTHER: Label = ("其他", "Other")
 
@@ -107,6 +225,8 @@ _GENDERS: dict[str, Label] = {
 }
 _REACH: dict[str, Label] = {
     "wecom": ("企业微信", "WeCom"),
+    "wecom_config": ("企业微信设置", "WeCom settings"),
+    "idempotency_key": ("幂等键", "Idempotency key"),
     "phone": ("手机", "phone"),
     "official_account": ("公众号", "the official account"),
 }

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,9 +25,11 @@ from siyu.access import Perm, Principal
 from siyu.api import errors as api_errors
 from siyu.api.routing import TransactionalRoute
 from siyu.auth import service as auth
-from siyu.console import labels
+from siyu.console import labels, navigation
+from siyu.console.glossary import term
 from siyu.console.i18n import LANGUAGES, pick, translations
 from siyu.console.security import CSRF_COOKIE, SESSION_COOKIE, csrf_guard, page_token
+from siyu.console.tables import url_with
 from siyu.core.errors import DomainError
 from siyu.core.money import format_fen
 from siyu.db.session import set_session_tenant
@@ -93,7 +96,52 @@ def _env(lang: str) -> Environment:
     env.filters["timeline_kind"] = lambda c: labels.label(labels.TIMELINE_KINDS, c, lang)
     env.filters["platform"] = lambda c: labels.platform(c, lang)
     env.filters["rule"] = lambda r, tag_names=None: labels.describe_rule(r, lang, tag_names)
+    for name, table in (
+        ("order_status", labels.ORDER_STATUSES),
+        ("placement", labels.PLACEMENTS),
+        ("fulfilment", labels.FULFILMENTS),
+        ("payment_method", labels.PAYMENT_METHODS),
+        ("attribution", labels.ATTRIBUTION_REASONS),
+        ("order_field", labels.ORDER_FIELDS),
+        ("audit_action", labels.AUDIT_ACTIONS),
+        ("object_type", labels.OBJECT_TYPES),
+        ("actor_type", labels.ACTOR_TYPES),
+    ):
+        env.filters[name] = lambda c, t=table: labels.label(t, c, lang)
+    env.filters["pp"] = lambda v: "—" if v is None else f"{v:+.2f}"
+    env.globals["glossary"] = lambda key: term(key, lang)
     return env
+
+
+# --- toasts -------------------------------------------------------------------------------------
+TOAST_COOKIE = "siyu_toast"
+N_ = navigation.N_
+# What a finished action says on the next page (the cookie carries the key, never free text).
+TOASTS = {
+    "saved": N_("Saved."),
+    "created": N_("Created."),
+    "deleted": N_("Deleted."),
+    "revoked": N_("Revoked."),
+    "retried": N_("Queued to run again."),
+    "merged": N_("The customers were merged."),
+    "unmerged": N_("The merge was undone."),
+    "note_added": N_("Note added."),
+    "transfer_started": N_("The transfer was sent to WeCom."),
+}
+
+
+def redirect_with_toast(url: str, toast: str) -> RedirectResponse:
+    """After a form did its work: back to a page (303), which shows a toast saying what happened."""
+    assert toast in TOASTS, toast
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(TOAST_COOKIE, toast, max_age=60, httponly=True, samesite="lax")
+    return response
+
+
+def brand_zone(request: Request, principal: Principal) -> ZoneInfo:
+    """The brand's time zone, from the brand row every page loads anyway (one query per page)."""
+    tenant = request.state.db.get(Tenant, principal.tenant_id)
+    return ZoneInfo(tenant.timezone if tenant is not None else "Asia/Shanghai")
 
 
 def lang_of(request: Request) -> str:
@@ -109,6 +157,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     if principal is not None:
         tenant = request.state.db.get(Tenant, principal.tenant_id)
     csrf_token, new_cookie = page_token(request)
+    toast_key = request.cookies.get(TOAST_COOKIE)
+    toast = translations(lang).gettext(TOASTS[toast_key]) if toast_key in TOASTS else None
+    path = request.url.path
     html = (
         _env(lang)
         .get_template(template)
@@ -121,10 +172,16 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
             path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             hq=principal is not None and principal.role in HQ_ROLES,
             csrf_token=csrf_token,
+            menu=navigation.menu(principal) if principal is not None else [],
+            current=navigation.current_item(principal, path) if principal is not None else None,
+            link=lambda _path=None, **changes: url_with(request, _path, **changes),
+            toast=toast,
             **context,
         )
     )
     response = HTMLResponse(html, status_code=status)
+    if toast_key is not None:
+        response.delete_cookie(TOAST_COOKIE)
     if new_cookie is not None:
         response.set_cookie(
             CSRF_COOKIE,

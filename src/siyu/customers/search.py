@@ -199,6 +199,15 @@ def list_customers(
     return keyset_page(session, stmt, C.id, cursor=cursor, limit=limit, newest_first=True)
 
 
+def customers_by_id(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, C]:
+    """Customers of the tenant by id (any status) — for naming them in lists the caller may see."""
+    if not ids:
+        return {}
+    return {
+        c.id: c for c in session.scalars(select(C).where(C.tenant_id == tenant_id, C.id.in_(sorted(ids))))
+    }
+
+
 def timeline(
     session: Session,
     *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, and_, func, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from siyu.core.errors import DomainError
@@ -89,3 +89,36 @@ def _int(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
         raise ValueError
     return value
+
+
+def offset_page(
+    session: Session,
+    stmt: Select[T],
+    sort: InstrumentedAttribute[Any],
+    key: InstrumentedAttribute[int],
+    *,
+    desc: bool,
+    offset: int,
+    limit: int,
+) -> tuple[list[T], int]:
+    """A numbered page of `stmt` ordered by `sort` (rows without a value last, whatever the
+    direction; ties by `key` in the same direction) and the total count.
+
+    One count of all rows and of those with a value, then the valued rows and — once they run out —
+    the rest: each part is an index-friendly ORDER BY (no `NULLS LAST`, which PostgreSQL cannot read
+    from an ascending index, and no sort on an expression)."""
+    counted = stmt.with_only_columns(func.count(), func.count(sort)).order_by(None)
+    total, valued = (int(x) for x in session.execute(counted).one())
+    if limit <= 0:
+        return [], total
+    order = (sort.desc(), key.desc()) if desc else (sort.asc(), key.asc())
+    rows: list[T] = []
+    if offset < valued:
+        rows = list(
+            session.scalars(stmt.where(sort.is_not(None)).order_by(*order).offset(offset).limit(limit))
+        )
+    if len(rows) < limit and total > valued:
+        start = max(0, offset - valued)
+        rest = stmt.where(sort.is_(None)).order_by(key.desc() if desc else key.asc())
+        rows += list(session.scalars(rest.offset(start).limit(limit - len(rows))))
+    return rows, total

@@ -244,4 +244,12 @@ class OrderFilter(BaseModel):
     paid_to: Instant | None = Field(default=None, description="ISO 8601 with a zone, 2000-01-01 … 2100-12-31")
 
 
+class OrderSearch(OrderFilter):
+    """The console's order list adds the class, the order number and the customers a search found."""
+
+    placement: Literal["in_store", "off_store"] | None = None
+    number: str | None = Field(default=None, max_length=100, description="external id, or #id")
+    customer_ids: list[int] | None = Field(default=None, max_length=500)
+
+
 OrderRead.model_rebuild()

@@ -28,7 +28,7 @@ from siyu.customers.facade import IdentityIn, IdentityKey
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
-from siyu.db.pagination import newest_first_page
+from siyu.db.pagination import newest_first_page, offset_page
 from siyu.guides.facade import BindingBook
 from siyu.orders import attribution as attr
 from siyu.orders import schemas as s
@@ -866,6 +866,53 @@ def list_orders(
     if paid_to is not None:
         stmt = stmt.where(Order.paid_at < paid_to)
     return newest_first_page(session, stmt, Order.paid_at, Order.id, cursor=cursor, limit=limit)
+
+
+ORDER_SORTS = {"paid": Order.paid_at, "amount": Order.paid_fen, "placed": Order.placed_at}
+
+
+def search_orders(
+    session: Session,
+    *,
+    tenant_id: int,
+    principal: Principal | None,
+    filters: s.OrderSearch,
+    sort: str = "paid",
+    desc: bool = True,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[list[Order], int]:
+    """A numbered page of orders in the caller's scope, filtered and sorted, with the total count.
+
+    `number` matches the channel's order number exactly, or `#id` Siyu's id; `customer_ids` (the
+    customers a search found) limits the orders to theirs (an empty list finds nothing)."""
+    f = filters
+    stmt = select(Order).where(Order.tenant_id == tenant_id)
+    if (cond := scope_condition(principal)) is not None:
+        stmt = stmt.where(cond)
+    for column, value in (
+        (Order.store_id, f.store_id),
+        (Order.guide_id, f.guide_id),
+        (Order.customer_id, f.customer_id),
+        (Order.channel, f.channel),
+        (Order.status, f.status),
+        (Order.placement, f.placement),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if f.paid_from is not None:
+        stmt = stmt.where(Order.paid_at >= f.paid_from)
+    if f.paid_to is not None:
+        stmt = stmt.where(Order.paid_at < f.paid_to)
+    if f.number:
+        number = f.number.strip()
+        if number.startswith("#") and number[1:].isdigit() and len(number) < 19:
+            stmt = stmt.where(Order.id == int(number[1:]))
+        else:
+            stmt = stmt.where(Order.external_id == number)
+    if f.customer_ids is not None:
+        stmt = stmt.where(Order.customer_id.in_(f.customer_ids))
+    return offset_page(session, stmt, ORDER_SORTS[sort], Order.id, desc=desc, offset=offset, limit=limit)
 
 
 def customer_totals(session: Session, *, tenant_id: int, customer_id: int) -> tuple[int, int]:

@@ -144,6 +144,25 @@ def guides_of_store(session: Session, *, tenant_id: int, store_id: int) -> list[
     ]
 
 
+def guides_in(
+    session: Session, *, tenant_id: int, store_ids: list[int] | None = None
+) -> list[tuple[int, str, str]]:
+    """The guides of some stores (None: of the brand), departed ones included, by employee number:
+    (id, name, employee number) — what a filter of orders or customers offers."""
+    stmt = select(Staff.id, Staff.name, Staff.employee_no).where(
+        Staff.tenant_id == tenant_id, Staff.role == "guide"
+    )
+    if store_ids is not None:
+        stmt = stmt.where(
+            Staff.id.in_(
+                select(StaffStore.staff_id).where(
+                    StaffStore.tenant_id == tenant_id, StaffStore.store_id.in_(store_ids)
+                )
+            )
+        )
+    return [(i, n, e) for i, n, e in session.execute(stmt.order_by(Staff.employee_no))]
+
+
 def staff_names(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, tuple[str, str]]:
     """Name and employee number of staff members (any status)."""
     if not ids:

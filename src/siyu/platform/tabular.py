@@ -156,16 +156,18 @@ def sanitise_row(values: Iterable[Any]) -> list[Any]:
     return [sanitise_cell(v) for v in values]
 
 
-def write_table(path: Path, headers: list[str], rows: Iterable[Sequence[Any]]) -> int:
+def write_table(
+    path: Path, headers: list[str], rows: Iterable[Sequence[Any]], *, sheet: str = "customers"
+) -> int:
     """Write rows to .csv (UTF-8 with BOM, so Excel shows Chinese) or .xlsx by the path's suffix;
     every cell goes through `sanitise_cell`."""
     count = 0
     if path.suffix.lower() == ".xlsx":
         workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("customers")
-        sheet.append(sanitise_row(headers))
+        worksheet = workbook.create_sheet(sheet)
+        worksheet.append(sanitise_row(headers))
         for row in rows:
-            sheet.append(sanitise_row(row))
+            worksheet.append(sanitise_row(row))
             count += 1
         workbook.save(path)
         return count

@@ -22,6 +22,7 @@
     var c = window.echarts.init(node);
     c.setOption(option);
     window.addEventListener("resize", function () { c.resize(); });
+    window.siyuChartTable(node, option);
   }
   function drawTrend() {
     var node = document.getElementById("trend-data");
@@ -86,4 +87,139 @@
     document.body.setAttribute("data-charts", "drawn");
   }
   if (document.readyState === "complete") { draw(); } else { window.addEventListener("load", draw); }
+})();
+
+// The design language's behaviour (docs/console.md): definitions on hover, focus and touch; toasts
+// that fade; a confirmation dialog for forms marked data-confirm; the column picker; every chart's
+// data as a table.
+(function () {
+  var body = document.body;
+  // --- definitions ---------------------------------------------------------------------------
+  var tip = document.getElementById("tip");
+  var tipFor = null;
+  function showTip(btn) {
+    if (!tip) { return; }
+    tip.textContent = btn.getAttribute("data-def");
+    tip.hidden = false;
+    var r = btn.getBoundingClientRect();
+    var w = tip.offsetWidth, h = tip.offsetHeight;
+    var left = Math.min(Math.max(8, r.left + r.width / 2 - w / 2), window.innerWidth - w - 8);
+    var top = r.bottom + 6 + h > window.innerHeight ? r.top - h - 6 : r.bottom + 6;
+    tip.style.left = left + "px";
+    tip.style.top = Math.max(4, top) + "px";
+    tipFor = btn;
+  }
+  function hideTip() { if (tip) { tip.hidden = true; } tipFor = null; }
+  document.addEventListener("mouseover", function (e) {
+    var b = e.target.closest ? e.target.closest("button.def") : null;
+    if (b) { showTip(b); } else if (tipFor) { hideTip(); }
+  });
+  document.addEventListener("focusin", function (e) {
+    if (e.target.matches && e.target.matches("button.def")) { showTip(e.target); }
+  });
+  document.addEventListener("focusout", function (e) { if (e.target === tipFor) { hideTip(); } });
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest ? e.target.closest("button.def") : null;
+    if (b) { e.preventDefault(); if (tipFor === b) { hideTip(); } else { showTip(b); } }
+  });
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape") { hideTip(); } });
+  window.addEventListener("scroll", hideTip, true);
+  // --- toasts --------------------------------------------------------------------------------
+  var toast = document.querySelector("[data-toast]");
+  if (toast) { setTimeout(function () { toast.classList.add("gone"); }, 6000); }
+  // --- confirmation --------------------------------------------------------------------------
+  var dialog = document.getElementById("confirm-dialog");
+  var pending = null;
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.hasAttribute || !form.hasAttribute("data-confirm") || form.getAttribute("data-confirmed") === "yes") { return; }
+    if (!dialog || !dialog.showModal) { return; }
+    e.preventDefault();
+    pending = { form: form, submitter: e.submitter };
+    document.getElementById("confirm-text").textContent = form.getAttribute("data-confirm");
+    dialog.showModal();
+  });
+  if (dialog) {
+    dialog.querySelector("[data-confirm-cancel]").addEventListener("click", function () { pending = null; dialog.close(); });
+    dialog.querySelector("[data-confirm-ok]").addEventListener("click", function () {
+      dialog.close();
+      if (!pending) { return; }
+      var form = pending.form;
+      form.setAttribute("data-confirmed", "yes");
+      if (form.requestSubmit) { form.requestSubmit(pending.submitter || undefined); } else { form.submit(); }
+      pending = null;
+    });
+  }
+  // --- column picker -------------------------------------------------------------------------
+  document.querySelectorAll("details.colpick").forEach(function (picker) {
+    var id = picker.getAttribute("data-table");
+    var table = document.getElementById(id);
+    if (!table) { return; }
+    var key = "siyu.columns." + id;
+    var hidden = [];
+    try { hidden = JSON.parse(localStorage.getItem(key) || "[]"); } catch (err) { hidden = []; }
+    function apply() {
+      var heads = table.querySelectorAll("thead th");
+      heads.forEach(function (th, i) {
+        var off = hidden.indexOf(th.getAttribute("data-col")) >= 0;
+        th.hidden = off;
+        table.querySelectorAll("tbody tr").forEach(function (tr) { if (tr.children[i]) { tr.children[i].hidden = off; } });
+      });
+    }
+    picker.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+      box.checked = hidden.indexOf(box.value) < 0;
+      box.addEventListener("change", function () {
+        hidden = hidden.filter(function (v) { return v !== box.value; });
+        if (!box.checked) { hidden.push(box.value); }
+        try { localStorage.setItem(key, JSON.stringify(hidden)); } catch (err) { /* private mode */ }
+        apply();
+      });
+    });
+    apply();
+  });
+  // --- every chart as a table ----------------------------------------------------------------
+  window.siyuChartTable = function (node, option) {
+    var figure = node.closest("figure");
+    if (!figure) { return; }
+    var series = option.series || [];
+    var table = document.createElement("table");
+    table.className = "chart-data";
+    var head = table.createTHead().insertRow();
+    function cell(row, text, tag) { var c = document.createElement(tag || "td"); c.textContent = text; row.appendChild(c); return c; }
+    var fmt = function (v) { return typeof v === "number" ? v.toLocaleString(document.documentElement.lang) : String(v); };
+    var tb = table.createTBody();
+    if (series.length && series[0].type === "pie") {
+      cell(head, body.getAttribute("data-l-name"), "th"); cell(head, "%", "th");
+      var total = series[0].data.reduce(function (a, d) { return a + d.value; }, 0);
+      series[0].data.forEach(function (d) { var r = tb.insertRow(); cell(r, d.name); cell(r, total ? (d.value * 100 / total).toFixed(2) + "%" : "—").className = "num"; });
+    } else {
+      var y = Array.isArray(option.yAxis) ? option.yAxis[0] : option.yAxis;
+      var x = Array.isArray(option.xAxis) ? option.xAxis[0] : option.xAxis;
+      var cats = y && y.type === "category" ? y.data : (x || {}).data;
+      cell(head, "", "th");
+      series.forEach(function (s) { cell(head, s.name || "", "th"); });
+      (cats || []).forEach(function (c, i) {
+        var r = tb.insertRow(); cell(r, c);
+        series.forEach(function (s) { var v = s.data[i]; cell(r, fmt(v && typeof v === "object" ? v.value : v)).className = "num"; });
+      });
+    }
+    var existing = figure.querySelector(".chart-table");
+    if (existing) { existing.replaceChildren(table); return; }
+    var box = document.createElement("div");
+    box.className = "chart-table scroll";
+    box.hidden = true;
+    box.appendChild(table);
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "view-switch";
+    button.textContent = body.getAttribute("data-l-table");
+    button.addEventListener("click", function () {
+      var showTable = box.hidden;
+      box.hidden = !showTable; node.hidden = showTable;
+      button.textContent = body.getAttribute(showTable ? "data-l-chart" : "data-l-table");
+    });
+    var caption = figure.querySelector("figcaption");
+    if (caption) { caption.appendChild(button); } else { figure.insertBefore(button, node); }
+    node.insertAdjacentElement("afterend", box);
+  };
 })();

@@ -117,8 +117,9 @@
       grid: { left: 120, right: 20, top: 10, bottom: 30 },
       xAxis: { type: "value", name: t.customers, minInterval: 1 },
       yAxis: { type: "category", inverse: true, data: rows.map(function (r) { return r.label; }) },
-      series: [{ type: "bar", data: rows.map(function (r) { return r.count; }) }]
+      series: [{ type: "bar", name: t.customers, data: rows.map(function (r) { return r.count; }) }]
     }, true);
+    if (window.siyuChartTable) { window.siyuChartTable(node, charts[id].getOption()); }
   }
   function show(result) {
     document.getElementById("count").textContent = result.count.toLocaleString(t.lang === "en" ? "en-US" : "zh-CN");

@@ -14,6 +14,7 @@
         series: names.map(function (k) { return { name: t[k], type: k === "messages" ? "line" : "bar", data: s[k] }; })
       });
       window.addEventListener("resize", function () { chart.resize(); });
+      if (window.siyuChartTable) { window.siyuChartTable(node, chart.getOption()); }
     });
     document.body.setAttribute("data-charts", "drawn");
   }
