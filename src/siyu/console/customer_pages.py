@@ -6,21 +6,34 @@ import re
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from siyu.access import Perm, Principal
 from siyu.api.deps import MAX_ID
+from siyu.api.downloads import temporary_download
 from siyu.api.routing import read_only
-from siyu.console.rendering import console_router, forbidden, lang_of, not_found_page, page_principal, render
+from siyu.console.choices import Choices, int_or_none, scope_choices
+from siyu.console.customer_list import SORTS, WINDOWS, CustomerListQuery, list_page
+from siyu.console.rendering import (
+    brand_zone,
+    console_router,
+    forbidden,
+    lang_of,
+    not_found_page,
+    page_principal,
+    render,
+)
+from siyu.console.tables import paging, parse_sort
 from siyu.core.errors import DomainError
 from siyu.core.phone import mask_phone, national_display
 from siyu.customers import service as customer_service
-from siyu.customers.models import Customer
 from siyu.customers.schemas import CustomerSearch
 from siyu.guides import service as guide_service
 from siyu.orders import service as order_service
 from siyu.orders.schemas import OrderFilter
 from siyu.org import facade as org
+from siyu.platform import audit
+from siyu.platform.tabular import write_table
 from siyu.tags import service as tag_service
 
 router = console_router()
@@ -28,6 +41,7 @@ router = console_router()
 
 # --- customers --------------------------------------------------------------------------------
 PAGE_SIZE = 20
+EXPORT_LIMIT = 100_000
 PHONE_ENDING = re.compile(r"\d{4}")
 CUSTOMER_NUMBER = re.compile(r"#\d{1,18}")
 
@@ -41,67 +55,193 @@ def _names(
     return {i: f"{s.code} {s.name}" for i, s in stores.items()}, {i: m.name for i, m in staff.items()}
 
 
-@router.get("/customers", response_class=HTMLResponse)
-@read_only
-def customers_page(
-    request: Request,
-    q: str | None = None,
-    city: str | None = None,
-    gender: str | None = None,
-    cursor: str | None = None,
-) -> HTMLResponse:
-    """Customers in the caller's scope: search by phone, name or any identity; filters; pages."""
-    principal = page_principal(request)
-    if not principal.can(Perm.CUSTOMERS_READ):
-        return forbidden(request, Perm.CUSTOMERS_READ)
-    q = (q or "").strip()[:128] or None
+def _read_list_query(
+    request: Request, principal: Principal, choices: Choices, tiers: list[str], tag_ids: set[int]
+) -> tuple[CustomerListQuery, dict[str, str], str | None]:
+    """The list's filters as the page reads them (a value that cannot apply is no filter)."""
+    params = request.query_params
+    q = (params.get("q") or "").strip()[:128] or None
     search: dict[str, Any] = {"q": q}
     if q and PHONE_ENDING.fullmatch(q):  # four digits: the end of a phone number
         search = {"q": None, "phone_ending": q}
-    elif q and CUSTOMER_NUMBER.fullmatch(q):  # "#6344": the customer number (the service reads "#")
-        search = {"q": q}
+    gender = params.get("gender")
+    gender = gender if gender in ("male", "female", "unknown") else None
+    city = (params.get("city") or "").strip()[:60] or None
+    store_id = int_or_none(params.get("store"), {i for i, _ in choices.stores})
+    guide_id = int_or_none(params.get("guide"), {i for i, _ in choices.guides})
+    tier = params.get("tier") if params.get("tier") in tiers else None
+    tag_id = int_or_none(params.get("tag"), tag_ids)
+    window = params.get("last") if params.get("last") in WINDOWS else None
+    query = CustomerListQuery(
+        CustomerSearch(
+            city=city, gender=gender, store_id=store_id, guide_id=guide_id, member_tier=tier, **search
+        ),
+        tag_id=tag_id,
+        window=window,
+    )
+    values = {
+        "q": q or "",
+        "city": city or "",
+        "gender": gender or "",
+        "store": str(store_id or ""),
+        "guide": str(guide_id or ""),
+        "tier": tier or "",
+        "tag": str(tag_id or ""),
+        "last": window or "",
+    }
+    return query, values, search.get("phone_ending")
 
-    def page(start: str | None) -> tuple[list[Customer], str | None]:
-        return customer_service.list_customers(
-            request.state.db,
-            tenant_id=principal.tenant_id,
-            principal=principal,
-            cursor=start,
-            limit=PAGE_SIZE,
-            filters=CustomerSearch(
-                city=(city or "").strip()[:60] or None,
-                gender=gender if gender in ("male", "female", "unknown") else None,
-                **search,
-            ),
-        )
 
-    restarted = False
+def _tag_choices(request: Request, principal: Principal) -> list[tuple[str, list[Any]]]:
+    groups = tag_service.list_groups(request.state.db, tenant_id=principal.tenant_id, principal=principal)
+    en = lang_of(request) == "en"
+    return [(g.name_en if en else g.name_zh, tags) for g, tags in groups if tags]
+
+
+@router.get("/customers", response_class=HTMLResponse)
+@read_only
+def customers_page(request: Request) -> HTMLResponse:
+    """Customers in the caller's scope: search by phone, name or any identity; filters on who they
+    are and what they bought; sorted by any figure; numbered pages with the count."""
+    principal = page_principal(request)
+    if not principal.can(Perm.CUSTOMERS_READ):
+        return forbidden(request, Perm.CUSTOMERS_READ)
+    db = request.state.db
+    choices = scope_choices(db, principal)
+    tiers = customer_service.member_tiers(db, tenant_id=principal.tenant_id)
+    tag_groups = _tag_choices(request, principal)
+    query, values, phone_ending = _read_list_query(
+        request, principal, choices, tiers, {t.id for _, tags in tag_groups for t in tags}
+    )
+    sort = parse_sort(request.query_params.get("sort"), set(SORTS), "-created")
+    refused = None
     try:
-        rows, next_cursor = page(cursor)
-    except DomainError:  # a cursor from an edited or stale URL: start again from the first page
-        rows, next_cursor = page(None)
-        restarted = True
+        _, total = list_page(db, principal, query, sort=sort.key, desc=sort.desc, offset=0, limit=0)
+        page = paging(request.query_params.get("page"), request.query_params.get("size"), total)
+        rows, _ = list_page(
+            db, principal, query, sort=sort.key, desc=sort.desc, offset=page.offset, limit=page.size
+        )
+    except DomainError as exc:  # a search the person may not make (too many phone-ending searches)
+        refused = exc.message("en" if lang_of(request) == "en" else "zh-CN")
+        rows, page = [], paging(None, None, 0)
     stores, staff = _names(
         request,
         principal,
-        {c.store_id for c in rows if c.store_id},
-        {c.guide_id for c in rows if c.guide_id},
+        {c.store_id for c, _ in rows if c.store_id},
+        {c.guide_id for c, _ in rows if c.guide_id},
+    )
+    tags = tag_service.tags_of_customers(
+        db, tenant_id=principal.tenant_id, customer_ids=[c.id for c, _ in rows], principal=principal
     )
     return render(
         request,
         "customers.html",
         rows=rows,
-        next_cursor=next_cursor,
-        q=q or "",
-        city=city or "",
-        gender=gender or "",
+        page=page,
+        sort=sort,
+        f=values,
+        choices=choices,
+        tiers=tiers,
+        tag_groups=tag_groups,
+        tags=tags,
         stores=stores,
         staff=staff,
         mask=mask_phone,
-        restarted=restarted,
-        phone_ending=search.get("phone_ending"),
+        refused=refused,
+        phone_ending=phone_ending,
+        may_export=principal.can(Perm.CUSTOMERS_EXPORT),
+        tz=brand_zone(request, principal),
         partial=request.headers.get("hx-request") == "true",
     )
+
+
+@router.get("/customers.xlsx")
+@read_only
+def customers_export(request: Request) -> Response:
+    """The filtered list as Excel (up to 100,000 customers, phones masked), audited."""
+    principal = page_principal(request)
+    if not principal.can(Perm.CUSTOMERS_EXPORT):
+        return forbidden(request, Perm.CUSTOMERS_EXPORT)
+    db = request.state.db
+    choices = scope_choices(db, principal)
+    tiers = customer_service.member_tiers(db, tenant_id=principal.tenant_id)
+    tag_groups = _tag_choices(request, principal)
+    query, values, _ = _read_list_query(
+        request, principal, choices, tiers, {t.id for _, tags in tag_groups for t in tags}
+    )
+    sort = parse_sort(request.query_params.get("sort"), set(SORTS), "-created")
+    rows, total = list_page(db, principal, query, sort=sort.key, desc=sort.desc, offset=0, limit=EXPORT_LIMIT)
+    stores, staff = _names(
+        request,
+        principal,
+        {c.store_id for c, _ in rows if c.store_id},
+        {c.guide_id for c, _ in rows if c.guide_id},
+    )
+    tz = brand_zone(request, principal)
+    en = lang_of(request) == "en"
+    headers = (
+        [
+            "Customer number",
+            "Name",
+            "Phone",
+            "City",
+            "Tier",
+            "Home store",
+            "Exclusive guide",
+            "Orders",
+            "Total spend (¥)",
+            "Last purchase",
+            "Created",
+        ]
+        if en
+        else [
+            "客户编号",
+            "姓名",
+            "手机号",
+            "城市",
+            "会员等级",
+            "所属门店",
+            "专属导购",
+            "订单数",
+            "累计消费（元）",
+            "最近消费",
+            "建档时间",
+        ]
+    )
+
+    def lines() -> Any:
+        for c, fig in rows:
+            yield [
+                c.number,
+                c.name or "",
+                mask_phone(c.phone_e164) or "",
+                c.city or "",
+                c.member_tier or "",
+                stores.get(c.store_id or 0, ""),
+                staff.get(c.guide_id or 0, ""),
+                fig.paid_orders if fig else 0,
+                fig.net_fen / 100 if fig else 0,
+                fig.last_paid_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if fig else "",
+                c.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if c.created_at else "",
+            ]
+
+    response = temporary_download("customers.xlsx", lambda path: write_table(path, headers, lines()))
+    audit.record(
+        db,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="customer.export",
+        object_type="customer",
+        object_id=None,
+        data={
+            "rows": len(rows),
+            "matched": total,
+            "format": "xlsx",
+            "via": "console",
+            "filters": {k: v for k, v in values.items() if v},
+        },
+    )
+    return response
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)

@@ -133,6 +133,7 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "staff.create": ("新建员工", "Staff member created"),
     "staff.update": ("修改员工", "Staff member changed"),
     "customer.phone_reveal": ("查看完整手机号", "Full phone number shown"),
+    "customer.phone_search": ("按完整手机号查找客户", "Customer looked up by full phone number"),
     "customer.merge": ("合并客户", "Customers merged"),
     "customer.unmerge": ("撤销合并", "Merge undone"),
     "customer.export": ("导出客户", "Customers exported"),

@@ -39,6 +39,7 @@ from siyu.orders.schemas import OrderSearch
 from siyu.org import facade as org
 from siyu.platform import audit
 from siyu.platform.tabular import write_table
+from siyu.products.facade import product_names
 from siyu.reports.store_daily import CHANNEL_LABELS
 
 router = console_router()
@@ -304,6 +305,7 @@ def order_page(request: Request, order_id: int) -> HTMLResponse:
         o=order,
         lines=lines,
         line_no={x.id: x.line_no for x in lines},
+        products=product_names(db, tenant_id=principal.tenant_id, ids={x.product_id for x in lines}),
         payments=payments,
         refunds=refunds,
         revisions=order_service.revisions(db, order_id=order.id),

@@ -182,6 +182,7 @@ class CustomerFilter(BaseModel):
     gender: Literal["male", "female", "unknown"] | None = None
     store_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     guide_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    member_tier: str | None = Field(default=None, max_length=20)
     status: Literal["active", "merged"] = "active"
     created_from: Instant | None = Field(
         default=None, description="ISO 8601 with a zone, 2000-01-01 … 2100-12-31"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, Select, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -158,17 +158,11 @@ def _search_conditions(
     return matches
 
 
-def list_customers(
-    session: Session,
-    *,
-    tenant_id: int,
-    principal: Principal | None,
-    cursor: str | None,
-    limit: int,
-    filters: s.CustomerFilter | None = None,  # a CustomerSearch from the console
-) -> tuple[list[C], str | None]:
-    """Customers newest first, keyset-paginated; q matches a name, a phone (see above) or any identity;
-    phone_ending (digits) matches the end of the phone — four digits for those who may not see phones."""
+def customers_query(
+    session: Session, *, tenant_id: int, principal: Principal | None, filters: s.CustomerFilter | None = None
+) -> Select[Any]:
+    """The customers a list shows (in the caller's scope, filtered), unordered — `list_customers`
+    pages it newest first; the console's list joins figures to sort by."""
     f = filters or s.CustomerFilter()
     q, city, gender, store_id, guide_id = f.q, f.city, f.gender, f.store_id, f.guide_id
     status, created_from, created_to = f.status, f.created_from, f.created_to
@@ -189,14 +183,46 @@ def list_customers(
         stmt = stmt.where(C.phone_e164.endswith(phone_ending, autoescape=True))
     if q and q.strip():
         stmt = stmt.where(or_(*_search_conditions(session, tenant_id, q.strip(), principal)))
-    for column, value in ((C.city, city), (C.gender, gender), (C.store_id, store_id), (C.guide_id, guide_id)):
+    for column, value in (
+        (C.city, city),
+        (C.gender, gender),
+        (C.store_id, store_id),
+        (C.guide_id, guide_id),
+        (C.member_tier, f.member_tier),
+    ):
         if value is not None:
             stmt = stmt.where(column == value)
     if created_from is not None:
         stmt = stmt.where(C.created_at >= created_from)
     if created_to is not None:
         stmt = stmt.where(C.created_at < created_to)
+    return stmt
+
+
+def list_customers(
+    session: Session,
+    *,
+    tenant_id: int,
+    principal: Principal | None,
+    cursor: str | None,
+    limit: int,
+    filters: s.CustomerFilter | None = None,  # a CustomerSearch from the console
+) -> tuple[list[C], str | None]:
+    """Customers newest first, keyset-paginated; q matches a name, a phone (see above) or any identity;
+    phone_ending (digits) matches the end of the phone — four digits for those who may not see phones."""
+    stmt = customers_query(session, tenant_id=tenant_id, principal=principal, filters=filters)
     return keyset_page(session, stmt, C.id, cursor=cursor, limit=limit, newest_first=True)
+
+
+def member_tiers(session: Session, *, tenant_id: int) -> list[str]:
+    """The tiers the brand's customers hold (for a filter)."""
+    rows = session.scalars(
+        select(C.member_tier)
+        .where(C.tenant_id == tenant_id, C.member_tier.is_not(None))
+        .distinct()
+        .order_by(C.member_tier)
+    )
+    return [t for t in rows if t]
 
 
 def customers_by_id(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, C]:

@@ -41,9 +41,11 @@ from siyu.customers.search import (
     _limit,
     _log_phone_conflict,
     customers_by_id,
+    customers_query,
     list_customers,
     lookup,
     may_search_full_phone,
+    member_tiers,
     timeline,
 )
 from siyu.customers.upsert import (
@@ -232,6 +234,7 @@ __all__ = [
     "count_customers",
     "create_custom_field",
     "customers_by_id",
+    "customers_query",
     "get_customer",
     "identities_of",
     "list_custom_fields",
@@ -239,6 +242,7 @@ __all__ = [
     "list_merges",
     "lookup",
     "may_search_full_phone",
+    "member_tiers",
     "merge",
     "merge_counts",
     "record_consent",

@@ -172,7 +172,25 @@ def _tenant_guard(state: ORMExecuteState) -> None:
 # Siyu schemas in one database (a test run beside another, two installations) must not share them.
 # A hash collision only makes two brands wait for each other now and then; it never breaks a rule.
 ADVISORY_KEY_SQL = "hashtext(current_schema() || ':' || CAST(:tid AS text))"
-LOCK_NAMESPACES = {"guide_bindings": 0x51D0_0001, "tags": 0x51D0_0002}
+LOCK_NAMESPACES = {"guide_bindings": 0x51D0_0001, "tags": 0x51D0_0002, "customer_stats": 0x51D0_0003}
+
+
+def lock_rows(session: Session, name: str, ids: list[int]) -> None:
+    """Serialise one kind of write per row id (customer …) until the transaction ends, taking the
+    locks in ascending id order so two writers never wait for each other in a circle.
+
+    PostgreSQL: transaction-level advisory locks keyed by the schema and the id (hashed; a collision
+    only makes two rows wait for each other). SQLite: nothing to do (one writer at a time)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or not ids:
+        return
+    connection.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(:ns, hashtext(current_schema() || ':' || CAST(x AS text))) "
+            "FROM unnest(CAST(:ids AS bigint[])) WITH ORDINALITY AS t(x, n) ORDER BY n"
+        ),
+        {"ns": LOCK_NAMESPACES[name], "ids": sorted(ids)},
+    )
 
 
 def lock_tenant(session: Session, name: str, tenant_id: int) -> None:

@@ -48,6 +48,8 @@ class Order(TenantScoped, Base):
         # "Was this buyer new to the brand?" reads a customer's earliest payment.
         Index("ix_orders_customer_paid", "tenant_id", "customer_id", "paid_at"),
         Index("ix_orders_guide_paid", "guide_id", "paid_at"),
+        # The console finds an order by its number without knowing the channel.
+        Index("ix_orders_external", "tenant_id", "external_id"),
         CheckConstraint("status IN ('created','paid','fulfilled','completed','cancelled')", name="status"),
         CheckConstraint("fulfilment IN ('in_store','pickup','same_city','express')", name="fulfilment"),
         CheckConstraint("placement IN ('in_store','off_store')", name="placement"),
@@ -205,3 +207,26 @@ class Footfall(TenantScoped, Base):
     hour_start: Mapped[datetime]
     visitors: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime]
+
+
+class CustomerOrderStats(TenantScoped, Base):
+    """Per customer: paid orders, net spend (paid − refunded) and the first and last payment.
+
+    A read model of the orders table for lists that sort and filter customers by what they bought;
+    rewritten from the customer's orders in the transaction that changes them (ingest, refunds,
+    merges), so it is never behind (`siyu.orders.stats`)."""
+
+    __tablename__ = "customer_order_stats"
+    __table_args__ = (
+        Index("ix_customer_order_stats_spend", "tenant_id", "net_fen"),
+        Index("ix_customer_order_stats_last", "tenant_id", "last_paid_at"),
+        Index("ix_customer_order_stats_orders", "tenant_id", "paid_orders"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    paid_orders: Mapped[int] = mapped_column(Integer)
+    net_fen: Mapped[int] = mapped_column(BigInteger)
+    first_paid_at: Mapped[datetime]
+    last_paid_at: Mapped[datetime]

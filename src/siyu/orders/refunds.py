@@ -20,6 +20,7 @@ from siyu.core.errors import DomainError, RowError, rejected
 from siyu.core.money import format_fen
 from siyu.db.base import table_of
 from siyu.orders import schemas as s
+from siyu.orders import stats
 from siyu.orders.models import Footfall, Order, OrderLine, Refund, RefundLine
 from siyu.orders.service import unknown_reference
 from siyu.org import facade as org
@@ -57,6 +58,13 @@ def refund_orders(
         raise rejected(errors)
     recorded = [r.refund_id for r in results if not r.replayed]
     if recorded:
+        buyers = session.scalars(
+            select(Order.customer_id).where(
+                Order.tenant_id == tenant_id,
+                Order.id.in_(sorted({r.order_id for r in results if not r.replayed})),
+            )
+        )
+        stats.refresh(session, tenant_id=tenant_id, customer_ids=buyers)
         events.record(
             session,
             "refunds.recorded",

@@ -32,6 +32,7 @@ from siyu.db.pagination import newest_first_page, offset_page
 from siyu.guides.facade import BindingBook
 from siyu.orders import attribution as attr
 from siyu.orders import schemas as s
+from siyu.orders import stats
 from siyu.orders.models import Order, OrderLine, OrderPayment, OrderRevision, Refund, RefundLine
 from siyu.org import facade as org
 from siyu.org.facade import Tenant
@@ -241,11 +242,14 @@ def ingest_orders(
         if r.outcome in ("created", "updated") and r.data.paid_at is not None and not previously_paid:
             _on_first_payment(r, book)
     resolve_hours(session, tenant_id, rows, tz)
+    touched = {r.existing.customer_id for r in rows if r.existing is not None and r.outcome == "updated"}
     for r in rows:  # updates first: one refused makes the batch fail before anything new is written
         if r.outcome == "updated":
             _apply_update(session, tenant_id, r, now, source)
     _insert_new(session, tenant_id, [r for r in rows if r.outcome == "created"], now)
     book.flush(session)
+    touched |= {r.values["customer_id"] for r in rows if r.outcome in ("created", "updated")}
+    stats.refresh(session, tenant_id=tenant_id, customer_ids=touched)
     counts: dict[str, int] = defaultdict(int)
     results = []
     for r in rows:

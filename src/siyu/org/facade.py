@@ -163,6 +163,18 @@ def guides_in(
     return [(i, n, e) for i, n, e in session.execute(stmt.order_by(Staff.employee_no))]
 
 
+def staff_list(session: Session, *, tenant_id: int) -> list[tuple[int, str, str]]:
+    """Every staff member of the brand (any role or status) by employee number: (id, name, number)."""
+    return [
+        (i, n, e)
+        for i, n, e in session.execute(
+            select(Staff.id, Staff.name, Staff.employee_no)
+            .where(Staff.tenant_id == tenant_id)
+            .order_by(Staff.employee_no)
+        )
+    ]
+
+
 def staff_names(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, tuple[str, str]]:
     """Name and employee number of staff members (any status)."""
     if not ids:

@@ -34,6 +34,16 @@ def products_by_code(session: Session, *, tenant_id: int, codes: set[str]) -> di
     return {r.code: ProductInfo(r.id, r.code, r.list_price_fen, r.cost_fen, r.status) for r in rows}
 
 
+def product_names(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, str]:
+    """Names of SKUs by id (for showing order lines)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Product.id, Product.name).where(Product.tenant_id == tenant_id, Product.id.in_(sorted(ids)))
+    )
+    return {i: n for i, n in rows}
+
+
 __all__ = [
     "CHANNEL_PATTERN",
     "SKU_CODE",

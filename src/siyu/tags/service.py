@@ -473,6 +473,34 @@ def customer_tags(
     ]
 
 
+def tags_of_customers(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_ids: list[int],
+    principal: Principal | None,
+    per_customer: int = 3,
+    now: dt.datetime | None = None,
+) -> dict[int, list[tuple[Tag, TagGroup]]]:
+    """The first few tags each customer holds now that the principal can see (groups in catalogue
+    order), and how many in all — for lists (the caller has checked the customers' scope)."""
+    if not customer_ids:
+        return {}
+    now = now or utcnow()
+    rows = session.execute(
+        select(TagAssignment.customer_id, TagAssignment.expires_at, Tag, TagGroup)
+        .join(Tag, Tag.id == TagAssignment.tag_id)
+        .join(TagGroup, TagGroup.id == Tag.group_id)
+        .where(TagAssignment.tenant_id == tenant_id, TagAssignment.customer_id.in_(sorted(set(customer_ids))))
+        .order_by(TagAssignment.customer_id, TagGroup.id, Tag.id)
+    )
+    out: dict[int, list[tuple[Tag, TagGroup]]] = {}
+    for customer_id, expires_at, tag, group in rows:
+        if visible(group, principal) and (expires_at is None or expires_at > now):
+            out.setdefault(customer_id, []).append((tag, group))
+    return out
+
+
 def tag_history(
     session: Session, *, tenant_id: int, customer_id: int, principal: Principal | None, limit: int = 200
 ) -> list[tuple[TagEvent, Tag]]:
