@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -375,4 +376,67 @@ def test_every_page_a_guide_opens_fits_a_phone(site: tuple[str, World, str], chr
         box = add.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 390  # the add-tag button can be tapped
     shot(page, "guide-customer-360-phone-390")
+    page.close()
+
+
+def test_orders_and_customers_lists_as_hq(site: tuple[str, World, str], chromium: Any) -> None:
+    """The design language in a browser: filters, a sortable column, the count, definitions on hover
+    and focus, the column picker (remembered), an order's detail, the Excel export, and the
+    confirmation before an audited action."""
+    base, world, _ = site
+    page = chromium.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(page, base, world, "owner", "/orders")
+    assert page.locator("[data-total]").get_attribute("data-total") == "3"
+    page.locator("#channel").select_option("guide_share")
+    page.get_by_role("button", name="筛选").click()
+    page.wait_for_url("**channel=guide_share**")
+    assert page.locator("tr[data-order]").count() == 1
+    assert page.locator('nav.side a[aria-current="page"]').inner_text() == "订单"
+    assert page.evaluate(CHECKS) == []
+    shot(page, "orders-hq-1366")
+    page.locator("tr[data-order] a").first.click()
+    page.wait_for_selector('[data-field="reason"]')
+    assert "导购分享链接下单" in page.locator('[data-field="reason"]').inner_text()
+    assert page.locator('[data-field="paid"]').inner_text() == "¥129.00"
+    assert page.evaluate(CHECKS) == []
+    shot(page, "order-detail-hq-1366")
+    page.goto(f"{base}/orders")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="导出 Excel").click()
+    assert download.value.suggested_filename == "orders.xlsx"
+    # Customers: sorted by total spend, with the definition of the figure on hover and on focus.
+    page.goto(f"{base}/customers")
+    page.locator('th[data-col="spend"] a.sort').click()
+    page.wait_for_url("**sort=-spend**")
+    spend = page.locator('th[data-col="spend"] button.def')
+    spend.hover()
+    tip = page.locator("#tip")
+    assert tip.is_visible() and "已退款金额" in tip.inner_text()
+    page.mouse.move(5, 700)
+    assert not tip.is_visible()
+    spend.focus()
+    assert tip.is_visible()
+    # The column picker hides a column, and the choice survives a reload.
+    page.locator("details.colpick summary").click()
+    page.locator("#customers-table-col-city").uncheck()
+    assert not page.locator('th[data-col="city"]').is_visible()
+    page.reload()
+    assert not page.locator('th[data-col="city"]').is_visible()
+    assert page.evaluate(CHECKS) == []
+    shot(page, "customers-hq-1366")
+    # Showing a full phone number asks first (it is audited); cancelling shows nothing.
+    page.locator("tr[data-customer] a").first.click()
+    page.get_by_role("button", name="查看完整号码（将记录日志）").click()
+    dialog = page.locator("#confirm-dialog")
+    assert dialog.is_visible() and "操作日志" in dialog.inner_text()
+    page.get_by_role("button", name="取消").click()
+    assert not dialog.is_visible() and "****" in page.content()
+    page.get_by_role("button", name="查看完整号码（将记录日志）").click()
+    page.get_by_role("button", name="确定").click()
+    page.wait_for_load_state("networkidle")
+    assert re.search(r"139 ?0000 ?000\d", page.content())
+    page.goto(f"{base}/settings/audit")
+    assert "查看完整手机号" in page.locator("#audit-table").inner_text()
+    assert "导出订单" in page.locator("#audit-table").inner_text()
+    shot(page, "audit-log-owner-1366")
     page.close()
