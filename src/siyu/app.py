@@ -20,7 +20,17 @@ from siyu.api.limits import BodySizeLimit
 from siyu.api.platform import router as platform_router
 from siyu.audiences.views import router as audiences_router
 from siyu.auth.views import router as auth_router
-from siyu.console import audit_page, customer_pages, home_pages, order_pages, sessions, settings_pages
+from siyu.console import (
+    admin_pages,
+    audit_page,
+    customer_pages,
+    home_pages,
+    order_pages,
+    people_pages,
+    product_pages,
+    sessions,
+    settings_pages,
+)
 from siyu.console import jobs_page as console_jobs
 from siyu.console import rendering as console
 from siyu.console import security as console_security
@@ -133,6 +143,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         console_wecom.router,
         console_jobs.router,
         audit_page.router,
+        admin_pages.router,
+        people_pages.router,
+        product_pages.router,
         platform_router,
         auth_router,
         org_router,

@@ -24,6 +24,7 @@ from fastapi.dependencies.models import Dependant
 
 from siyu.api.deps import Require, get_session, page_limit
 from siyu.app import create_app
+from siyu.console.forms import form_data
 from siyu.console.security import csrf_guard
 from siyu.console.segments import request_body
 from siyu.db.migrate import upgrade
@@ -41,6 +42,7 @@ ASYNC_ALLOWED: set[Callable[..., Any]] = {
     raw_body,
     request_body,
     csrf_guard,
+    form_data,
 }
 # Calls that would block the loop (database, files, network, sleeping).
 BLOCKING_CALLS = {

@@ -121,6 +121,35 @@ ORDER_FIELDS: dict[str, Label] = {
     "lines": ("商品行", "Lines"),
     "payments": ("支付方式", "Payments"),
 }
+STORE_STATUSES: dict[str, Label] = {
+    "active": ("营业中", "Open"),
+    "preparing": ("筹备中", "Preparing"),
+    "suspended": ("暂停营业", "Suspended"),
+    "closed": ("已关店", "Closed"),
+}
+ROLES: dict[str, Label] = {
+    "owner": ("品牌所有者", "Owner"),
+    "hq_operator": ("总部运营", "HQ operator"),
+    "analyst": ("数据分析师", "Analyst"),
+    "store_manager": ("店长", "Store manager"),
+    "guide": ("导购", "Guide"),
+    "integration": ("系统集成（API 密钥）", "Integration (API key)"),
+}
+STAFF_STATUSES: dict[str, Label] = {"active": ("在职", "Active"), "departed": ("已离职", "Departed")}
+SCOPES: dict[str, Label] = {
+    "all": ("全品牌", "The whole brand"),
+    "stores": ("所管门店", "Their stores"),
+    "own": ("自己的客户", "Their own customers"),
+}
+WEEKDAYS: tuple[Label, ...] = (
+    ("周一", "Monday"),
+    ("周二", "Tuesday"),
+    ("周三", "Wednesday"),
+    ("周四", "Thursday"),
+    ("周五", "Friday"),
+    ("周六", "Saturday"),
+    ("周日", "Sunday"),
+)
 # Audit log: what was done, and to what.
 AUDIT_ACTIONS: dict[str, Label] = {
     "api_key.create": ("创建 API 密钥", "API key created"),
@@ -129,6 +158,7 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "store.create": ("新建门店", "Store created"),
     "store.update": ("修改门店", "Store changed"),
     "store.close": ("关闭门店", "Store closed"),
+    "product.save": ("保存商品", "Products saved"),
     "region.create": ("新建区域", "Region created"),
     "staff.create": ("新建员工", "Staff member created"),
     "staff.update": ("修改员工", "Staff member changed"),
@@ -155,6 +185,7 @@ AUDIT_ACTIONS: dict[str, Label] = {
 }
 OBJECT_TYPES: dict[str, Label] = {
     "api_key": ("API 密钥", "API key"),
+    "product": ("商品", "Product"),
     "tenant": ("品牌", "Brand"),
     "store": ("门店", "Store"),
     "region": ("区域", "Region"),
@@ -176,6 +207,7 @@ OBJECT_TYPES: dict[str, Label] = {
 ACTOR_TYPES: dict[str, Label] = {
     "staff": ("员工", "Staff"),
     "api_key": ("API 密钥", "API key"),
+    "product": ("商品", "Product"),
     "system": ("系统", "System"),
 }
 OTHER: Label = ("其他", "Other")

@@ -75,6 +75,12 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
     (
         N_("Settings"),
         (
+            Item("/settings/brand", N_("Brand settings"), _perm(Perm.TENANT_WRITE)),
+            Item("/settings/stores", N_("Stores and regions"), _perm(Perm.ORG_WRITE)),
+            Item("/settings/staff", N_("Staff and accounts"), _perm(Perm.STAFF_WRITE)),
+            Item("/settings/roles", N_("Roles and permissions"), _perm(Perm.STAFF_READ)),
+            Item("/settings/api-keys", N_("API keys"), _perm(Perm.API_KEYS)),
+            Item("/settings/products", N_("Products"), _perm(Perm.PRODUCTS_WRITE)),
             Item("/settings/wecom", N_("WeCom settings"), _perm(Perm.WECOM_MANAGE)),
             Item("/settings/jobs", N_("Background jobs"), _perm(Perm.JOBS_MANAGE)),
             Item("/settings/audit", N_("Audit log"), _perm(Perm.AUDIT_READ)),

@@ -106,8 +106,15 @@ def _env(lang: str) -> Environment:
         ("audit_action", labels.AUDIT_ACTIONS),
         ("object_type", labels.OBJECT_TYPES),
         ("actor_type", labels.ACTOR_TYPES),
+        ("store_status", labels.STORE_STATUSES),
+        ("role", labels.ROLES),
+        ("staff_status", labels.STAFF_STATUSES),
+        ("scope", labels.SCOPES),
     ):
         env.filters[name] = lambda c, t=table: labels.label(t, c, lang)
+    env.filters["store_status_pair"] = lambda c: (c, labels.label(labels.STORE_STATUSES, c, lang))
+    env.filters["role_pair"] = lambda c: (c, labels.label(labels.ROLES, c, lang))
+    env.globals["weekday_names"] = [labels.pick(d, lang) for d in labels.WEEKDAYS]
     env.filters["pp"] = lambda v: "—" if v is None else f"{v:+.2f}"
     env.globals["glossary"] = lambda key: term(key, lang)
     return env

@@ -70,13 +70,24 @@ def update_tenant(
 
 
 # --- regions ----------------------------------------------------------------------------------
-def create_region(session: Session, *, tenant_id: int, data: schemas.RegionCreate) -> Region:
-    """Create a region; its code is unique in the tenant."""
+def create_region(
+    session: Session, *, tenant_id: int, data: schemas.RegionCreate, actor: Principal | None = None
+) -> Region:
+    """Create a region; its code is unique in the tenant (audited)."""
     if session.scalar(select(Region.id).where(Region.tenant_id == tenant_id, Region.code == data.code)):
         raise DomainError("duplicate", object="region", value=data.code)
     region = Region(tenant_id=tenant_id, code=data.code, name=data.name)
     session.add(region)
     session.flush()
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="region.create",
+        object_type="region",
+        object_id=region.id,
+        data={"code": data.code},
+    )
     return region
 
 
@@ -181,6 +192,11 @@ def list_stores(
     if q:
         stmt = stmt.where(Store.name.contains(q, autoescape=True) | (Store.code == q))
     return keyset_page(session, stmt, Store.id, cursor=cursor, limit=limit)
+
+
+def all_stores(session: Session, *, tenant_id: int) -> list[Store]:
+    """Every store of the brand by code (brands have hundreds, not millions)."""
+    return list(session.scalars(select(Store).where(Store.tenant_id == tenant_id).order_by(Store.code)))
 
 
 def update_store(
@@ -338,6 +354,13 @@ def list_staff(
             )
         )
     return keyset_page(session, stmt, Staff.id, cursor=cursor, limit=limit)
+
+
+def all_staff(session: Session, *, tenant_id: int) -> list[Staff]:
+    """Every staff member of the brand by employee number."""
+    return list(
+        session.scalars(select(Staff).where(Staff.tenant_id == tenant_id).order_by(Staff.employee_no))
+    )
 
 
 def _keep_an_owner(session: Session, *, tenant_id: int, leaving_id: int) -> None:

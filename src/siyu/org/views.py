@@ -69,7 +69,7 @@ def create_region(
 ) -> schemas.RegionRead:
     """Create a region."""
     return schemas.RegionRead.model_validate(
-        service.create_region(db, tenant_id=principal.tenant_id, data=body)
+        service.create_region(db, tenant_id=principal.tenant_id, data=body, actor=principal)
     )
 
 

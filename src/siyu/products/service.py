@@ -9,6 +9,7 @@ from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found, rejected
 from siyu.db.pagination import keyset_page
+from siyu.platform import audit
 from siyu.products import schemas as s
 from siyu.products.models import Product
 
@@ -66,7 +67,22 @@ def upsert_products(
         else:
             unchanged += 1
     session.flush()
+    if created or updated:
+        audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="product.save",
+            object_type="product",
+            object_id=None,
+            data={"created": created, "updated": updated, "codes": [p.code for p in products[:20]]},
+        )
     return s.ProductBatchResult(created=created, updated=updated, unchanged=unchanged)
+
+
+def find_by_code(session: Session, *, tenant_id: int, code: str) -> Product | None:
+    """A SKU of the tenant by its code, if there is one."""
+    return session.scalar(select(Product).where(Product.tenant_id == tenant_id, Product.code == code))
 
 
 def get_product(session: Session, *, tenant_id: int, product_id: int) -> Product:
