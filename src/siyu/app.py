@@ -23,6 +23,7 @@ from siyu.auth.views import router as auth_router
 from siyu.console import (
     admin_pages,
     audit_page,
+    code_pages,
     customer_pages,
     home_pages,
     order_pages,
@@ -144,6 +145,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         console_jobs.router,
         audit_page.router,
         admin_pages.router,
+        code_pages.router,
         people_pages.router,
         product_pages.router,
         platform_router,

@@ -84,6 +84,19 @@ def test_a_console_form_holding_a_control_character_is_refused_with_a_page(
     refused = browser.post("/tags/groups", data={"name_zh": "坏\x01名", "kind": "manual"})
     assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
     assert "控制字符 U+0001" in refused.text
+    # Multipart: a field holding one is refused; a file's bytes are the file's (an image holds some).
+    field = browser.post(
+        "/tags/groups",
+        data={"name_zh": "坏\x01名", "kind": "manual"},
+        files={"f": ("a.png", b"\x89PNG\x1a", "image/png")},
+    )
+    assert field.status_code == 422 and "控制字符 U+0001" in field.text
+    binary = browser.post(
+        "/tags/groups",
+        data={"name_zh": "好名字", "kind": "manual"},
+        files={"f": ("a.png", b"\x89PNG\r\n\x1a\n\x00", "image/png")},
+    )
+    assert binary.status_code != 422 or "控制字符" not in binary.text
     api = browser.post(
         "/api/v1/tag-groups", json={"name_zh": "坏\x01名", "kind": "manual"}, headers=world.headers("owner")
     )

@@ -98,9 +98,39 @@ def url_problems(scope: Scope) -> list[Problem]:
     return problems
 
 
+def _multipart_fields(body: bytes, content_type: str) -> Iterator[bytes]:
+    """Each part of a multipart body that is a field, not a file: its headers and value (a file's
+    bytes are the file's own business — an image holds control bytes)."""
+    boundary = next(
+        (
+            p.split("=", 1)[1].strip().strip('"')
+            for p in content_type.split(";")
+            if p.strip().startswith("boundary=")
+        ),
+        "",
+    )
+    if not boundary:
+        yield body
+        return
+    for part in body.split(b"--" + boundary.encode("latin-1")):
+        head = part.partition(b"\r\n\r\n")[0]
+        disposition = head.lower()
+        if b"filename=" in disposition:
+            yield head  # the part's headers (its field name and file name) still may not hold any
+            continue
+        yield part
+
+
 def body_problems(body: bytes, content_type: str) -> list[Problem]:
-    """Control characters (other than tab, newline, carriage return) in a JSON or form body."""
-    if "json" in content_type or content_type.startswith("multipart/form-data"):
+    """Control characters (other than tab, newline, carriage return) in a JSON or form body (in a
+    multipart body: in its fields and in its files' names, not in the files)."""
+    if content_type.startswith("multipart/form-data"):
+        for field in _multipart_fields(body, content_type):
+            raw = _RAW_CONTROL.search(field)
+            if raw:
+                return [Problem("body", [], f"U+{raw.group()[0]:04X}")]
+        return []
+    if "json" in content_type:
         raw = _RAW_CONTROL.search(body)
         if raw:
             return [Problem("body", [], f"U+{raw.group()[0]:04X}")]

@@ -27,7 +27,14 @@ from siyu.platform.tabular import write_table
 router = console_router()
 EXPORT_LIMIT = 100_000
 # Objects a row links to (the page of that object), by type.
-LINKS = {"customer": "/customers/{id}", "order": "/orders/{id}"}
+LINKS = {
+    "customer": "/customers/{id}",
+    "order": "/orders/{id}",
+    "store": "/settings/stores/{id}",
+    "staff": "/settings/staff/{id}",
+    "channel_code": "/wecom/codes/{id}",
+    "product": "/settings/products/{id}",
+}
 
 
 def _query(request: Request, principal: Principal) -> tuple[Any, dict[str, str]]:

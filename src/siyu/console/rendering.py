@@ -115,6 +115,7 @@ def _env(lang: str) -> Environment:
     env.filters["store_status_pair"] = lambda c: (c, labels.label(labels.STORE_STATUSES, c, lang))
     env.filters["role_pair"] = lambda c: (c, labels.label(labels.ROLES, c, lang))
     env.globals["weekday_names"] = [labels.pick(d, lang) for d in labels.WEEKDAYS]
+    env.filters["first_two"] = lambda t: (t[0], t[1])
     env.filters["pp"] = lambda v: "—" if v is None else f"{v:+.2f}"
     env.globals["glossary"] = lambda key: term(key, lang)
     return env

@@ -159,6 +159,7 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "tag_not_allowed": (403, "{reason_zh}", "{reason_en}"),
     "invalid_tag": (422, "{reason_zh}", "{reason_en}"),
     "invalid_channel_code": (422, "{reason_zh}", "{reason_en}"),
+    "invalid_image": (422, "图片无效：{reason_zh}", "Invalid image: {reason_en}"),
     "invalid_transfer": (422, "{reason_zh}", "{reason_en}"),
     "wecom_unavailable": (
         502,

@@ -96,12 +96,23 @@ class WeComClient:
             return token.value
 
     # --- transport -----------------------------------------------------------------------------
-    def _send(self, method: str, path: str, *, params: dict[str, Any], body: Any = None) -> dict[str, Any]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any],
+        body: Any = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+    ) -> dict[str, Any]:
         delay = self.backoff_s
         for attempt in range(1, self.attempts + 1):
             try:
                 self.calls += 1
-                response = self.http.request(method, self.base_url + path, params=params, json=body)
+                if files is not None:
+                    response = self.http.request(method, self.base_url + path, params=params, files=files)
+                else:
+                    response = self.http.request(method, self.base_url + path, params=params, json=body)
                 if response.status_code >= 500:
                     raise httpx.HTTPStatusError("server error", request=response.request, response=response)
                 answer: dict[str, Any] = response.json()
@@ -121,16 +132,31 @@ class WeComClient:
             return answer
         raise AssertionError("unreachable")
 
-    def call(self, method: str, path: str, body: Any = None, **params: Any) -> dict[str, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
         """Call an API with the access token; a refused token is refreshed and the call retried once."""
         token = self.token()
         try:
-            return self._send(method, path, params={**params, "access_token": token}, body=body)
+            return self._send(method, path, params={**params, "access_token": token}, body=body, files=files)
         except WeComApiError as exc:
             if exc.errcode not in TOKEN_ERRORS:
                 raise
         token = self.token(stale=token)
-        return self._send(method, path, params={**params, "access_token": token}, body=body)
+        return self._send(method, path, params={**params, "access_token": token}, body=body, files=files)
+
+    def upload_image(self, *, filename: str, content: bytes, content_type: str) -> str:
+        """Upload an image as temporary media (`media/upload?type=image`, valid three days): its
+        media_id."""
+        answer = self.call(
+            "POST", "/media/upload", files={"media": (filename, content, content_type)}, type="image"
+        )
+        return str(answer["media_id"])
 
     # --- the member directory (通讯录) ----------------------------------------------------------
     def list_member_ids(self, *, limit: int = 10_000) -> dict[str, list[int]]:
@@ -175,20 +201,29 @@ class WeComClient:
         }
         return self.call("POST", "/externalcontact/add_contact_way", body)
 
-    def update_contact_way(self, *, config_id: str, users: list[str], state: str | None = None) -> None:
-        """Point a channel code at other staff (rotation, caps, schedules)."""
+    def update_contact_way(
+        self, *, config_id: str, users: list[str], state: str | None = None, remark: str | None = None
+    ) -> None:
+        """Point a channel code at other staff (rotation, caps, schedules), or rename it."""
         body: dict[str, Any] = {"config_id": config_id, "user": users}
         if state is not None:
             body["state"] = state
+        if remark is not None:
+            body["remark"] = remark[:30]
         self.call("POST", "/externalcontact/update_contact_way", body)
 
-    def send_welcome_msg(self, *, welcome_code: str, text: str) -> None:
-        """The welcome message for a new friend (within 20 s of the add event, once)."""
-        self.call(
-            "POST",
-            "/externalcontact/send_welcome_msg",
-            {"welcome_code": welcome_code, "text": {"content": text}},
-        )
+    def send_welcome_msg(
+        self, *, welcome_code: str, text: str, attachments: list[dict[str, Any]] | None = None
+    ) -> None:
+        """The welcome message for a new friend (within 20 s of the add event, once): text, and up to
+        nine attachments in WeCom's form (`{"msgtype": "image", "image": {"media_id"}}`, `link`,
+        `miniprogram`)."""
+        body: dict[str, Any] = {"welcome_code": welcome_code}
+        if text:
+            body["text"] = {"content": text}
+        if attachments:
+            body["attachments"] = attachments[:9]
+        self.call("POST", "/externalcontact/send_welcome_msg", body)
 
     def transfer_customer(
         self, *, handover_userid: str, takeover_userid: str, external_userids: list[str], resigned: bool

@@ -30,6 +30,7 @@ from siyu.org.facade import Staff
 from siyu.platform import audit
 from siyu.platform.secrets import unseal
 from siyu.tags import facade as tags
+from siyu.wecom import media
 from siyu.wecom.client import WeComApiError, WeComClient
 from siyu.wecom.models import ChannelCode, ChannelCodeDay, WeComConfig
 from siyu.wecom.schemas import ChannelCodeCreate
@@ -140,6 +141,12 @@ def _check(session: Session, tenant_id: int, data: ChannelCodeCreate) -> tuple[d
                 reason_zh=f"标签“{tag.name_zh}”不能自动打（规则标签或个人标签）",
                 reason_en=f"tag '{tag.name_en}' cannot be given automatically (a rule or private tag)",
             )
+    for item in data.welcome_attachments:
+        if item.media_id is not None:
+            try:
+                media.get_media(session, tenant_id=tenant_id, media_id=item.media_id)
+            except DomainError:
+                raise DomainError("unknown_reference", object="image", values=str(item.media_id)) from None
     store_id = None
     if data.store_code:
         stores = org.stores_by_code(session, tenant_id=tenant_id, codes={data.store_code})
@@ -173,6 +180,7 @@ def create_code(
         daily_cap=data.daily_cap,
         tag_ids=list(data.tag_ids),
         welcome_text=data.welcome_text,
+        welcome_attachments=[item.stored() for item in data.welcome_attachments],
         rotation=0,
         active=True,
         created_at=now,
@@ -204,6 +212,68 @@ def create_code(
         object_type="channel_code",
         object_id=code.id,
         data={"state": state, "mode": data.mode},
+    )
+    return code
+
+
+def update_code(
+    session: Session,
+    *,
+    tenant_id: int,
+    code_id: int,
+    data: ChannelCodeCreate,
+    principal: Principal | None,
+    api_base: str,
+) -> ChannelCode:
+    """Change a code's guides, rotation, tags, greeting, name or store (its `state` stays: WeCom
+    echoes it in every add). WeCom is told the guide it points at now; a WeCom failure changes
+    nothing."""
+    code = session.scalar(
+        select(ChannelCode)
+        .where(ChannelCode.tenant_id == tenant_id, ChannelCode.id == code_id)
+        .with_for_update()
+    )
+    if code is None:
+        raise not_found("channel_code")
+    staff, store_id = _check(session, tenant_id, data)
+    code.name, code.source_label, code.store_id, code.mode = data.name, data.source_label, store_id, data.mode
+    code.guide_ids = list(data.guide_ids)
+    code.schedule = [slot.model_dump(by_alias=True) for slot in data.schedule]
+    code.backup_guide_id, code.daily_cap, code.tag_ids = (
+        data.backup_guide_id,
+        data.daily_cap,
+        list(data.tag_ids),
+    )
+    code.welcome_text = data.welcome_text
+    code.welcome_attachments = [item.stored() for item in data.welcome_attachments]
+    local = utcnow().astimezone(org.tenant_zone(session, tenant_id=tenant_id))
+    day = local.date()
+    guide_id, code.rotation = pick_guide(
+        code, adds_today=_adds_today(session, code, day), local_now=local, rng=random.Random()
+    )
+    if guide_id is None:
+        raise DomainError(
+            "invalid_channel_code",
+            reason_zh="当前没有可用的导购（请设置备用导购）",
+            reason_en="no guide is available now (set a backup guide)",
+        )
+    if code.config_id:
+        client = client_for(session, tenant_id=tenant_id, api_base=api_base)
+        try:
+            client.update_contact_way(
+                config_id=code.config_id, users=[staff[guide_id].wecom_userid or ""], remark=data.name
+            )
+        except Exception as exc:  # WeCom refused or cannot be reached: the transaction rolls back
+            raise wecom_failed(exc) from exc
+    code.current_guide_id, code.updated_at = guide_id, utcnow()
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=principal,
+        action="wecom.channel_code.update",
+        object_type="channel_code",
+        object_id=code.id,
+        data={"mode": data.mode, "guides": len(data.guide_ids)},
     )
     return code
 
@@ -315,9 +385,9 @@ def apply_code_events(
         attributed[add.customer_id] = (code.source_label, code.store_id or 0)
         for tag_id in code.tag_ids:
             items.setdefault((add.customer_id, tag_id), code.id)
-        if code.welcome_text and add.welcome_code:
+        if (code.welcome_text or code.welcome_attachments) and add.welcome_code:
             follow_ups.append(
-                FollowUp("welcome", code.id, welcome_code=add.welcome_code, text=code.welcome_text)
+                FollowUp("welcome", code.id, welcome_code=add.welcome_code, text=code.welcome_text or "")
             )
         if code.active:
             follow_ups.append(FollowUp("rotate", code.id))
@@ -356,11 +426,23 @@ def run_follow_ups(engine: Engine, *, tenant_id: int, follow_ups: list[FollowUp]
     for follow in follow_ups:
         try:
             if follow.kind == "welcome":
-                client.send_welcome_msg(welcome_code=follow.welcome_code, text=follow.text)
+                send_welcome(engine, tenant_id=tenant_id, follow=follow, client=client)
             else:
                 rotate(engine, tenant_id=tenant_id, code_id=follow.code_id, client=client)
         except Exception:  # one failed call must not stop the others
             log.exception("WeCom %s for channel code %s failed", follow.kind, follow.code_id)
+
+
+def send_welcome(engine: Engine, *, tenant_id: int, follow: FollowUp, client: WeComClient) -> None:
+    """The code's welcome message: its text and attachments (images uploaded to WeCom as needed)."""
+    with unit_of_work(engine, tenant_id=tenant_id) as session:
+        stored = session.scalar(
+            select(ChannelCode.welcome_attachments).where(
+                ChannelCode.tenant_id == tenant_id, ChannelCode.id == follow.code_id
+            )
+        )
+        attachments = media.attachments_for(session, client, tenant_id=tenant_id, stored=list(stored or []))
+    client.send_welcome_msg(welcome_code=follow.welcome_code, text=follow.text, attachments=attachments)
 
 
 def rotate(engine: Engine, *, tenant_id: int, code_id: int, client: WeComClient) -> int | None:

@@ -9,6 +9,7 @@ client: `fail_next(path, errcode)` answers the next call to a path with that WeC
 
 from __future__ import annotations
 
+import io
 import secrets
 import socket
 import threading
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import segno
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from siyu.wecom.crypto import WeComCrypto, signature
@@ -50,6 +52,7 @@ class FakeWeCom:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     templates: list[dict[str, Any]] = field(default_factory=list)
     tag_groups: list[dict[str, Any]] = field(default_factory=list)
+    media: dict[str, bytes] = field(default_factory=dict)  # media_id -> uploaded bytes
     marks: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, float] = field(default_factory=dict)
     # (handover, takeover, external) -> [status, takeover_time]; 2 = waiting until settled by a test
@@ -122,6 +125,8 @@ class FakeWeCom:
             Route("/cgi-bin/externalcontact/get_corp_tag_list", self._tag_list, methods=["POST"]),
             Route("/cgi-bin/externalcontact/add_corp_tag", self._add_tag, methods=["POST"]),
             Route("/cgi-bin/externalcontact/mark_tag", self._mark_tag, methods=["POST"]),
+            Route("/cgi-bin/media/upload", self._upload, methods=["POST"]),
+            Route("/fake-qr/{config_id}.png", self._qr_image, methods=["GET"]),
         ]
         return Starlette(routes=routes)
 
@@ -207,7 +212,8 @@ class FakeWeCom:
             "user": list(body["user"]),
             "type": body.get("type"),
         }
-        return self._ok(config_id=config_id, qr_code=f"https://wework.qpic.cn/fake/{config_id}/0")
+        # WeCom answers the address of the code's image; the fake serves a real QR image itself.
+        return self._ok(config_id=config_id, qr_code=f"{request.base_url}fake-qr/{config_id}.png")
 
     async def _update_way(self, request: Request) -> JSONResponse:
         if (refused := self._begin(request)) is not None:
@@ -220,7 +226,30 @@ class FakeWeCom:
             way["user"] = list(body["user"])
         if "state" in body:
             way["state"] = body["state"]
+        if "remark" in body:
+            way["remark"] = body["remark"]
         return self._ok()
+
+    async def _upload(self, request: Request) -> JSONResponse:
+        if (refused := self._begin(request)) is not None:
+            return refused
+        form = await request.form()
+        upload = form.get("media")
+        if request.query_params.get("type") != "image" or upload is None or isinstance(upload, str):
+            return JSONResponse({"errcode": 40004, "errmsg": "invalid media type"})
+        content = await upload.read()
+        media_id = f"fake-media-{secrets.token_hex(8)}"
+        self.media[media_id] = content
+        return self._ok(type="image", media_id=media_id, created_at=str(int(self.clock())))
+
+    async def _qr_image(self, request: Request) -> Response:
+        config_id = request.path_params["config_id"]
+        way = self.contact_ways.get(config_id)
+        if way is None:
+            return Response(status_code=404)
+        buffer = io.BytesIO()
+        segno.make(f"https://work.weixin.qq.com/ca/{config_id}", error="m").save(buffer, kind="png", scale=8)
+        return Response(buffer.getvalue(), media_type="image/png")
 
     async def _welcome(self, request: Request) -> JSONResponse:
         if (refused := self._begin(request)) is not None:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -155,6 +156,9 @@ class ChannelCode(TenantScoped, Base):
     daily_cap: Mapped[int | None] = mapped_column(Integer)  # adds per guide per day through this code
     tag_ids: Mapped[list[int]] = mapped_column(default=list)
     welcome_text: Mapped[str | None] = mapped_column(String(1000))
+    # Sent with the text: [{"type": "image", "media": id} | {"type": "link", "title", "url", "desc"}
+    # | {"type": "miniprogram", "appid", "page", "title", "media": id}] (media: wecom_media rows).
+    welcome_attachments: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     config_id: Mapped[str | None] = mapped_column(String(64))
     qr_code: Mapped[str | None] = mapped_column(String(300))
     current_guide_id: Mapped[int | None] = mapped_column(BigIntPK)
@@ -162,6 +166,25 @@ class ChannelCode(TenantScoped, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class WeComMedia(TenantScoped, Base):
+    """An image the brand uploaded for WeCom messages (a welcome image, a mini-program cover).
+
+    WeCom takes images as temporary media that expire after three days; the bytes are kept here and
+    uploaded again when the last upload is older than `siyu.wecom.media.REUSE` (the media id is
+    cached on the row)."""
+
+    __tablename__ = "wecom_media"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(120))
+    content_type: Mapped[str] = mapped_column(String(40))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    media_id: Mapped[str | None] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
 
 
 class ChannelCodeDay(TenantScoped, Base):

@@ -21,6 +21,45 @@ class ScheduleSlot(Strict):
     model_config = Strict.model_config | {"populate_by_name": True}
 
 
+class WelcomeAttachment(Strict):
+    """One attachment of a welcome message: an image, a link card or a mini-program card (images are
+    uploaded to the console first: `media_id` is Siyu's id of the image)."""
+
+    type: Literal["image", "link", "miniprogram"]
+    media_id: DbId | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=64)
+    url: str | None = Field(default=None, max_length=500, pattern=r"^https?://\S+$")
+    desc: str | None = Field(default=None, max_length=120)
+    appid: str | None = Field(default=None, pattern=r"^wx[0-9a-f]{16}$")
+    page: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _complete(self) -> WelcomeAttachment:
+        needs = {
+            "image": ("media_id",),
+            "link": ("title", "url"),
+            "miniprogram": ("appid", "page", "title", "media_id"),
+        }
+        missing = [f for f in needs[self.type] if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"{self.type} needs {', '.join(missing)} / 附件缺少 {', '.join(missing)}")
+        return self
+
+    def stored(self) -> dict[str, object]:
+        """The form kept on the code."""
+        if self.type == "image":
+            return {"type": "image", "media": self.media_id}
+        if self.type == "link":
+            return {"type": "link", "title": self.title, "url": self.url, "desc": self.desc}
+        return {
+            "type": "miniprogram",
+            "appid": self.appid,
+            "page": self.page,
+            "title": self.title,
+            "media": self.media_id,
+        }
+
+
 class ChannelCodeCreate(Strict):
     """A channel code: who it points at and how they rotate, what it tags, how it greets."""
 
@@ -37,6 +76,7 @@ class ChannelCodeCreate(Strict):
     daily_cap: int | None = Field(default=None, ge=1, le=10_000, description="adds per guide per day")
     tag_ids: list[DbId] = Field(default_factory=list, max_length=20)
     welcome_text: str | None = Field(default=None, max_length=1000)
+    welcome_attachments: list[WelcomeAttachment] = Field(default_factory=list, max_length=9)
 
     @model_validator(mode="after")
     def _guides(self) -> ChannelCodeCreate:
@@ -59,6 +99,7 @@ class ChannelCodeRead(Strict):
     daily_cap: int | None
     tag_ids: list[int]
     welcome_text: str | None
+    welcome_attachments: list[dict[str, object]] = Field(default_factory=list)
     qr_code: str | None
     current_guide_id: int | None
     active: bool

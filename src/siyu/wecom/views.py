@@ -205,6 +205,27 @@ def create_channel_code(
     return code_read(code)
 
 
+@router.put(
+    "/wecom/channel-codes/{code_id}",
+    response_model=schemas.ChannelCodeRead,
+    summary="Change a channel code 修改渠道活码",
+)
+def update_channel_code(
+    code_id: PathId,
+    body: schemas.ChannelCodeCreate,
+    db: DB,
+    request: Request,
+    principal: Principal = allow(Perm.WECOM_CODES),
+) -> schemas.ChannelCodeRead:
+    """Replace a code's settings (its `state` stays); WeCom is pointed at the guide on duty now, and a
+    WeCom failure changes nothing (502)."""
+    api_base = request.app.state.settings.wecom_api_base
+    code = codes.update_code(
+        db, tenant_id=principal.tenant_id, code_id=code_id, data=body, principal=principal, api_base=api_base
+    )
+    return code_read(code)
+
+
 @router.get(
     "/wecom/channel-codes", response_model=list[schemas.ChannelCodeRead], summary="Channel codes 渠道活码"
 )
