@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from siyu.wecom.client import WeComApiError, WeComClient
@@ -80,7 +81,10 @@ def test_contact_ways_welcome_transfers_groups_and_tags(fake: tuple[FakeWeCom, s
     state, base = fake
     c = client(base)
     way = c.add_contact_way(state="c-spring", users=["g1"], remark="春季新品")
-    assert state.contact_ways[way["config_id"]]["user"] == ["g1"] and way["qr_code"].startswith("https://")
+    assert state.contact_ways[way["config_id"]]["user"] == ["g1"]
+    # The address of the code's image (the fake serves a real QR image there).
+    image = httpx.get(way["qr_code"])
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
     c.update_contact_way(config_id=way["config_id"], users=["g2"])
     assert state.contact_ways[way["config_id"]]["user"] == ["g2"]
     with pytest.raises(WeComApiError):
