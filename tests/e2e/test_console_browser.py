@@ -247,6 +247,7 @@ def test_customers_search_and_360_with_reveal(site: tuple[str, World, str], chro
     assert page.locator('[data-figure="phone"]').inner_text() == "139****0001"
     assert page.locator('[data-figure="orders"]').inner_text() == "1"
     page.get_by_role("button", name="查看完整号码（将记录日志）").click()
+    page.get_by_role("button", name="确定").click()  # it asks first: the viewing is audited
     page.wait_for_selector("text=仅本次显示")
     assert page.locator('[data-figure="phone"]').inner_text() == "13900000001"
     shot(page, "customer-360-revealed")

@@ -13,14 +13,22 @@ from sqlalchemy import func, select
 from siyu.access import Perm, Principal
 from siyu.api.deps import MAX_ID
 from siyu.api.routing import read_only
-from siyu.console.rendering import console_router, forbidden, lang_of, not_found_page, page_principal, render
+from siyu.console.rendering import (
+    console_router,
+    forbidden,
+    lang_of,
+    not_found_page,
+    page_principal,
+    redirect_with_toast,
+    render,
+)
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
 from siyu.org import facade as org
 from siyu.org.models import Staff
 from siyu.wecom import codes, groups, transfers
-from siyu.wecom.models import Transfer, WeComFriend
+from siyu.wecom.models import CustomerGroupMember, Transfer, WeComFriend
 
 router = console_router()
 
@@ -147,11 +155,32 @@ def groups_page(request: Request, group: int | None = None) -> HTMLResponse:
         "messages": [d["messages"] for d in trend],
     }
     rows.sort(key=lambda r: (not r.dead, -r.messages_30d))
+    members: list[Any] = []
+    if chosen is not None:
+        members = list(
+            db.execute(
+                select(CustomerGroupMember, Customer.name, Customer.number, Staff.name)
+                .outerjoin(Customer, Customer.id == CustomerGroupMember.customer_id)
+                .outerjoin(
+                    Staff,
+                    (Staff.tenant_id == CustomerGroupMember.tenant_id)
+                    & (Staff.wecom_userid == CustomerGroupMember.member_key)
+                    & (CustomerGroupMember.kind == "staff"),
+                )
+                .where(
+                    CustomerGroupMember.tenant_id == principal.tenant_id,
+                    CustomerGroupMember.group_id == chosen.group.id,
+                )
+                .order_by(CustomerGroupMember.left_at.is_not(None), CustomerGroupMember.joined_at.desc())
+                .limit(500)
+            ).all()
+        )
     return render(
         request,
         "wecom_groups.html",
         rows=rows,
         chosen=chosen,
+        members=members,
         series=series,
         staff=_staff_names(request, principal),
         tz=tz,
@@ -216,26 +245,121 @@ def _departures(
     )
 
 
-@router.post("/wecom/departures", response_class=HTMLResponse)
-def run_transfer(
-    request: Request,
-    from_staff_id: int = Form(..., ge=1, le=MAX_ID),
-    kind: str = Form(...),
-    takeover_staff_id: str = Form(""),
-) -> Response:
-    """Run a transfer from the form, then show the page with the result."""
+def _transfer_form(
+    raw_from: str | None, kind: str | None, takeover: str | None
+) -> tuple[int, str, int | None] | None:
+    if not raw_from or not raw_from.isdigit() or int(raw_from) > MAX_ID or kind not in ("resigned", "on_job"):
+        return None
+    take = int(takeover) if takeover and takeover.strip().isdigit() and int(takeover) <= MAX_ID else None
+    return int(raw_from), kind, take
+
+
+@router.get("/wecom/departures/preview", response_class=HTMLResponse)
+@read_only
+def preview_transfer(
+    request: Request, from_staff_id: str | None = None, kind: str | None = None, takeover_staff_id: str = ""
+) -> HTMLResponse:
+    """Who would take each customer — nothing is sent until the confirming button below it."""
     principal = page_principal(request)
     if not principal.can(Perm.WECOM_TRANSFER):
         return forbidden(request, Perm.WECOM_TRANSFER)
-    if kind not in ("resigned", "on_job"):
-        return _departures(request, principal, error="kind must be resigned or on_job / 类型无效", status=422)
+    return _preview(request, principal, from_staff_id, kind, takeover_staff_id, changed=False)
+
+
+def _preview(
+    request: Request,
+    principal: Principal,
+    raw_from: str | None,
+    kind: str | None,
+    takeover: str | None,
+    *,
+    changed: bool,
+) -> HTMLResponse:
+    lang = lang_of(request)
+    parsed = _transfer_form(raw_from, kind, takeover)
+    if parsed is None:
+        message = "Choose who leaves and the kind of transfer" if lang == "en" else "请选择员工和转接类型"
+        return _departures(request, principal, error=message, status=422)
+    from_id, kind_, take = parsed
+    db = request.state.db
     try:
-        transfers.transfer_customers(
-            request.state.db,
+        plan = transfers.plan_transfer(
+            db,
             tenant_id=principal.tenant_id,
-            from_staff_id=from_staff_id,
-            kind=kind,
-            takeover_staff_id=int(takeover_staff_id) if takeover_staff_id.strip().isdigit() else None,
+            from_staff_id=from_id,
+            kind=kind_,
+            takeover_staff_id=take,
+            customer_ids=None,
+        )
+    except DomainError as exc:
+        return _departures(
+            request, principal, error=exc.message("en" if lang == "en" else "zh-CN"), status=exc.status
+        )
+    groups = plan.by_takeover()
+    customer_ids = {f.customer_id for f in plan.friends}
+    names = (
+        dict(
+            db.execute(
+                select(Customer.id, Customer.name).where(
+                    Customer.tenant_id == principal.tenant_id, Customer.id.in_(sorted(customer_ids))
+                )
+            ).all()
+        )
+        if customer_ids
+        else {}
+    )
+    return render(
+        request,
+        "wecom_transfer_preview.html",
+        status=409 if changed else 200,
+        plan=plan,
+        groups=sorted(groups.items(), key=lambda g: -len(g[1])),
+        staff=_staff_names(request, principal),
+        names=names,
+        kind=kind_,
+        takeover=take,
+        total=len(plan.friends),
+        changed=changed,
+        fingerprint=transfers.fingerprint(plan),
+    )
+
+
+@router.post("/wecom/departures", response_class=HTMLResponse)
+def run_transfer(
+    request: Request,
+    from_staff_id: str = Form(""),
+    kind: str = Form(""),
+    takeover_staff_id: str = Form(""),
+    expected: str = Form(""),
+) -> Response:
+    """Run the transfer the preview showed; when the customers changed since (a new friend, a
+    deletion), show the new preview instead of sending."""
+    principal = page_principal(request)
+    if not principal.can(Perm.WECOM_TRANSFER):
+        return forbidden(request, Perm.WECOM_TRANSFER)
+    parsed = _transfer_form(from_staff_id, kind, takeover_staff_id)
+    if parsed is None:
+        return _preview(request, principal, from_staff_id, kind, takeover_staff_id, changed=False)
+    from_id, kind_, take = parsed
+    db = request.state.db
+    try:
+        now_plan = transfers.plan_transfer(
+            db,
+            tenant_id=principal.tenant_id,
+            from_staff_id=from_id,
+            kind=kind_,
+            takeover_staff_id=take,
+            customer_ids=None,
+        )
+        fingerprint = transfers.fingerprint(now_plan)
+        if expected != fingerprint:
+            return _preview(request, principal, from_staff_id, kind, takeover_staff_id, changed=True)
+        transfers.transfer_customers(
+            db,
+            tenant_id=principal.tenant_id,
+            from_staff_id=from_id,
+            kind=kind_,
+            takeover_staff_id=take,
             customer_ids=None,
             principal=principal,
             api_base=request.app.state.settings.wecom_api_base,
@@ -243,7 +367,7 @@ def run_transfer(
     except DomainError as exc:
         message = exc.message("en" if lang_of(request) == "en" else "zh-CN")
         return _departures(request, principal, error=message, status=exc.status)
-    return RedirectResponse("/wecom/departures", status_code=303)
+    return redirect_with_toast("/wecom/departures", "transfer_started")
 
 
 @router.post("/wecom/departures/check", response_class=HTMLResponse)

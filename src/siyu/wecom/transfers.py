@@ -14,6 +14,7 @@ If the call to WeCom fails as a whole, nothing is stored (502).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
@@ -97,7 +98,63 @@ def _candidates(session: Session, tenant_id: int, leaving: Staff) -> list[Staff]
     return guides
 
 
-def transfer_customers(  # noqa: C901 - to split (docs/architecture.md)
+@dataclass
+class Assignment:
+    """Who takes each of a leaving guide's friends, before anything is sent: `targets` by friend
+    (None: not sent, because of WeCom's limit)."""
+
+    leaving: Staff
+    pool: list[Staff]
+    friends: list[WeComFriend]
+    targets: dict[int, int | None]  # friend id -> takeover staff id
+
+    @property
+    def refused(self) -> int:
+        """Friends not sent: transferred twice in 90 days already."""
+        return sum(1 for t in self.targets.values() if t is None)
+
+    def by_takeover(self) -> dict[int, list[WeComFriend]]:
+        """The friends each takeover guide gets, in the order they are sent."""
+        out: dict[int, list[WeComFriend]] = defaultdict(list)
+        for friend in self.friends:
+            target = self.targets[friend.id]
+            if target is not None:
+                out[target].append(friend)
+        return dict(out)
+
+
+def fingerprint(assignment: Assignment) -> str:
+    """A short digest of who goes where: a confirmation carries the one its preview showed, and a
+    transfer whose customers changed since is shown again instead of sent."""
+    text = ";".join(f"{f.id}>{assignment.targets[f.id]}" for f in assignment.friends)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _takeover_pool(
+    session: Session, tenant_id: int, leaving: Staff, takeover_staff_id: int | None
+) -> list[Staff]:
+    if takeover_staff_id is None:
+        pool = _candidates(session, tenant_id, leaving)
+        if not pool:
+            raise DomainError(
+                "invalid_transfer", reason_zh="没有可接替的导购", reason_en="no guide can take over"
+            )
+        return pool
+    takeover = session.scalar(
+        select(Staff).where(Staff.tenant_id == tenant_id, Staff.id == takeover_staff_id)
+    )
+    if takeover is None:
+        raise not_found("staff")
+    if takeover.id == leaving.id or not takeover.wecom_userid or takeover.status != "active":
+        raise DomainError(
+            "invalid_transfer",
+            reason_zh="接替人须是另一位有企业微信 UserID 的在职员工",
+            reason_en="the takeover must be another active staff member with a WeCom UserID",
+        )
+    return [takeover]
+
+
+def plan_transfer(
     session: Session,
     *,
     tenant_id: int,
@@ -105,10 +162,10 @@ def transfer_customers(  # noqa: C901 - to split (docs/architecture.md)
     kind: str,
     takeover_staff_id: int | None,
     customer_ids: list[int] | None,
-    principal: Principal | None,
-    api_base: str,
-) -> TransferPlan:
-    """Hand a guide's WeCom customers to others by rule; see the module docstring."""
+    now: dt.datetime | None = None,
+) -> Assignment:
+    """Who would take each customer (by the rule, or the named guide) — nothing is written or sent;
+    the preview the console shows before a transfer, and the first step of one."""
     leaving = session.scalar(select(Staff).where(Staff.tenant_id == tenant_id, Staff.id == from_staff_id))
     if leaving is None:
         raise not_found("staff")
@@ -124,25 +181,7 @@ def transfer_customers(  # noqa: C901 - to split (docs/architecture.md)
             reason_zh="在职转接只适用于在职员工",
             reason_en="an on-the-job transfer needs an active staff member",
         )
-    if takeover_staff_id is not None:
-        takeover = session.scalar(
-            select(Staff).where(Staff.tenant_id == tenant_id, Staff.id == takeover_staff_id)
-        )
-        if takeover is None:
-            raise not_found("staff")
-        if takeover.id == leaving.id or not takeover.wecom_userid or takeover.status != "active":
-            raise DomainError(
-                "invalid_transfer",
-                reason_zh="接替人须是另一位有企业微信 UserID 的在职员工",
-                reason_en="the takeover must be another active staff member with a WeCom UserID",
-            )
-        pool = [takeover]
-    else:
-        pool = _candidates(session, tenant_id, leaving)
-        if not pool:
-            raise DomainError(
-                "invalid_transfer", reason_zh="没有可接替的导购", reason_en="no guide can take over"
-            )
+    pool = _takeover_pool(session, tenant_id, leaving, takeover_staff_id)
     query = select(WeComFriend).where(
         WeComFriend.tenant_id == tenant_id,
         WeComFriend.staff_id == leaving.id,
@@ -151,8 +190,7 @@ def transfer_customers(  # noqa: C901 - to split (docs/architecture.md)
     if customer_ids is not None:
         query = query.where(WeComFriend.customer_id.in_(customer_ids))
     friends = list(session.scalars(query.order_by(WeComFriend.id)))
-    now = utcnow()
-    recent = _recent_counts(session, tenant_id, [f.external_userid for f in friends], now)
+    recent = _recent_counts(session, tenant_id, [f.external_userid for f in friends], now or utcnow())
     load = {
         staff_id: int(n)
         for staff_id, n in session.execute(
@@ -165,6 +203,40 @@ def transfer_customers(  # noqa: C901 - to split (docs/architecture.md)
             .group_by(WeComFriend.staff_id)
         ).all()
     }
+    targets: dict[int, int | None] = {}
+    for friend in friends:
+        if recent.get(friend.external_userid, 0) >= LIMIT:
+            targets[friend.id] = None
+            continue
+        target = min(pool, key=lambda g: (load.get(g.id, 0), g.id))
+        load[target.id] = load.get(target.id, 0) + 1
+        targets[friend.id] = target.id
+    return Assignment(leaving, pool, friends, targets)
+
+
+def transfer_customers(
+    session: Session,
+    *,
+    tenant_id: int,
+    from_staff_id: int,
+    kind: str,
+    takeover_staff_id: int | None,
+    customer_ids: list[int] | None,
+    principal: Principal | None,
+    api_base: str,
+) -> TransferPlan:
+    """Hand a guide's WeCom customers to others by rule; see the module docstring."""
+    now = utcnow()
+    assignment = plan_transfer(
+        session,
+        tenant_id=tenant_id,
+        from_staff_id=from_staff_id,
+        kind=kind,
+        takeover_staff_id=takeover_staff_id,
+        customer_ids=customer_ids,
+        now=now,
+    )
+    leaving, pool, friends = assignment.leaving, assignment.pool, assignment.friends
     batch = secrets.token_hex(8)
     rows: list[Transfer] = []
     plan: dict[int, list[tuple[WeComFriend, Transfer]]] = defaultdict(list)
@@ -178,17 +250,16 @@ def transfer_customers(  # noqa: C901 - to split (docs/architecture.md)
             from_staff_id=leaving.id,
             requested_at=now,
         )
-        if recent.get(friend.external_userid, 0) >= LIMIT:
+        target = assignment.targets[friend.id]
+        if target is None:
             row.status, row.reason, row.finished_at = (
                 "refused",
                 "transferred twice in 90 days / 90 天内已转接 2 次",
                 now,
             )
         else:
-            target = min(pool, key=lambda g: (load.get(g.id, 0), g.id))
-            load[target.id] = load.get(target.id, 0) + 1
-            row.to_staff_id = target.id
-            plan[target.id].append((friend, row))
+            row.to_staff_id = target
+            plan[target].append((friend, row))
         rows.append(row)
     client = client_for(session, tenant_id=tenant_id, api_base=api_base) if plan else None
     userids = {g.id: g.wecom_userid or "" for g in pool}
@@ -202,7 +273,7 @@ def transfer_customers(  # noqa: C901 - to split (docs/architecture.md)
             assert client is not None
             try:
                 answers = client.transfer_customer(
-                    handover_userid=leaving.wecom_userid,
+                    handover_userid=leaving.wecom_userid or "",
                     takeover_userid=userids[target_id],
                     external_userids=[f.external_userid for f, _ in chunk],
                     resigned=kind == "resigned",
