@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
@@ -98,7 +99,7 @@ def test_builder_preview_save_freeze_and_export(browser: TestClient, world: Worl
     audience = browser.get("/api/v1/audiences", headers=world.headers("hq_operator")).json()[0]
     assert hq.post(f"/audiences/{audience['id']}/snapshots").status_code == 303
     html = hq.get("/audiences").text
-    assert "金卡女性" in html and "v1" in html
+    assert "金卡女性" in html and "v2" in html  # saving froze v1; "freeze now" v2
     sheet = load_workbook(
         io.BytesIO(hq.get(f"/audiences/{audience['id']}/snapshots/1.xlsx").content)
     ).worksheets[0]
@@ -119,6 +120,64 @@ def test_builder_preview_save_freeze_and_export(browser: TestClient, world: Worl
     manager = as_role(browser, world, "store_manager")
     assert manager.get("/audiences").status_code == 403
     assert manager.post("/audiences/preview", json={"rule": rule}).status_code == 403
+
+
+def test_reopen_edit_duplicate_delete_and_overlap(browser: TestClient, world: World) -> None:
+    seed(browser, world)
+    hq = as_role(browser, world, "hq_operator")
+    women = {"type": "all", "of": [{"type": "gender", "values": ["female"]}]}
+    gold = {"type": "all", "of": [{"type": "member_tier", "values": ["金卡"]}]}
+    assert hq.post("/audiences", data={"name": "女性", "rule": json.dumps(women)}).status_code == 303
+    assert hq.post("/audiences", data={"name": "金卡", "rule": json.dumps(gold)}).status_code == 303
+    listed = {
+        a["name"]: a["id"]
+        for a in browser.get("/api/v1/audiences", headers=world.headers("hq_operator")).json()
+    }
+    page = hq.get("/audiences").text
+    sizes = dict(re.findall(r'<tr data-audience="(\d+)">.*?data-figure="size">([\d,]+)<', page, flags=re.S))
+    women_now = int(sizes[str(listed["女性"])].replace(",", ""))
+    assert women_now >= 1
+    # Reopen: the builder gets the saved rule; saving it edited is the next version.
+    opened = hq.get(f"/audiences?edit={listed['女性']}").text
+    assert json.loads(opened.split('id="initial-rule">')[1].split("</script>")[0]) == women
+    assert f'action="/audiences/{listed["女性"]}"' in opened
+    both = {
+        "type": "all",
+        "of": [{"type": "gender", "values": ["female"]}, {"type": "member_tier", "values": ["金卡"]}],
+    }
+    edited = hq.post(f"/audiences/{listed['女性']}", data={"name": "金卡女性", "rule": json.dumps(both)})
+    assert edited.status_code == 303
+    versions = browser.get(
+        f"/api/v1/audiences/{listed['女性']}/snapshots", headers=world.headers("hq_operator")
+    ).json()
+    assert (
+        [v["version"] for v in versions] == [2, 1]
+        and versions[1]["rule"] == women
+        and versions[0]["rule"] == both
+    )
+    # Duplicate under a free name; delete asks first and takes the versions with it.
+    copy = hq.post(f"/audiences/{listed['金卡']}/duplicate")
+    assert copy.status_code == 303 and "edit=" in copy.headers["location"]
+    names = [a["name"] for a in browser.get("/api/v1/audiences", headers=world.headers("hq_operator")).json()]
+    assert "金卡 副本" in names
+    page = hq.get("/audiences").text
+    assert "data-confirm=" in page
+    assert hq.post(f"/audiences/{listed['金卡']}/delete").status_code == 303
+    assert (
+        browser.get(f"/api/v1/audiences/{listed['金卡']}", headers=world.headers("hq_operator")).status_code
+        == 404
+    )
+    # Overlap as a picture with its numbers.
+    copy_id = next(
+        a["id"]
+        for a in browser.get("/api/v1/audiences", headers=world.headers("hq_operator")).json()
+        if a["name"] == "金卡 副本"
+    )
+    overlap = hq.get(f"/audiences?a={listed['女性']}&b={copy_id}").text
+    assert "<svg" in overlap and "<circle" in overlap
+    both_n = re.search(r'data-figure="both">([\d,]+)<', overlap)
+    assert both_n is not None and int(both_n.group(1)) == 1
+    assert hq.get("/audiences?edit=999999").status_code == 404
 
 
 def test_rule_refresh_times_are_in_the_brands_zone(browser: TestClient, world: World) -> None:

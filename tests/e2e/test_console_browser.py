@@ -302,6 +302,12 @@ def test_tagging_and_the_audience_builder(site: tuple[str, World, str], chromium
     page.wait_for_function("() => document.querySelector('#count').textContent === '3'")
     page.locator("#add-type").select_option("tags")
     page.get_by_role("button", name="添加", exact=True).click()
+    # The tag picker: no tag chosen yet is not a valid rule, and the last count is not left standing.
+    page.wait_for_function("() => document.querySelector('#count').textContent === '—'")
+    assert page.locator("#rule-error").is_visible()
+    page.get_by_label("搜索标签").fill("通")
+    page.locator(".tag-picker label", has_text="通勤").click()
+    assert page.locator(".tag-picker .chips li").inner_text().startswith("通勤")
     page.wait_for_function("() => document.querySelector('#count').textContent === '1'")
     assert page.locator("#chart-stores canvas").count() == 1
     assert '"match": "any"' in (page.locator("#rule-json").text_content() or "")
@@ -310,10 +316,18 @@ def test_tagging_and_the_audience_builder(site: tuple[str, World, str], chromium
     page.get_by_label("保存为").fill("通勤顾客")
     page.get_by_role("button", name="保存人群包").click()
     page.wait_for_url(f"{base}/audiences")
+    page.wait_for_selector("tr[data-audience] >> text=v1")  # saving froze the first version
     page.get_by_role("button", name="生成快照").click()
-    page.wait_for_selector("tr[data-audience] >> text=v1")
-    assert page.locator("tr[data-audience] td.num").inner_text() == "1"
+    page.wait_for_selector("tr[data-audience] >> text=v2")
+    assert page.locator('tr[data-audience] [data-figure="size"]').inner_text() == "1"
+    assert page.evaluate(CHECKS) == []
     shot(page, "audiences-saved")
+    # Reopened, the builder draws the saved rule again, tag chip included.
+    page.get_by_role("link", name="打开").click()
+    page.wait_for_function("() => document.querySelector('#count').textContent === '1'")
+    assert page.locator(".tag-picker .chips li").inner_text().startswith("通勤")
+    assert page.get_by_role("button", name="保存为新版本").is_enabled()
+    shot(page, "audience-reopened")
     page.close()
 
 

@@ -20,6 +20,7 @@ from siyu.core.phone import mask_phone
 from siyu.customers.facade import Customer
 from siyu.db.expressions import one_of
 from siyu.org.facade import Staff, Store
+from siyu.platform import audit
 from siyu.segments import facade as segments
 from siyu.tags import facade as tags
 
@@ -137,6 +138,48 @@ def update_audience(
         audience.description = data.description
     audience.updated_at = utcnow()
     return audience
+
+
+def delete_audience(
+    session: Session, *, tenant_id: int, audience_id: int, principal: Principal | None
+) -> None:
+    """Delete an audience and its frozen versions (audited with its name and rule)."""
+    audience = get_audience(session, tenant_id=tenant_id, audience_id=audience_id)
+    audit.record(
+        session,
+        tenant_id=tenant_id,
+        actor=principal,
+        action="audience.delete",
+        object_type="audience",
+        object_id=audience.id,
+        data={"name": audience.name, "rule": audience.rule},
+    )
+    session.delete(audience)
+    session.flush()
+
+
+def copy_name(session: Session, *, tenant_id: int, name: str, suffix: str) -> str:
+    """A free name for a copy: "name suffix", "name suffix 2" …"""
+    taken = set(session.scalars(select(Audience.name).where(Audience.tenant_id == tenant_id)))
+    base = f"{name} {suffix}"[:76]
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base} {n}", n + 1
+    return candidate
+
+
+def live_sizes(session: Session, *, tenant_id: int, audiences: list[Audience]) -> dict[int, int | None]:
+    """How many customers each audience holds now (None: its rule no longer resolves, e.g. a tag
+    it names was deleted)."""
+    sizes: dict[int, int | None] = {}
+    for audience in audiences:
+        try:
+            sizes[audience.id] = len(
+                segments.evaluate(session, tenant_id=tenant_id, rule=audience.rule).members
+            )
+        except DomainError:
+            sizes[audience.id] = None
+    return sizes
 
 
 def list_audiences(session: Session, *, tenant_id: int) -> list[tuple[Audience, AudienceSnapshot | None]]:

@@ -178,6 +178,7 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "wecom.channel_code.create": ("新建渠道活码", "Channel code created"),
     "wecom.channel_code.update": ("修改渠道活码", "Channel code changed"),
     "audience.export": ("导出人群", "Audience exported"),
+    "audience.delete": ("删除人群", "Audience deleted"),
     "tags.import": ("导入标签", "Tags imported"),
     "assign": ("打标签", "Tag assigned"),
     "remove": ("移除标签", "Tag removed"),

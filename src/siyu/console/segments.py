@@ -8,6 +8,7 @@ breakdown after every change; the same service answers the API's preview.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from fastapi import Depends, Form, Request
@@ -20,7 +21,15 @@ from siyu.api.routing import read_only
 from siyu.audiences import schemas as audience_schemas
 from siyu.audiences import service as audiences
 from siyu.audiences.views import snapshot_download
-from siyu.console.rendering import console_router, forbidden, lang_of, not_found_page, page_principal, render
+from siyu.console.rendering import (
+    console_router,
+    forbidden,
+    lang_of,
+    not_found_page,
+    page_principal,
+    redirect_with_toast,
+    render,
+)
 from siyu.core.errors import DomainError
 from siyu.customers.models import CONSENT_PURPOSES
 from siyu.orders.models import FIXED_CHANNELS
@@ -220,12 +229,79 @@ def _builder_options(request: Request, principal: Principal) -> dict[str, Any]:
 
 @router.get("/audiences", response_class=HTMLResponse)
 @read_only
-def audiences_page(request: Request, saved: int | None = None) -> HTMLResponse:
-    """The audience builder (live count, breakdown charts) and the saved audience packages."""
+def audiences_page(request: Request) -> HTMLResponse:
+    """The audience builder (live count, breakdown charts; `?edit=ID` reopens a saved audience), the
+    saved audiences with their size now and their last frozen version, and the overlap of two."""
     principal = page_principal(request)
     if not principal.can(Perm.AUDIENCES_READ):
         return forbidden(request, Perm.AUDIENCES_READ)
     return _audiences_page(request, principal, error=None)
+
+
+def _id_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name) or ""
+    return int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
+
+
+def _overlap(request: Request, principal: Principal, ids: dict[int, Any]) -> dict[str, Any] | None:
+    """The overlap of the two audiences chosen (?a=&b=), with the circles that draw it."""
+    a, b = _id_param(request, "a"), _id_param(request, "b")
+    if a is None or b is None or a not in ids or b not in ids:
+        return None
+    try:
+        result = audiences.overlap(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            body=audience_schemas.OverlapBody(
+                a=audience_schemas.Operand(audience_id=a), b=audience_schemas.Operand(audience_id=b)
+            ),
+        )
+    except DomainError:
+        return None
+    return {"a": ids[a], "b": ids[b], "r": result, "circles": venn(result.a, result.b, result.both)}
+
+
+def venn(a: int, b: int, both: int, width: float = 360, height: float = 220) -> dict[str, float]:
+    """Two circles whose areas are the audiences' sizes and whose overlap is about their common part
+    (the distance between the centres found by bisection on the lens area)."""
+    biggest = max(a, b, 1)
+    scale = (height / 2 - 10) / math.sqrt(biggest / math.pi)
+    ra, rb = math.sqrt(a / math.pi) * scale, math.sqrt(b / math.pi) * scale
+
+    def lens(d: float) -> float:
+        if d >= ra + rb:
+            return 0.0
+        if d <= abs(ra - rb):
+            return math.pi * min(ra, rb) ** 2
+        x = (d * d + ra * ra - rb * rb) / (2 * d * ra)
+        y = (d * d + rb * rb - ra * ra) / (2 * d * rb)
+        k = (-d + ra + rb) * (d + ra - rb) * (d - ra + rb) * (d + ra + rb)
+        return (
+            ra * ra * math.acos(max(-1, min(1, x)))
+            + rb * rb * math.acos(max(-1, min(1, y)))
+            - 0.5 * math.sqrt(max(k, 0))
+        )
+
+    target = both * scale * scale
+    low, high = abs(ra - rb), ra + rb
+    for _ in range(60):
+        mid = (low + high) / 2
+        if lens(mid) > target:
+            low = mid
+        else:
+            high = mid
+    d = (low + high) / 2 if both else ra + rb + 12
+    span = ra + d + rb
+    left = (width - span) / 2 + ra
+    return {
+        "ax": round(left, 1),
+        "bx": round(left + d, 1),
+        "cy": height / 2,
+        "ra": round(ra, 1),
+        "rb": round(rb, 1),
+        "w": width,
+        "h": height,
+    }
 
 
 def _audiences_page(
@@ -233,12 +309,24 @@ def _audiences_page(
 ) -> HTMLResponse:
     db = request.state.db
     tz = org.tenant_zone(db, tenant_id=principal.tenant_id)
+    saved = audiences.list_audiences(db, tenant_id=principal.tenant_id)
+    sizes = audiences.live_sizes(db, tenant_id=principal.tenant_id, audiences=[a for a, _ in saved])
+    editing = None
+    edit_id = _id_param(request, "edit")
+    if edit_id is not None:
+        editing = next((a for a, _ in saved if a.id == edit_id), None)
+        if editing is None:
+            return not_found_page(request)
     return render(
         request,
         "audiences.html",
         status=status,
         options=_builder_options(request, principal),
-        saved=audiences.list_audiences(db, tenant_id=principal.tenant_id),
+        saved=saved,
+        sizes=sizes,
+        editing=editing,
+        overlap=_overlap(request, principal, {a.id: a for a, _ in saved}),
+        chosen={"a": _id_param(request, "a"), "b": _id_param(request, "b")},
         may_write=principal.can(Perm.AUDIENCES_WRITE),
         may_export=principal.can(Perm.CUSTOMERS_EXPORT),
         error=error,
@@ -291,7 +379,7 @@ def _preview(request: Request, raw: bytes) -> Response:
 def save_audience(
     request: Request, name: str = Form(..., max_length=80), rule: str = Form(..., max_length=200_000)
 ) -> Response:
-    """Save the builder's rule as an audience package."""
+    """Save the builder's rule as an audience package, and freeze its first version."""
     principal = page_principal(request)
     if not principal.can(Perm.AUDIENCES_WRITE):
         return forbidden(request, Perm.AUDIENCES_WRITE)
@@ -299,14 +387,95 @@ def save_audience(
         data = audience_schemas.AudienceCreate.model_validate(
             {"name": name.strip(), "rule": json.loads(rule)}
         )
-        audiences.create_audience(
+        created = audiences.create_audience(
             request.state.db, tenant_id=principal.tenant_id, data=data, principal=principal
+        )
+        audiences.snapshot(
+            request.state.db, tenant_id=principal.tenant_id, audience_id=created.id, principal=principal
         )
     except DomainError as exc:
         return _audiences_page(request, principal, error=_message(request, exc), status=exc.status)
     except ValueError:
         return _audiences_page(request, principal, error="名称或规则无效 / invalid name or rule", status=422)
-    return RedirectResponse("/audiences", status_code=303)
+    return redirect_with_toast("/audiences", "created")
+
+
+@router.post("/audiences/{audience_id}", response_class=HTMLResponse)
+def edit_audience(
+    request: Request,
+    audience_id: int,
+    name: str = Form(..., max_length=80),
+    rule: str = Form(..., max_length=200_000),
+) -> Response:
+    """Save an edited rule (and name) as the audience's next version: the rule changes and its
+    members are frozen at once; earlier versions keep the rule they had."""
+    principal = page_principal(request)
+    if not principal.can(Perm.AUDIENCES_WRITE):
+        return forbidden(request, Perm.AUDIENCES_WRITE)
+    if audience_id > MAX_ID:
+        return not_found_page(request)
+    db = request.state.db
+    try:
+        audiences.get_audience(db, tenant_id=principal.tenant_id, audience_id=audience_id)
+    except DomainError:
+        return not_found_page(request)
+    try:
+        data = audience_schemas.AudienceUpdate.model_validate(
+            {"name": name.strip(), "rule": json.loads(rule)}
+        )
+        audiences.update_audience(db, tenant_id=principal.tenant_id, audience_id=audience_id, data=data)
+        audiences.snapshot(db, tenant_id=principal.tenant_id, audience_id=audience_id, principal=principal)
+    except DomainError as exc:
+        return _audiences_page(request, principal, error=_message(request, exc), status=exc.status)
+    except ValueError:
+        return _audiences_page(request, principal, error="名称或规则无效 / invalid name or rule", status=422)
+    return redirect_with_toast(f"/audiences?edit={audience_id}", "saved")
+
+
+@router.post("/audiences/{audience_id}/duplicate", response_class=HTMLResponse)
+def duplicate_audience(request: Request, audience_id: int) -> Response:
+    """A copy of an audience under a free name ("… 副本"), opened in the builder."""
+    principal = page_principal(request)
+    if not principal.can(Perm.AUDIENCES_WRITE):
+        return forbidden(request, Perm.AUDIENCES_WRITE)
+    if audience_id > MAX_ID:
+        return not_found_page(request)
+    db = request.state.db
+    try:
+        source = audiences.get_audience(db, tenant_id=principal.tenant_id, audience_id=audience_id)
+        suffix = "copy" if lang_of(request) == "en" else "副本"
+        copy = audiences.create_audience(
+            db,
+            tenant_id=principal.tenant_id,
+            data=audience_schemas.AudienceCreate(
+                name=audiences.copy_name(db, tenant_id=principal.tenant_id, name=source.name, suffix=suffix),
+                rule=source.rule,
+                description=source.description,
+            ),
+            principal=principal,
+        )
+    except DomainError as exc:
+        if exc.status == 404:
+            return not_found_page(request)
+        return _audiences_page(request, principal, error=_message(request, exc), status=exc.status)
+    return redirect_with_toast(f"/audiences?edit={copy.id}", "created")
+
+
+@router.post("/audiences/{audience_id}/delete", response_class=HTMLResponse)
+def delete_audience(request: Request, audience_id: int) -> Response:
+    """Delete an audience with its frozen versions (confirmed in the page; audited)."""
+    principal = page_principal(request)
+    if not principal.can(Perm.AUDIENCES_WRITE):
+        return forbidden(request, Perm.AUDIENCES_WRITE)
+    if audience_id > MAX_ID:
+        return not_found_page(request)
+    try:
+        audiences.delete_audience(
+            request.state.db, tenant_id=principal.tenant_id, audience_id=audience_id, principal=principal
+        )
+    except DomainError:
+        return not_found_page(request)
+    return redirect_with_toast("/audiences", "deleted")
 
 
 @router.post("/audiences/{audience_id}/snapshots", response_class=HTMLResponse)
@@ -323,7 +492,7 @@ def snapshot(request: Request, audience_id: int) -> Response:
         )
     except DomainError:
         return not_found_page(request)
-    return RedirectResponse("/audiences", status_code=303)
+    return redirect_with_toast("/audiences", "saved")
 
 
 @router.get("/audiences/{audience_id}/snapshots/{version}.xlsx")

@@ -31,13 +31,45 @@
     return el("input", a);
   }
   function ops() { return select("op", [">=", ">", "<=", "<", "=", "!="].map(function (o) { return [o, o]; })); }
-  function tagOptions() {
-    var items = [];
-    options.groups.forEach(function (g) { g.tags.forEach(function (x) { items.push([String(x.id), g.name + " · " + x.name]); }); });
-    return items;
+  var tagNames = {};
+  options.groups.forEach(function (g) { g.tags.forEach(function (x) { tagNames[x.id] = x.name; }); });
+  var pickers = 0;
+  // The tag picker: a search box over the catalogue grouped by tag group, the chosen tags as chips.
+  function tagPicker() {
+    var id = "tp" + (++pickers);
+    var box = el("div", { "class": "tag-picker", "data-k": "tag_ids" });
+    var search = el("input", { type: "search", id: id + "-q", placeholder: t.search_tags, "aria-label": t.search_tags, size: "18" });
+    var chips = el("ul", { "class": "chips", "aria-label": t.chosen_tags });
+    var groups = el("div", { "class": "tag-groups" });
+    options.groups.forEach(function (g, gi) {
+      var set = el("fieldset", {}, [el("legend", { text: g.name })]);
+      g.tags.forEach(function (x) {
+        var cid = id + "-t" + x.id;
+        var box_ = el("input", { type: "checkbox", id: cid, value: String(x.id), "data-tag": "1" });
+        set.appendChild(el("label", { "for": cid, "data-name": (g.name + " " + x.name).toLowerCase() }, [box_, document.createTextNode(" " + x.name)]));
+      });
+      groups.appendChild(set);
+    });
+    function redraw() {
+      chips.textContent = "";
+      groups.querySelectorAll("input[data-tag]:checked").forEach(function (c) {
+        var x = el("button", { type: "button", text: "×", "aria-label": t.remove + " " + tagNames[c.value] });
+        x.addEventListener("click", function () { c.checked = false; redraw(); changed(); });
+        chips.appendChild(el("li", { "data-chip": c.value }, [document.createTextNode(tagNames[c.value] + " "), x]));
+      });
+    }
+    search.addEventListener("input", function () {
+      var q = search.value.trim().toLowerCase();
+      groups.querySelectorAll("label[data-name]").forEach(function (l) { l.hidden = q !== "" && l.getAttribute("data-name").indexOf(q) < 0; });
+      groups.querySelectorAll("fieldset").forEach(function (f) { f.hidden = !f.querySelector("label:not([hidden])"); });
+    });
+    groups.addEventListener("change", redraw);
+    box.appendChild(search); box.appendChild(chips); box.appendChild(groups);
+    box.redraw = redraw;
+    return box;
   }
   var editors = {
-    tags: function () { return [select("match", [["any", t.any], ["all", t.all], ["none", t.none]]), select("tag_ids", tagOptions(), true)]; },
+    tags: function () { return [select("match", [["any", t.any], ["all", t.all], ["none", t.none]]), tagPicker()]; },
     gender: function () { return [select("values", [["female", t.female], ["male", t.male], ["unknown", t.unknown]], true)]; },
     age: function () { return [el("span", { text: t.min }), input("min", { value: "25", inputmode: "numeric", size: "3" }), el("span", { text: t.max }), input("max", { value: "40", inputmode: "numeric", size: "3" }), el("span", { text: t.years })]; },
     city: function () { return [input("values", { placeholder: t.cities, value: options.cities.slice(0, 2).join(","), size: "24" })]; },
@@ -64,12 +96,13 @@
     var remove = el("button", { type: "button", text: t.remove });
     var row = el("li", { "data-type": type }, [el("label", {}, [neg, document.createTextNode(" " + t.not)]), el("strong", { text: typeName })].concat(editors[type]()).concat([remove]));
     Array.prototype.forEach.call(row.querySelectorAll("[data-k]"), function (node) {
-      if (!node.getAttribute("aria-label")) { node.setAttribute("aria-label", typeName + " " + node.getAttribute("data-k")); }
+      if (!node.getAttribute("aria-label") && node.tagName !== "DIV") { node.setAttribute("aria-label", typeName + " " + node.getAttribute("data-k")); }
     });
     remove.setAttribute("aria-label", t.remove + " " + typeName);
     remove.addEventListener("click", function () { row.remove(); changed(); });
     list.appendChild(row);
     changed();
+    return row;
   }
   function field(row, k) { return row.querySelector('[data-k="' + k + '"]'); }
   function picked(s) { return Array.prototype.filter.call(s.options, function (o) { return o.selected; }).map(function (o) { return o.value; }); }
@@ -81,7 +114,7 @@
     var type = row.getAttribute("data-type");
     var f = function (k) { return field(row, k); };
     switch (type) {
-      case "tags": return { type: "tags", match: f("match").value, tag_ids: picked(f("tag_ids")).map(Number) };
+      case "tags": return { type: "tags", match: f("match").value, tag_ids: Array.prototype.map.call(row.querySelectorAll("input[data-tag]:checked"), function (c) { return Number(c.value); }) };
       case "gender": return { type: "gender", values: picked(f("values")) };
       case "age": return { type: "age", min: num(f("min").value), max: num(f("max").value) };
       case "city": return { type: "city", values: words(f("values").value) };
@@ -145,6 +178,10 @@
         if (mine !== seq) { return; }
         if (answer.ok) { show(answer.body); return; }
         var box = document.getElementById("rule-error");
+        // The last count belongs to another rule: it must not stand next to this one.
+        document.getElementById("count").textContent = "—";
+        document.getElementById("timing").textContent = "";
+        Object.keys(charts).forEach(function (k) { charts[k].clear(); });
         var details = (answer.body.error.details || []).map ? (answer.body.error.details || []).map(function (d) { return d.path + ": " + d.message; }).join("; ") : "";
         box.textContent = t.error + " — " + answer.body.error.message + (details ? " (" + details + ")" : "");
         box.hidden = false;
@@ -157,5 +194,61 @@
   document.getElementById("builder").addEventListener("change", function (e) { if (e.target.id !== "add-type") { changed(); } });
   document.getElementById("builder").addEventListener("input", function (e) { if (e.target.tagName === "INPUT") { changed(); } });
   window.addEventListener("resize", function () { Object.keys(charts).forEach(function (k) { charts[k].resize(); }); });
-  addRow("gender");
+  // Reopening a saved audience: its rule drawn as rows.
+  function choose(selectNode, values) {
+    var wanted = values.map(String);
+    Array.prototype.forEach.call(selectNode.options, function (o) { o.selected = wanted.indexOf(o.value) >= 0; });
+  }
+  function setValue(row, k, v) { var n = field(row, k); if (n) { n.value = String(v); } }
+  function fill(row, node) {
+    switch (node.type) {
+      case "tags":
+        setValue(row, "match", node.match);
+        row.querySelectorAll("input[data-tag]").forEach(function (c) { c.checked = node.tag_ids.indexOf(Number(c.value)) >= 0; });
+        row.querySelector(".tag-picker").redraw();
+        break;
+      case "gender": case "member_tier": choose(field(row, "values"), node.values); break;
+      case "age": setValue(row, "min", node.min); setValue(row, "max", node.max); break;
+      case "city": setValue(row, "values", node.values.join(",")); break;
+      case "birthday_month": choose(field(row, "months"), node.months); break;
+      case "home_store": choose(field(row, "store_codes"), node.store_codes); break;
+      case "has_guide": setValue(row, "value", node.value ? "true" : "false"); break;
+      case "reachable": setValue(row, "via", node.via); break;
+      case "consent": setValue(row, "purpose", node.purpose); break;
+      case "orders":
+        setValue(row, "measure", node.measure); setValue(row, "op", node.op);
+        setValue(row, "value", node.measure === "count" ? node.value : node.value / 100);
+        setValue(row, "last_days", (node.window || {}).last_days || 90); break;
+      case "last_purchase": setValue(row, "op", node.op); setValue(row, "days", node.days); break;
+      case "interactions":
+        setValue(row, "kinds", node.kinds.join(",")); setValue(row, "op", node.op); setValue(row, "value", node.value);
+        setValue(row, "last_days", (node.window || {}).last_days || 30); break;
+    }
+  }
+  var initial = document.getElementById("initial-rule");
+  var loaded = initial ? JSON.parse(initial.textContent) : null;
+  if (loaded && (loaded.type === "all" || loaded.type === "any")) {
+    document.getElementById("combine").value = loaded.type;
+    var unsupported = false;
+    loaded.of.forEach(function (part) {
+      var negated = part.type === "not";
+      var node = negated ? part.rule : part;
+      if (!editors[node.type]) { unsupported = true; return; }
+      var row = addRow(node.type);
+      fill(row, node);
+      field(row, "negate").checked = negated;
+    });
+    if (unsupported) {
+      // A rule written through the API with nested groups: the builder cannot show every part, so
+      // it may not save over it.
+      var notice = document.getElementById("rule-error");
+      notice.textContent = t.unsupported;
+      notice.hidden = false;
+      var save = document.getElementById("save-edit");
+      if (save) { save.disabled = true; }
+    }
+    changed();
+  } else {
+    addRow("gender");
+  }
 })();
