@@ -139,3 +139,26 @@ def test_concurrent_previews_saves_and_pages_stay_fast(server: tuple[str, World]
     assert all(status < 500 for status in statuses), statuses
     assert set(statuses) <= {200, 303}, statuses
     assert max(seconds for _, seconds in results) < 5, sorted(seconds for _, seconds in results)[-5:]
+
+
+def test_no_read_only_route_writes_an_audit_entry(world: World) -> None:
+    """A route marked read-only runs in a snapshot that SQLite cannot turn into a write once another
+    connection wrote ("database is locked"): none may record an audit entry (exports do, and so
+    take a writing transaction)."""
+    import ast
+    import textwrap
+
+    app = create_app(engine=world.engine)
+    for route in api_routes(app.routes):
+        if not getattr(route.endpoint, "siyu_read_only", False):
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(route.endpoint)))
+        calls = {
+            f"{node.func.value.id}.{node.func.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+        }
+        assert "audit.record" not in calls, route.path
+        assert not any(c.endswith("snapshot_download") for c in calls), route.path

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
-from fastapi import Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from siyu.access import Perm, Principal
@@ -13,7 +14,7 @@ from siyu.api.deps import MAX_ID
 from siyu.api.downloads import temporary_download
 from siyu.api.routing import read_only
 from siyu.console.choices import Choices, int_or_none, scope_choices
-from siyu.console.customer_list import SORTS, WINDOWS, CustomerListQuery, list_page
+from siyu.console.customer_list import SORTS, WINDOWS, CustomerListQuery, customer_figures, list_page
 from siyu.console.rendering import (
     brand_zone,
     console_router,
@@ -21,12 +22,15 @@ from siyu.console.rendering import (
     lang_of,
     not_found_page,
     page_principal,
+    redirect_with_toast,
     render,
 )
 from siyu.console.tables import paging, parse_sort
+from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.core.phone import mask_phone, national_display
 from siyu.customers import service as customer_service
+from siyu.customers.models import Customer
 from siyu.customers.schemas import CustomerSearch
 from siyu.guides import service as guide_service
 from siyu.orders import service as order_service
@@ -133,6 +137,9 @@ def customers_page(request: Request) -> HTMLResponse:
     tags = tag_service.tags_of_customers(
         db, tenant_id=principal.tenant_id, customer_ids=[c.id for c, _ in rows], principal=principal
     )
+    contacts = customer_service.last_contacts(
+        db, tenant_id=principal.tenant_id, customer_ids=[c.id for c, _ in rows]
+    )
     return render(
         request,
         "customers.html",
@@ -144,6 +151,7 @@ def customers_page(request: Request) -> HTMLResponse:
         tiers=tiers,
         tag_groups=tag_groups,
         tags=tags,
+        contacts=contacts,
         stores=stores,
         staff=staff,
         mask=mask_phone,
@@ -156,8 +164,9 @@ def customers_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/customers.xlsx")
-@read_only
-def customers_export(request: Request) -> Response:
+def customers_export(  # writes its audit entry: a writing transaction
+    request: Request,
+) -> Response:
     """The filtered list as Excel (up to 100,000 customers, phones masked), audited."""
     principal = page_principal(request)
     if not principal.can(Perm.CUSTOMERS_EXPORT):
@@ -272,7 +281,12 @@ def reveal_customer_phone(request: Request, customer_id: int) -> HTMLResponse:
 
 
 def _customer_360(
-    request: Request, principal: Principal, customer_id: int, phone: str | None
+    request: Request,
+    principal: Principal,
+    customer_id: int,
+    phone: str | None,
+    note_error: str | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
     db = request.state.db
     if customer_id > MAX_ID:
@@ -326,9 +340,19 @@ def _customer_360(
         db, tenant_id=principal.tenant_id, customer_id=customer.id
     )
     totals = {"orders": paid_orders, "gmv_fen": net_fen}
+    today = utcnow().astimezone(tz).date()
+    notes = customer_service.notes_of(db, tenant_id=principal.tenant_id, customer_id=customer.id)
+    figures = customer_figures(db, principal.tenant_id, [customer.id]).get(customer.id)
+    reminders = _reminders(customer, binding, figures, today, tz)
+    note_authors = org.staff_names(
+        db,
+        tenant_id=principal.tenant_id,
+        ids={n.actor_id for n in notes if n.actor_type == "staff" and n.actor_id},
+    )
     return render(
         request,
         "customer.html",
+        status=status,
         c=customer,
         phone=phone or mask_phone(customer.phone_e164),
         revealed=phone is not None,
@@ -345,4 +369,61 @@ def _customer_360(
         held=held,
         assignable=assignable,
         may_tag=principal.can(Perm.TAGS_ASSIGN),
+        notes=notes,
+        note_authors={i: n for i, (n, _) in note_authors.items()},
+        may_note=principal.can(Perm.CUSTOMERS_WRITE),
+        reminders=reminders,
+        figures=figures,
+        note_error=note_error,
     )
+
+
+def _reminders(
+    customer: Customer, binding: Any, figures: Any, today: dt.date, tz: Any
+) -> list[tuple[str, str]]:
+    """What a guide should know before contacting the customer: (kind, date or number)."""
+    found: list[tuple[str, str]] = []
+    if customer.birthday is not None:
+        for year in (today.year, today.year + 1):
+            try:
+                day = customer.birthday.replace(year=year)
+            except ValueError:
+                day = dt.date(year, 2, 28)
+            if 0 <= (day - today).days < 7:
+                found.append(("birthday", day.isoformat()))
+                break
+    if figures is not None:
+        idle = (today - figures.last_paid_at.astimezone(tz).date()).days
+        if idle >= 90:
+            found.append(("dormant", str(idle)))
+    else:
+        found.append(("never_bought", ""))
+    if binding is not None:
+        ends = binding.protected_until.astimezone(tz).date()
+        if 0 <= (ends - today).days < 7:
+            found.append(("protection_ends", ends.isoformat()))
+    return found
+
+
+@router.post("/customers/{customer_id}/notes", response_class=HTMLResponse)
+def add_note(request: Request, customer_id: int, text: str = Form("", max_length=2000)) -> Response:
+    """Write a note on the customer (a contact record), then back to their page."""
+    principal = page_principal(request)
+    if not principal.can(Perm.CUSTOMERS_WRITE):
+        return forbidden(request, Perm.CUSTOMERS_WRITE)
+    if customer_id > MAX_ID:
+        return not_found_page(request)
+    try:
+        customer_service.add_note(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            customer_id=customer_id,
+            text=text,
+            principal=principal,
+        )
+    except DomainError as exc:
+        if exc.status == 404:
+            return not_found_page(request)
+        message = exc.message("en" if lang_of(request) == "en" else "zh-CN")
+        return _customer_360(request, principal, customer_id, phone=None, note_error=message, status=422)
+    return redirect_with_toast(f"/customers/{customer_id}#notes", "note_added")

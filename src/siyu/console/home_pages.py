@@ -15,8 +15,10 @@ from siyu.access import Perm, Principal
 from siyu.api.routing import read_only
 from siyu.console.rendering import HQ_ROLES, console_router, forbidden, not_found_page, page_principal, render
 from siyu.core.clock import utcnow
+from siyu.customers import service as customer_service
 from siyu.customers.models import Customer
 from siyu.orders import service as order_service
+from siyu.orders.facade import CustomerOrderStats
 from siyu.orders.models import Order
 from siyu.orders.schemas import OrderFilter
 from siyu.org import facade as org
@@ -231,9 +233,26 @@ def guide_home(request: Request) -> HTMLResponse:
         limit=10,
         filters=OrderFilter(guide_id=principal.actor_id),
     )
+    birthdays = customer_service.birthdays_soon(
+        db, tenant_id=principal.tenant_id, principal=principal, today=today, days=7
+    )
+    dormant_since = utcnow() - dt.timedelta(days=90)
+    dormant = db.scalar(
+        select(func.count())
+        .select_from(Customer)
+        .join(CustomerOrderStats, CustomerOrderStats.customer_id == Customer.id)
+        .where(
+            Customer.tenant_id == principal.tenant_id,
+            Customer.guide_id == principal.actor_id,
+            Customer.status == "active",
+            CustomerOrderStats.last_paid_at < dormant_since,
+        )
+    )
     return render(
         request,
         "guide.html",
+        birthdays=birthdays,
+        dormant=dormant or 0,
         customers=customers or 0,
         today=window(day_start, day_end),
         month=window(month_start, day_end),

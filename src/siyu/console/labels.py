@@ -60,6 +60,7 @@ TIMELINE_KINDS: dict[str, Label] = {
     "friend_deleted": ("删除企微好友", "WeCom friend removed"),
     "joined_group": ("加入社群", "Joined a group"),
     "left_group": ("退出社群", "Left a group"),
+    "note": ("备注", "Note"),
 }
 ORDER_STATUSES: dict[str, Label] = {
     "created": ("待支付", "Awaiting payment"),

@@ -33,6 +33,7 @@ from siyu.customers.models import Customer as C  # noqa: N817 - read as 'C.colum
 from siyu.customers.models import (
     CustomerIdentity,
 )
+from siyu.customers.notes import add_note, birthdays_soon, last_contacts, notes_of
 from siyu.customers.search import (
     MAX_CUSTOMER_NUMBER_DIGITS,
     PHONE_ADDS_PER_HOUR,
@@ -227,9 +228,11 @@ __all__ = [
     "TIMELINE",
     "_existing_owners",
     "add_identity",
+    "add_note",
     "add_timeline_event",
     "allocate_numbers",
     "attach_identities",
+    "birthdays_soon",
     "consent_state",
     "count_customers",
     "create_custom_field",
@@ -237,6 +240,7 @@ __all__ = [
     "customers_query",
     "get_customer",
     "identities_of",
+    "last_contacts",
     "list_custom_fields",
     "list_customers",
     "list_merges",
@@ -245,6 +249,7 @@ __all__ = [
     "member_tiers",
     "merge",
     "merge_counts",
+    "notes_of",
     "record_consent",
     "remove_identity",
     "reveal_phone",
