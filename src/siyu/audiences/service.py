@@ -182,6 +182,21 @@ def live_sizes(session: Session, *, tenant_id: int, audiences: list[Audience]) -
     return sizes
 
 
+def audiences_of(session: Session, *, tenant_id: int, customer_number: int) -> list[Audience]:
+    """The saved audiences a customer belongs to now (by their dense number in the bitmaps)."""
+    found = []
+    for audience in session.scalars(
+        select(Audience).where(Audience.tenant_id == tenant_id).order_by(Audience.name)
+    ):
+        try:
+            members = segments.evaluate(session, tenant_id=tenant_id, rule=audience.rule).members
+        except DomainError:
+            continue
+        if customer_number in members:
+            found.append(audience)
+    return found
+
+
 def list_audiences(session: Session, *, tenant_id: int) -> list[tuple[Audience, AudienceSnapshot | None]]:
     """Every audience with its newest snapshot."""
     audiences = list(

@@ -13,6 +13,7 @@ from siyu.access import Perm, Principal
 from siyu.api.deps import MAX_ID
 from siyu.api.downloads import temporary_download
 from siyu.api.routing import read_only
+from siyu.audiences import service as audience_service
 from siyu.console.choices import Choices, int_or_none, scope_choices
 from siyu.console.customer_list import SORTS, WINDOWS, CustomerListQuery, customer_figures, list_page
 from siyu.console.rendering import (
@@ -30,7 +31,7 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.core.phone import mask_phone, national_display
 from siyu.customers import service as customer_service
-from siyu.customers.models import Customer
+from siyu.customers.models import CONSENT_PURPOSES, Customer
 from siyu.customers.schemas import CustomerSearch
 from siyu.guides import service as guide_service
 from siyu.orders import service as order_service
@@ -344,6 +345,15 @@ def _customer_360(
     notes = customer_service.notes_of(db, tenant_id=principal.tenant_id, customer_id=customer.id)
     figures = customer_figures(db, principal.tenant_id, [customer.id]).get(customer.id)
     reminders = _reminders(customer, binding, figures, today, tz)
+    consents, consent_history = customer_service.consent_state(
+        db, tenant_id=principal.tenant_id, customer_id=customer.id, principal=principal
+    )
+    merges = customer_service.list_merges(db, tenant_id=principal.tenant_id, customer_id=customer.id)
+    member_of = (
+        audience_service.audiences_of(db, tenant_id=principal.tenant_id, customer_number=customer.number)
+        if principal.can(Perm.AUDIENCES_READ)
+        else None
+    )
     note_authors = org.staff_names(
         db,
         tenant_id=principal.tenant_id,
@@ -375,6 +385,14 @@ def _customer_360(
         reminders=reminders,
         figures=figures,
         note_error=note_error,
+        consents=consents,
+        consent_history=consent_history[:10],
+        purposes=CONSENT_PURPOSES,
+        may_consent=principal.can(Perm.CONSENT_WRITE),
+        merges=merges,
+        merge_counts=customer_service.merge_counts,
+        may_merge=principal.can(Perm.CUSTOMERS_MERGE),
+        member_of=member_of,
     )
 
 

@@ -151,6 +151,39 @@ WEEKDAYS: tuple[Label, ...] = (
     ("周六", "Saturday"),
     ("周日", "Sunday"),
 )
+CONSENT_PURPOSES: dict[str, Label] = {
+    "marketing_sms": ("短信营销", "Marketing by SMS"),
+    "marketing_wecom": ("企业微信营销", "Marketing on WeCom"),
+    "marketing_official_account": ("公众号营销", "Marketing on the official account"),
+    "marketing_mini_program": ("小程序营销", "Marketing in the mini-program"),
+    "marketing_phone_call": ("电话营销", "Marketing by phone call"),
+    "profiling": ("用户画像分析", "Profiling"),
+}
+# What a merge moves, by `table.column` of the reference registry.
+MERGE_TABLES: dict[str, Label] = {
+    "customer_identities.customer_id": ("身份标识", "Identities"),
+    "customer_timeline.customer_id": ("时间线事件", "Timeline events"),
+    "customer_consents.customer_id": ("授权记录", "Consent records"),
+    "guide_binding_events.customer_id": ("绑定历史", "Binding history"),
+    "guide_bindings.customer_id": ("专属导购绑定", "Exclusive-guide binding"),
+    "orders.customer_id": ("订单", "Orders"),
+    "customer_order_stats.customer_id": ("消费统计", "Order figures"),
+    "tag_assignments.customer_id": ("标签", "Tags"),
+    "tag_events.customer_id": ("标签历史", "Tag history"),
+    "wecom_friends.customer_id": ("企微好友关系", "WeCom friendships"),
+    "wecom_group_members.customer_id": ("群成员身份", "Group memberships"),
+    "wecom_transfers.customer_id": ("转接记录", "Transfers"),
+}
+PROFILE_FIELDS: dict[str, Label] = {
+    "name": ("姓名", "Name"),
+    "gender": ("性别", "Gender"),
+    "birthday": ("生日", "Birthday"),
+    "city": ("城市", "City"),
+    "member_tier": ("会员等级", "Tier"),
+    "phone_e164": ("手机号", "Phone"),
+    "store_id": ("所属门店", "Home store"),
+    "guide_id": ("导购", "Guide"),
+}
 # Audit log: what was done, and to what.
 AUDIT_ACTIONS: dict[str, Label] = {
     "api_key.create": ("创建 API 密钥", "API key created"),

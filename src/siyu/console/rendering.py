@@ -110,6 +110,9 @@ def _env(lang: str) -> Environment:
         ("role", labels.ROLES),
         ("staff_status", labels.STAFF_STATUSES),
         ("scope", labels.SCOPES),
+        ("consent_purpose", labels.CONSENT_PURPOSES),
+        ("merge_table", labels.MERGE_TABLES),
+        ("profile_field", labels.PROFILE_FIELDS),
     ):
         env.filters[name] = lambda c, t=table: labels.label(t, c, lang)
     env.filters["store_status_pair"] = lambda c: (c, labels.label(labels.STORE_STATUSES, c, lang))

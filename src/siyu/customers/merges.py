@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from siyu import events
@@ -131,6 +131,39 @@ def merge(
         data={"merge_id": record.id, "merged_id": merged.id},
     )
     return record
+
+
+def merge_preview(
+    session: Session, *, tenant_id: int, survivor_id: int, merged_id: int, principal: Principal | None
+) -> dict[str, Any]:
+    """What a merge would do, without doing it: rows that point at the merged customer per
+    `table.column` (they move to the survivor; tables with a handler decide row by row, so their
+    count is an upper bound), and the survivor's empty fields the merged customer would fill."""
+    if survivor_id == merged_id:
+        raise DomainError(
+            "merge_invalid", reason_zh="不能与自身合并", reason_en="cannot merge a customer into itself"
+        )
+    survivor = get_customer(session, tenant_id=tenant_id, customer_id=survivor_id, principal=principal)
+    merged = get_customer(session, tenant_id=tenant_id, customer_id=merged_id, principal=principal)
+    if survivor.status != "active" or merged.status != "active":
+        raise DomainError(
+            "merge_invalid", reason_zh="只能合并未被合并的客户", reason_en="both customers must be active"
+        )
+    moves: dict[str, int] = {}
+    for ref in _complete_references():
+        table, column = ref.table, ref.col
+        count = session.scalar(
+            select(func.count()).select_from(table).where(table.c.tenant_id == tenant_id, column == merged.id)
+        )
+        if count:
+            moves[ref.name] = int(count)
+    fills = {
+        name: _jsonable(getattr(merged, name))
+        for name in (*PROFILE_FIELDS, "phone_e164")
+        if getattr(survivor, name) in (None, "", "unknown")
+        and getattr(merged, name) not in (None, "", "unknown")
+    }
+    return {"survivor": survivor, "merged": merged, "moves": moves, "fills": fills}
 
 
 def merge_counts(record: CustomerMerge) -> dict[str, int]:

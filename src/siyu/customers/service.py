@@ -28,7 +28,7 @@ from siyu.customers.common import (
 from siyu.customers.consent import consent_state, record_consent
 from siyu.customers.fields import create_custom_field, list_custom_fields, validate_custom_fields
 from siyu.customers.identity import normalise_identity
-from siyu.customers.merges import list_merges, merge, merge_counts, unmerge
+from siyu.customers.merges import list_merges, merge, merge_counts, merge_preview, unmerge
 from siyu.customers.models import Customer as C  # noqa: N817 - read as 'C.column' in queries
 from siyu.customers.models import (
     CustomerIdentity,
@@ -249,6 +249,7 @@ __all__ = [
     "member_tiers",
     "merge",
     "merge_counts",
+    "merge_preview",
     "notes_of",
     "record_consent",
     "remove_identity",

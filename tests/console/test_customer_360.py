@@ -1,0 +1,115 @@
+"""The customer 360: consent per purpose (recorded from the console, with who and when), merging two
+records of one person after a preview of what moves — and undoing it — and the audiences the
+customer is in."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from siyu.customers.models import Customer
+from siyu.db.session import unit_of_work
+from siyu.platform.models import AuditEntry
+from tests.console.support import as_role
+from tests.factories import World
+
+
+def _two(client: TestClient, w: World) -> tuple[int, int, int]:
+    records = [
+        {"name": "林一", "phone": "13811112222", "store_id": w.store_ids[0]},
+        {"name": None, "city": "杭州", "identities": [{"type": "member_card", "value": "MC-77"}]},
+    ]
+    answer = client.post(
+        "/api/v1/customers/batch", headers=w.headers("integration"), json={"records": records}
+    )
+    ids = [r["customer_id"] for r in answer.json()["results"]]
+    with unit_of_work(w.engine) as db:
+        other_number = db.get(Customer, ids[1]).number  # type: ignore[union-attr]
+    return ids[0], ids[1], other_number
+
+
+def test_consent_is_recorded_per_purpose(browser: TestClient, world: World) -> None:
+    a, _, _ = _two(browser, world)
+    guide = as_role(browser, world, "owner")
+    page = guide.get(f"/customers/{a}").text
+    assert "短信营销" in page and "未征询" in page
+    assert (
+        guide.post(
+            f"/customers/{a}/consents", data={"purpose": "marketing_sms", "granted": "yes"}
+        ).status_code
+        == 303
+    )
+    page = guide.get(f"/customers/{a}").text
+    row = page[page.index('data-purpose="marketing_sms"') :]
+    assert "已同意" in row[:600] and "控制台" in row[:600]
+    # Withdrawing asks first (it stops messages); the history keeps both.
+    assert "data-confirm=" in row[:1200]
+    assert (
+        guide.post(f"/customers/{a}/consents", data={"purpose": "marketing_sms", "granted": "no"}).status_code
+        == 303
+    )
+    state = browser.get(f"/api/v1/customers/{a}/consents", headers=world.headers("owner")).json()
+    assert [(r["purpose"], r["granted"]) for r in state["history"]][:2] == [
+        ("marketing_sms", False),
+        ("marketing_sms", True),
+    ]
+    assert (
+        guide.post(f"/customers/{a}/consents", data={"purpose": "spam", "granted": "yes"}).status_code == 422
+    )
+
+
+def test_merge_preview_merge_and_undo(browser: TestClient, world: World) -> None:
+    a, b, b_number = _two(browser, world)
+    hq = as_role(browser, world, "hq_operator")
+    preview = hq.get(f"/customers/{a}/merge", params={"other": f"#{b_number}"})
+    assert preview.status_code == 200
+    moves = dict(
+        re.findall(
+            r'<tr data-moves="([^"]+)"><th scope="row">[^<]+</th><td class="num" data-figure="moves">(\d+)<',
+            preview.text,
+        )
+    )
+    assert moves["customer_identities.customer_id"] == "1" and "身份标识" in preview.text
+    assert "城市" in preview.text  # the survivor's empty city is filled from the other record
+    with unit_of_work(world.engine) as db:  # a preview changes nothing
+        assert db.get(Customer, b).status == "active"  # type: ignore[union-attr]
+    assert hq.get(f"/customers/{a}/merge", params={"other": "#99999999"}).status_code == 422
+    assert (
+        hq.get(f"/customers/{a}/merge", params={"other": f"#{world_number(world, a)}"}).status_code == 422
+    )  # itself
+    merged = hq.post(f"/customers/{a}/merge", data={"merged_id": str(b)})
+    assert merged.status_code == 303
+    with unit_of_work(world.engine) as db:
+        assert db.get(Customer, b).status == "merged" and db.get(Customer, a).city == "杭州"  # type: ignore[union-attr]
+        actions = list(db.scalars(select(AuditEntry.action).where(AuditEntry.tenant_id == world.tenant_id)))
+    assert "customer.merge" in actions
+    page = hq.get(f"/customers/{a}").text
+    merge_id = re.search(r'<tr data-merge="(\d+)">', page)
+    assert merge_id is not None and "生效中" in page
+    assert hq.post(f"/customers/merges/{merge_id.group(1)}/undo").status_code == 303
+    with unit_of_work(world.engine) as db:
+        assert db.get(Customer, b).status == "active" and db.get(Customer, a).city is None  # type: ignore[union-attr]
+    # Only who may merge sees the section and its routes.
+    guide = as_role(browser, world, "store_manager")
+    assert 'id="merges"' not in guide.get(f"/customers/{a}").text
+    assert guide.get(f"/customers/{a}/merge").status_code == 403
+
+
+def world_number(w: World, customer_id: int) -> int:
+    with unit_of_work(w.engine) as db:
+        return db.get(Customer, customer_id).number  # type: ignore[union-attr]
+
+
+def test_the_audiences_a_customer_is_in(browser: TestClient, world: World) -> None:
+    a, _, _ = _two(browser, world)
+    hq = as_role(browser, world, "hq_operator")
+    city = {"type": "all", "of": [{"type": "city", "values": ["杭州"]}]}
+    store = {"type": "all", "of": [{"type": "home_store", "store_codes": ["S1"]}]}
+    hq.post("/audiences", data={"name": "杭州客户", "rule": json.dumps(city)})
+    hq.post("/audiences", data={"name": "一店客户", "rule": json.dumps(store)})
+    section = hq.get(f"/customers/{a}").text.split('id="audiences"')[1].split("</section>")[0]
+    assert "一店客户" in section and "杭州客户" not in section
+    assert 'id="audiences"' not in as_role(browser, world, "guide").get(f"/customers/{a}").text
