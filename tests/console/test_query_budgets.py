@@ -127,7 +127,9 @@ PAGE_BUDGETS = {
     # filters (stores, guides, tiers, tag catalogue), count, page, figures, names and tags of the page
     ("owner", "/customers"): 16,
     ("owner", "/customers?sort=-spend&last=90&page=2"): 16,
-    ("owner", "/customers/{customer}"): 21,
+    # + notes, order figures, consent, merges and the saved audiences (none here; each saved audience is
+    # evaluated on the in-memory index)
+    ("owner", "/customers/{customer}"): 26,
     # the filters' stores and guides, the count, the page, and the names of its stores, guides, customers
     ("owner", "/orders"): 14,
     ("owner", "/orders?q=13800000000&sort=-amount&page=2"): 16,
