@@ -29,6 +29,8 @@ MODULES = (
     "siyu.products.views",
     "siyu.orders.views",
     "siyu.tags.views",
+    # imports from the console run as jobs (after the importers above are registered)
+    "siyu.imports.service",
 )
 
 

@@ -16,6 +16,7 @@ from siyu.customers import models as customer_models
 from siyu.db.base import Base, table_of
 from siyu.events import models as event_models
 from siyu.guides import models as guide_models
+from siyu.imports import models as import_models
 from siyu.jobs import models as job_models
 from siyu.orders import models as order_models
 from siyu.org import models as org_models
@@ -32,6 +33,7 @@ __all__ = [
     "customer_models",
     "event_models",
     "guide_models",
+    "import_models",
     "job_models",
     "order_models",
     "org_models",

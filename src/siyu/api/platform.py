@@ -85,7 +85,19 @@ Importer = Callable[..., dict[str, int]]
 IMPORTERS: dict[str, tuple[Importer, Perm]] = {}
 
 
-def add_import_route(router: APIRouter, kind: str, importer: Importer, needed: Perm) -> None:
+# kind -> (required columns, optional columns): what the console's column mapping offers.
+IMPORT_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def add_import_route(
+    router: APIRouter,
+    kind: str,
+    importer: Importer,
+    needed: Perm,
+    *,
+    required: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+) -> None:
     """`POST /api/v1/imports/{kind}` on a domain's router (prefix /api/v1): a CSV/Excel sheet
     imported whole or not at all, the answer listing each row's problem. The caller needs `needed`
     (the permission the same rows need through the API) and the import permission."""
@@ -98,6 +110,7 @@ def add_import_route(router: APIRouter, kind: str, importer: Importer, needed: P
         return ImportResult(kind=kind, rows=len(table.rows), **counts)
 
     IMPORTERS[kind] = (importer, needed)
+    IMPORT_COLUMNS[kind] = (tuple(required), tuple(optional))
     run_import.__doc__ = f"Import {kind} from a sheet: every row is written, or none is."
     router.add_api_route(
         f"/imports/{kind}",

@@ -1,6 +1,9 @@
-"""What other packages may use of auth: nothing directly — auth hears staff events through its
-policies (siyu.auth.subscribers) and plugs its bearer-token resolver into the HTTP plumbing."""
+"""What other packages may use of auth: the principal of a staff member for work done on their
+behalf; auth hears staff events through its policies (siyu.auth.subscribers) and plugs its
+bearer-token resolver into the HTTP plumbing."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from siyu.auth.service import staff_principal
+
+__all__ = ["staff_principal"]

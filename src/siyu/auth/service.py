@@ -186,3 +186,28 @@ def revoke_api_key(session: Session, *, tenant_id: int, key_id: int, actor: Prin
             object_id=key.id,
         )
     return key
+
+
+def staff_principal(session: Session, *, tenant_id: int, staff_id: int) -> Principal | None:
+    """The principal of an active staff member (background work done on their behalf, e.g. an
+    import they started), or None when they left or never existed."""
+    staff = session.scalar(select(Staff).where(Staff.tenant_id == tenant_id, Staff.id == staff_id))
+    tenant = session.get(Tenant, tenant_id)
+    if staff is None or tenant is None or staff.status != "active":
+        return None
+    store_ids = frozenset(
+        session.scalars(
+            select(StaffStore.store_id).where(
+                StaffStore.tenant_id == tenant_id, StaffStore.staff_id == staff.id
+            )
+        )
+    )
+    return Principal(
+        tenant_id=tenant.id,
+        tenant_slug=tenant.slug,
+        tenant_timezone=tenant.timezone,
+        actor_type="staff",
+        actor_id=staff.id,
+        role=staff.role,
+        store_ids=store_ids,
+    )

@@ -34,6 +34,7 @@ LINKS = {
     "staff": "/settings/staff/{id}",
     "channel_code": "/wecom/codes/{id}",
     "product": "/settings/products/{id}",
+    "import": "/imports/{id}",
 }
 
 

@@ -184,6 +184,22 @@ PROFILE_FIELDS: dict[str, Label] = {
     "store_id": ("所属门店", "Home store"),
     "guide_id": ("导购", "Guide"),
 }
+IMPORT_KINDS: dict[str, Label] = {
+    "customers": ("客户", "Customers"),
+    "stores": ("门店", "Stores"),
+    "staff": ("员工", "Staff"),
+    "products": ("商品", "Products"),
+    "orders": ("订单", "Orders"),
+    "tags": ("客户标签", "Customer tags"),
+}
+IMPORT_STATUSES: dict[str, Label] = {
+    "uploaded": ("待确认", "To confirm"),
+    "queued": ("排队中", "Queued"),
+    "running": ("导入中", "Importing"),
+    "done": ("已完成", "Done"),
+    "rejected": ("有错误，未导入", "Refused: nothing imported"),
+    "failed": ("失败", "Failed"),
+}
 # Audit log: what was done, and to what.
 AUDIT_ACTIONS: dict[str, Label] = {
     "api_key.create": ("创建 API 密钥", "API key created"),
@@ -217,6 +233,7 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "assign": ("打标签", "Tag assigned"),
     "remove": ("移除标签", "Tag removed"),
     "job.retry": ("重试后台任务", "Background job retried"),
+    "import.run": ("导入表格", "Sheet imported"),
 }
 OBJECT_TYPES: dict[str, Label] = {
     "api_key": ("API 密钥", "API key"),
@@ -237,6 +254,7 @@ OBJECT_TYPES: dict[str, Label] = {
     "audience": ("人群", "Audience"),
     "tag": ("标签", "Tag"),
     "job": ("后台任务", "Background job"),
+    "import": ("导入", "Import"),
     "transfer": ("客户继承", "Handover"),
 }
 ACTOR_TYPES: dict[str, Label] = {
@@ -398,3 +416,11 @@ def describe_rule(  # noqa: C901 - to split (docs/architecture.md)
         }
         return f"{pick(words.get(match, OTHER), lang)} {names}"
     return pick(OTHER, lang)
+
+
+def import_field(field: str, lang: str) -> str:
+    """A column of an import as a person reads it: "手机号 phone" (English: the field name)."""
+    from siyu.imports.service import ALIASES
+
+    aliases = ALIASES.get(field, ())
+    return field if lang == "en" or not aliases else f"{aliases[0]} {field}"

@@ -81,6 +81,7 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
             Item("/settings/roles", N_("Roles and permissions"), _perm(Perm.STAFF_READ)),
             Item("/settings/api-keys", N_("API keys"), _perm(Perm.API_KEYS)),
             Item("/settings/products", N_("Products"), _perm(Perm.PRODUCTS_WRITE)),
+            Item("/imports", N_("Imports"), _perm(Perm.IMPORT)),
             Item("/settings/wecom", N_("WeCom settings"), _perm(Perm.WECOM_MANAGE)),
             Item("/settings/jobs", N_("Background jobs"), _perm(Perm.JOBS_MANAGE)),
             Item("/settings/audit", N_("Audit log"), _perm(Perm.AUDIT_READ)),

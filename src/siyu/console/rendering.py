@@ -113,6 +113,8 @@ def _env(lang: str) -> Environment:
         ("consent_purpose", labels.CONSENT_PURPOSES),
         ("merge_table", labels.MERGE_TABLES),
         ("profile_field", labels.PROFILE_FIELDS),
+        ("import_kind", labels.IMPORT_KINDS),
+        ("import_status", labels.IMPORT_STATUSES),
     ):
         env.filters[name] = lambda c, t=table: labels.label(t, c, lang)
     env.filters["store_status_pair"] = lambda c: (c, labels.label(labels.STORE_STATUSES, c, lang))
@@ -121,6 +123,7 @@ def _env(lang: str) -> Environment:
     env.filters["first_two"] = lambda t: (t[0], t[1])
     env.filters["pp"] = lambda v: "—" if v is None else f"{v:+.2f}"
     env.globals["glossary"] = lambda key: term(key, lang)
+    env.filters["field"] = lambda f: labels.import_field(f, lang)
     return env
 
 
@@ -138,6 +141,8 @@ TOASTS = {
     "unmerged": N_("The merge was undone."),
     "note_added": N_("Note added."),
     "transfer_started": N_("The transfer was sent to WeCom."),
+    "uploaded": N_("Uploaded: check the columns, then start the import."),
+    "import_started": N_("The import has started."),
 }
 
 

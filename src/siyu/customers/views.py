@@ -16,6 +16,7 @@ from siyu.api.routing import TransactionalRoute
 from siyu.core.phone import mask_phone, national_display
 from siyu.customers import imports, service
 from siyu.customers import schemas as s
+from siyu.customers.imports import OPTIONAL as CUSTOMER_COLUMNS
 from siyu.customers.imports import import_customers
 from siyu.customers.models import ConsentRecord, Customer, CustomerIdentity, CustomerMerge
 from siyu.platform import audit
@@ -331,4 +332,4 @@ def create_field(
     )
 
 
-add_import_route(router, "customers", import_customers, Perm.CUSTOMERS_UPSERT)
+add_import_route(router, "customers", import_customers, Perm.CUSTOMERS_UPSERT, optional=CUSTOMER_COLUMNS)

@@ -13,7 +13,7 @@ from siyu.api.routing import TransactionalRoute
 from siyu.orders import refunds, service
 from siyu.orders import schemas as s
 from siyu.orders.attribution import REASONS_EXPLAINED
-from siyu.orders.imports import import_orders
+from siyu.orders.imports import ORDER_OPTIONAL, ORDER_REQUIRED, import_orders
 from siyu.orders.models import Order
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["orders 订单"])
@@ -133,4 +133,6 @@ def record_footfall(
     )
 
 
-add_import_route(router, "orders", import_orders, Perm.ORDERS_WRITE)
+add_import_route(
+    router, "orders", import_orders, Perm.ORDERS_WRITE, required=ORDER_REQUIRED, optional=ORDER_OPTIONAL
+)

@@ -10,7 +10,14 @@ from siyu.api.platform import add_import_route
 from siyu.api.routing import TransactionalRoute
 from siyu.core.phone import mask_phone
 from siyu.org import schemas, service
-from siyu.org.imports import import_staff, import_stores
+from siyu.org.imports import (
+    STAFF_OPTIONAL,
+    STAFF_REQUIRED,
+    STORE_OPTIONAL,
+    STORE_REQUIRED,
+    import_staff,
+    import_stores,
+)
 from siyu.org.models import Staff
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["organisation 组织"])
@@ -231,6 +238,10 @@ def depart_staff(
     return one_staff(db, staff, principal)
 
 
-add_import_route(router, "stores", import_stores, Perm.ORG_WRITE)
+add_import_route(
+    router, "stores", import_stores, Perm.ORG_WRITE, required=STORE_REQUIRED, optional=STORE_OPTIONAL
+)
 
-add_import_route(router, "staff", import_staff, Perm.STAFF_WRITE)
+add_import_route(
+    router, "staff", import_staff, Perm.STAFF_WRITE, required=STAFF_REQUIRED, optional=STAFF_OPTIONAL
+)

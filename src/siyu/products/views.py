@@ -12,7 +12,7 @@ from siyu.api.platform import add_import_route
 from siyu.api.routing import TransactionalRoute
 from siyu.products import schemas as s
 from siyu.products import service
-from siyu.products.imports import import_products
+from siyu.products.imports import PRODUCT_OPTIONAL, PRODUCT_REQUIRED, import_products
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["products 商品"])
 
@@ -51,4 +51,11 @@ def get_product(
     )
 
 
-add_import_route(router, "products", import_products, Perm.PRODUCTS_WRITE)
+add_import_route(
+    router,
+    "products",
+    import_products,
+    Perm.PRODUCTS_WRITE,
+    required=PRODUCT_REQUIRED,
+    optional=PRODUCT_OPTIONAL,
+)

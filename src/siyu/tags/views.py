@@ -10,7 +10,7 @@ from siyu.api.platform import add_import_route
 from siyu.api.routing import TransactionalRoute
 from siyu.tags import schemas as s
 from siyu.tags import service
-from siyu.tags.imports import import_tags
+from siyu.tags.imports import FINDERS, import_tags
 from siyu.tags.models import Tag, TagGroup
 from siyu.tags.ports import rule_engine
 
@@ -199,4 +199,11 @@ def tag_history(
     ]
 
 
-add_import_route(router, "tags", import_tags, Perm.TAGS_ASSIGN)
+add_import_route(
+    router,
+    "tags",
+    import_tags,
+    Perm.TAGS_ASSIGN,
+    required=("tag_group", "tag"),
+    optional=(*FINDERS, "action"),
+)
