@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from siyu.db.session import unit_of_work
 from siyu.metadata import Base
-from siyu.wecom.models import ChannelCode, CustomerGroup
+from siyu.wecom.models import ChannelCode, CustomerGroup, WeComMedia
 from tests.factories import World
 
 
@@ -120,9 +120,19 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
             last_event_at=now,
         )
         db.add(chat)
+        image = WeComMedia(
+            tenant_id=b.tenant_id,
+            filename="b.png",
+            content_type="image/png",
+            sha256="0" * 64,
+            content=b"\x89PNG\r\n\x1a\n",
+            created_at=now,
+        )
+        db.add(image)
         db.flush()
-        code_id, chat_id = code.id, chat.id
+        code_id, chat_id, media_id = code.id, chat.id, image.id
     return {
+        "media_id": media_id,
         "code_id": code_id,
         "customer_group_id": chat_id,
         "group_id": group,
@@ -139,3 +149,26 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
         "product_id": product,
         "order_id": order,
     }
+
+
+def own_code(w: World) -> int:
+    """A channel code of the world's brand, written directly (no WeCom needed)."""
+    with unit_of_work(w.engine) as db:
+        now = dt.datetime.now(dt.UTC)
+        code = ChannelCode(
+            tenant_id=w.tenant_id,
+            name="甲码",
+            state="a-code",
+            source_label="海报",
+            mode="round_robin",
+            guide_ids=[w.staff["guide"]],
+            schedule=[],
+            tag_ids=[],
+            rotation=0,
+            active=True,
+            created_at=now,
+            updated_at=now,
+        )
+        db.add(code)
+        db.flush()
+        return code.id

@@ -25,6 +25,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "TagCreate": {"name_zh": "隔离", "name_en": "Isolation"},
     "CustomerTagCreate": {"tag_id": 1},
     "AudienceUpdate": {"name": "改名"},
+    "ChannelCodeCreate": {"name": "隔离", "source_label": "海报", "guide_ids": [1]},
 }
 
 

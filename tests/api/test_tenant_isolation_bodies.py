@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.isolation_support import b_objects, snapshot
+from tests.api.isolation_support import b_objects, own_code, snapshot
 from tests.factories import World
 
 ABSENT = 987_654_321
@@ -165,6 +165,59 @@ def cases(a: dict[str, Any]) -> list[Case]:
         ),
         (
             "POST",
+            "/api/v1/wecom/channel-codes",
+            ".welcome_attachments[].media_id",
+            lambda _, x: {
+                "name": "隔离码",
+                "source_label": "海报",
+                "guide_ids": [guide],
+                "welcome_attachments": [{"type": "image", "media_id": x}],
+            },
+        ),
+        *[
+            ("PUT", f"/api/v1/wecom/channel-codes/{a['code_id']}", field, make)
+            for field, make in (
+                (".guide_ids", lambda _, x: {"name": "甲码", "source_label": "海报", "guide_ids": [x]}),
+                (
+                    ".backup_guide_id",
+                    lambda _, x: {
+                        "name": "甲码",
+                        "source_label": "海报",
+                        "guide_ids": [guide],
+                        "backup_guide_id": x,
+                    },
+                ),
+                (
+                    ".schedule[].guide_ids",
+                    lambda _, x: {
+                        "name": "甲码",
+                        "source_label": "海报",
+                        "mode": "schedule",
+                        "schedule": [{"weekdays": [1], "from": "09:00", "to": "18:00", "guide_ids": [x]}],
+                    },
+                ),
+                (
+                    ".tag_ids",
+                    lambda _, x: {
+                        "name": "甲码",
+                        "source_label": "海报",
+                        "guide_ids": [guide],
+                        "tag_ids": [x],
+                    },
+                ),
+                (
+                    ".welcome_attachments[].media_id",
+                    lambda _, x: {
+                        "name": "甲码",
+                        "source_label": "海报",
+                        "guide_ids": [guide],
+                        "welcome_attachments": [{"type": "image", "media_id": x}],
+                    },
+                ),
+            )
+        ],
+        (
+            "POST",
             "/api/v1/wecom/transfers",
             ".from_staff_id",
             lambda _, x: {"from_staff_id": x, "kind": "resigned"},
@@ -225,7 +278,12 @@ def test_ids_in_bodies_name_nothing_of_another_brand(
 ) -> None:
     a, b = world, make_world(world.engine)
     foreign = b_objects(client, b)
-    mine = {"store_id": a.store_ids[0], "guide": a.staff["guide"], **a_objects(client, a)}
+    mine = {
+        "store_id": a.store_ids[0],
+        "guide": a.staff["guide"],
+        "code_id": own_code(a),
+        **a_objects(client, a),
+    }
     before = snapshot(b.engine, b.tenant_id)
     schema = client.get("/openapi.json").json()
     components = schema["components"]["schemas"]

@@ -390,7 +390,22 @@ def test_every_page_a_guide_opens_fits_a_phone(site: tuple[str, World, str], chr
     if add.count():
         box = add.bounding_box()
         assert box is not None and box["x"] + box["width"] <= 390  # the add-tag button can be tapped
+    # A note after a call: the toast says so, the note is listed, the list shows the last contact.
+    page.get_by_label("联系客户的情况").fill("电话联系，周六来店试新款")
+    page.get_by_role("button", name="添加备注").click()
+    page.wait_for_selector("[data-toast]")
+    assert page.locator("[data-toast]").inner_text() == "备注已添加。"
+    assert "电话联系，周六来店试新款" in page.locator("#notes").inner_text()
+    small = page.evaluate(
+        "() => Array.from(document.querySelectorAll('main button:not(.def)')).filter(b => b.offsetParent && b.getBoundingClientRect().height < 44).map(b => b.textContent)"
+    )
+    assert small == []  # every button a thumb can hit (44 px)
     shot(page, "guide-customer-360-phone-390")
+    page.goto(f"{base}/customers")
+    card = page.locator(f'tr[data-customer="{customer_id}"]')
+    assert card.locator('[data-figure="contact"]').inner_text() != "未联系"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "guide-customers-cards-390")
     page.close()
 
 
@@ -455,3 +470,78 @@ def test_orders_and_customers_lists_as_hq(site: tuple[str, World, str], chromium
     assert "导出订单" in page.locator("#audit-table").inner_text()
     shot(page, "audit-log-owner-1366")
     page.close()
+
+
+def test_administration_and_imports_as_the_owner(
+    site: tuple[str, World, str], chromium: Any, tmp_path: Any
+) -> None:
+    """The owner runs the brand from the console: a store with hours (a refusal shown at its field,
+    then saved), an API key shown once and revoked after a confirmation, a product, and an import
+    followed to its end; every page labelled and readable."""
+    base, world, _ = site
+    page = chromium.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(page, base, world, "owner", "/settings/stores")
+    for path in (
+        "/settings/brand",
+        "/settings/staff",
+        "/settings/staff/new",
+        "/settings/roles",
+        "/settings/products",
+        "/wecom/codes/new",
+        "/wecom/departures",
+        "/settings/audit",
+    ):
+        page.goto(f"{base}{path}")
+        assert page.evaluate(CHECKS) == [], path
+    page.goto(f"{base}/settings/stores/new")
+    page.locator("#f-code").fill("S77")
+    page.locator("#h0_0_opens").fill("10:00")
+    page.locator("#h0_0_closes").fill("02:00")
+    page.get_by_role("button", name="创建门店").click()
+    assert page.locator("#e-name").inner_text() == "必填"  # the name was left empty
+    page.locator("#f-name").fill("夜市店")
+    page.get_by_role("button", name="创建门店").click()
+    page.wait_for_selector("[data-toast]")
+    assert page.locator("#h0_0_closes").input_value() == "02:00"
+    assert page.evaluate(CHECKS) == []
+    shot(page, "store-form-owner-1366")
+    page.goto(f"{base}/settings/api-keys")
+    page.locator("#f-name").fill("收银系统")
+    page.get_by_role("button", name="创建密钥").click()
+    key = page.locator("#new-key").inner_text()
+    assert key.startswith("sk_")
+    shot(page, "api-key-created")
+    page.goto(f"{base}/settings/api-keys")
+    assert key not in page.content()
+    page.get_by_role("button", name="吊销").first.click()
+    page.get_by_role("button", name="确定").click()
+    page.wait_for_selector("[data-toast]")
+    assert "已吊销" in page.locator("#keys-table").inner_text()
+    page.goto(f"{base}/settings/products/new")
+    page.locator("#f-code").fill("E2E-SKU")
+    page.locator("#f-name").fill("针织衫")
+    page.locator("#f-list_price").fill("399")
+    page.get_by_role("button", name="创建商品").click()
+    page.wait_for_selector("[data-toast]")
+    # An import followed to its end on the page.
+    sheet = tmp_path / "customers.csv"
+    sheet.write_text("姓名,手机号\n导入甲,13900007777\n导入乙,13900008888\n", encoding="utf-8")
+    page.goto(f"{base}/imports")
+    page.locator("#kind").select_option("customers")
+    page.locator("#file").set_input_files(str(sheet))
+    page.get_by_role("button", name="上传并检查").click()
+    page.wait_for_selector("#mapping-table")
+    assert page.evaluate(CHECKS) == []
+    shot(page, "import-mapping-owner-1366")
+    page.get_by_role("button", name="导入 2 行").click()
+    page.wait_for_selector('[data-status="done"]', timeout=30_000)
+    assert page.locator('[data-figure="created"]').inner_text() == "2"
+    shot(page, "import-done-owner-1366")
+    page.close()
+    # A store manager has none of these pages, and no link to them.
+    manager = chromium.new_page(viewport={"width": 1366, "height": 768})
+    sign_in(manager, base, world, "manager", "/orders")
+    assert manager.locator('nav.side a[href="/settings/stores"]').count() == 0
+    manager.goto(f"{base}/settings/stores")
+    assert "你无权查看此页面" in manager.content()
+    manager.close()

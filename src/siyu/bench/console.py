@@ -22,6 +22,7 @@ from siyu.customers.models import Customer
 from siyu.db.migrate import upgrade
 from siyu.db.session import make_engine, unit_of_work
 from siyu.demo.builder import DEMO_PASSWORD, DEMO_SLUG, build_demo
+from siyu.orders.models import Order
 from siyu.org.models import Staff, Store, Tenant
 from siyu.serving import serve
 from siyu.settings import normalise_database_url
@@ -96,6 +97,12 @@ def run(database_url: str, *, rounds: int = 30, demo: dict[str, Any] | None = No
             .where(Staff.tenant_id == tenant.id, Staff.role == "guide")
             .order_by(Staff.id)
         )
+        store_ids = list(session.scalars(select(Store.id).where(Store.tenant_id == tenant.id)))
+        order_ids = list(
+            session.scalars(
+                select(Order.id).where(Order.tenant_id == tenant.id).order_by(Order.id.desc()).limit(500)
+            )
+        )
     engine.dispose()
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     pages: dict[str, tuple[str, Any]] = {
@@ -122,6 +129,25 @@ def run(database_url: str, *, rounds: int = 30, demo: dict[str, Any] | None = No
         "customer groups": ("owner", lambda: "/wecom/groups"),
         "guide's WeCom friends": ("guide", lambda: "/wecom/friends"),
         "departures": ("owner", lambda: "/wecom/departures"),
+        "customers by spend": ("owner", lambda: f"/customers?sort=-spend&page={1 + rng.randrange(50)}"),
+        "customers dormant 90 days": ("owner", lambda: "/customers?last=-90&sort=-last"),
+        "customers with a tag": ("owner", lambda: f"/customers?tag={rng.choice(tag_ids)}"),
+        "orders filtered (HQ)": (
+            "owner",
+            lambda: (
+                f"/orders?store={rng.choice(store_ids)}&from={yesterday - dt.timedelta(days=30)}&to={yesterday}"
+            ),
+        ),
+        "orders by amount (HQ)": ("owner", lambda: "/orders?sort=-amount"),
+        "order search by phone": ("owner", lambda: f"/orders?q=138{rng.randrange(10_000):04d}"),
+        "order detail": ("owner", lambda: f"/orders/{rng.choice(order_ids)}"),
+        "manager orders": ("manager", lambda: "/orders"),
+        "audit log": ("owner", lambda: "/settings/audit"),
+        "stores": ("owner", lambda: "/settings/stores"),
+        "staff": ("owner", lambda: "/settings/staff"),
+        "products": ("owner", lambda: "/settings/products"),
+        "imports": ("owner", lambda: "/imports"),
+        "new channel code": ("owner", lambda: "/wecom/codes/new"),
     }
     # The builder's live count: a mixed rule (attributes + tags + 90-day spend), random bounds.
     previews: dict[str, Any] = {

@@ -192,6 +192,9 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "category": ("品类", "Category"),
     "channel_code": ("渠道活码", "Channel code"),
     "group": ("客户群", "Customer group"),
+    "image": ("图片", "Image"),
+    "media": ("图片", "Image"),
+    "import": ("导入记录", "Import"),
 }
 
 

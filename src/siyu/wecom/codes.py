@@ -113,6 +113,12 @@ def _adds_today(session: Session, code: ChannelCode, day: dt.date) -> dict[int, 
 
 # --- managing codes ----------------------------------------------------------------------------
 def _check(session: Session, tenant_id: int, data: ChannelCodeCreate) -> tuple[dict[int, Staff], int | None]:
+    for item in data.welcome_attachments:
+        if item.media_id is not None:
+            try:
+                media.get_media(session, tenant_id=tenant_id, media_id=item.media_id)
+            except DomainError:
+                raise DomainError("unknown_reference", object="image", values=str(item.media_id)) from None
     staff_ids = set(data.guide_ids) | {g for slot in data.schedule for g in slot.guide_ids}
     if data.backup_guide_id:
         staff_ids.add(data.backup_guide_id)
@@ -141,12 +147,6 @@ def _check(session: Session, tenant_id: int, data: ChannelCodeCreate) -> tuple[d
                 reason_zh=f"标签“{tag.name_zh}”不能自动打（规则标签或个人标签）",
                 reason_en=f"tag '{tag.name_en}' cannot be given automatically (a rule or private tag)",
             )
-    for item in data.welcome_attachments:
-        if item.media_id is not None:
-            try:
-                media.get_media(session, tenant_id=tenant_id, media_id=item.media_id)
-            except DomainError:
-                raise DomainError("unknown_reference", object="image", values=str(item.media_id)) from None
     store_id = None
     if data.store_code:
         stores = org.stores_by_code(session, tenant_id=tenant_id, codes={data.store_code})
