@@ -184,3 +184,20 @@ def test_each_roles_menu_opens(browser: TestClient, world: World) -> None:
             assert page.get(link, follow_redirects=True).status_code == 200, (role, link)
         principal_items = {i.path for _, items in navigation.SECTIONS for i in items}
         assert set(links) <= principal_items
+
+
+def test_every_figure_on_the_reports_carries_its_definition(browser: TestClient, world: World) -> None:
+    """Each tile and each figure row of the HQ home and the store daily report has the "?" with its
+    definition from the glossary; the guide's own figures too."""
+    owner = as_role(browser, world, "owner")
+    for url in ("/hq", "/stores/S1/daily"):
+        page = owner.get(url).text
+        labels = re.findall(r'<div class="label">(.*?)</div>', page, flags=re.S)
+        assert labels and all('class="def"' in label for label in labels), url
+        rows = re.findall(r'<th scope="row">(.*?)</th>', page, flags=re.S)
+        assert all('class="def"' in row for row in rows), url
+    daily = owner.get("/stores/S1/daily").text
+    assert "当天首次在品牌任何渠道支付的购买客户" in daily  # 新客, defined
+    assert "离店支付金额 ÷ 全部支付金额" in daily
+    guide = as_role(browser, world, "guide").get("/me").text
+    assert guide.count('class="def"') >= 2
