@@ -9,11 +9,12 @@ from http.cookies import SimpleCookie
 import httpx
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from starlette.routing import BaseRoute, Mount
 
 from siyu.console.security import CSRF_COOKIE, SESSION_COOKIE, expected_token
 from siyu.customers.models import Customer
+from siyu.customers.service import allocate_numbers
 from siyu.db.session import unit_of_work
 from siyu.org.models import Staff
 from siyu.wecom.models import ChannelCode, ChannelCodeDay, CustomerGroup, CustomerGroupDay, WeComFriend
@@ -65,9 +66,8 @@ def seed_wecom(w: World) -> dict[str, int]:
     today = (now + dt.timedelta(hours=8)).date()
     with unit_of_work(w.engine) as db:
         db.execute(update(Staff).where(Staff.id == w.staff["guide"]).values(wecom_userid="g1"))
-        number = (
-            db.scalar(select(func.max(Customer.number)).where(Customer.tenant_id == w.tenant_id)) or 0
-        ) + 1
+        # The brand's next customer number, taken as every path takes it (the sequence moves on).
+        number = allocate_numbers(db, tenant_id=w.tenant_id, count=1)[0]
         c = Customer(tenant_id=w.tenant_id, number=number, name="好友甲", status="active", gender="female")
         db.add(c)
         code = ChannelCode(

@@ -534,7 +534,12 @@ def test_administration_and_imports_as_the_owner(
     assert page.evaluate(CHECKS) == []
     shot(page, "import-mapping-owner-1366")
     page.get_by_role("button", name="导入 2 行").click()
-    page.wait_for_selector('[data-status="done"]', timeout=30_000)
+    page.wait_for_selector(
+        '[data-status="done"], [data-status="rejected"], [data-status="failed"]', timeout=60_000
+    )
+    assert page.locator("#status").get_attribute("data-status") == "done", page.locator(
+        "#status"
+    ).inner_text()
     assert page.locator('[data-figure="created"]').inner_text() == "2"
     shot(page, "import-done-owner-1366")
     page.close()
