@@ -231,7 +231,17 @@ def build_orders(  # noqa: C901 - to split (docs/architecture.md)
                 staff = rng.choice(st.guides) if st.guides and rng.random() < 0.8 else None
                 customer = buyer(st.info.id) if rng.random() < 0.75 else None
                 batch.append(
-                    _order(rng, serial, "pos", at, skus, store=st.info.code, staff=staff, customer=customer)
+                    _order(
+                        rng,
+                        serial,
+                        "pos",
+                        at,
+                        skus,
+                        store=st.info.code,
+                        staff=staff,
+                        customer=customer,
+                        now=now,
+                    )
                 )
                 paid.append(("pos", f"D{serial:08d}", at, len(batch[-1].lines)))
             for hour in range(24):
@@ -265,7 +275,17 @@ def build_orders(  # noqa: C901 - to split (docs/architecture.md)
                 channel = "mini_program"
             serial += 1
             batch.append(
-                _order(rng, serial, channel, at, skus, store=None, staff=staff, customer=buyer(st.info.id))
+                _order(
+                    rng,
+                    serial,
+                    channel,
+                    at,
+                    skus,
+                    store=None,
+                    staff=staff,
+                    customer=buyer(st.info.id),
+                    now=now,
+                )
             )
             paid.append((channel, f"D{serial:08d}", at, len(batch[-1].lines)))
         if day.weekday() in (1, 3):  # livestream evenings: a burst between 20:00 and 22:00
@@ -283,6 +303,7 @@ def build_orders(  # noqa: C901 - to split (docs/architecture.md)
                         store=None,
                         staff=None,
                         customer=buyer(st.info.id),
+                        now=now,
                     )
                 )
                 paid.append(("livestream", f"D{serial:08d}", at, len(batch[-1].lines)))
@@ -310,6 +331,7 @@ def _order(
     store: str | None,
     staff: str | None,
     customer: dict[str, object] | None,
+    now: dt.datetime | None = None,
 ) -> s.OrderIn:
     lines: list[dict[str, int | str]] = []
     for _ in range(rng.choices((1, 2, 3, 4), weights=(45, 30, 17, 8))[0]):
@@ -326,6 +348,10 @@ def _order(
     )
     if channel.startswith("platform:"):
         method = "platform"
+    # A till sale is complete at once; one shipped or picked up completes three days later — an
+    # order of the last three days is still only paid (no completion time in the future).
+    completed = at + dt.timedelta(minutes=5) if channel == "pos" else at + dt.timedelta(days=3)
+    done = now is None or completed <= now
     return s.OrderIn.model_validate(
         {
             "channel": channel,
@@ -333,13 +359,13 @@ def _order(
             "customer": customer,
             "store_code": store,
             "staff_employee_no": staff,
-            "status": "completed",
+            "status": "completed" if done else "paid",
             "fulfilment": "in_store"
             if channel == "pos"
             else rng.choice(("express", "express", "pickup", "same_city")),
             "placed_at": at,
             "paid_at": at + dt.timedelta(seconds=rng.randrange(5, 90)),
-            "completed_at": at + dt.timedelta(days=3),
+            "completed_at": completed if done else None,
             "lines": lines,
             "shipping_fen": shipping,
             "payments": [{"method": method, "amount_fen": goods + shipping}],
