@@ -107,3 +107,21 @@ def test_kinds_follow_permissions(browser: TestClient, world: World) -> None:
     template = as_role(browser, world, "owner").get("/imports/template/products.xlsx")
     header = next(load_workbook(io.BytesIO(template.content)).active.iter_rows(values_only=True))
     assert header[:3] == ("code", "name", "list_price")
+
+
+def test_a_sheet_larger_than_a_form_is_taken_and_one_too_large_is_a_page(
+    browser: TestClient, world: World
+) -> None:
+    """Console uploads get the upload cap (20 MB), not the 4 MB cap on forms and JSON; past it the
+    person gets a page in both languages, not JSON."""
+    owner = as_role(browser, world, "owner")
+    rows = "".join(f"客户{i},139{i:08d},上海市浦东新区张江高科技园区\n" for i in range(90_000))
+    big = ("姓名,手机号,城市\n" + rows).encode()
+    assert 4 * 1024 * 1024 < len(big) < 20 * 1024 * 1024
+    taken = owner.post("/imports", data={"kind": "customers"}, files={"file": ("大表.csv", big, "text/csv")})
+    assert taken.status_code == 303 and "/imports/" in taken.headers["location"]
+    huge = owner.post(
+        "/imports", data={"kind": "customers"}, files={"file": ("太大.csv", b"x" * (21 * 1024 * 1024), "text/csv")}
+    )
+    assert huge.status_code == 413 and huge.headers["content-type"].startswith("text/html")
+    assert "文件太大" in huge.text and "too large" in huge.text and "error" not in huge.text

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from email.message import Message as MimeHeaders
+from email.parser import BytesHeaderParser
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -98,34 +100,45 @@ def url_problems(scope: Scope) -> list[Problem]:
     return problems
 
 
+def _boundary(content_type: str) -> str:
+    """The multipart boundary as sent (it is case-sensitive: browsers send `----WebKitFormBoundaryAbC`)."""
+    holder = MimeHeaders()
+    holder["content-type"] = content_type
+    value = holder.get_param("boundary")
+    return value if isinstance(value, str) else ""
+
+
+def _is_file_part(head: bytes) -> bool:
+    """Whether a part's headers declare a file: its Content-Disposition carries a `filename` (or
+    `filename*`) parameter, even an empty one (a file input left empty)."""
+    headers = BytesHeaderParser().parsebytes(head.lstrip(b"\r\n") + b"\r\n\r\n")
+    return headers.get_param("filename", header="content-disposition") is not None or (
+        headers.get_param("filename*", header="content-disposition") is not None
+    )
+
+
 def _multipart_fields(body: bytes, content_type: str) -> Iterator[bytes]:
     """Each part of a multipart body that is a field, not a file: its headers and value (a file's
     bytes are the file's own business — an image holds control bytes)."""
-    boundary = next(
-        (
-            p.split("=", 1)[1].strip().strip('"')
-            for p in content_type.split(";")
-            if p.strip().startswith("boundary=")
-        ),
-        "",
-    )
+    boundary = _boundary(content_type)
     if not boundary:
         yield body
         return
     for part in body.split(b"--" + boundary.encode("latin-1")):
         head = part.partition(b"\r\n\r\n")[0]
-        disposition = head.lower()
-        if b"filename=" in disposition:
+        if _is_file_part(head):
             yield head  # the part's headers (its field name and file name) still may not hold any
             continue
         yield part
 
 
-def body_problems(body: bytes, content_type: str) -> list[Problem]:
+def body_problems(body: bytes, raw_content_type: str) -> list[Problem]:
     """Control characters (other than tab, newline, carriage return) in a JSON or form body (in a
-    multipart body: in its fields and in its files' names, not in the files)."""
+    multipart body: in its fields and in its files' names, not in the files). `raw_content_type` is
+    the header as sent: the media type is compared in lower case, the boundary kept as it is."""
+    content_type = raw_content_type.lower()
     if content_type.startswith("multipart/form-data"):
-        for field in _multipart_fields(body, content_type):
+        for field in _multipart_fields(body, raw_content_type):
             raw = _RAW_CONTROL.search(field)
             if raw:
                 return [Problem("body", [], f"U+{raw.group()[0]:04X}")]
@@ -213,7 +226,8 @@ class ControlCharacterGuard:
             await self._refuse(scope, problems, send)
             return
         headers = dict(scope.get("headers") or [])
-        content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+        raw_content_type = headers.get(b"content-type", b"").decode("latin-1")
+        content_type = raw_content_type.lower()
         multipart_text = content_type.startswith("multipart/form-data") and not scope.get(
             "path", ""
         ).startswith(_UPLOAD_PREFIX)
@@ -234,7 +248,7 @@ class ControlCharacterGuard:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        problems = body_problems(body, content_type)
+        problems = body_problems(body, raw_content_type)
         if problems:
             await self._refuse(scope, problems, send)
             return

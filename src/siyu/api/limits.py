@@ -8,8 +8,13 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+# Paths that take uploaded files: the API's imports, and the console's imports and channel codes
+# (a welcome image and a mini-program cover).
+UPLOAD_PREFIXES = ("/api/v1/imports", "/imports", "/wecom/codes")
+
+
 class BodySizeLimit:
-    """Refuse bodies over `max_bytes` (uploads to /api/v1/imports get `max_upload_bytes`)."""
+    """Refuse bodies over `max_bytes` (uploads, `UPLOAD_PREFIXES`, get `max_upload_bytes`)."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
@@ -21,11 +26,11 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_upload_bytes if scope["path"].startswith("/api/v1/imports") else self.max_bytes
+        limit = self.max_upload_bytes if scope["path"].startswith(UPLOAD_PREFIXES) else self.max_bytes
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _reject(send, limit)
+            await _reject(send, limit, page=not scope["path"].startswith("/api/"))
             return
         received = 0
 
@@ -41,7 +46,7 @@ class BodySizeLimit:
         try:
             await self.app(scope, counting_receive, send)
         except _TooLarge:
-            await _reject(send, limit)
+            await _reject(send, limit, page=not scope["path"].startswith("/api/"))
 
 
 class _TooLarge(HTTPException):
@@ -51,7 +56,27 @@ class _TooLarge(HTTPException):
         super().__init__(status_code=413, detail="请求体过大 / Request body too large")
 
 
-async def _reject(send: Send, limit: int) -> None:
+async def _reject(send: Send, limit: int, *, page: bool = False) -> None:
+    if page:  # a person's upload in the console: a short page in both languages, a way back
+        megabytes = limit // (1024 * 1024)
+        html = (
+            '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>413</title>'
+            f"<p>文件太大：上限 {megabytes} MB。请拆分后再上传。</p>"
+            f"<p>The file is too large: the limit is {megabytes} MB. Split it and upload the parts.</p>"
+            '<p><a href="javascript:history.back()">返回 Back</a></p></html>'
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(html)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": html})
+        return
     body = json.dumps(
         {
             "error": {
