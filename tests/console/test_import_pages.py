@@ -121,7 +121,9 @@ def test_a_sheet_larger_than_a_form_is_taken_and_one_too_large_is_a_page(
     taken = owner.post("/imports", data={"kind": "customers"}, files={"file": ("大表.csv", big, "text/csv")})
     assert taken.status_code == 303 and "/imports/" in taken.headers["location"]
     huge = owner.post(
-        "/imports", data={"kind": "customers"}, files={"file": ("太大.csv", b"x" * (21 * 1024 * 1024), "text/csv")}
+        "/imports",
+        data={"kind": "customers"},
+        files={"file": ("太大.csv", b"x" * (21 * 1024 * 1024), "text/csv")},
     )
     assert huge.status_code == 413 and huge.headers["content-type"].startswith("text/html")
     assert "文件太大" in huge.text and "too large" in huge.text and "error" not in huge.text

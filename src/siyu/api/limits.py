@@ -7,7 +7,6 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
 # Paths that take uploaded files: the API's imports, and the console's imports and channel codes
 # (a welcome image and a mini-program cover).
 UPLOAD_PREFIXES = ("/api/v1/imports", "/imports", "/wecom/codes")
