@@ -55,6 +55,28 @@ def test_a_bad_page_or_sort_shows_the_first_page(browser: TestClient, world: Wor
     assert last.status_code == 200 and 'rel="next"' not in last.text
 
 
+def test_digits_that_are_not_ascii_are_not_numbers(browser: TestClient, world: World) -> None:
+    """`²` and `١` pass `str.isdigit` but are no number a person typed: every page that reads a
+    number from the address treats them as absent (or as text to search), never as a crash."""
+    _customers(browser, world)
+    as_role(browser, world, "owner")
+    for path in (
+        "/customers?page=²",
+        "/customers?page_size=²",
+        "/orders?page=١",
+        "/orders?q=%23²",
+        "/customers?q=%23²",
+        "/customers?q=²²²²",
+        "/customers?store=²",
+        "/settings/staff?store=²",
+        "/audiences?edit=²",
+        "/wecom/departures/preview?from=²&kind=resigned",
+    ):
+        answer = browser.get(path)
+        assert answer.status_code in (200, 303, 404, 422), (path, answer.status_code)
+    assert "尾号客户" in browser.get("/customers?page=²").text
+
+
 def test_console_errors_are_pages_in_the_persons_language(browser: TestClient, world: World) -> None:
     as_role(browser, world, "owner")
     for path in ("/customers/abc", "/no-such-page", "/customers/1/tags/xyz/remove"):

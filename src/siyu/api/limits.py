@@ -28,7 +28,7 @@ class BodySizeLimit:
         limit = self.max_upload_bytes if scope["path"].startswith(UPLOAD_PREFIXES) else self.max_bytes
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
             await _reject(send, limit, page=not scope["path"].startswith("/api/"))
             return
         received = 0

@@ -30,6 +30,7 @@ from siyu.console.rendering import (
 )
 from siyu.console.tables import paging
 from siyu.core.errors import DomainError
+from siyu.core.inputs import ascii_digits, id_or_none
 from siyu.org import schemas as org_schemas
 from siyu.org import service as org_service
 from siyu.org.models import Store
@@ -224,7 +225,7 @@ def _read_store(form: Any, lang: str, *, new: bool) -> tuple[dict[str, Any], dic
     if new:
         values["code"] = text(form, "code", 40)
     region = text(form, "region_id", 20)
-    values["region_id"] = int(region) if region and region.isdigit() and int(region) <= MAX_ID else None
+    values["region_id"] = id_or_none(region)
     for name in ("latitude", "longitude"):
         raw = text(form, name, 30)
         values[name] = raw
@@ -274,7 +275,7 @@ def _store_errors(exc: ValidationError, values: dict[str, Any], lang: str) -> di
     errors: dict[str, str] = {}
     for key, message in field_errors(exc, lang).items():
         parts = key.split(".")
-        if parts[0] == "business_hours" and len(parts) > 1 and parts[1].isdigit():
+        if parts[0] == "business_hours" and len(parts) > 1 and ascii_digits(parts[1], max_len=3):
             errors.setdefault(values["business_hours"][int(parts[1])]["_field"], message)
         elif parts[0] == "holidays":
             errors.setdefault("holidays", message)

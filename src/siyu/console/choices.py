@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from siyu.access import Principal
+from siyu.core.inputs import ascii_digits
 from siyu.org import facade as org
 
 
@@ -50,7 +51,7 @@ def day_start(day: dt.date, tz: ZoneInfo) -> dt.datetime:
 
 def int_or_none(raw: str | None, allowed: set[int] | None = None) -> int | None:
     """An id from a filter; not a number, or not among `allowed`, is no filter."""
-    if not raw or not raw.isdigit() or len(raw) > 18:
+    if not raw or not ascii_digits(raw):
         return None
     value = int(raw)
     return value if allowed is None or value in allowed else None

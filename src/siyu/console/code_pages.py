@@ -29,6 +29,7 @@ from siyu.console.rendering import (
     render,
 )
 from siyu.core.errors import DomainError
+from siyu.core.inputs import ascii_digits, id_or_none
 from siyu.org import facade as org
 from siyu.org.models import Staff
 from siyu.tags import service as tag_service
@@ -105,7 +106,7 @@ def _values_of(code: ChannelCode, store_codes: dict[int, str]) -> dict[str, Any]
 
 
 def _ids(values: list[str]) -> list[int]:
-    return [int(v) for v in values if v.isdigit() and int(v) <= MAX_ID]
+    return [i for v in values if (i := id_or_none(v)) is not None]
 
 
 def _upload(request: Request, principal: Principal, form: FormData, name: str) -> int | None:
@@ -142,7 +143,7 @@ def _read(request: Request, principal: Principal, form: FormData, previous: dict
         "mode": text(form, "mode", 12) or "round_robin",
         "guide_ids": _ids(texts(form, "guide_ids")),
         "schedule": schedule,
-        "backup_guide_id": int(backup) if backup and backup.isdigit() else None,
+        "backup_guide_id": id_or_none(backup),
         "daily_cap": cap,
         "tag_ids": _ids(texts(form, "tag_ids")),
         "welcome_text": text(form, "welcome_text", 1000) or "",
@@ -202,7 +203,7 @@ def _errors(exc: ValidationError, lang: str, attachments: list[dict[str, Any]]) 
         parts = key.split(".")
         if parts[0] == "schedule" and len(parts) > 1:
             out.setdefault(f"s{parts[1]}", message)
-        elif parts[0] == "welcome_attachments" and len(parts) > 2 and parts[1].isdigit():
+        elif parts[0] == "welcome_attachments" and len(parts) > 2 and ascii_digits(parts[1], max_len=3):
             kind = attachments[int(parts[1])]["type"]
             field = parts[2]
             named = (

@@ -22,6 +22,7 @@ from siyu.console.rendering import (
     render,
 )
 from siyu.core.errors import DomainError
+from siyu.core.inputs import ascii_digits
 from siyu.core.phone import mask_phone
 from siyu.customers import service as customer_service
 from siyu.customers.models import CONSENT_PURPOSES, Customer
@@ -77,7 +78,7 @@ def _find_other(request: Request, principal: Principal, text: str) -> int | None
     """The customer a person means by "#123", "123" (a customer number) or a full phone number."""
     value = text.strip().lstrip("#")
     db = request.state.db
-    if value.isdigit() and len(value) <= 12:
+    if ascii_digits(value, max_len=12):
         found = db.scalar(
             select(Customer.id).where(
                 Customer.tenant_id == principal.tenant_id,

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from siyu.core.errors import DomainError
+from siyu.core.inputs import ascii_digits
 
 
 async def form_data(request: Request) -> FormData:
@@ -49,7 +50,7 @@ def yuan(value: str | None) -> int | str | None:
     cleaned = value.replace("¥", "").replace(",", "").replace("，", "").strip()
     try:
         whole, _, cents = cleaned.partition(".")
-        if not whole.isdigit() or (cents and (not cents.isdigit() or len(cents) > 2)):
+        if not ascii_digits(whole) or (cents and (not ascii_digits(cents) or len(cents) > 2)):
             raise ValueError
         return int(whole) * 100 + int((cents + "00")[:2] or 0)
     except ValueError:

@@ -26,6 +26,7 @@ from siyu.console.rendering import (
 )
 from siyu.console.tables import paging
 from siyu.core.errors import DomainError
+from siyu.core.inputs import id_or_none
 from siyu.core.phone import mask_phone
 from siyu.org import schemas as org_schemas
 from siyu.org import service as org_service
@@ -111,7 +112,7 @@ def staff_page(request: Request) -> HTMLResponse:
     role = params.get("role") if params.get("role") in ROLES else None
     status = params.get("status") if params.get("status") in ("active", "departed") else None
     stores = org_service.all_stores(db, tenant_id=principal.tenant_id)
-    store_id = int(params["store"]) if (params.get("store") or "").isdigit() else None
+    store_id = id_or_none(params.get("store"))
     store_id = store_id if store_id in {s.id for s in stores} else None
     q = (params.get("q") or "").strip().lower()
     everyone = org_service.all_staff(db, tenant_id=principal.tenant_id)
@@ -190,7 +191,7 @@ def _read_staff(form: Any, *, new: bool) -> dict[str, Any]:
         "role": text(form, "role", 20),
         "phone": text(form, "phone", 32),
         "wecom_userid": text(form, "wecom_userid", 64),
-        "store_ids": [int(x) for x in texts(form, "store_ids") if x.isdigit() and int(x) <= MAX_ID],
+        "store_ids": [i for x in texts(form, "store_ids") if (i := id_or_none(x)) is not None],
     }
     password = text(form, "password", 128)
     if password:

@@ -31,6 +31,7 @@ from siyu.console.rendering import (
     render,
 )
 from siyu.core.errors import DomainError
+from siyu.core.inputs import id_or_none
 from siyu.customers.models import CONSENT_PURPOSES
 from siyu.orders.models import FIXED_CHANNELS
 from siyu.org import facade as org
@@ -240,7 +241,7 @@ def audiences_page(request: Request) -> HTMLResponse:
 
 def _id_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name) or ""
-    return int(raw) if raw.isdigit() and int(raw) <= MAX_ID else None
+    return id_or_none(raw)
 
 
 def _overlap(request: Request, principal: Principal, ids: dict[int, Any]) -> dict[str, Any] | None:

@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 
+from siyu.core.inputs import ascii_digits
+
 PAGE_SIZES = (20, 50, 100)
 
 
@@ -83,8 +85,12 @@ class Paging:
 
 def paging(raw_page: str | None, raw_size: str | None, total: int) -> Paging:
     """The page asked for, brought into range (a page past the end is the last page)."""
-    size = int(raw_size) if raw_size and raw_size.isdigit() and int(raw_size) in PAGE_SIZES else PAGE_SIZES[0]
-    page = int(raw_page) if raw_page and raw_page.isdigit() and len(raw_page) < 9 else 1
+    size = (
+        int(raw_size)
+        if raw_size and ascii_digits(raw_size, max_len=4) and int(raw_size) in PAGE_SIZES
+        else PAGE_SIZES[0]
+    )
+    page = int(raw_page) if raw_page and ascii_digits(raw_page, max_len=8) else 1
     pages = max(1, math.ceil(total / size))
     return Paging(page=min(max(page, 1), pages), size=size, total=total)
 

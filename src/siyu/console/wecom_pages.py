@@ -11,7 +11,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from siyu.access import Perm, Principal
-from siyu.api.deps import MAX_ID
 from siyu.api.routing import read_only
 from siyu.console.rendering import (
     console_router,
@@ -24,6 +23,7 @@ from siyu.console.rendering import (
 )
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
+from siyu.core.inputs import id_or_none
 from siyu.customers.models import Customer
 from siyu.org import facade as org
 from siyu.org.models import Staff
@@ -248,9 +248,9 @@ def _departures(
 def _transfer_form(
     raw_from: str | None, kind: str | None, takeover: str | None
 ) -> tuple[int, str, int | None] | None:
-    if not raw_from or not raw_from.isdigit() or int(raw_from) > MAX_ID or kind not in ("resigned", "on_job"):
+    if not raw_from or id_or_none(raw_from) is None or kind not in ("resigned", "on_job"):
         return None
-    take = int(takeover) if takeover and takeover.strip().isdigit() and int(takeover) <= MAX_ID else None
+    take = id_or_none(takeover)
     return int(raw_from), kind, take
 
 

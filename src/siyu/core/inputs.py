@@ -34,6 +34,20 @@ def control_character(text: str, *, single_line: bool = False) -> str | None:
     return None if found is None else f"U+{ord(found.group()):04X}"
 
 
+def ascii_digits(text: str, *, max_len: int = 18) -> bool:
+    """Whether text is 1–`max_len` ASCII digits. `str.isdigit` alone also accepts `²` or `١`, which
+    `int()` then refuses (or reads as a number nobody typed); 18 digits always fit a BIGINT."""
+    return 0 < len(text) <= max_len and text.isascii() and text.isdigit()
+
+
+def id_or_none(raw: str | None) -> int | None:
+    """A positive id typed in a form or a query string, or None when it is not one."""
+    if raw is None:
+        return None
+    raw = raw.strip()
+    return int(raw) if ascii_digits(raw) and 0 < int(raw) <= MAX_ID else None
+
+
 def date_in_range(value: dt.date, *, earliest: dt.date = MIN_DATE) -> bool:
     """Whether a date lies in 2000-01-01 (or `earliest`) … 2100-12-31."""
     return earliest <= value <= MAX_DATE

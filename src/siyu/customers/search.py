@@ -11,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from siyu.access import Perm, Principal
 from siyu.core.errors import DomainError, not_found
+from siyu.core.inputs import ascii_digits
 from siyu.customers import schemas as s
 from siyu.customers.common import get_customer, log, scope_filter
 from siyu.customers.identity import normalise_identity
@@ -132,9 +133,9 @@ def _search_conditions(
 ) -> list[ColumnElement[bool]]:
     """What a search text q matches, by the caller's right to see phones."""
     full_phone = may_search_full_phone(principal)
-    if q.startswith("#") and q[1:].isdigit() and len(q) <= MAX_CUSTOMER_NUMBER_DIGITS + 1:
+    if q.startswith("#") and ascii_digits(q[1:]) and len(q) <= MAX_CUSTOMER_NUMBER_DIGITS + 1:
         return [C.number == int(q[1:])]  # "#6344": exactly the customer number 6344
-    if q.isdigit() and len(q) == PHONE_TAIL_DIGITS:
+    if ascii_digits(q) and len(q) == PHONE_TAIL_DIGITS:
         # Four digits are the end of a phone (what a masked phone shows), never a customer number.
         if not full_phone:
             _limit_phone_tail_search(principal)
@@ -153,7 +154,7 @@ def _search_conditions(
     if phone is not None and full_phone:
         _audit_phone_search(session, principal, phone, "search")
         matches.append(C.phone_e164 == phone)
-    if q.isdigit() and len(q) <= MAX_CUSTOMER_NUMBER_DIGITS:
+    if ascii_digits(q, max_len=MAX_CUSTOMER_NUMBER_DIGITS):
         matches.append(C.number == int(q))
     return matches
 
@@ -171,7 +172,7 @@ def customers_query(
     if (cond := scope_filter(principal)) is not None:
         stmt = stmt.where(cond)
     if phone_ending:
-        if not phone_ending.isdigit() or len(phone_ending) > 15:
+        if not ascii_digits(phone_ending, max_len=15):
             raise DomainError("validation_error", summary="phone_ending 须为数字 / must be digits")
         if not may_search_full_phone(principal):
             if len(phone_ending) != PHONE_TAIL_DIGITS:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from siyu.access import Principal
 from siyu.core.errors import DomainError, RowError, rejected
+from siyu.core.inputs import ascii_digits
 from siyu.orders import schemas as s
 from siyu.orders import service
 from siyu.platform.tabular import BadCellError, Table, check_headers, row_errors, yuan_to_fen
@@ -53,7 +54,7 @@ def import_orders(  # noqa: C901 - to split (docs/architecture.md)
                         {
                             "sku_code": v["sku_code"],
                             "quantity": int(v["quantity"])
-                            if v["quantity"].lstrip("-").isdigit()
+                            if ascii_digits(v["quantity"].lstrip("-"))
                             else v["quantity"],
                             "unit_price_fen": yuan_to_fen(v["unit_price"], "unit_price"),
                             "discount_fen": yuan_to_fen(v.get("line_discount", ""), "line_discount"),

@@ -22,6 +22,7 @@ from siyu import events
 from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, not_found, rejected
+from siyu.core.inputs import ascii_digits
 from siyu.core.money import allocate
 from siyu.customers import facade as customers
 from siyu.customers.facade import IdentityIn, IdentityKey
@@ -910,7 +911,7 @@ def search_orders(
         stmt = stmt.where(Order.paid_at < f.paid_to)
     if f.number:
         number = f.number.strip()
-        if number.startswith("#") and number[1:].isdigit() and len(number) < 19:
+        if number.startswith("#") and ascii_digits(number[1:]):
             stmt = stmt.where(Order.id == int(number[1:]))
         else:
             stmt = stmt.where(Order.external_id == number)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, RowError, rejected
+from siyu.core.inputs import ascii_digits
 from siyu.customers.facade import customers_by_number, identity_owners, normalise
 from siyu.platform import audit
 from siyu.platform.tabular import Table, check_headers
@@ -77,7 +78,7 @@ def import_tags(session: Session, *, tenant_id: int, table: Table, actor: Princi
             )
             continue
         wanted.append((row, action, group_name, tag_name, finder))
-    numbers = [int(v) for _, _, _, _, (c, v) in wanted if c == "customer_number" and v.isdigit()]
+    numbers = [int(v) for _, _, _, _, (c, v) in wanted if c == "customer_number" and ascii_digits(v)]
     by_number = customers_by_number(session, tenant_id=tenant_id, numbers=numbers)
     keys: dict[int, tuple[str, str, str]] = {}
     for row, _, _, _, (column, value) in wanted:
@@ -94,7 +95,7 @@ def import_tags(session: Session, *, tenant_id: int, table: Table, actor: Princi
     items: dict[str, list[tuple[int, int, int, str, str]]] = {"assign": [], "remove": []}
     for row, action, group_name, tag_name, (column, value) in wanted:
         if column == "customer_number":
-            customer_id = by_number.get(int(value)) if value.isdigit() else None
+            customer_id = by_number.get(int(value)) if ascii_digits(value) else None
         else:
             customer_id = owners.get(keys[row]) if row in keys else None
         if customer_id is None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
+from siyu.core.inputs import ascii_digits
 from siyu.db.base import table_of
 from siyu.db.session import cross_tenant_access
 from siyu.org.facade import Tenant
@@ -126,7 +127,7 @@ def receive(
         raise _refuse(exc) from None
     key = hashlib.sha256(message.encode()).hexdigest()
     created = None
-    if fields.get("CreateTime", "").isdigit():
+    if ascii_digits(fields.get("CreateTime", ""), max_len=12):
         created = dt.datetime.fromtimestamp(int(fields["CreateTime"]), tz=dt.UTC)
     # One statement: stored, or (a redelivery) nothing. A concurrent twin waits on the unique key
     # and then does nothing; the existing row's id is read back.

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
+from siyu.core.inputs import ascii_digits
 from siyu.customers import facade as customers
 from siyu.customers.facade import IdentityKey
 from siyu.db.base import table_of
@@ -157,7 +158,7 @@ def _members(
         if detail == "add_member":
             if member is not None and member.left_at is None:
                 continue
-            scene = int(fields["JoinScene"]) if fields.get("JoinScene", "").isdigit() else None
+            scene = int(fields["JoinScene"]) if ascii_digits(fields.get("JoinScene", "")) else None
             if member is None:
                 member = CustomerGroupMember(
                     tenant_id=tenant_id,
@@ -175,7 +176,9 @@ def _members(
             changed += 1
         elif member is not None and member.left_at is None:
             member.left_at = at
-            member.quit_scene = int(fields["QuitScene"]) if fields.get("QuitScene", "").isdigit() else None
+            member.quit_scene = (
+                int(fields["QuitScene"]) if ascii_digits(fields.get("QuitScene", "")) else None
+            )
             changed += 1
     session.flush()
     return changed

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from siyu.access import Principal
 from siyu.core.clock import utcnow
+from siyu.core.inputs import ascii_digits
 from siyu.customers import facade as customers
 from siyu.db.session import unit_of_work
 from siyu.guides.facade import BindingBook
@@ -219,8 +220,8 @@ def apply_member_events(
                 _rename(session, tenant_id, userid, new_userid, at)
             departments = None
             if "Department" in fields:
-                departments = [int(d) for d in fields["Department"].split(",") if d.strip().isdigit()]
-            status = int(fields["Status"]) if fields.get("Status", "").isdigit() else None
+                departments = [int(d) for d in fields["Department"].split(",") if ascii_digits(d.strip())]
+            status = int(fields["Status"]) if ascii_digits(fields.get("Status", "")) else None
             rows, recorded = _record(
                 session,
                 tenant_id,
