@@ -9,7 +9,7 @@ import re
 
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from siyu.customers.models import Customer
 from siyu.db.session import unit_of_work
@@ -59,6 +59,33 @@ def test_upload_map_run_and_history(browser: TestClient, world: World) -> None:
     owner.post(f"{run_url}/run", data={"map0": "name", "map1": "phone", "map2": "city", "map3": ""})
     browser.app.state.jobs.drain()  # type: ignore[attr-defined]
     assert _count(world) == 2
+
+
+def test_a_second_delivery_of_the_job_imports_nothing(browser: TestClient, world: World) -> None:
+    """A run another worker has already claimed (its lease lapsed while it still ran) is left to it:
+    queued → running is one conditional update."""
+    from siyu import jobs
+    from siyu.imports.models import ImportRun
+    from siyu.imports.service import run_import
+
+    owner = as_role(browser, world, "owner")
+    run_url = owner.post("/imports", data={"kind": "customers"}, files={"file": ("a.csv", GOOD, "text/csv")})
+    run_url = run_url.headers["location"]
+    run_id = int(run_url.rstrip("/").rsplit("/", 1)[1])
+    mapping = {"姓名": "name", "手机号": "phone", "城市": "city", "备注": ""}
+    delivery = jobs.JobRun(
+        id=0, kind="imports.run", tenant_id=world.tenant_id, payload={"run_id": run_id}, attempt=1
+    )
+    with unit_of_work(world.engine) as db:  # confirmed, and already claimed by a first worker
+        db.execute(update(ImportRun).where(ImportRun.id == run_id).values(status="running", mapping=mapping))
+    run_import(world.engine, delivery)
+    assert _count(world) == 0
+    with unit_of_work(world.engine) as db:
+        db.execute(update(ImportRun).where(ImportRun.id == run_id).values(status="queued"))
+    run_import(world.engine, delivery)
+    run_import(world.engine, delivery)
+    assert _count(world) == 2
+    assert 'data-status="done"' in owner.get(run_url).text
 
 
 def test_a_mapping_missing_a_required_field_is_refused(browser: TestClient, world: World) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from siyu import jobs
@@ -204,10 +204,20 @@ def run_import(engine: Engine, job: jobs.JobRun) -> None:
     assert job.tenant_id is not None
     tenant_id, run_id = job.tenant_id, int(job.payload["run_id"])
     with unit_of_work(engine, tenant_id=tenant_id) as session:
-        run = get_run(session, tenant_id=tenant_id, run_id=run_id)
-        if run.status not in ("queued", "running") or run.content is None:
+        # Claimed by one conditional update: a second delivery of the job (a lease that lapsed while
+        # the first still ran) finds the run no longer queued and imports nothing twice.
+        claimed = session.execute(
+            update(ImportRun)
+            .where(
+                ImportRun.tenant_id == tenant_id,
+                ImportRun.id == run_id,
+                ImportRun.status == "queued",
+                ImportRun.content.is_not(None),
+            )
+            .values(status="running", started_at=utcnow())
+        ).rowcount  # type: ignore[attr-defined]
+        if not claimed:
             return
-        run.status, run.started_at = "running", utcnow()
     outcome: dict[str, Any]
     try:
         with unit_of_work(engine, tenant_id=tenant_id) as session:
