@@ -170,6 +170,16 @@ def list_api_keys(session: Session, *, tenant_id: int) -> list[ApiKey]:
     )
 
 
+def api_key_names(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Each key's name and prefix (as the audit log shows who acted), revoked keys included."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(ApiKey.id, ApiKey.name, ApiKey.prefix).where(ApiKey.tenant_id == tenant_id, ApiKey.id.in_(ids))
+    )
+    return {key_id: (name, prefix) for key_id, name, prefix in rows}
+
+
 def revoke_api_key(session: Session, *, tenant_id: int, key_id: int, actor: Principal) -> ApiKey:
     """Revoke a key; revoking twice is harmless."""
     key = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from siyu.access import Perm, Principal
 from siyu.api.downloads import temporary_download
 from siyu.api.routing import read_only
+from siyu.auth import facade as auth
 from siyu.console import labels
 from siyu.console.choices import day_start, int_or_none, parse_day
 from siyu.console.rendering import brand_zone, console_router, forbidden, lang_of, page_principal, render
@@ -66,9 +67,31 @@ def _query(request: Request, principal: Principal) -> tuple[Any, dict[str, str]]
     return stmt, values
 
 
-def _actors(request: Request, principal: Principal, rows: list[AuditEntry]) -> dict[int, tuple[str, str]]:
-    ids = {r.actor_id for r in rows if r.actor_type == "staff" and r.actor_id}
-    return org.staff_names(request.state.db, tenant_id=principal.tenant_id, ids=ids)
+Actors = dict[tuple[str, int], tuple[str, str]]
+
+
+def _actors(request: Request, principal: Principal, rows: list[AuditEntry]) -> Actors:
+    """Who acted, by (kind, id): a staff member's name and employee number, an API key's name and
+    prefix — a key and a staff member may share an id, so the kind is part of the key."""
+    db, tenant_id = request.state.db, principal.tenant_id
+    staff_ids = {r.actor_id for r in rows if r.actor_type == "staff" and r.actor_id}
+    key_ids = {r.actor_id for r in rows if r.actor_type == "api_key" and r.actor_id}
+    found: Actors = {
+        ("staff", i): v for i, v in org.staff_names(db, tenant_id=tenant_id, ids=staff_ids).items()
+    }
+    found.update(
+        {("api_key", i): v for i, v in auth.api_key_names(db, tenant_id=tenant_id, ids=key_ids).items()}
+    )
+    return found
+
+
+def _who(actors: Actors, entry: AuditEntry, lang: str) -> tuple[str, str]:
+    """The name and number shown for an entry's actor (the kind of actor when it is not known)."""
+    known = actors.get((entry.actor_type, entry.actor_id or 0))
+    if known is not None:
+        return known
+    kind = labels.label(labels.ACTOR_TYPES, entry.actor_type, lang)
+    return (f"{kind} #{entry.actor_id}" if entry.actor_id else kind), ""
 
 
 @router.get("/settings/audit", response_class=HTMLResponse)
@@ -86,13 +109,14 @@ def audit_page(request: Request) -> HTMLResponse:
         db, stmt, AuditEntry.id, AuditEntry.id, desc=True, offset=page.offset, limit=page.size
     )
     staff = [(i, f"{n} {e}") for i, n, e in org.staff_list(db, tenant_id=principal.tenant_id)]
+    actors, lang = _actors(request, principal, rows), lang_of(request)
     return render(
         request,
         "audit.html",
         rows=rows,
         page=page,
         f=values,
-        actors=_actors(request, principal, rows),
+        who=lambda entry: _who(actors, entry, lang),
         staff=staff,
         actions=labels.AUDIT_ACTIONS,
         objects=labels.OBJECT_TYPES,
@@ -125,9 +149,7 @@ def audit_export(  # writes its audit entry: a writing transaction
 
     def lines() -> Any:
         for r in rows:
-            name, number = actors.get(
-                r.actor_id or 0, (labels.label(labels.ACTOR_TYPES, r.actor_type, lang), "")
-            )
+            name, number = _who(actors, r, lang)
             yield [
                 r.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
                 name,
