@@ -145,3 +145,17 @@ def test_an_unexpected_failure_on_a_console_address_is_a_page(
     assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
     assert "服务器出错了，已记录" in page.text and "secret" not in page.text
     assert api.status_code == 500 and api.json()["error"]["code"] == "internal_error"
+
+
+def test_a_phone_ending_search_on_the_list_counts_once(browser: TestClient, world: World) -> None:
+    """The list counts and pages one statement: a phone-ending search spends one of the person's
+    searches a minute, not two (the 30th search still answers, the 31st is refused)."""
+    from siyu.customers.service import PHONE_TAIL_SEARCHES_PER_MINUTE
+
+    _customers(browser, world)
+    as_role(browser, world, "store_manager")  # sees masked phones: searches by their ending
+    for n in range(PHONE_TAIL_SEARCHES_PER_MINUTE):
+        page = browser.get(f"/customers?q=6344&page={n % 3 + 1}").text
+        assert "尾号客户" in page or 'rel="prev"' in page, n
+    refused = browser.get("/customers?q=6344").text
+    assert "尝试次数过多" in refused and ">尾号客户<" not in refused

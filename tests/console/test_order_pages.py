@@ -157,3 +157,28 @@ def test_order_detail(browser: TestClient, world: World) -> None:
         assert as_role(browser, world, role).get(f"/orders/{ids['S2-1']}").status_code == 404
     assert owner.get("/orders/99999999999999999999").status_code == 404
     assert as_role(browser, world, "guide").get(f"/orders/{ids['POS-1']}").status_code == 200
+
+
+def test_a_customer_search_finds_the_orders_of_every_customer_it_matches(
+    browser: TestClient, world: World
+) -> None:
+    """A name shared by more customers than a page holds still finds each one's orders: the
+    customers are a subquery, not the first few hundred ids."""
+    h = world.headers("integration")
+    browser.post(
+        "/api/v1/products/batch",
+        headers=h,
+        json={"products": [{"code": "L-1", "name": "羊毛袜", "list_price_fen": 5000}]},
+    ).raise_for_status()
+    records = [
+        {"name": "同名顾客", "phone": f"1360000{i:04d}", "store_id": world.store_ids[0]} for i in range(620)
+    ]
+    browser.post("/api/v1/customers/batch", headers=h, json={"records": records}).raise_for_status()
+    # The oldest and the newest of them buy (the oldest was past an old cap of 500 newest).
+    orders = [
+        _order("FIRST-1", BASE, phone="13600000000"),
+        _order("LAST-1", BASE + dt.timedelta(hours=1), phone="13600000619"),
+    ]
+    browser.post("/api/v1/orders/batch", headers=h, json={"orders": orders}).raise_for_status()
+    owner = as_role(browser, world, "owner")
+    assert sorted(_numbers(owner.get("/orders?q=同名顾客").text)) == ["FIRST-1", "LAST-1"]

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
 from siyu.access import Principal
@@ -38,18 +38,17 @@ class CustomerListQuery:
     window: str | None = None
 
 
-def list_page(
+def list_statement(
     session: Session,
     principal: Principal,
     query: CustomerListQuery,
     *,
     sort: str,
-    desc: bool,
-    offset: int,
-    limit: int,
     now: dt.datetime | None = None,
-) -> tuple[list[tuple[Customer, CustomerOrderStats | None]], int]:
-    """A numbered page of customers with their order figures, and how many match."""
+) -> Select[Any]:
+    """The customers a list shows, joined to their order figures when a sort or filter needs them.
+    Built once per request: the search behind it may be rate-limited (phone endings), so counting
+    and paging reuse the statement rather than searching again."""
     stmt = customer_service.customers_query(
         session, tenant_id=principal.tenant_id, principal=principal, filters=query.search
     )
@@ -69,7 +68,25 @@ def list_page(
         stmt = stmt.where(Customer.id.in_(holders))
     if query.window is not None:
         stmt = stmt.where(_window(query.window, now or utcnow()))
-    rows, total = offset_page(session, stmt, SORTS[sort], Customer.id, desc=desc, offset=offset, limit=limit)
+    return stmt
+
+
+def list_page(
+    session: Session,
+    principal: Principal,
+    stmt: Select[Any],
+    *,
+    sort: str,
+    desc: bool,
+    offset: int,
+    limit: int,
+    counted: tuple[int, int] | None = None,
+) -> tuple[list[tuple[Customer, CustomerOrderStats | None]], int]:
+    """A numbered page of the statement's customers with their order figures, and how many match
+    (`counted`: from `count_rows`, when the caller counted first to choose the page)."""
+    rows, total = offset_page(
+        session, stmt, SORTS[sort], Customer.id, desc=desc, offset=offset, limit=limit, counted=counted
+    )
     figures = customer_figures(session, principal.tenant_id, [c.id for c in rows])
     return [(c, figures.get(c.id)) for c in rows], total
 

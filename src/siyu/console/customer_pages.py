@@ -15,7 +15,14 @@ from siyu.api.downloads import temporary_download
 from siyu.api.routing import read_only
 from siyu.audiences import service as audience_service
 from siyu.console.choices import Choices, int_or_none, scope_choices
-from siyu.console.customer_list import SORTS, WINDOWS, CustomerListQuery, customer_figures, list_page
+from siyu.console.customer_list import (
+    SORTS,
+    WINDOWS,
+    CustomerListQuery,
+    customer_figures,
+    list_page,
+    list_statement,
+)
 from siyu.console.rendering import (
     brand_zone,
     console_router,
@@ -33,6 +40,7 @@ from siyu.core.phone import mask_phone, national_display
 from siyu.customers import service as customer_service
 from siyu.customers.models import CONSENT_PURPOSES, Customer
 from siyu.customers.schemas import CustomerSearch
+from siyu.db.pagination import count_rows
 from siyu.guides import service as guide_service
 from siyu.orders import service as order_service
 from siyu.orders.schemas import OrderFilter
@@ -121,10 +129,18 @@ def customers_page(request: Request) -> HTMLResponse:
     sort = parse_sort(request.query_params.get("sort"), set(SORTS), "-created")
     refused = None
     try:
-        _, total = list_page(db, principal, query, sort=sort.key, desc=sort.desc, offset=0, limit=0)
-        page = paging(request.query_params.get("page"), request.query_params.get("size"), total)
+        stmt = list_statement(db, principal, query, sort=sort.key)
+        counted = count_rows(db, stmt, SORTS[sort.key])
+        page = paging(request.query_params.get("page"), request.query_params.get("size"), counted[0])
         rows, _ = list_page(
-            db, principal, query, sort=sort.key, desc=sort.desc, offset=page.offset, limit=page.size
+            db,
+            principal,
+            stmt,
+            sort=sort.key,
+            desc=sort.desc,
+            offset=page.offset,
+            limit=page.size,
+            counted=counted,
         )
     except DomainError as exc:  # a search the person may not make (too many phone-ending searches)
         refused = exc.message("en" if lang_of(request) == "en" else "zh-CN")
@@ -180,7 +196,8 @@ def customers_export(  # writes its audit entry: a writing transaction
         request, principal, choices, tiers, {t.id for _, tags in tag_groups for t in tags}
     )
     sort = parse_sort(request.query_params.get("sort"), set(SORTS), "-created")
-    rows, total = list_page(db, principal, query, sort=sort.key, desc=sort.desc, offset=0, limit=EXPORT_LIMIT)
+    stmt = list_statement(db, principal, query, sort=sort.key)
+    rows, total = list_page(db, principal, stmt, sort=sort.key, desc=sort.desc, offset=0, limit=EXPORT_LIMIT)
     stores, staff = _names(
         request,
         principal,

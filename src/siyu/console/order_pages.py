@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import Select
 
 from siyu.access import Perm, Principal
 from siyu.api.deps import MAX_ID
@@ -31,6 +32,7 @@ from siyu.core.errors import DomainError
 from siyu.core.money import format_fen
 from siyu.core.phone import mask_phone
 from siyu.customers import service as customer_service
+from siyu.customers.models import Customer
 from siyu.customers.schemas import CustomerSearch
 from siyu.orders import service as order_service
 from siyu.orders.attribution import REASONS_EXPLAINED
@@ -54,7 +56,8 @@ class OrderQuery:
     search: OrderSearch
     values: dict[str, str]  # what the filter form shows
     sort: Sort
-    no_customer_found: bool = False
+    customers: Select[Any] | None = None  # the ids of the customers a search found
+    no_customer_found: bool = False  # a search the person may not make: nothing
 
 
 def _read_filters(request: Request, principal: Principal, choices: Choices) -> OrderQuery:
@@ -67,10 +70,9 @@ def _read_filters(request: Request, principal: Principal, choices: Choices) -> O
     status = q.get("status") if q.get("status") in labels.ORDER_STATUSES else None
     placement = q.get("placement") if q.get("placement") in labels.PLACEMENTS else None
     text = (q.get("q") or "").strip()[:100]
-    number, customer_ids, none_found = None, None, False
+    number, customers, none_found = None, None, False
     if text:
-        number, customer_ids = _read_search(request, principal, text)
-        none_found = customer_ids == []
+        number, customers, none_found = _read_search(request, principal, text)
     search = OrderSearch(
         store_id=store_id,
         guide_id=guide_id,
@@ -80,7 +82,6 @@ def _read_filters(request: Request, principal: Principal, choices: Choices) -> O
         paid_from=day_start(start, tz) if start else None,
         paid_to=day_start(end + dt.timedelta(days=1), tz) if end else None,
         number=number,
-        customer_ids=customer_ids,
     )
     values = {
         "from": start.isoformat() if start else "",
@@ -92,12 +93,16 @@ def _read_filters(request: Request, principal: Principal, choices: Choices) -> O
         "placement": placement or "",
         "q": text,
     }
-    return OrderQuery(search, values, parse_sort(q.get("sort"), SORTS, "-paid"), none_found)
+    return OrderQuery(search, values, parse_sort(q.get("sort"), SORTS, "-paid"), customers, none_found)
 
 
-def _read_search(request: Request, principal: Principal, text: str) -> tuple[str | None, list[int] | None]:
+def _read_search(
+    request: Request, principal: Principal, text: str
+) -> tuple[str | None, Select[Any] | None, bool]:
     """A search is an order number (the channel's, or #id) when an order has it, else a customer
-    (phone or its last four digits, name, #number): the orders of up to 500 customers found."""
+    (phone or its last four digits, name, #number): the orders of every customer found, as a
+    subquery (built once: a phone-ending search counts once against the person's limit). The third
+    value says the search may not be made (a full phone without the right): nothing is found."""
     db = request.state.db
     found, _ = order_service.search_orders(
         db,
@@ -107,26 +112,26 @@ def _read_search(request: Request, principal: Principal, text: str) -> tuple[str
         limit=1,
     )
     if found:
-        return text, None
+        return text, None, False
     search: dict[str, Any] = {"q": text}
     if PHONE_ENDING.fullmatch(text):
         search = {"q": None, "phone_ending": text}
     try:
-        customers, _ = customer_service.list_customers(
-            db,
-            tenant_id=principal.tenant_id,
-            principal=principal,
-            cursor=None,
-            limit=500,
-            filters=CustomerSearch(**search),
+        customers = customer_service.customers_query(
+            db, tenant_id=principal.tenant_id, principal=principal, filters=CustomerSearch(**search)
         )
     except DomainError:  # a search the person may not make (a full phone number without the right)
-        return None, []
-    return None, [c.id for c in customers]
+        return None, None, True
+    return None, customers.with_only_columns(Customer.id).order_by(None), False
 
 
 def _list(
-    request: Request, principal: Principal, query: OrderQuery, offset: int, limit: int
+    request: Request,
+    principal: Principal,
+    query: OrderQuery,
+    offset: int,
+    limit: int,
+    counted: tuple[int, int] | None = None,
 ) -> tuple[list[Order], int]:
     if query.no_customer_found:
         return [], 0
@@ -139,6 +144,8 @@ def _list(
         desc=query.sort.desc,
         offset=offset,
         limit=limit,
+        customers=query.customers,
+        counted=counted,
     )
 
 
@@ -162,9 +169,20 @@ def orders_page(request: Request) -> HTMLResponse:
     choices = scope_choices(request.state.db, principal)
     query = _read_filters(request, principal, choices)
     # Count first, so that a page past the end shows the last page.
-    _, total = _list(request, principal, query, 0, 0)
-    page = paging(request.query_params.get("page"), request.query_params.get("size"), total)
-    rows, _ = _list(request, principal, query, page.offset, page.size)
+    counted = (
+        (0, 0)
+        if query.no_customer_found
+        else order_service.count_orders(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            principal=principal,
+            filters=query.search,
+            sort=query.sort.key,
+            customers=query.customers,
+        )
+    )
+    page = paging(request.query_params.get("page"), request.query_params.get("size"), counted[0])
+    rows, _ = _list(request, principal, query, page.offset, page.size, counted)
     return render(
         request,
         "orders.html",

@@ -91,6 +91,13 @@ def _int(value: Any) -> int:
     return value
 
 
+def count_rows(session: Session, stmt: Select[Any], sort: InstrumentedAttribute[Any]) -> tuple[int, int]:
+    """How many rows `stmt` finds, and how many of them have a value in `sort` (for `offset_page`)."""
+    counted = stmt.with_only_columns(func.count(), func.count(sort)).order_by(None)
+    total, valued = (int(x) for x in session.execute(counted).one())
+    return total, valued
+
+
 def offset_page(
     session: Session,
     stmt: Select[T],
@@ -100,15 +107,16 @@ def offset_page(
     desc: bool,
     offset: int,
     limit: int,
+    counted: tuple[int, int] | None = None,
 ) -> tuple[list[T], int]:
     """A numbered page of `stmt` ordered by `sort` (rows without a value last, whatever the
     direction; ties by `key` in the same direction) and the total count.
 
-    One count of all rows and of those with a value, then the valued rows and — once they run out —
-    the rest: each part is an index-friendly ORDER BY (no `NULLS LAST`, which PostgreSQL cannot read
+    One count of all rows and of those with a value (or `counted`, from `count_rows`, when the
+    caller counted first to choose the page), then the valued rows and — once they run out — the
+    rest: each part is an index-friendly ORDER BY (no `NULLS LAST`, which PostgreSQL cannot read
     from an ascending index, and no sort on an expression)."""
-    counted = stmt.with_only_columns(func.count(), func.count(sort)).order_by(None)
-    total, valued = (int(x) for x in session.execute(counted).one())
+    total, valued = counted if counted is not None else count_rows(session, stmt, sort)
     if limit <= 0:
         return [], total
     order = (sort.desc(), key.desc()) if desc else (sort.asc(), key.asc())

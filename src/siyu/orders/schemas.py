@@ -245,11 +245,11 @@ class OrderFilter(BaseModel):
 
 
 class OrderSearch(OrderFilter):
-    """The console's order list adds the class, the order number and the customers a search found."""
+    """The console's order list adds the class and the order number (the customers a search found
+    are a query of their own: `search_orders(customers=…)`)."""
 
     placement: Literal["in_store", "off_store"] | None = None
     number: str | None = Field(default=None, max_length=100, description="external id, or #id")
-    customer_ids: list[int] | None = Field(default=None, max_length=500)
 
 
 OrderRead.model_rebuild()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from siyu import events
@@ -29,7 +29,7 @@ from siyu.customers.facade import IdentityIn, IdentityKey
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.expressions import one_of
-from siyu.db.pagination import newest_first_page, offset_page
+from siyu.db.pagination import count_rows, newest_first_page, offset_page
 from siyu.guides.facade import BindingBook
 from siyu.orders import attribution as attr
 from siyu.orders import schemas as s
@@ -886,11 +886,38 @@ def search_orders(
     desc: bool = True,
     offset: int = 0,
     limit: int = 20,
+    customers: Select[Any] | None = None,
+    counted: tuple[int, int] | None = None,
 ) -> tuple[list[Order], int]:
     """A numbered page of orders in the caller's scope, filtered and sorted, with the total count.
 
-    `number` matches the channel's order number exactly, or `#id` Siyu's id; `customer_ids` (the
-    customers a search found) limits the orders to theirs (an empty list finds nothing)."""
+    `number` matches the channel's order number exactly, or `#id` Siyu's id; `customers` (a query of
+    customer ids a search found, however many) limits the orders to theirs; `counted` is
+    `count_orders` of the same search when the caller counted first to choose the page."""
+    stmt = orders_statement(tenant_id=tenant_id, principal=principal, filters=filters, customers=customers)
+    return offset_page(
+        session, stmt, ORDER_SORTS[sort], Order.id, desc=desc, offset=offset, limit=limit, counted=counted
+    )
+
+
+def count_orders(
+    session: Session,
+    *,
+    tenant_id: int,
+    principal: Principal | None,
+    filters: s.OrderSearch,
+    sort: str = "paid",
+    customers: Select[Any] | None = None,
+) -> tuple[int, int]:
+    """How many orders a search finds, and how many have a value to sort by (for `search_orders`)."""
+    stmt = orders_statement(tenant_id=tenant_id, principal=principal, filters=filters, customers=customers)
+    return count_rows(session, stmt, ORDER_SORTS[sort])
+
+
+def orders_statement(
+    *, tenant_id: int, principal: Principal | None, filters: s.OrderSearch, customers: Select[Any] | None
+) -> Select[Any]:
+    """The orders a search finds in the caller's scope, unordered."""
     f = filters
     stmt = select(Order).where(Order.tenant_id == tenant_id)
     if (cond := scope_condition(principal)) is not None:
@@ -915,9 +942,9 @@ def search_orders(
             stmt = stmt.where(Order.id == int(number[1:]))
         else:
             stmt = stmt.where(Order.external_id == number)
-    if f.customer_ids is not None:
-        stmt = stmt.where(Order.customer_id.in_(f.customer_ids))
-    return offset_page(session, stmt, ORDER_SORTS[sort], Order.id, desc=desc, offset=offset, limit=limit)
+    if customers is not None:
+        stmt = stmt.where(Order.customer_id.in_(customers))
+    return stmt
 
 
 def customer_totals(session: Session, *, tenant_id: int, customer_id: int) -> tuple[int, int]:
