@@ -113,3 +113,33 @@ def test_the_audiences_a_customer_is_in(browser: TestClient, world: World) -> No
     section = hq.get(f"/customers/{a}").text.split('id="audiences"')[1].split("</section>")[0]
     assert "一店客户" in section and "杭州客户" not in section
     assert 'id="audiences"' not in as_role(browser, world, "guide").get(f"/customers/{a}").text
+
+
+def test_the_other_record_is_found_by_phone_only_from_a_posted_form(
+    browser: TestClient, world: World
+) -> None:
+    """A full phone never travels in an address: the form posts it, the preview's address names the
+    customer number; the preview address itself takes numbers only."""
+    a, _, _ = _two(browser, world)
+    answer = browser.post(
+        "/api/v1/customers/batch",
+        headers=world.headers("integration"),
+        json={"records": [{"name": "林一（旧卡）", "phone": "13822223333"}]},
+    )
+    c = answer.json()["results"][0]["customer_id"]
+    hq = as_role(browser, world, "hq_operator")
+    assert f'action="/customers/{a}/merge/find"' in hq.get(f"/customers/{a}").text
+    found = hq.post(f"/customers/{a}/merge/find", data={"other": "138 2222 3333"})
+    assert found.status_code == 303
+    location = found.headers["location"]
+    assert "13822223333" not in location and location.endswith(f"?other=%23{world_number(world, c)}")
+    assert "林一（旧卡）" in hq.get(location).text
+    assert hq.get(f"/customers/{a}/merge", params={"other": "13822223333"}).status_code == 422
+    missing = hq.post(f"/customers/{a}/merge/find", data={"other": "13899990000"})
+    assert missing.status_code == 422 and "没有找到" in missing.text
+    assert (
+        as_role(browser, world, "store_manager")
+        .post(f"/customers/{a}/merge/find", data={"other": "1"})
+        .status_code
+        == 403
+    )

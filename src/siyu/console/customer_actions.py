@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from siyu.access import Perm, Principal
@@ -74,8 +74,9 @@ def record_consent(
     return redirect_with_toast(f"/customers/{customer_id}#consent", "saved")
 
 
-def _find_other(request: Request, principal: Principal, text: str) -> int | None:
-    """The customer a person means by "#123", "123" (a customer number) or a full phone number."""
+def _find_other(request: Request, principal: Principal, text: str, *, by_phone: bool) -> int | None:
+    """The customer a person means by "#123", "123" (a customer number) or — `by_phone`, for a
+    posted form only, so that no phone number travels in an address — a full phone number."""
     value = text.strip().lstrip("#")
     db = request.state.db
     if ascii_digits(value, max_len=12):
@@ -88,6 +89,8 @@ def _find_other(request: Request, principal: Principal, text: str) -> int | None
         )
         if found is not None:
             return int(found)
+    if not by_phone:
+        return None
     try:
         customer = customer_service.lookup(
             db,
@@ -102,6 +105,22 @@ def _find_other(request: Request, principal: Principal, text: str) -> int | None
     return customer.id
 
 
+@router.post("/customers/{customer_id}/merge/find", response_class=HTMLResponse)
+def merge_find(request: Request, customer_id: int, other: str = Form("", max_length=40)) -> Response:
+    """Find the other record by its number or a full phone (posted: the phone stays out of the
+    address and the logs), then show the preview at an address naming the customer number."""
+    principal = page_principal(request)
+    if not principal.can(Perm.CUSTOMERS_MERGE):
+        return forbidden(request, Perm.CUSTOMERS_MERGE)
+    if customer_id > MAX_ID:
+        return not_found_page(request)
+    merged_id = _find_other(request, principal, other, by_phone=True) if other.strip() else None
+    if merged_id is not None:
+        number = request.state.db.scalar(select(Customer.number).where(Customer.id == merged_id))
+        return RedirectResponse(f"/customers/{customer_id}/merge?other=%23{number}", status_code=303)
+    return _merge_page(request, principal, customer_id, other, None)
+
+
 @router.get("/customers/{customer_id}/merge", response_class=HTMLResponse)
 @read_only
 def merge_preview(request: Request, customer_id: int, other: str = "") -> HTMLResponse:
@@ -111,12 +130,18 @@ def merge_preview(request: Request, customer_id: int, other: str = "") -> HTMLRe
         return forbidden(request, Perm.CUSTOMERS_MERGE)
     if customer_id > MAX_ID:
         return not_found_page(request)
-    merged_id = _find_other(request, principal, other[:40]) if other.strip() else None
+    merged_id = _find_other(request, principal, other[:40], by_phone=False) if other.strip() else None
+    return _merge_page(request, principal, customer_id, other[:40], merged_id)
+
+
+def _merge_page(
+    request: Request, principal: Principal, customer_id: int, other: str, merged_id: int | None
+) -> HTMLResponse:
     preview: dict[str, Any] | None = None
     problem = None
     if other.strip() and merged_id is None:
         problem = (
-            "No active customer has that number or phone"
+            "No active customer has that number (or, searched from the form, that phone)"
             if lang_of(request) == "en"
             else "没有找到这个客户编号或手机号对应的客户"
         )
