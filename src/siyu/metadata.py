@@ -18,6 +18,7 @@ from siyu.events import models as event_models
 from siyu.guides import models as guide_models
 from siyu.imports import models as import_models
 from siyu.jobs import models as job_models
+from siyu.loyalty import models as loyalty_models
 from siyu.orders import models as order_models
 from siyu.org import models as org_models
 from siyu.platform import models as platform_models
@@ -35,6 +36,7 @@ __all__ = [
     "guide_models",
     "import_models",
     "job_models",
+    "loyalty_models",
     "order_models",
     "org_models",
     "platform_models",

@@ -18,6 +18,7 @@ from siyu.cli.common import (
 )
 from siyu.cli.data import export_app, import_app, tags_app
 from siyu.cli.jobs import jobs_app, worker
+from siyu.cli.ledger import ledger_app
 from siyu.cli.reports import report_app
 from siyu.cli.wecom import wecom_app
 from siyu.settings import get_settings
@@ -48,6 +49,7 @@ app.add_typer(tags_app, name="tags")
 app.add_typer(report_app, name="report")
 app.add_typer(wecom_app, name="wecom")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(ledger_app, name="ledger")
 app.command()(worker)
 
 

@@ -161,6 +161,22 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
     "invalid_channel_code": (422, "{reason_zh}", "{reason_en}"),
     "invalid_image": (422, "图片无效：{reason_zh}", "Invalid image: {reason_en}"),
     "invalid_transfer": (422, "{reason_zh}", "{reason_en}"),
+    "ledger_key_reused": (
+        409,
+        "该幂等键已用于另一笔不同的{what_zh}，未做任何改动",
+        "This idempotency key was already used for a different {what_en}; nothing was changed",
+    ),
+    "insufficient_balance": (
+        409,
+        "可用余额不足（已冻结的部分不可用），未做任何改动",
+        "Not enough available balance (held units are not available); nothing was changed",
+    ),
+    "hold_not_active": (
+        409,
+        "这笔冻结已结算、已释放或已过期",
+        "This hold was already captured, released or has expired",
+    ),
+    "nothing_to_reverse": (409, "这笔交易已全部冲正", "This transaction was already reversed in full"),
     "wecom_unavailable": (
         502,
         "企业微信接口调用失败（{reason}），未保存任何内容",
@@ -195,6 +211,9 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "image": ("图片", "Image"),
     "media": ("图片", "Image"),
     "import": ("导入记录", "Import"),
+    "hold": ("冻结记录", "Hold"),
+    "transaction": ("积分/储值交易", "Ledger transaction"),
+    "member_card": ("会员卡", "Member card"),
 }
 
 
