@@ -171,6 +171,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "可用余额不足（已冻结的部分不可用），未做任何改动",
         "Not enough available balance (held units are not available); nothing was changed",
     ),
+    "stored_value_cap": (
+        422,
+        "储值卡余额上限为 {cap}（当前 {balance}），本次充值会超过上限，未做任何改动",
+        "A stored-value card holds at most {cap} (now {balance}); this top-up would pass it; nothing was changed",
+    ),
     "hold_not_active": (
         409,
         "这笔冻结已结算、已释放或已过期",

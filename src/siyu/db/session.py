@@ -172,7 +172,12 @@ def _tenant_guard(state: ORMExecuteState) -> None:
 # Siyu schemas in one database (a test run beside another, two installations) must not share them.
 # A hash collision only makes two brands wait for each other now and then; it never breaks a rule.
 ADVISORY_KEY_SQL = "hashtext(current_schema() || ':' || CAST(:tid AS text))"
-LOCK_NAMESPACES = {"guide_bindings": 0x51D0_0001, "tags": 0x51D0_0002, "customer_stats": 0x51D0_0003}
+LOCK_NAMESPACES = {
+    "guide_bindings": 0x51D0_0001,
+    "tags": 0x51D0_0002,
+    "customer_stats": 0x51D0_0003,
+    "loyalty_customer": 0x51D0_0004,
+}
 
 
 def lock_rows(session: Session, name: str, ids: list[int]) -> None:

@@ -162,6 +162,13 @@ def prior_transaction(session: Session, *, tenant_id: int, key: str) -> LedgerTr
     )
 
 
+def replay(session: Session, *, tenant_id: int, key: str, request: Mapping[str, Any]) -> Posted | None:
+    """The first answer to a key already used for this request (None: the key is new); refused when
+    the key was used for another request."""
+    prior = prior_transaction(session, tenant_id=tenant_id, key=key)
+    return None if prior is None else _replay(prior, digest(request))
+
+
 def _replay(prior: LedgerTransaction, request_sha256: str) -> Posted:
     if prior.request_sha256 != request_sha256:
         raise _key_reused("交易", "transaction")

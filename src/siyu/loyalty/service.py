@@ -1,0 +1,260 @@
+"""Loyalty use cases on the ledger: points adjustments and earnings, stored-value top-ups and
+spending, checkout holds. Each is one function in the caller's transaction, carries an idempotency
+key, and changes balances only through `siyu.loyalty.ledger`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from siyu.access import Principal
+from siyu.core.clock import utcnow
+from siyu.core.errors import DomainError
+from siyu.db.session import lock_rows
+from siyu.loyalty import ledger
+from siyu.loyalty.ledger import Leg, Posted
+from siyu.loyalty.models import LedgerHold
+from siyu.platform import audit
+
+# China's prepaid-card rules: a registered (real-name) card holds at most ¥5,000, an anonymous one
+# ¥1,000 (principal and bonus together).
+REGISTERED_CAP_FEN = 500_000
+ANONYMOUS_CAP_FEN = 100_000
+HOLD_MINUTES = 30  # a checkout's hold lapses unless captured or released sooner
+SpendOrder = Literal["principal_first", "bonus_first"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """How a stored-value amount divides between principal and bonus."""
+
+    principal_fen: int
+    bonus_fen: int
+
+
+def _positive(value: int, field: str) -> None:
+    if value <= 0:
+        raise DomainError("validation_error", summary=f"{field} 须大于 0 / must be greater than 0")
+
+
+def adjust_points(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    points: int,
+    reason: str,
+    key: str,
+    actor: Principal | None,
+) -> Posted:
+    """Add (or, negative, take away) points by hand with a reason; audited. Taking away more than
+    is available is refused."""
+    if points == 0:
+        raise DomainError("validation_error", summary="points 不能为 0 / must not be 0")
+    account = ledger.customer_account(session, tenant_id=tenant_id, customer_id=customer_id, asset="points")
+    counter = ledger.brand_account(session, tenant_id=tenant_id, name="points:adjusted")
+    posted = ledger.post(
+        session,
+        tenant_id=tenant_id,
+        kind="adjust",
+        legs=[Leg(account.id, points), Leg(counter.id, -points)],
+        key=key,
+        request={"op": "adjust_points", "customer_id": customer_id, "points": points, "reason": reason},
+        customer_id=customer_id,
+        actor=actor,
+        reason=reason,
+    )
+    if posted.created:
+        audit.record(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action="loyalty.points.adjust",
+            object_type="customer",
+            object_id=customer_id,
+            data={"points": points, "reason": reason, "transaction_id": posted.transaction.id},
+        )
+    return posted
+
+
+def earn_points(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    points: int,
+    key: str,
+    order_ref: str | None = None,
+    store_id: int | None = None,
+    actor: Principal | None = None,
+) -> Posted:
+    """Give points (an order, an action): the brand's issued points to the customer."""
+    _positive(points, "points")
+    account = ledger.customer_account(session, tenant_id=tenant_id, customer_id=customer_id, asset="points")
+    counter = ledger.brand_account(session, tenant_id=tenant_id, name="points:issued")
+    return ledger.post(
+        session,
+        tenant_id=tenant_id,
+        kind="earn",
+        legs=[Leg(account.id, points), Leg(counter.id, -points)],
+        key=key,
+        request={"op": "earn", "customer_id": customer_id, "points": points, "order_ref": order_ref},
+        customer_id=customer_id,
+        actor=actor,
+        order_ref=order_ref,
+        store_id=store_id,
+    )
+
+
+def top_up(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    principal_fen: int,
+    bonus_fen: int,
+    key: str,
+    store_id: int | None = None,
+    registered: bool = True,
+    actor: Principal | None = None,
+) -> Posted:
+    """Stored value paid in (principal) and given on top (bonus), booked apart; the card's total may
+    not pass its cap (¥5,000 registered, ¥1,000 anonymous). Top-ups of one customer run one at a
+    time, so two at once cannot both slip under the cap."""
+    _positive(principal_fen, "principal_fen")
+    if bonus_fen < 0:
+        raise DomainError("validation_error", summary="bonus_fen 不能为负 / must not be negative")
+    request = {
+        "op": "top_up",
+        "customer_id": customer_id,
+        "principal_fen": principal_fen,
+        "bonus_fen": bonus_fen,
+        "store_id": store_id,
+    }
+    if (replayed := ledger.replay(session, tenant_id=tenant_id, key=key, request=request)) is not None:
+        return replayed
+    lock_rows(session, "loyalty_customer", [customer_id])
+    principal = ledger.customer_account(
+        session, tenant_id=tenant_id, customer_id=customer_id, asset="sv_principal"
+    )
+    bonus = ledger.customer_account(session, tenant_id=tenant_id, customer_id=customer_id, asset="sv_bonus")
+    session.refresh(principal)
+    session.refresh(bonus)
+    cap = REGISTERED_CAP_FEN if registered else ANONYMOUS_CAP_FEN
+    if principal.balance + bonus.balance + principal_fen + bonus_fen > cap:
+        raise DomainError(
+            "stored_value_cap",
+            cap=f"¥{cap // 100:,}",
+            balance=f"¥{(principal.balance + bonus.balance) / 100:,.2f}",
+        )
+    legs = [
+        Leg(principal.id, principal_fen),
+        Leg(ledger.brand_account(session, tenant_id=tenant_id, name="sv:cash").id, -principal_fen),
+    ]
+    if bonus_fen:
+        legs += [
+            Leg(bonus.id, bonus_fen),
+            Leg(ledger.brand_account(session, tenant_id=tenant_id, name="sv:bonus_expense").id, -bonus_fen),
+        ]
+    return ledger.post(
+        session,
+        tenant_id=tenant_id,
+        kind="top_up",
+        legs=legs,
+        key=key,
+        request=request,
+        customer_id=customer_id,
+        actor=actor,
+        store_id=store_id,
+    )
+
+
+def split_spend(available_principal: int, available_bonus: int, amount: int, order: SpendOrder) -> Split:
+    """Which part of `amount` comes from principal and which from bonus, in the brand's order."""
+    if amount > available_principal + available_bonus:
+        raise DomainError("insufficient_balance")
+    if order == "principal_first":
+        principal = min(amount, available_principal)
+        return Split(principal, amount - principal)
+    bonus = min(amount, available_bonus)
+    return Split(amount - bonus, bonus)
+
+
+def spend_stored_value(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    amount_fen: int,
+    key: str,
+    order_ref: str | None = None,
+    store_id: int | None = None,
+    order: SpendOrder = "principal_first",
+    actor: Principal | None = None,
+) -> Posted:
+    """Pay `amount_fen` from stored value at the accepting store (principal and bonus in the brand's
+    order). The split is read first, then applied by conditional updates: if the balance moved in
+    between, the spend is refused, never overdrawn."""
+    _positive(amount_fen, "amount_fen")
+    request = {"op": "spend_sv", "customer_id": customer_id, "amount_fen": amount_fen, "order_ref": order_ref}
+    if (replayed := ledger.replay(session, tenant_id=tenant_id, key=key, request=request)) is not None:
+        return replayed
+    principal = ledger.customer_account(
+        session, tenant_id=tenant_id, customer_id=customer_id, asset="sv_principal"
+    )
+    bonus = ledger.customer_account(session, tenant_id=tenant_id, customer_id=customer_id, asset="sv_bonus")
+    split = split_spend(principal.balance - principal.held, bonus.balance - bonus.held, amount_fen, order)
+    redeemed = ledger.brand_account(session, tenant_id=tenant_id, name="sv:redeemed")
+    legs = [
+        Leg(principal.id, -split.principal_fen),
+        Leg(bonus.id, -split.bonus_fen),
+        Leg(redeemed.id, amount_fen),
+    ]
+    return ledger.post(
+        session,
+        tenant_id=tenant_id,
+        kind="spend",
+        legs=[leg for leg in legs if leg.amount],
+        key=key,
+        request=request,
+        customer_id=customer_id,
+        actor=actor,
+        order_ref=order_ref,
+        store_id=store_id,
+    )
+
+
+def hold_for_checkout(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    asset: Literal["points", "sv_principal", "sv_bonus"],
+    amount: int,
+    key: str,
+    order_ref: str | None = None,
+    store_id: int | None = None,
+    minutes: int = HOLD_MINUTES,
+    now: datetime | None = None,
+) -> tuple[LedgerHold, bool]:
+    """Freeze points or stored value for an order until it is paid (capture) or cancelled (release)."""
+    _positive(amount, "amount")
+    expires = (now or utcnow()) + timedelta(minutes=minutes)
+    return ledger.hold(
+        session,
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        asset=asset,
+        amount=amount,
+        key=key,
+        expires_at=expires,
+        order_ref=order_ref,
+        store_id=store_id,
+    )
+
+
+CAPTURE_TO = {"points": "points:redeemed", "sv_principal": "sv:redeemed", "sv_bonus": "sv:redeemed"}
