@@ -289,3 +289,42 @@ def test_brands_do_not_share_accounts(db_world: World, make_world: Any) -> None:
                 request={},
             )
     assert _balances(w, ALICE) == {"points": (100, 0)} and _balances(other, ALICE) == {"points": (7, 0)}
+
+
+def test_a_shortfall_counts_as_reversed(db_world: World) -> None:
+    """Half of an order refunded when most of its points were spent: the customer gives back what
+    they have, the brand books the rest; the other half later takes back exactly the other half."""
+    w = db_world
+    with unit_of_work(w.engine) as db:
+        earned = service.earn_points(db, tenant_id=w.tenant_id, customer_id=ALICE, points=1_000, key="earn")
+        service.adjust_points(
+            db,
+            tenant_id=w.tenant_id,
+            customer_id=ALICE,
+            points=-900,
+            reason="兑换礼品",
+            key="spent",
+            actor=None,
+        )
+    with unit_of_work(w.engine) as db:
+        first = ledger.reverse(
+            db,
+            tenant_id=w.tenant_id,
+            transaction_id=earned.transaction.id,
+            share=Fraction(1, 2),
+            key="half",
+            shortfall_to="points:unrecovered",
+        )
+        assert first.transaction.result["shortfall"] and first.transaction.result["balances"] == {"points": 0}
+        service.earn_points(db, tenant_id=w.tenant_id, customer_id=ALICE, points=600, key="earn-2")
+    with unit_of_work(w.engine) as db:
+        ledger.reverse(
+            db,
+            tenant_id=w.tenant_id,
+            transaction_id=earned.transaction.id,
+            share=Fraction(1),
+            key="rest",
+            shortfall_to="points:unrecovered",
+        )
+    assert _balances(w, ALICE) == {"points": (100, 0)}
+    assert _violations(w)["violations"] == 0

@@ -191,6 +191,7 @@ def post(
     order_ref: str | None = None,
     reason: str | None = None,
     prepare: Any = None,
+    noted: Mapping[str, Any] | None = None,
 ) -> Posted:
     """Apply a balanced transaction once (per key): the legs' conditional updates, the transaction
     row and its postings in one savepoint. Refused, nothing changes: `insufficient_balance` when a
@@ -218,7 +219,7 @@ def post(
                 reason=reason,
                 actor_type=actor.actor_type if actor else "system",
                 actor_id=actor.actor_id if actor else None,
-                result={"balances": after},
+                result={"balances": after, **(noted or {})},
                 created_at=utcnow(),
             )
             session.add(tx)
@@ -529,7 +530,7 @@ def reverse(
     if original is None:
         raise not_found("transaction")
     remaining = _remaining(session, tenant_id, original.id)
-    legs = _reversal_legs(session, tenant_id, remaining, share, shortfall_to)
+    legs, shortfalls = _reversal_legs(session, tenant_id, remaining, share, shortfall_to)
     if not legs:
         raise DomainError("nothing_to_reverse")
     return post(
@@ -545,15 +546,24 @@ def reverse(
         store_id=original.store_id,
         order_ref=original.order_ref,
         reason=reason,
+        noted={"shortfall": {str(a): v for a, v in shortfalls.items()}} if shortfalls else None,
     )
 
 
 def _remaining(session: Session, tenant_id: int, transaction_id: int) -> dict[int, int]:
-    """Per account, what a transaction moved less what its reversals already moved back."""
+    """Per account, what a transaction moved less what its reversals already moved back — counting
+    a shortfall (what a customer could not give back) as given back: it was reversed, at a loss."""
     moved: dict[int, int] = defaultdict(int)
     reversals = select(LedgerTransaction.id).where(
         LedgerTransaction.tenant_id == tenant_id, LedgerTransaction.reverses_id == transaction_id
     )
+    for result in session.scalars(
+        select(LedgerTransaction.result).where(
+            LedgerTransaction.tenant_id == tenant_id, LedgerTransaction.reverses_id == transaction_id
+        )
+    ):
+        for account_id, amount in (result or {}).get("shortfall", {}).items():
+            moved[int(account_id)] -= int(amount)
     rows = session.execute(
         select(LedgerPosting.account_id, LedgerPosting.amount, LedgerPosting.transaction_id).where(
             LedgerPosting.tenant_id == tenant_id,
@@ -567,7 +577,8 @@ def _remaining(session: Session, tenant_id: int, transaction_id: int) -> dict[in
 
 def _reversal_legs(
     session: Session, tenant_id: int, remaining: dict[int, int], share: Fraction, shortfall_to: str | None
-) -> list[Leg]:
+) -> tuple[list[Leg], dict[int, int]]:
+    """The reversal's legs, and per customer account the part it could not take back."""
     accounts = {
         a.id: a
         for a in session.scalars(
@@ -579,6 +590,7 @@ def _reversal_legs(
     legs: list[Leg] = []
     by_unit: dict[str, int] = defaultdict(int)
     shortfall_by_unit: dict[str, int] = defaultdict(int)
+    shortfalls: dict[int, int] = {}
     for account_id in sorted(remaining):
         account = accounts[account_id]
         if account.customer_id is None:
@@ -589,6 +601,7 @@ def _reversal_legs(
             available = account.balance - account.held
             if -back > available:
                 shortfall_by_unit[account.unit] += -back - available
+                shortfalls[account_id] = -back - available
                 back = -available
         if back:
             legs.append(Leg(account_id, back))
@@ -608,7 +621,7 @@ def _reversal_legs(
         if shortfall_by_unit[unit]:
             sink = brand_account(session, tenant_id=tenant_id, name=shortfall_to or "")
             legs.append(Leg(sink.id, -shortfall_by_unit[unit]))
-    return legs
+    return legs, shortfalls
 
 
 def _split(total: int, counters: list[tuple[int, int]]) -> list[tuple[int, int]]:
