@@ -44,6 +44,7 @@ from siyu.customers.views import router as customers_router
 from siyu.db.session import get_engine, read_only_engine, session_factory
 from siyu.guides.views import router as guides_router
 from siyu.jobs.runner import Runner
+from siyu.loyalty.views import router as loyalty_router
 from siyu.orders.views import router as orders_router
 from siyu.org.views import router as org_router
 from siyu.products.views import router as products_router
@@ -163,6 +164,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         tags_router,
         audiences_router,
         wecom_router,
+        loyalty_router,
     ):
         app.include_router(router)
     app.add_exception_handler(console.SignInRequiredError, console.sign_in_redirect)

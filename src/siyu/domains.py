@@ -19,6 +19,8 @@ MODULES = (
     "siyu.tags.facade",
     "siyu.segments",
     "siyu.segments.jobs",
+    "siyu.loyalty.facade",
+    "siyu.loyalty.jobs",
     "siyu.segments.subscribers",
     "siyu.wecom.facade",
     "siyu.wecom.jobs",

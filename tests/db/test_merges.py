@@ -389,3 +389,49 @@ def _binding_events(
             .order_by(GuideBindingEvent.id)
         )
     ]
+
+
+def test_merge_moves_loyalty_balances_by_a_transaction_and_unmerge_reverses_it(db_world: World) -> None:
+    from siyu.core.errors import DomainError
+    from siyu.loyalty import ledger
+    from siyu.loyalty import service as loyalty
+    from siyu.loyalty.check import check
+
+    w = db_world
+    survivor, merged = _customers(w, "LOYM", 2)
+    with unit_of_work(w.engine) as session:
+        loyalty.earn_points(session, tenant_id=w.tenant_id, customer_id=survivor, points=100, key="m-e1")
+        loyalty.earn_points(session, tenant_id=w.tenant_id, customer_id=merged, points=250, key="m-e2")
+        loyalty.top_up(
+            session, tenant_id=w.tenant_id, customer_id=merged, principal_fen=5_000, bonus_fen=500, key="m-t"
+        )
+        held, _ = loyalty.hold_for_checkout(
+            session, tenant_id=w.tenant_id, customer_id=merged, asset="points", amount=10, key="m-h"
+        )
+    # An open hold on the merged record stops the merge (nothing moves).
+    with unit_of_work(w.engine) as session, pytest.raises(DomainError) as refused:
+        customers.merge(
+            session, tenant_id=w.tenant_id, survivor_id=survivor, merged_id=merged, principal=None
+        )
+    assert refused.value.code == "conflict"
+    with unit_of_work(w.engine) as session:
+        ledger.release(session, tenant_id=w.tenant_id, hold_id=held.id, key="m-r")
+    with unit_of_work(w.engine) as session:
+        merge_id = customers.merge(
+            session, tenant_id=w.tenant_id, survivor_id=survivor, merged_id=merged, principal=None
+        ).id
+    with unit_of_work(w.engine) as session:
+        assert ledger.balances(session, tenant_id=w.tenant_id, customer_id=survivor) == {
+            "points": (350, 0),
+            "sv_principal": (5_000, 0),
+            "sv_bonus": (500, 0),
+        }
+        assert all(
+            b == (0, 0) for b in ledger.balances(session, tenant_id=w.tenant_id, customer_id=merged).values()
+        )
+    with unit_of_work(w.engine) as session:
+        customers.unmerge(session, tenant_id=w.tenant_id, merge_id=merge_id, principal=None)
+    with unit_of_work(w.engine) as session:
+        assert ledger.balances(session, tenant_id=w.tenant_id, customer_id=survivor)["points"] == (100, 0)
+        assert ledger.balances(session, tenant_id=w.tenant_id, customer_id=merged)["sv_bonus"] == (500, 0)
+        assert check(session, tenant_id=w.tenant_id)["violations"] == 0

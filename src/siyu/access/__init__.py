@@ -43,6 +43,9 @@ class Perm(StrEnum):
     GROUPS_WRITE = "groups:write"
     WECOM_TRANSFER = "wecom:transfer"
     JOBS_MANAGE = "jobs:manage"
+    LOYALTY_READ = "loyalty:read"
+    LOYALTY_WRITE = "loyalty:write"
+    LOYALTY_ADJUST = "loyalty:adjust"
 
 
 ALL = frozenset(Perm)
@@ -63,6 +66,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TAGS_READ,
             Perm.AUDIENCES_READ,
             Perm.GROUPS_READ,
+            Perm.LOYALTY_READ,
         }
     ),
     "store_manager": frozenset(
@@ -80,6 +84,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TAGS_READ,
             Perm.TAGS_ASSIGN,
             Perm.GROUPS_READ,
+            Perm.LOYALTY_READ,
+            Perm.LOYALTY_WRITE,
         }
     ),
     # Guides read their own customers and orders; store reports are for managers and HQ.
@@ -95,6 +101,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TAGS_READ,
             Perm.TAGS_ASSIGN,
             Perm.GROUPS_READ,
+            Perm.LOYALTY_READ,
         }
     ),
     # An API key acts for an integration (POS, mini-program backend, ETL) across the whole tenant.
@@ -119,6 +126,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.AUDIENCES_READ,
             Perm.GROUPS_READ,
             Perm.GROUPS_WRITE,
+            Perm.LOYALTY_READ,
+            Perm.LOYALTY_WRITE,
         }
     ),
 }

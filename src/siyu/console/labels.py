@@ -234,6 +234,8 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "remove": ("移除标签", "Tag removed"),
     "job.retry": ("重试后台任务", "Background job retried"),
     "import.run": ("导入表格", "Sheet imported"),
+    "loyalty.points.adjust": ("手工调整积分", "Points adjusted by hand"),
+    "loyalty.reverse": ("冲正积分/储值交易", "Ledger transaction reversed"),
 }
 OBJECT_TYPES: dict[str, Label] = {
     "api_key": ("API 密钥", "API key"),
@@ -256,6 +258,7 @@ OBJECT_TYPES: dict[str, Label] = {
     "job": ("后台任务", "Background job"),
     "import": ("导入", "Import"),
     "transfer": ("客户继承", "Handover"),
+    "loyalty_transaction": ("积分/储值交易", "Ledger transaction"),
 }
 ACTOR_TYPES: dict[str, Label] = {
     "staff": ("员工", "Staff"),

@@ -70,6 +70,12 @@ PERMISSION_LABELS: dict[Perm, tuple[str, str]] = {
     Perm.GROUPS_WRITE: ("管理客户群", "Manage customer groups"),
     Perm.WECOM_TRANSFER: ("离职/在职继承", "Hand customers over"),
     Perm.JOBS_MANAGE: ("查看和重试后台任务", "See and retry background jobs"),
+    Perm.LOYALTY_READ: ("查看积分、储值和冻结", "See points, stored value and holds"),
+    Perm.LOYALTY_WRITE: ("充值、消费、冻结与结算（收银）", "Top up, spend, hold and capture (checkout)"),
+    Perm.LOYALTY_ADJUST: (
+        "手工调整积分、冲正交易（留痕）",
+        "Adjust points and reverse transactions (audited)",
+    ),
 }
 
 

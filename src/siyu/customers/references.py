@@ -32,6 +32,7 @@ HOLDERS = (
     "siyu.guides.facade",
     "siyu.tags.facade",
     "siyu.wecom.facade",
+    "siyu.loyalty.facade",
 )
 # Column names that hold a customer's id or dense number even without a foreign key.
 CUSTOMER_COLUMN_NAMES = ("customer_id", "customer_number")

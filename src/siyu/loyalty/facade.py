@@ -1,7 +1,95 @@
-"""What other packages may use of loyalty: customers' balances (the 360, the guide's card)."""
+"""What other packages may use of loyalty — customers' balances (the 360, the guide's card) — and
+what loyalty declares to them: a customer merge moves the merged record's balances to the survivor
+by a ledger transaction of its own, and an unmerge reverses it."""
 
 from __future__ import annotations
 
-from siyu.loyalty.ledger import balances
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from siyu.core.errors import DomainError
+from siyu.customers.facade import (
+    MergeHandler,
+    MergeParties,
+    exempt_customer_reference,
+    register_customer_reference,
+)
+from siyu.db.base import table_of
+from siyu.loyalty import ledger
+from siyu.loyalty.ledger import Leg, balances
+from siyu.loyalty.models import LedgerAccount, LedgerHold, LedgerTransaction
+
+
+def _merge_balances(session: Session, parties: MergeParties) -> dict[str, Any]:
+    """The merged record's balances to the survivor, in one transaction (refused while it holds
+    units for an open checkout)."""
+    tenant_id = parties.tenant_id
+    accounts = list(
+        session.scalars(
+            select(LedgerAccount)
+            .where(LedgerAccount.tenant_id == tenant_id, LedgerAccount.customer_id == parties.merged_id)
+            .order_by(LedgerAccount.id)
+        )
+    )
+    if any(a.held for a in accounts):
+        raise DomainError(
+            "conflict",
+            reason_zh="被合并的客户有未结算的积分/储值冻结，请先结算或取消订单",
+            reason_en="the record being merged has open holds of points or stored value; settle or cancel them first",
+        )
+    legs: list[Leg] = []
+    for account in accounts:
+        if account.balance:
+            target = ledger.customer_account(
+                session, tenant_id=tenant_id, customer_id=parties.survivor_id, asset=account.asset
+            )
+            legs += [Leg(account.id, -account.balance), Leg(target.id, account.balance)]
+    if not legs:
+        return {}
+    posted = ledger.post(
+        session,
+        tenant_id=tenant_id,
+        kind="merge",
+        legs=legs,
+        key=f"customer-merge:{parties.merge_id}",
+        request={"merge": parties.merge_id, "from": parties.merged_id, "to": parties.survivor_id},
+        customer_id=parties.survivor_id,
+    )
+    return {"transaction_id": posted.transaction.id}
+
+
+def _unmerge_balances(session: Session, parties: MergeParties, snapshot: dict[str, Any]) -> int:
+    """Give the merged record back what the merge moved (points the survivor spent since are the
+    brand's loss; stored value must still be there, or the unmerge is refused)."""
+    tx_id = snapshot.get("transaction_id")
+    if not tx_id:
+        return 0
+    ledger.reverse(
+        session,
+        tenant_id=parties.tenant_id,
+        transaction_id=int(tx_id),
+        share=Fraction(1),
+        key=f"customer-unmerge:{parties.merge_id}",
+        shortfall_to="points:unrecovered",
+    )
+    return 1
+
+
+register_customer_reference(
+    table_of(LedgerAccount), handler=MergeHandler(merge=_merge_balances, unmerge=_unmerge_balances)
+)
+exempt_customer_reference(
+    table_of(LedgerTransaction),
+    "customer_id",
+    "history stays with the record it happened to; a merge moves the balances by a transaction of its own",
+)
+exempt_customer_reference(
+    table_of(LedgerHold),
+    "customer_id",
+    "a merge is refused while the merged record holds units; closed holds are history",
+)
 
 __all__ = ["balances"]

@@ -71,9 +71,11 @@ class Posted:
     created: bool
 
 
-def digest(request: Mapping[str, Any]) -> str:
-    """The fingerprint of what was asked (keys sorted), compared on a replay."""
-    return sha256_hex(json.dumps(request, sort_keys=True, separators=(",", ":"), default=str))
+def digest(request: Mapping[str, Any], actor: Principal | None = None) -> str:
+    """The fingerprint of what was asked and by whom (keys sorted), compared on a replay: a key is
+    bound to the caller, so another caller reusing it is refused, never shown the first answer."""
+    who = f"{actor.actor_type}:{actor.actor_id}" if actor else "system"
+    return sha256_hex(json.dumps({**request, "_by": who}, sort_keys=True, separators=(",", ":"), default=str))
 
 
 def _key_reused(what_zh: str, what_en: str) -> DomainError:
@@ -162,11 +164,13 @@ def prior_transaction(session: Session, *, tenant_id: int, key: str) -> LedgerTr
     )
 
 
-def replay(session: Session, *, tenant_id: int, key: str, request: Mapping[str, Any]) -> Posted | None:
+def replay(
+    session: Session, *, tenant_id: int, key: str, request: Mapping[str, Any], actor: Principal | None = None
+) -> Posted | None:
     """The first answer to a key already used for this request (None: the key is new); refused when
-    the key was used for another request."""
+    the key was used for another request or by another caller."""
     prior = prior_transaction(session, tenant_id=tenant_id, key=key)
-    return None if prior is None else _replay(prior, digest(request))
+    return None if prior is None else _replay(prior, digest(request, actor))
 
 
 def _replay(prior: LedgerTransaction, request_sha256: str) -> Posted:
@@ -197,7 +201,7 @@ def post(
     row and its postings in one savepoint. Refused, nothing changes: `insufficient_balance` when a
     customer account would fall below what it holds. `prepare()`, if given, runs first inside the
     savepoint (a hold's status change) and is undone with it."""
-    request_sha256 = digest(request)
+    request_sha256 = digest(request, actor)
     if key is not None and (prior := prior_transaction(session, tenant_id=tenant_id, key=key)) is not None:
         return _replay(prior, request_sha256)
     customer_accounts = _check_balanced(session, tenant_id, legs)
@@ -312,6 +316,7 @@ def hold(
     expires_at: datetime,
     order_ref: str | None = None,
     store_id: int | None = None,
+    actor: Principal | None = None,
 ) -> tuple[LedgerHold, bool]:
     """Freeze `amount` of a customer's asset for a checkout (once per key); (the hold, made now).
     Refused, nothing changes: `insufficient_balance` when less than that is available."""
@@ -521,7 +526,7 @@ def reverse(
         raise ValueError("share must be in (0, 1]")
     request = {"reverses": transaction_id, "share": str(share), "shortfall_to": shortfall_to}
     if (prior := prior_transaction(session, tenant_id=tenant_id, key=key)) is not None:
-        return _replay(prior, digest(request))
+        return _replay(prior, digest(request, actor))
     original = session.scalar(
         select(LedgerTransaction)
         .where(LedgerTransaction.tenant_id == tenant_id, LedgerTransaction.id == transaction_id)
@@ -548,6 +553,18 @@ def reverse(
         reason=reason,
         noted={"shortfall": {str(a): v for a, v in shortfalls.items()}} if shortfalls else None,
     )
+
+
+def get_transaction(session: Session, *, tenant_id: int, transaction_id: int) -> LedgerTransaction:
+    """A transaction of the brand, or not found."""
+    found = session.scalar(
+        select(LedgerTransaction).where(
+            LedgerTransaction.tenant_id == tenant_id, LedgerTransaction.id == transaction_id
+        )
+    )
+    if found is None:
+        raise not_found("transaction")
+    return found
 
 
 def _remaining(session: Session, tenant_id: int, transaction_id: int) -> dict[int, int]:
@@ -597,7 +614,7 @@ def _reversal_legs(
             continue
         moved = remaining[account_id]
         back = -int(moved * share) if moved > 0 else int(-moved * share)  # toward zero
-        if back < 0 and shortfall_to is not None:
+        if back < 0 and shortfall_to is not None and BRAND_ACCOUNTS[shortfall_to] == account.unit:
             available = account.balance - account.held
             if -back > available:
                 shortfall_by_unit[account.unit] += -back - available

@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
+from siyu.db.pagination import keyset_page
 from siyu.db.session import lock_rows
 from siyu.loyalty import ledger
 from siyu.loyalty.ledger import Leg, Posted
-from siyu.loyalty.models import LedgerHold
+from siyu.loyalty.models import LedgerAccount, LedgerHold, LedgerPosting, LedgerTransaction
 from siyu.platform import audit
 
 # China's prepaid-card rules: a registered (real-name) card holds at most ¥5,000, an anonymous one
@@ -135,7 +137,9 @@ def top_up(
         "bonus_fen": bonus_fen,
         "store_id": store_id,
     }
-    if (replayed := ledger.replay(session, tenant_id=tenant_id, key=key, request=request)) is not None:
+    if (
+        replayed := ledger.replay(session, tenant_id=tenant_id, key=key, request=request, actor=actor)
+    ) is not None:
         return replayed
     lock_rows(session, "loyalty_customer", [customer_id])
     principal = ledger.customer_account(
@@ -201,7 +205,9 @@ def spend_stored_value(
     between, the spend is refused, never overdrawn."""
     _positive(amount_fen, "amount_fen")
     request = {"op": "spend_sv", "customer_id": customer_id, "amount_fen": amount_fen, "order_ref": order_ref}
-    if (replayed := ledger.replay(session, tenant_id=tenant_id, key=key, request=request)) is not None:
+    if (
+        replayed := ledger.replay(session, tenant_id=tenant_id, key=key, request=request, actor=actor)
+    ) is not None:
         return replayed
     principal = ledger.customer_account(
         session, tenant_id=tenant_id, customer_id=customer_id, asset="sv_principal"
@@ -240,6 +246,7 @@ def hold_for_checkout(
     store_id: int | None = None,
     minutes: int = HOLD_MINUTES,
     now: datetime | None = None,
+    actor: Principal | None = None,
 ) -> tuple[LedgerHold, bool]:
     """Freeze points or stored value for an order until it is paid (capture) or cancelled (release)."""
     _positive(amount, "amount")
@@ -254,7 +261,70 @@ def hold_for_checkout(
         expires_at=expires,
         order_ref=order_ref,
         store_id=store_id,
+        actor=actor,
     )
 
 
 CAPTURE_TO = {"points": "points:redeemed", "sv_principal": "sv:redeemed", "sv_bonus": "sv:redeemed"}
+
+
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "earn": ("获得积分", "Points earned"),
+    "adjust": ("积分调整", "Points adjusted"),
+    "top_up": ("储值充值", "Stored value topped up"),
+    "spend": ("储值消费", "Paid with stored value"),
+    "capture": ("下单扣减", "Used at checkout"),
+    "release": ("取消冻结", "Hold released"),
+    "expire_hold": ("冻结过期", "Hold expired"),
+    "reversal": ("冲正", "Reversed"),
+    "transfer": ("转赠", "Transferred"),
+    "merge": ("合并客户转入", "Moved in by a customer merge"),
+}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One transaction of a customer with what it changed on each of their assets."""
+
+    transaction: LedgerTransaction
+    changes: dict[str, int]
+
+
+def history(
+    session: Session, *, tenant_id: int, customer_id: int, cursor: str | None, limit: int
+) -> tuple[list[HistoryEntry], str | None]:
+    """A customer's transactions, newest first, each with its change per asset (keyset pages)."""
+    stmt = select(LedgerTransaction).where(
+        LedgerTransaction.tenant_id == tenant_id, LedgerTransaction.customer_id == customer_id
+    )
+    rows, next_cursor = keyset_page(
+        session, stmt, LedgerTransaction.id, cursor=cursor, limit=limit, newest_first=True
+    )
+    changes: dict[int, dict[str, int]] = {tx.id: {} for tx in rows}
+    if rows:
+        for tx_id, asset, amount in session.execute(
+            select(LedgerPosting.transaction_id, LedgerAccount.asset, LedgerPosting.amount)
+            .join(LedgerAccount, LedgerAccount.id == LedgerPosting.account_id)
+            .where(
+                LedgerPosting.tenant_id == tenant_id,
+                LedgerPosting.transaction_id.in_(list(changes)),
+                LedgerAccount.customer_id == customer_id,
+            )
+        ):
+            changes[tx_id][asset] = changes[tx_id].get(asset, 0) + int(amount)
+    return [HistoryEntry(tx, changes[tx.id]) for tx in rows], next_cursor
+
+
+def active_holds(session: Session, *, tenant_id: int, customer_id: int) -> list[LedgerHold]:
+    """A customer's holds still open, oldest first."""
+    return list(
+        session.scalars(
+            select(LedgerHold)
+            .where(
+                LedgerHold.tenant_id == tenant_id,
+                LedgerHold.customer_id == customer_id,
+                LedgerHold.status == "active",
+            )
+            .order_by(LedgerHold.id)
+        )
+    )

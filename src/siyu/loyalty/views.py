@@ -1,0 +1,299 @@
+"""HTTP routes of the loyalty ledger: a customer's balances and history (what the prepaid-card rules
+say a customer must be able to see), points adjustments, stored-value top-ups and spending, the
+checkout holds a till uses (hold → capture / release), and reversals."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from fastapi import APIRouter, Response
+
+from siyu.access import Perm, Principal
+from siyu.api.deps import DB, Limit, PathId, allow
+from siyu.api.routing import TransactionalRoute
+from siyu.core.errors import DomainError, not_found
+from siyu.customers.facade import get_customer
+from siyu.loyalty import ledger, service
+from siyu.loyalty import schemas as s
+from siyu.loyalty.ledger import Posted
+from siyu.loyalty.models import LedgerHold
+from siyu.org import facade as org
+from siyu.platform import audit
+
+router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["loyalty 会员资产"])
+
+
+def _customer(db: DB, principal: Principal, customer_id: int) -> None:
+    get_customer(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
+
+
+def _store(db: DB, principal: Principal, store_id: int | None) -> None:
+    if store_id is not None and not org.stores_by_id(db, tenant_id=principal.tenant_id, ids={store_id}):
+        raise not_found("store")
+
+
+def _answer(posted: Posted, response: Response) -> s.TransactionRead:
+    if not posted.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    tx = posted.transaction
+    return s.TransactionRead(
+        id=tx.id,
+        kind=tx.kind,
+        customer_id=tx.customer_id,
+        balances=dict(tx.result.get("balances", {})),
+        order_ref=tx.order_ref,
+        store_id=tx.store_id,
+        hold_id=tx.hold_id,
+        reverses_id=tx.reverses_id,
+        created_at=tx.created_at,
+    )
+
+
+def _hold(row: LedgerHold) -> s.HoldRead:
+    return s.HoldRead.model_validate(row, from_attributes=True)
+
+
+def _balance(pair: tuple[int, int]) -> s.Balance:
+    return s.Balance(balance=pair[0], held=pair[1], available=pair[0] - pair[1])
+
+
+@router.get(
+    "/customers/{customer_id}/loyalty",
+    response_model=s.LoyaltyRead,
+    summary="Balances and history 会员资产与明细",
+)
+def customer_loyalty(
+    customer_id: PathId,
+    db: DB,
+    limit: Limit,
+    cursor: str | None = None,
+    principal: Principal = allow(Perm.LOYALTY_READ),
+) -> s.LoyaltyRead:
+    """A customer's points and stored value (principal and bonus, what is held), open holds and the
+    history, newest first (`next_cursor` pages on)."""
+    _customer(db, principal, customer_id)
+    tenant_id = principal.tenant_id
+    have = ledger.balances(db, tenant_id=tenant_id, customer_id=customer_id)
+    principal_fen, bonus_fen = have.get("sv_principal", (0, 0)), have.get("sv_bonus", (0, 0))
+    entries, next_cursor = service.history(
+        db, tenant_id=tenant_id, customer_id=customer_id, cursor=cursor, limit=limit
+    )
+    return s.LoyaltyRead(
+        customer_id=customer_id,
+        points=_balance(have.get("points", (0, 0))),
+        stored_value_fen=_balance((principal_fen[0] + bonus_fen[0], principal_fen[1] + bonus_fen[1])),
+        stored_value_principal_fen=_balance(principal_fen),
+        stored_value_bonus_fen=_balance(bonus_fen),
+        active_holds=[
+            _hold(h) for h in service.active_holds(db, tenant_id=tenant_id, customer_id=customer_id)
+        ],
+        history=[
+            s.HistoryLine(
+                id=e.transaction.id,
+                kind=e.transaction.kind,
+                label_zh=service.KIND_LABELS.get(e.transaction.kind, (e.transaction.kind, ""))[0],
+                label_en=service.KIND_LABELS.get(e.transaction.kind, ("", e.transaction.kind))[1],
+                changes=e.changes,
+                order_ref=e.transaction.order_ref,
+                store_id=e.transaction.store_id,
+                created_at=e.transaction.created_at,
+            )
+            for e in entries
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+@router.post(
+    "/customers/{customer_id}/points/adjustments",
+    response_model=s.TransactionRead,
+    summary="Adjust points 手工调整积分",
+)
+def adjust_points(
+    customer_id: PathId,
+    body: s.PointsAdjustmentIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_ADJUST),
+) -> s.TransactionRead:
+    """Add or take away points with a reason (audited); taking away more than is available is 409."""
+    _customer(db, principal, customer_id)
+    posted = service.adjust_points(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        points=body.points,
+        reason=body.reason,
+        key=body.idempotency_key,
+        actor=principal,
+    )
+    return _answer(posted, response)
+
+
+@router.post(
+    "/customers/{customer_id}/stored-value/top-ups",
+    response_model=s.TransactionRead,
+    summary="Top up stored value 储值充值",
+)
+def top_up(
+    customer_id: PathId,
+    body: s.TopUpIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_WRITE),
+) -> s.TransactionRead:
+    """Principal and bonus booked apart, within the card's cap (422 `stored_value_cap` past it)."""
+    _customer(db, principal, customer_id)
+    _store(db, principal, body.store_id)
+    posted = service.top_up(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        principal_fen=body.principal_fen,
+        bonus_fen=body.bonus_fen,
+        key=body.idempotency_key,
+        store_id=body.store_id,
+        registered=body.registered,
+        actor=principal,
+    )
+    return _answer(posted, response)
+
+
+@router.post(
+    "/customers/{customer_id}/stored-value/spends",
+    response_model=s.TransactionRead,
+    summary="Pay with stored value 储值消费",
+)
+def spend(
+    customer_id: PathId,
+    body: s.SpendIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_WRITE),
+) -> s.TransactionRead:
+    """Principal first, then bonus; more than is available is 409 `insufficient_balance`."""
+    _customer(db, principal, customer_id)
+    _store(db, principal, body.store_id)
+    posted = service.spend_stored_value(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        amount_fen=body.amount_fen,
+        key=body.idempotency_key,
+        order_ref=body.order_ref,
+        store_id=body.store_id,
+        actor=principal,
+    )
+    return _answer(posted, response)
+
+
+@router.post("/loyalty/holds", response_model=s.HoldRead, summary="Hold for a checkout 下单冻结")
+def create_hold(
+    body: s.HoldIn, db: DB, response: Response, principal: Principal = allow(Perm.LOYALTY_WRITE)
+) -> s.HoldRead:
+    """Freeze points or stored value until the order is paid (capture) or cancelled (release); it
+    lapses after `minutes`."""
+    _customer(db, principal, body.customer_id)
+    _store(db, principal, body.store_id)
+    row, made = service.hold_for_checkout(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=body.customer_id,
+        asset=body.asset,
+        amount=body.amount,
+        key=body.idempotency_key,
+        order_ref=body.order_ref,
+        store_id=body.store_id,
+        minutes=body.minutes,
+        actor=principal,
+    )
+    if not made:
+        response.headers["Idempotent-Replayed"] = "true"
+    return _hold(row)
+
+
+@router.post(
+    "/loyalty/holds/{hold_id}/capture", response_model=s.TransactionRead, summary="Capture a hold 支付结算"
+)
+def capture_hold(
+    hold_id: PathId,
+    body: s.CaptureIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_WRITE),
+) -> s.TransactionRead:
+    """Take what the order used (at most what was held); the rest goes back. A hold settles once."""
+    row = ledger.get_hold(db, tenant_id=principal.tenant_id, hold_id=hold_id)
+    _customer(db, principal, row.customer_id)
+    posted = ledger.capture(
+        db,
+        tenant_id=principal.tenant_id,
+        hold_id=hold_id,
+        amount=body.amount,
+        to_account=service.CAPTURE_TO[row.asset],
+        key=body.idempotency_key,
+        actor=principal,
+    )
+    return _answer(posted, response)
+
+
+@router.post(
+    "/loyalty/holds/{hold_id}/release", response_model=s.TransactionRead, summary="Release a hold 取消冻结"
+)
+def release_hold(
+    hold_id: PathId,
+    body: s.ReleaseIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_WRITE),
+) -> s.TransactionRead:
+    """Give the held units back (a cancelled order)."""
+    row = ledger.get_hold(db, tenant_id=principal.tenant_id, hold_id=hold_id)
+    _customer(db, principal, row.customer_id)
+    posted = ledger.release(
+        db, tenant_id=principal.tenant_id, hold_id=hold_id, key=body.idempotency_key, actor=principal
+    )
+    return _answer(posted, response)
+
+
+@router.post(
+    "/loyalty/transactions/{transaction_id}/reversals",
+    response_model=s.TransactionRead,
+    summary="Reverse a transaction 冲正",
+)
+def reverse(
+    transaction_id: PathId,
+    body: s.ReversalIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_ADJUST),
+) -> s.TransactionRead:
+    """Undo `numerator / denominator` of what remains of a transaction (audited). Points the
+    customer already spent are booked as the brand's loss; stored value must still be there."""
+    if body.numerator > body.denominator:
+        raise DomainError("validation_error", summary="numerator 不能大于 denominator / must not exceed it")
+    share = Fraction(body.numerator, body.denominator)
+    original = ledger.get_transaction(db, tenant_id=principal.tenant_id, transaction_id=transaction_id)
+    if original.customer_id is not None:
+        _customer(db, principal, original.customer_id)
+    posted = ledger.reverse(
+        db,
+        tenant_id=principal.tenant_id,
+        transaction_id=transaction_id,
+        share=share,
+        key=body.idempotency_key,
+        actor=principal,
+        reason=body.reason,
+        shortfall_to="points:unrecovered",
+    )
+    if posted.created:
+        audit.record(
+            db,
+            tenant_id=principal.tenant_id,
+            actor=principal,
+            action="loyalty.reverse",
+            object_type="loyalty_transaction",
+            object_id=transaction_id,
+            data={"share": str(share), "reason": body.reason, "reversal_id": posted.transaction.id},
+        )
+    return _answer(posted, response)
