@@ -93,6 +93,16 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
         headers=owner,
     ).json()["id"]
     client.post(f"/api/v1/audiences/{audience}/snapshots", headers=owner).raise_for_status()
+    adjusted = client.post(
+        f"/api/v1/customers/{c1}/points/adjustments",
+        json={"points": 500, "reason": "乙的积分", "idempotency_key": "b-adjust-1"},
+        headers=owner,
+    ).json()["id"]
+    hold = client.post(
+        "/api/v1/loyalty/holds",
+        json={"customer_id": c1, "asset": "points", "amount": 100, "idempotency_key": "b-hold-1"},
+        headers=owner,
+    ).json()["id"]
     # A channel code is made in WeCom first; here its row is written directly (no WeCom needed).
     with unit_of_work(b.engine) as db:
         now = dt.datetime.now(dt.UTC)
@@ -132,6 +142,8 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
         db.flush()
         code_id, chat_id, media_id = code.id, chat.id, image.id
     return {
+        "hold_id": hold,
+        "transaction_id": adjusted,
         "media_id": media_id,
         "code_id": code_id,
         "customer_group_id": chat_id,

@@ -234,6 +234,41 @@ def cases(a: dict[str, Any]) -> list[Case]:
             ".customer_ids",
             lambda _, x: {"from_staff_id": guide, "kind": "on_job", "customer_ids": [x]},
         ),
+        (
+            "POST",
+            f"/api/v1/customers/{c}/stored-value/top-ups",
+            ".store_id",
+            lambda _, x: {"principal_fen": 100, "store_id": x, "idempotency_key": f"iso-top-{x}"},
+        ),
+        (
+            "POST",
+            f"/api/v1/customers/{c}/stored-value/spends",
+            ".store_id",
+            lambda _, x: {"amount_fen": 1, "store_id": x, "idempotency_key": f"iso-spend-{x}"},
+        ),
+        (
+            "POST",
+            "/api/v1/loyalty/holds",
+            ".customer_id",
+            lambda _, x: {
+                "customer_id": x,
+                "asset": "points",
+                "amount": 1,
+                "idempotency_key": f"iso-hold-{x}",
+            },
+        ),
+        (
+            "POST",
+            "/api/v1/loyalty/holds",
+            ".store_id",
+            lambda _, x: {
+                "customer_id": c,
+                "asset": "points",
+                "amount": 1,
+                "store_id": x,
+                "idempotency_key": f"iso-hold-s{x}",
+            },
+        ),
     ]
 
 

@@ -146,3 +146,28 @@ def bench_lookups(
         order_days=order_days,
     )
     typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@bench_app.command("ledger")
+def bench_ledger(
+    clients: int = typer.Option(8, min=1, help="concurrent HTTP clients"),
+    operations: int = typer.Option(300, min=1, help="operations per client (and per worker)"),
+    workers: int = typer.Option(16, min=2, help="threads of the concurrent transfer test"),
+    postings: int = typer.Option(
+        10_000_000, min=2, help="postings of the synthetic brand `ledger check` reads"
+    ),
+    database_url: Annotated[str | None, typer.Option(help="defaults to SIYU_DATABASE_URL")] = None,
+) -> None:
+    """Ledger operations per second (HTTP), exactness under concurrency against a read-check-write
+    peer, and `ledger check` at scale; prints JSON 会员资产账本基准."""
+    from siyu.bench.ledger import run
+
+    with Console(stderr=True).status("ledger benchmark…"):
+        result = run(
+            database_url or get_settings().database_url,
+            clients=clients,
+            operations=operations,
+            workers=workers,
+            postings=postings,
+        )
+    typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
