@@ -171,3 +171,26 @@ def test_siyu_bench_jobs(fresh_url: str) -> None:
     for mode in ("in_process", "external_worker_poll_0_5s"):
         lag = doc["commit_to_dispatch_ms"][mode]
         assert 0 <= lag["p50"] <= lag["p95"], mode
+
+
+def test_siyu_bench_ledger(fresh_url: str) -> None:
+    docs = _cli(
+        "ledger",
+        *("--clients", "2", "--operations", "6", "--workers", "4", "--postings", "400"),
+        *("--database-url", fresh_url),
+    )
+    engine = _engine_of(fresh_url)
+    http, contention, checked = docs
+    assert (http["benchmark"], http["engine"], http["workload"]["clients"]) == ("ledger.http", engine, 2)
+    assert http["operations_per_s"] > 0 and http["violations_after"] == 0 and set(http["statuses"]) == {"200"}
+    assert (contention["benchmark"], contention["workload"]["transfers"]) == ("ledger.contention", 12)
+    ours = contention["ledger"]
+    assert (
+        ours["violations"] == 0 and ours["keys_with_two_effects"] == 0 and ours["points_created_or_lost"] == 0
+    )
+    assert contention["peer_read_check_write"]["operations_per_s"] > 0
+    assert (checked["benchmark"], checked["workload"]["postings"], checked["violations"]) == (
+        "ledger.check",
+        400,
+        0,
+    )

@@ -130,8 +130,14 @@ def run_http(url: str, *, clients: int, operations: int, customers: int) -> dict
     with unit_of_work(engine) as session:
         report = check(session, tenant_id=tenant_id)
     return {
-        "workload": f"{clients} clients × {operations} ledger operations over HTTP (spends and top-ups, 1 in 10 a replay)",
-        "database": engine.dialect.name,
+        "benchmark": "ledger.http",
+        "engine": engine.dialect.name,
+        "workload": {
+            "clients": clients,
+            "operations_per_client": operations,
+            "mix": "70% stored-value spends, 30% top-ups; 1 in 10 a replay of an earlier request",
+        },
+        "target_operations_per_s": 2000,
         "operations_per_s": round(clients * operations / seconds, 1),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p95_ms": round(percentile(latencies, 95), 2),
@@ -269,9 +275,14 @@ def run_contention(url: str, *, workers: int, operations: int, customers: int) -
     ours = _contend(engine, _ledger_transfer, workers=workers, operations=operations, customers=customers)
     peer = _contend(engine, _peer_transfer, workers=workers, operations=operations, customers=customers)
     return {
-        "workload": f"{workers} workers, {workers * operations // 2} random transfers between {customers} customers, "
-        "each sent twice at once",
-        "database": engine.dialect.name,
+        "benchmark": "ledger.contention",
+        "engine": engine.dialect.name,
+        "workload": {
+            "workers": workers,
+            "transfers": workers * operations // 2,
+            "customers": customers,
+            "each_sent": "twice at once (a retry racing the first)",
+        },
         "ledger": ours,
         "peer_read_check_write": peer,
         "ratio_ops": round(ours["operations_per_s"] / peer["operations_per_s"], 2)
@@ -343,8 +354,10 @@ def run_check(url: str, *, postings: int) -> dict[str, Any]:
     with unit_of_work(engine) as session:
         report = check(session, tenant_id=tenant_id)
     return {
-        "workload": f"siyu ledger check over {report['postings']:,} postings ({report['transactions']:,} transactions)",
-        "database": engine.dialect.name,
+        "benchmark": "ledger.check",
+        "engine": engine.dialect.name,
+        "workload": {"postings": report["postings"], "transactions": report["transactions"]},
+        "target_s": 60,
         "generated_s": round(generated, 1),
         "check_s": report["seconds"],
         "violations": report["violations"],
