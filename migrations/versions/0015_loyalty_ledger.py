@@ -141,7 +141,9 @@ def upgrade() -> None:
         ),
         _tenant("loyalty_holds"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loyalty_holds")),
-        sa.UniqueConstraint("tenant_id", "idempotency_key", name=op.f("uq_loyalty_holds_tenant_id_idempotency_key")),
+        sa.UniqueConstraint(
+            "tenant_id", "idempotency_key", name=op.f("uq_loyalty_holds_tenant_id_idempotency_key")
+        ),
     )
     op.create_index("ix_loyalty_holds_active", "loyalty_holds", ["tenant_id", "status", "expires_at"])
     op.create_index("ix_loyalty_holds_account", "loyalty_holds", ["tenant_id", "account_id"])
