@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, distinct, select
+from sqlalchemy import Engine, select
 
 from siyu import jobs
 from siyu.core.clock import utcnow
@@ -18,9 +18,9 @@ def expire_all(engine: Engine) -> int:
     with unit_of_work(engine) as session, cross_tenant_access(session):
         tenant_ids = list(
             session.scalars(
-                select(distinct(LedgerHold.tenant_id)).where(
-                    LedgerHold.status == "active", LedgerHold.expires_at <= utcnow()
-                )
+                select(LedgerHold.tenant_id)
+                .distinct()
+                .where(LedgerHold.status == "active", LedgerHold.expires_at <= utcnow())
             )
         )
     released = 0
