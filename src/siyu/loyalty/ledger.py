@@ -196,13 +196,19 @@ def post(
     reason: str | None = None,
     prepare: Any = None,
     noted: Mapping[str, Any] | None = None,
+    key_checked: bool = False,
 ) -> Posted:
     """Apply a balanced transaction once (per key): the legs' conditional updates, the transaction
     row and its postings in one savepoint. Refused, nothing changes: `insufficient_balance` when a
     customer account would fall below what it holds. `prepare()`, if given, runs first inside the
-    savepoint (a hold's status change) and is undone with it."""
+    savepoint (a hold's status change) and is undone with it. `key_checked`: the caller has just
+    looked the key up (`replay`), so it is not looked up twice; a race is still caught below."""
     request_sha256 = digest(request, actor)
-    if key is not None and (prior := prior_transaction(session, tenant_id=tenant_id, key=key)) is not None:
+    if (
+        key is not None
+        and not key_checked
+        and (prior := prior_transaction(session, tenant_id=tenant_id, key=key)) is not None
+    ):
         return _replay(prior, request_sha256)
     customer_accounts = _check_balanced(session, tenant_id, legs)
     try:

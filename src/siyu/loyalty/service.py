@@ -174,6 +174,7 @@ def top_up(
         customer_id=customer_id,
         actor=actor,
         store_id=store_id,
+        key_checked=True,
     )
 
 
@@ -231,6 +232,7 @@ def spend_stored_value(
         actor=actor,
         order_ref=order_ref,
         store_id=store_id,
+        key_checked=True,
     )
 
 
