@@ -11,8 +11,8 @@ import time
 import httpx
 
 
-def serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the real server (uvicorn, one process) on a free loopback port."""
+def serve(url: str, *, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the real server (uvicorn; `workers` processes) on a free loopback port."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -31,6 +31,8 @@ def serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
             "--log-level",
             "warning",
             "--no-access-log",
+            "--workers",
+            str(workers),
         ],
         env=env,
     )

@@ -99,13 +99,14 @@ def resolve_bearer(session: Session, token: str) -> Principal:
     now = utcnow()
     with cross_tenant_access(session):
         if token.startswith(API_KEY_PREFIX + "_"):
-            key = session.scalar(
-                select(ApiKey).where(ApiKey.key_sha256 == digest, ApiKey.revoked_at.is_(None))
-            )
-            if key is None:
+            found = session.execute(
+                select(ApiKey, Tenant)
+                .join(Tenant, Tenant.id == ApiKey.tenant_id)
+                .where(ApiKey.key_sha256 == digest, ApiKey.revoked_at.is_(None))
+            ).first()
+            if found is None:
                 raise DomainError("unauthenticated")
-            tenant = session.get(Tenant, key.tenant_id)
-            assert tenant is not None
+            key, tenant = found
             return Principal(
                 tenant_id=tenant.id,
                 tenant_slug=tenant.slug,

@@ -30,9 +30,10 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from siyu.access import Principal
 from siyu.core.clock import utcnow
@@ -115,6 +116,43 @@ def brand_account(session: Session, *, tenant_id: int, name: str) -> LedgerAccou
     if found is not None:
         return found
     return _open(session, tenant_id, None, name, BRAND_ACCOUNTS[name])
+
+
+def accounts(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    assets: Sequence[str],
+    brand: Sequence[str] = (),
+) -> dict[str, LedgerAccount]:
+    """The customer's accounts of `assets` and the brand's counter-accounts `brand`, by name, read in
+    one query; any not there yet are opened at zero (as `customer_account` and `brand_account` do)."""
+    for asset in assets:
+        if asset not in CUSTOMER_ASSETS:
+            raise ValueError(f"not a customer asset: {asset}")
+    for name in brand:
+        if name not in BRAND_ACCOUNTS:
+            raise ValueError(f"not a brand account: {name}")
+    wanted = [LedgerAccount.customer_id == customer_id, LedgerAccount.asset.in_(list(assets))]
+    found: dict[str, LedgerAccount] = {}
+    for row in session.scalars(
+        select(LedgerAccount).where(
+            LedgerAccount.tenant_id == tenant_id,
+            or_(
+                and_(*wanted),
+                and_(LedgerAccount.customer_id.is_(None), LedgerAccount.asset.in_(list(brand))),
+            ),
+        )
+    ):
+        found[row.asset] = row
+    for asset in assets:
+        if asset not in found:
+            found[asset] = _open(session, tenant_id, customer_id, asset, CUSTOMER_ASSETS[asset])
+    for name in brand:
+        if name not in found:
+            found[name] = _open(session, tenant_id, None, name, BRAND_ACCOUNTS[name])
+    return found
 
 
 def _open(session: Session, tenant_id: int, customer_id: int | None, asset: str, unit: str) -> LedgerAccount:
@@ -260,11 +298,19 @@ def _check_balanced(session: Session, tenant_id: int, legs: Sequence[Leg]) -> se
     """Refuse (a defect, not a person's mistake) legs that do not sum to zero per unit or name an
     account of another brand; the ids of the customer accounts among them."""
     ids = sorted({leg.account_id for leg in legs})
-    found = session.execute(
-        select(LedgerAccount.id, LedgerAccount.unit, LedgerAccount.customer_id).where(
-            LedgerAccount.tenant_id == tenant_id, LedgerAccount.id.in_(ids)
-        )
-    ).all()
+    # An account's brand, unit and owner never change: those the session has loaded need no query.
+    known = [session.identity_map.get(identity_key(LedgerAccount, account_id)) for account_id in ids]
+    if all(isinstance(a, LedgerAccount) and a.tenant_id == tenant_id for a in known):
+        found = [(a.id, a.unit, a.customer_id) for a in known if isinstance(a, LedgerAccount)]
+    else:
+        found = [
+            tuple(row)
+            for row in session.execute(
+                select(LedgerAccount.id, LedgerAccount.unit, LedgerAccount.customer_id).where(
+                    LedgerAccount.tenant_id == tenant_id, LedgerAccount.id.in_(ids)
+                )
+            )
+        ]
     units = {account_id: unit for account_id, unit, _ in found}
     if len(units) != len(ids):
         raise ValueError("a leg names an account of another brand or none at all")

@@ -142,10 +142,14 @@ def top_up(
     ) is not None:
         return replayed
     lock_rows(session, "loyalty_customer", [customer_id])
-    principal = ledger.customer_account(
-        session, tenant_id=tenant_id, customer_id=customer_id, asset="sv_principal"
+    found = ledger.accounts(
+        session,
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        assets=("sv_principal", "sv_bonus"),
+        brand=("sv:cash", "sv:bonus_expense"),
     )
-    bonus = ledger.customer_account(session, tenant_id=tenant_id, customer_id=customer_id, asset="sv_bonus")
+    principal, bonus = found["sv_principal"], found["sv_bonus"]
     session.refresh(principal)
     session.refresh(bonus)
     cap = REGISTERED_CAP_FEN if registered else ANONYMOUS_CAP_FEN
@@ -157,12 +161,12 @@ def top_up(
         )
     legs = [
         Leg(principal.id, principal_fen),
-        Leg(ledger.brand_account(session, tenant_id=tenant_id, name="sv:cash").id, -principal_fen),
+        Leg(found["sv:cash"].id, -principal_fen),
     ]
     if bonus_fen:
         legs += [
             Leg(bonus.id, bonus_fen),
-            Leg(ledger.brand_account(session, tenant_id=tenant_id, name="sv:bonus_expense").id, -bonus_fen),
+            Leg(found["sv:bonus_expense"].id, -bonus_fen),
         ]
     return ledger.post(
         session,
@@ -210,12 +214,15 @@ def spend_stored_value(
         replayed := ledger.replay(session, tenant_id=tenant_id, key=key, request=request, actor=actor)
     ) is not None:
         return replayed
-    principal = ledger.customer_account(
-        session, tenant_id=tenant_id, customer_id=customer_id, asset="sv_principal"
+    found = ledger.accounts(
+        session,
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        assets=("sv_principal", "sv_bonus"),
+        brand=("sv:redeemed",),
     )
-    bonus = ledger.customer_account(session, tenant_id=tenant_id, customer_id=customer_id, asset="sv_bonus")
+    principal, bonus, redeemed = found["sv_principal"], found["sv_bonus"], found["sv:redeemed"]
     split = split_spend(principal.balance - principal.held, bonus.balance - bonus.held, amount_fen, order)
-    redeemed = ledger.brand_account(session, tenant_id=tenant_id, name="sv:redeemed")
     legs = [
         Leg(principal.id, -split.principal_fen),
         Leg(bonus.id, -split.bonus_fen),
