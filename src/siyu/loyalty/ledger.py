@@ -304,7 +304,7 @@ def _check_balanced(session: Session, tenant_id: int, legs: Sequence[Leg]) -> se
         found = [(a.id, a.unit, a.customer_id) for a in known if isinstance(a, LedgerAccount)]
     else:
         found = [
-            tuple(row)
+            (row.id, row.unit, row.customer_id)
             for row in session.execute(
                 select(LedgerAccount.id, LedgerAccount.unit, LedgerAccount.customer_id).where(
                     LedgerAccount.tenant_id == tenant_id, LedgerAccount.id.in_(ids)
