@@ -21,6 +21,7 @@ MODULES = (
     "siyu.segments.jobs",
     "siyu.loyalty.facade",
     "siyu.loyalty.jobs",
+    "siyu.loyalty.subscribers",
     "siyu.segments.subscribers",
     "siyu.wecom.facade",
     "siyu.wecom.jobs",

@@ -28,6 +28,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "ChannelCodeCreate": {"name": "隔离", "source_label": "海报", "guide_ids": [1]},
     "PointsAdjustmentIn": {"points": 5, "reason": "隔离测试", "idempotency_key": "iso-adjust-1"},
     "TopUpIn": {"principal_fen": 100, "idempotency_key": "iso-topup-1"},
+    "CardOpenIn": {"source": "store"},
     "SpendIn": {"amount_fen": 1, "idempotency_key": "iso-spend-1"},
     "CaptureIn": {"amount": 1, "idempotency_key": "iso-capture-1"},
     "ReleaseIn": {"idempotency_key": "iso-release-1"},

@@ -242,6 +242,24 @@ def cases(a: dict[str, Any]) -> list[Case]:
         ),
         (
             "POST",
+            f"/api/v1/customers/{c}/member-card",
+            ".store_id",
+            lambda _, x: {"source": "store", "store_id": x},
+        ),
+        (
+            "POST",
+            f"/api/v1/customers/{c}/member-card",
+            ".guide_id",
+            lambda _, x: {"source": "guide", "guide_id": x},
+        ),
+        (
+            "POST",
+            f"/api/v1/customers/{c}/member-card",
+            ".channel_code_id",
+            lambda _, x: {"source": "channel_code", "channel_code_id": x},
+        ),
+        (
+            "POST",
             f"/api/v1/customers/{c}/stored-value/spends",
             ".store_id",
             lambda _, x: {"amount_fen": 1, "store_id": x, "idempotency_key": f"iso-spend-{x}"},
@@ -277,6 +295,8 @@ def _foreign_key(field: str) -> str:
     name = field.rsplit(".", 1)[-1]
     if name in ("region_id",):
         return "region_id"
+    if name == "channel_code_id":
+        return "code_id"
     if name in ("store_id", "store_ids"):
         return "store_id"
     if name in ("guide_id", "guide_ids", "backup_guide_id", "from_staff_id", "takeover_staff_id"):

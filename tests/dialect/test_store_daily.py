@@ -18,6 +18,7 @@ from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.customers import facade as customers
 from siyu.customers.schemas import CustomerUpsert, IdentityIn
 from siyu.db.session import unit_of_work
+from siyu.loyalty import membership
 from siyu.orders import refunds as refund_service
 from siyu.orders import schemas as s
 from siyu.orders import service as orders
@@ -241,16 +242,12 @@ def build_day(w: World, clock: FixedClock) -> None:
             customers.add_timeline_event(
                 db, tenant_id=w.tenant_id, customer_id=cid, kind="new_fan", data={"store_id": store_id}
             )
-        customers.resolve_customers(
+        membership.open_card(
             db,
             tenant_id=w.tenant_id,
-            records=[
-                CustomerUpsert(
-                    phone="13800000001", identities=[IdentityIn(type="member_card", value="CARD0001")]
-                )
-            ],
-            source="t",
-            actor=None,
+            customer_id=phone1.id,
+            where=membership.CardSource(source="store", store_id=s1),
+            card_no="CARD0001",
         )
 
 

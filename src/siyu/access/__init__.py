@@ -46,6 +46,8 @@ class Perm(StrEnum):
     LOYALTY_READ = "loyalty:read"
     LOYALTY_WRITE = "loyalty:write"
     LOYALTY_ADJUST = "loyalty:adjust"
+    LOYALTY_CARDS = "loyalty:cards"  # open a customer's member card
+    LOYALTY_CONFIGURE = "loyalty:configure"  # the programme's rules and tiers
 
 
 ALL = frozenset(Perm)
@@ -85,6 +87,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TAGS_ASSIGN,
             Perm.GROUPS_READ,
             Perm.LOYALTY_READ,
+            Perm.LOYALTY_CARDS,
             Perm.LOYALTY_WRITE,
         }
     ),
@@ -102,6 +105,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.TAGS_ASSIGN,
             Perm.GROUPS_READ,
             Perm.LOYALTY_READ,
+            Perm.LOYALTY_CARDS,
         }
     ),
     # An API key acts for an integration (POS, mini-program backend, ETL) across the whole tenant.
@@ -127,6 +131,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.GROUPS_READ,
             Perm.GROUPS_WRITE,
             Perm.LOYALTY_READ,
+            Perm.LOYALTY_CARDS,
             Perm.LOYALTY_WRITE,
         }
     ),

@@ -236,6 +236,9 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "import.run": ("导入表格", "Sheet imported"),
     "loyalty.points.adjust": ("手工调整积分", "Points adjusted by hand"),
     "loyalty.reverse": ("冲正积分/储值交易", "Ledger transaction reversed"),
+    "loyalty.card.open": ("开通会员卡", "Member card opened"),
+    "loyalty.program.save": ("修改会员规则", "Loyalty rules changed"),
+    "loyalty.tiers.save": ("修改会员等级", "Member tiers changed"),
 }
 OBJECT_TYPES: dict[str, Label] = {
     "api_key": ("API 密钥", "API key"),
@@ -259,6 +262,8 @@ OBJECT_TYPES: dict[str, Label] = {
     "import": ("导入", "Import"),
     "transfer": ("客户继承", "Handover"),
     "loyalty_transaction": ("积分/储值交易", "Ledger transaction"),
+    "loyalty_program": ("会员规则", "Loyalty rules"),
+    "tier": ("会员等级", "Member tier"),
 }
 ACTOR_TYPES: dict[str, Label] = {
     "staff": ("员工", "Staff"),

@@ -72,6 +72,8 @@ PERMISSION_LABELS: dict[Perm, tuple[str, str]] = {
     Perm.JOBS_MANAGE: ("查看和重试后台任务", "See and retry background jobs"),
     Perm.LOYALTY_READ: ("查看积分、储值和冻结", "See points, stored value and holds"),
     Perm.LOYALTY_WRITE: ("充值、消费、冻结与结算（收银）", "Top up, spend, hold and capture (checkout)"),
+    Perm.LOYALTY_CARDS: ("开通会员卡", "Open member cards"),
+    Perm.LOYALTY_CONFIGURE: ("设置会员规则与等级", "Set the loyalty rules and tiers"),
     Perm.LOYALTY_ADJUST: (
         "手工调整积分、冲正交易（留痕）",
         "Adjust points and reverse transactions (audited)",

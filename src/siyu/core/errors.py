@@ -182,6 +182,17 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "This hold was already captured, released or has expired",
     ),
     "nothing_to_reverse": (409, "这笔交易已全部冲正", "This transaction was already reversed in full"),
+    "invalid_loyalty_rule": (422, "{reason_zh}", "{reason_en}"),
+    "card_no_taken": (
+        409,
+        "会员卡号“{card_no}”已属于另一位客户，未做任何改动",
+        "Card number '{card_no}' already belongs to another customer; nothing was changed",
+    ),
+    "card_not_active": (
+        409,
+        "该客户的会员卡已{status_zh}，不能进行此操作",
+        "This customer's member card is {status_en}; this cannot be done",
+    ),
     "wecom_unavailable": (
         502,
         "企业微信接口调用失败（{reason}），未保存任何内容",
@@ -219,6 +230,8 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "hold": ("冻结记录", "Hold"),
     "transaction": ("积分/储值交易", "Ledger transaction"),
     "member_card": ("会员卡", "Member card"),
+    "tier": ("会员等级", "Tier"),
+    "loyalty_program": ("会员规则", "Loyalty rules"),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from siyu.access import Principal
@@ -131,6 +131,20 @@ def customers_in_scope(
         for row in session.execute(stmt):
             found[row.id] = CustomerRef(row.id, row.number, row.store_id, row.guide_id)
     return found
+
+
+def set_member_tiers(session: Session, *, tenant_id: int, tiers: dict[int, str | None]) -> None:
+    """Write the member tier (a tier's name, as segments and the 360 show it) of these customers;
+    loyalty owns the tier and calls this when it changes."""
+    if not tiers:
+        return
+    table = table_of(Customer)
+    session.execute(
+        update(table)
+        .where(table.c.tenant_id == tenant_id, table.c.id == bindparam("c_id"))
+        .values(member_tier=bindparam("c_tier")),
+        [{"c_id": cid, "c_tier": tier} for cid, tier in tiers.items()],
+    )
 
 
 def customers_by_number(session: Session, *, tenant_id: int, numbers: list[int]) -> dict[int, int]:

@@ -20,7 +20,8 @@ from siyu.customers.facade import (
 from siyu.db.base import table_of
 from siyu.loyalty import ledger
 from siyu.loyalty.ledger import Leg, balances
-from siyu.loyalty.models import LedgerAccount, LedgerHold, LedgerTransaction
+from siyu.loyalty.membership import Standing, cards_opened, standing
+from siyu.loyalty.models import LedgerAccount, LedgerHold, LedgerTransaction, MemberCard, OrderEarning
 
 
 def _merge_balances(session: Session, parties: MergeParties) -> dict[str, Any]:
@@ -92,4 +93,45 @@ exempt_customer_reference(
     "a merge is refused while the merged record holds units; closed holds are history",
 )
 
-__all__ = ["balances"]
+
+def _merge_card(session: Session, parties: MergeParties) -> dict[str, Any]:
+    """A survivor without a card takes the merged record's card (tier, growth, number); a survivor
+    with one keeps its own, and the merged record's card stays with it (closed records keep their
+    history)."""
+    tenant_id = parties.tenant_id
+    survivor = session.scalar(
+        select(MemberCard.id).where(
+            MemberCard.tenant_id == tenant_id, MemberCard.customer_id == parties.survivor_id
+        )
+    )
+    merged = session.scalar(
+        select(MemberCard).where(
+            MemberCard.tenant_id == tenant_id, MemberCard.customer_id == parties.merged_id
+        )
+    )
+    if survivor is not None or merged is None:
+        return {}
+    merged.customer_id = parties.survivor_id
+    session.flush()
+    return {"card_id": merged.id}
+
+
+def _unmerge_card(session: Session, parties: MergeParties, snapshot: dict[str, Any]) -> int:
+    card_id = snapshot.get("card_id")
+    if not card_id:
+        return 0
+    card = session.get(MemberCard, int(card_id))
+    if card is None or card.tenant_id != parties.tenant_id:
+        return 0
+    card.customer_id = parties.merged_id
+    session.flush()
+    return 1
+
+
+register_customer_reference(
+    table_of(MemberCard), handler=MergeHandler(merge=_merge_card, unmerge=_unmerge_card)
+)
+# What an order earned follows the order's buyer (the merge moves their balances the same way).
+register_customer_reference(table_of(OrderEarning))
+
+__all__ = ["MemberCard", "Standing", "balances", "cards_opened", "standing"]

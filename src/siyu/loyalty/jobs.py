@@ -1,16 +1,21 @@
-"""Background work of the ledger: holds nobody settled are released when they lapse."""
+"""Background work of loyalty: holds nobody settled are released when they lapse, frozen points
+become available when the refund window ends, tiers are reviewed under the downgrade rule."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import Engine, select
 
 from siyu import jobs
 from siyu.core.clock import utcnow
 from siyu.db.session import cross_tenant_access, unit_of_work
-from siyu.loyalty import ledger
-from siyu.loyalty.models import LedgerHold
+from siyu.loyalty import earning, ledger, membership
+from siyu.loyalty.models import LedgerHold, LoyaltyProgram, OrderEarning
 
 EXPIRE_EVERY_S = 60
+MATURE_EVERY_S = 600
+REVIEW_EVERY_S = 6 * 3600
 
 
 def expire_all(engine: Engine) -> int:
@@ -40,3 +45,51 @@ def expire_holds_job(engine: Engine, run: jobs.JobRun) -> None:
 
 
 jobs.schedule("loyalty.expire_holds", EXPIRE_EVERY_S)
+
+
+def _each_brand(engine: Engine, model: Any, *where: Any) -> list[int]:
+    with unit_of_work(engine) as session, cross_tenant_access(session):
+        return list(session.scalars(select(model.tenant_id).distinct().where(*where)))
+
+
+def mature_all(engine: Engine) -> int:
+    """Move every brand's points whose refund window ended from frozen to available; how many earnings."""
+    now = utcnow()
+    moved = 0
+    for tenant_id in _each_brand(
+        engine, OrderEarning, OrderEarning.status == "pending", OrderEarning.available_at <= now
+    ):
+        while True:
+            with unit_of_work(engine, tenant_id=tenant_id) as session:
+                done = earning.mature_due(session, tenant_id=tenant_id, now=now)
+            moved += done
+            if done < 500:
+                break
+    return moved
+
+
+def review_all(engine: Engine) -> int:
+    """Apply every brand's downgrade rule to the members it is due for; how many moved."""
+    moved = 0
+    for tenant_id in _each_brand(engine, LoyaltyProgram, LoyaltyProgram.downgrade_rule != "none"):
+        while True:
+            with unit_of_work(engine, tenant_id=tenant_id) as session:
+                done = membership.review(session, tenant_id=tenant_id)
+            moved += done
+            if done < 1000:
+                break
+    return moved
+
+
+@jobs.handler("loyalty.mature_points", label_zh="积分解冻", label_en="Release frozen points")
+def mature_points_job(engine: Engine, run: jobs.JobRun) -> None:
+    mature_all(engine)
+
+
+@jobs.handler("loyalty.review_tiers", label_zh="会员等级复核", label_en="Review member tiers")
+def review_tiers_job(engine: Engine, run: jobs.JobRun) -> None:
+    review_all(engine)
+
+
+jobs.schedule("loyalty.mature_points", MATURE_EVERY_S)
+jobs.schedule("loyalty.review_tiers", REVIEW_EVERY_S)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from siyu.db.base import Base, BigIntPK, TenantScoped, TenantScopedFact
@@ -146,3 +146,174 @@ class LedgerHold(TenantScoped, Base):
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+
+
+# --- membership: the programme, tiers, cards, growth value -------------------------------------------
+
+CARD_STATUSES = ("active", "frozen", "closed")
+CARD_SOURCES = ("store", "guide", "channel", "channel_code", "import")
+TIER_CHANGE_STATUSES = ("applied", "pending_approval")
+DOWNGRADE_RULES = ("none", "by_period", "after_days_below")
+
+
+class LoyaltyProgram(TenantScoped, Base):
+    """A brand's loyalty rules: how points and growth value are earned on a paid order, how long
+    they stay frozen (the refund window), and how tiers are kept. One row per brand; a brand without
+    one earns nothing."""
+
+    __tablename__ = "loyalty_programs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id"),
+        CheckConstraint("points_per_yuan >= 0 AND growth_per_yuan >= 0", name="rates_not_negative"),
+        CheckConstraint("refund_window_days >= 0", name="window_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    points_per_yuan: Mapped[int] = mapped_column(Integer, default=1)  # points per whole ¥ of cash paid
+    growth_per_yuan: Mapped[int] = mapped_column(Integer, default=1)  # growth value per whole ¥ of cash
+    refund_window_days: Mapped[int] = mapped_column(Integer, default=7)  # points frozen this long
+    excluded_categories: Mapped[list[str]] = mapped_column(default=list)  # any level of the path
+    excluded_sku_codes: Mapped[list[str]] = mapped_column(default=list)
+    downgrade_rule: Mapped[str] = mapped_column(String(20), default="none")
+    downgrade_period_months: Mapped[int] = mapped_column(Integer, default=12)
+    downgrade_after_days: Mapped[int] = mapped_column(Integer, default=90)
+    card_prefix: Mapped[str] = mapped_column(String(8), default="")
+    # Orders paid before this moment earn nothing (a programme does not pay out retroactively).
+    effective_from: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LoyaltyTier(TenantScoped, Base):
+    """A tier: reached at `threshold` growth value; `rank` orders tiers (0 is the entry tier).
+
+    `points_multiplier_pct` scales points earned (100 = 1×); `benefits` carries what other domains
+    read (`discount_pct` for pricing, `free_shipping`, `birthday_gift`); reaching a tier with
+    `requires_approval` records a request instead of moving the member."""
+
+    __tablename__ = "loyalty_tiers"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code"),
+        UniqueConstraint("tenant_id", "rank"),
+        CheckConstraint("threshold >= 0", name="threshold_not_negative"),
+        CheckConstraint("points_multiplier_pct BETWEEN 0 AND 1000", name="multiplier_range"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    code: Mapped[str] = mapped_column(String(20))
+    name_zh: Mapped[str] = mapped_column(String(20))
+    name_en: Mapped[str] = mapped_column(String(40))
+    rank: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(BigInteger)
+    points_multiplier_pct: Mapped[int] = mapped_column(Integer, default=100)
+    benefits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    requires_approval: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+
+
+class MemberCard(TenantScoped, Base):
+    """A customer's member card: one per customer, with where it was opened (store, guide, channel,
+    channel code — the store daily report's "new member cards" counts these) and the member's tier
+    and growth value. `growth` changes only by a conditional update next to an entry in
+    `loyalty_growth_entries` that explains it."""
+
+    __tablename__ = "loyalty_member_cards"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "customer_id"),
+        UniqueConstraint("tenant_id", "card_no"),
+        Index("ix_loyalty_member_cards_opened", "tenant_id", "opened_at"),
+        CheckConstraint("growth >= 0", name="growth_not_negative"),
+        CheckConstraint("status IN ('active','frozen','closed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigIntPK)
+    card_no: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    source: Mapped[str] = mapped_column(String(16))
+    store_id: Mapped[int | None] = mapped_column(BigIntPK)
+    guide_id: Mapped[int | None] = mapped_column(BigIntPK)
+    channel: Mapped[str | None] = mapped_column(String(40))
+    channel_code_id: Mapped[int | None] = mapped_column(BigIntPK)
+    tier_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("loyalty_tiers.id"))
+    initial_tier_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("loyalty_tiers.id"))
+    growth: Mapped[int] = mapped_column(BigInteger, default=0)
+    tier_since: Mapped[datetime | None]
+    below_since: Mapped[datetime | None]  # growth fell below the tier's threshold (downgrade rules)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class GrowthEntry(TenantScoped, Base):
+    """One change of a member's growth value (append-only): an order paid, a refund, an action, a
+    migrated balance, an adjustment. `idempotency_key` makes each happen once."""
+
+    __tablename__ = "loyalty_growth_entries"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_loyalty_growth_entries_card", "tenant_id", "card_id", "id"),
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    card_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("loyalty_member_cards.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # order | refund | action | migrated | adjust
+    order_ref: Mapped[str | None] = mapped_column(String(120))
+    idempotency_key: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+
+
+class TierChange(TenantScoped, Base):
+    """A member's move between tiers (history), or a request for one awaiting approval."""
+
+    __tablename__ = "loyalty_tier_changes"
+    __table_args__ = (
+        Index("ix_loyalty_tier_changes_card", "tenant_id", "card_id", "id"),
+        CheckConstraint("status IN ('applied','pending_approval')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    card_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("loyalty_member_cards.id"))
+    from_tier_id: Mapped[int | None] = mapped_column(BigIntPK)
+    to_tier_id: Mapped[int | None] = mapped_column(BigIntPK)
+    reason: Mapped[str] = mapped_column(String(16))  # opened | upgrade | downgrade | initial
+    status: Mapped[str] = mapped_column(String(16))
+    growth: Mapped[int] = mapped_column(BigInteger)  # the growth value when it happened
+    created_at: Mapped[datetime]
+
+
+class OrderEarning(TenantScoped, Base):
+    """What one paid order earned a member: points, frozen (`points_pending`) until `available_at`
+    — the end of the refund window — and growth value, counted at once.
+
+    `reversed_*` are what refunds took back so far (each refund takes the share of the order's paid
+    amount it refunds, so a series of partial refunds ends exactly at the whole). `status`: pending
+    → available when the job moves the rest of the points to `points`; a refund after that takes
+    back from the available points (the clawback rule in docs/loyalty.md)."""
+
+    __tablename__ = "loyalty_order_earnings"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "order_id"),
+        Index("ix_loyalty_order_earnings_due", "tenant_id", "status", "available_at"),
+        Index("ix_loyalty_order_earnings_customer", "tenant_id", "customer_id"),
+        CheckConstraint("reversed_points >= 0 AND reversed_points <= points", name="points_reversed_within"),
+        CheckConstraint("reversed_growth >= 0 AND reversed_growth <= growth", name="growth_reversed_within"),
+        CheckConstraint("status IN ('pending','available')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigIntPK)
+    card_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("loyalty_member_cards.id"))
+    order_id: Mapped[int] = mapped_column(BigIntPK)
+    store_id: Mapped[int | None] = mapped_column(BigIntPK)
+    transaction_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("loyalty_transactions.id"))
+    paid_fen: Mapped[int] = mapped_column(BigInteger)  # the order's paid amount (refund shares)
+    cash_fen: Mapped[int] = mapped_column(BigInteger)  # the cash points and growth were earned on
+    points: Mapped[int] = mapped_column(BigInteger)
+    growth: Mapped[int] = mapped_column(BigInteger)
+    reversed_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    reversed_growth: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    available_at: Mapped[datetime]
+    created_at: Mapped[datetime]

@@ -130,15 +130,114 @@ class HistoryLine(BaseModel):
     created_at: dt.datetime
 
 
+class CardRead(BaseModel):
+    """A member card, the member's tier and what the next tier takes."""
+
+    card_no: str
+    status: Literal["active", "frozen", "closed"]
+    source: str
+    store_id: int | None
+    guide_id: int | None
+    channel: str | None
+    channel_code_id: int | None
+    opened_at: dt.datetime
+    tier_code: str | None
+    tier_name_zh: str | None
+    tier_name_en: str | None
+    growth: int = Field(description="earned growth value (paid purchases net of refunds, actions)")
+    next_tier_code: str | None
+    gap_to_next_tier: int | None = Field(description="growth value still needed (null at the top tier)")
+    benefits: dict[str, object] = Field(description="the tier's benefits")
+    pending_tier_request: str | None = Field(description="a higher tier awaiting approval, if any")
+
+
 class LoyaltyRead(BaseModel):
     """What a customer may see: balances (points, stored value principal and bonus), what is held
     for open checkouts, and the latest history."""
 
     customer_id: int
+    card: CardRead | None = Field(description="the member card (null: not a member)")
     points: Balance
+    points_pending: int = Field(description="points earned and frozen until the refund window ends")
     stored_value_fen: Balance = Field(description="principal and bonus together")
     stored_value_principal_fen: Balance
     stored_value_bonus_fen: Balance
     active_holds: list[HoldRead]
     history: list[HistoryLine]
     next_cursor: str | None
+
+
+SOURCE = Literal["store", "guide", "channel", "channel_code", "import"]
+Code = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class CardOpenIn(Strict):
+    """Open a customer's member card: where (a store, a guide, a channel, a channel code), and for a
+    migrated member their card number, tier and growth value."""
+
+    source: SOURCE
+    store_id: StoreId = None
+    guide_id: Annotated[int | None, Field(default=None, ge=1, le=MAX_ID)] = None
+    channel: str | None = Field(default=None, max_length=40, pattern=r"^[a-z0-9_]+$")
+    channel_code_id: Annotated[int | None, Field(default=None, ge=1, le=MAX_ID)] = None
+    card_no: str | None = Field(default=None, min_length=4, max_length=32, pattern=r"^[A-Za-z0-9-]+$")
+    initial_tier: Code | None = None
+    initial_growth: Annotated[int, Field(ge=0, le=10**10)] = 0
+
+
+class ProgramIn(Strict):
+    """The programme's rules: what a paid order earns and how tiers are kept."""
+
+    points_per_yuan: Annotated[int, Field(ge=0, le=1000, description="points per whole ¥ of cash paid")] = 1
+    growth_per_yuan: Annotated[
+        int, Field(ge=0, le=1000, description="growth value per whole ¥ of cash paid")
+    ] = 1
+    refund_window_days: Annotated[int, Field(ge=0, le=365, description="points stay frozen this long")] = 7
+    excluded_categories: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default=[], max_length=200
+    )
+    excluded_sku_codes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default=[], max_length=2000
+    )
+    downgrade_rule: Literal["none", "by_period", "after_days_below"] = "none"
+    downgrade_period_months: Annotated[int, Field(ge=1, le=60)] = 12
+    downgrade_after_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    card_prefix: str = Field(default="", max_length=8, pattern=r"^[A-Z0-9]*$")
+
+
+class ProgramRead(ProgramIn):
+    effective_from: dt.datetime = Field(description="orders paid before this earn nothing")
+    updated_at: dt.datetime
+
+
+class TierBenefits(Strict):
+    """What a tier gives: read by pricing (discount), shipping and the birthday gift."""
+
+    discount_pct: Annotated[int, Field(ge=0, le=50, description="member price: per cent off")] = 0
+    free_shipping: bool = False
+    birthday_gift: str | None = Field(default=None, max_length=60)
+
+
+class TierIn(Strict):
+    code: Code
+    name_zh: str = Field(min_length=1, max_length=20)
+    name_en: str = Field(min_length=1, max_length=40)
+    threshold: Annotated[int, Field(ge=0, le=10**10, description="growth value that reaches the tier")]
+    points_multiplier_pct: Annotated[int, Field(ge=0, le=1000, description="100 = 1×")] = 100
+    benefits: TierBenefits = TierBenefits()
+    requires_approval: bool = False
+
+
+class TiersIn(Strict):
+    tiers: list[TierIn] = Field(min_length=1, max_length=20)
+
+
+class TierRead(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    rank: int
+    threshold: int
+    points_multiplier_pct: int
+    benefits: dict[str, object]
+    requires_approval: bool

@@ -288,6 +288,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "reversal": ("冲正", "Reversed"),
     "transfer": ("转赠", "Transferred"),
     "merge": ("合并客户转入", "Moved in by a customer merge"),
+    "mature": ("积分解冻（退款期结束）", "Points released (refund window ended)"),
 }
 
 

@@ -7,18 +7,19 @@ from __future__ import annotations
 from fractions import Fraction
 
 from fastapi import APIRouter, Response
+from sqlalchemy import select
 
 from siyu.access import Perm, Principal
 from siyu.api.deps import DB, Limit, PathId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.core.errors import DomainError, not_found
 from siyu.customers.facade import get_customer
-from siyu.loyalty import ledger, service
+from siyu.loyalty import ledger, membership, service
 from siyu.loyalty import schemas as s
 from siyu.loyalty.ledger import Posted
-from siyu.loyalty.models import LedgerHold
+from siyu.loyalty.models import LedgerHold, LoyaltyTier, TierChange
 from siyu.org import facade as org
-from siyu.platform import audit
+from siyu.platform import audit, references
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["loyalty 会员资产"])
 
@@ -57,6 +58,136 @@ def _balance(pair: tuple[int, int]) -> s.Balance:
     return s.Balance(balance=pair[0], held=pair[1], available=pair[0] - pair[1])
 
 
+def _tier(row: LoyaltyTier) -> s.TierRead:
+    return s.TierRead.model_validate(row, from_attributes=True)
+
+
+def _card(db: DB, tenant_id: int, customer_id: int) -> s.CardRead | None:
+    found = membership.standing(db, tenant_id=tenant_id, customer_id=customer_id)
+    if found is None:
+        return None
+    card, tier = found.card, found.tier
+    pending = db.scalar(
+        select(LoyaltyTier.code)
+        .join(TierChange, TierChange.to_tier_id == LoyaltyTier.id)
+        .where(
+            TierChange.tenant_id == tenant_id,
+            TierChange.card_id == card.id,
+            TierChange.status == "pending_approval",
+        )
+        .order_by(TierChange.id.desc())
+        .limit(1)
+    )
+    return s.CardRead(
+        card_no=card.card_no,
+        status=card.status,
+        source=card.source,
+        store_id=card.store_id,
+        guide_id=card.guide_id,
+        channel=card.channel,
+        channel_code_id=card.channel_code_id,
+        opened_at=card.opened_at,
+        tier_code=tier.code if tier else None,
+        tier_name_zh=tier.name_zh if tier else None,
+        tier_name_en=tier.name_en if tier else None,
+        growth=card.growth,
+        next_tier_code=found.next_tier.code if found.next_tier else None,
+        gap_to_next_tier=found.gap_to_next,
+        benefits=dict(tier.benefits) if tier else {},
+        pending_tier_request=pending,
+    )
+
+
+@router.post(
+    "/customers/{customer_id}/member-card",
+    response_model=s.CardRead,
+    status_code=201,
+    summary="Open a member card 开通会员卡",
+    responses={200: {"description": "the customer already has a card: it is returned unchanged"}},
+)
+def open_card(
+    customer_id: PathId,
+    body: s.CardOpenIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_CARDS),
+) -> s.CardRead:
+    """Open the customer's member card (once; a second call returns the card, 200). A guide who
+    opens a card without naming a guide is recorded as its guide."""
+    _customer(db, principal, customer_id)
+    tenant_id = principal.tenant_id
+    _store(db, principal, body.store_id)
+    guide_id = body.guide_id
+    if guide_id is None and principal.role == "guide":
+        guide_id = principal.actor_id
+    if guide_id is not None and not org.staff_by_id(db, tenant_id=tenant_id, ids={guide_id}):
+        raise not_found("guide")
+    if body.channel_code_id is not None and not references.exists(
+        db, tenant_id=tenant_id, kind="channel_code", object_id=body.channel_code_id
+    ):
+        raise not_found("channel_code")
+    if principal.scope == "stores" and body.store_id is not None and body.store_id not in principal.store_ids:
+        raise not_found("store")
+    _, created = membership.open_card(
+        db,
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        where=membership.CardSource(
+            source=body.source,
+            store_id=body.store_id,
+            guide_id=guide_id,
+            channel=body.channel,
+            channel_code_id=body.channel_code_id,
+        ),
+        card_no=body.card_no,
+        initial_tier=body.initial_tier,
+        initial_growth=body.initial_growth,
+        actor=principal,
+    )
+    if not created:
+        response.status_code = 200
+    db.flush()
+    card = _card(db, tenant_id, customer_id)
+    assert card is not None
+    return card
+
+
+@router.get("/loyalty/program", response_model=s.ProgramRead | None, summary="Loyalty rules 会员规则")
+def get_program(db: DB, principal: Principal = allow(Perm.LOYALTY_READ)) -> s.ProgramRead | None:
+    """The programme's rules (null: not set up yet — orders earn nothing)."""
+    row = membership.program(db, tenant_id=principal.tenant_id)
+    return None if row is None else s.ProgramRead.model_validate(row, from_attributes=True)
+
+
+@router.put("/loyalty/program", response_model=s.ProgramRead, summary="Set the loyalty rules 设置会员规则")
+def put_program(
+    body: s.ProgramIn, db: DB, principal: Principal = allow(Perm.LOYALTY_CONFIGURE)
+) -> s.ProgramRead:
+    """Create or change the programme's rules; audited. Orders already earned keep what they earned."""
+    row = membership.save_program(
+        db, tenant_id=principal.tenant_id, values=body.model_dump(), actor=principal
+    )
+    return s.ProgramRead.model_validate(row, from_attributes=True)
+
+
+@router.get("/loyalty/tiers", response_model=list[s.TierRead], summary="Member tiers 会员等级")
+def get_tiers(db: DB, principal: Principal = allow(Perm.LOYALTY_READ)) -> list[s.TierRead]:
+    """The tier ladder, lowest first."""
+    return [_tier(t) for t in membership.tiers(db, tenant_id=principal.tenant_id)]
+
+
+@router.put("/loyalty/tiers", response_model=list[s.TierRead], summary="Set member tiers 设置会员等级")
+def put_tiers(
+    body: s.TiersIn, db: DB, principal: Principal = allow(Perm.LOYALTY_CONFIGURE)
+) -> list[s.TierRead]:
+    """Replace the tier ladder (tiers matched by code; ranks follow the thresholds). Refused: a
+    lowest tier above 0, two tiers with one threshold, removing a tier members hold."""
+    rows = membership.save_tiers(
+        db, tenant_id=principal.tenant_id, wanted=[t.model_dump() for t in body.tiers], actor=principal
+    )
+    return [_tier(t) for t in rows]
+
+
 @router.get(
     "/customers/{customer_id}/loyalty",
     response_model=s.LoyaltyRead,
@@ -80,7 +211,9 @@ def customer_loyalty(
     )
     return s.LoyaltyRead(
         customer_id=customer_id,
+        card=_card(db, tenant_id, customer_id),
         points=_balance(have.get("points", (0, 0))),
+        points_pending=have.get("points_pending", (0, 0))[0],
         stored_value_fen=_balance((principal_fen[0] + bonus_fen[0], principal_fen[1] + bonus_fen[1])),
         stored_value_principal_fen=_balance(principal_fen),
         stored_value_bonus_fen=_balance(bonus_fen),

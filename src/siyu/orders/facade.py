@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from siyu.customers.facade import MergeHandler, MergeParties, register_customer_reference
 from siyu.db.base import table_of
 from siyu.orders import stats
-from siyu.orders.models import CustomerOrderStats, Footfall, Order, OrderLine, Refund
+from siyu.orders.models import CustomerOrderStats, Footfall, Order, OrderLine, OrderPayment, Refund
 
 # A merged customer's orders belong to the survivor (an unmerge moves them back).
 register_customer_reference(table_of(Order))
@@ -38,5 +38,6 @@ __all__ = [
     "Footfall",
     "Order",
     "OrderLine",
+    "OrderPayment",
     "Refund",
 ]

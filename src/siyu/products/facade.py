@@ -44,6 +44,18 @@ def product_names(session: Session, *, tenant_id: int, ids: set[int]) -> dict[in
     return {i: n for i, n in rows}
 
 
+def category_paths(session: Session, *, tenant_id: int, ids: set[int]) -> dict[int, list[str]]:
+    """Each SKU's category path, top category first (for rules that exclude categories)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Product.id, Product.category_path).where(
+            Product.tenant_id == tenant_id, Product.id.in_(sorted(ids))
+        )
+    )
+    return {i: list(path or []) for i, path in rows}
+
+
 __all__ = [
     "CHANNEL_PATTERN",
     "SKU_CODE",

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import Select, distinct, func, select
 from sqlalchemy.orm import Session
 
-from siyu.customers.facade import Customer, CustomerIdentity, TimelineEvent
+from siyu.customers.facade import Customer, TimelineEvent
 from siyu.guides.facade import GuideBindingEvent
+from siyu.loyalty.facade import MemberCard, cards_opened
 from siyu.orders.facade import Footfall, Order, Refund
 
 UNATTRIBUTED = 0  # key of orders with no store in a brand-wide read
@@ -84,7 +85,7 @@ def _stores(stmt: Select, column: object, store_ids: list[int] | None) -> Select
     return stmt if store_ids is None else stmt.where(column.in_(store_ids))  # type: ignore[attr-defined]
 
 
-def read_facts(  # noqa: C901 - to split (docs/architecture.md)
+def read_facts(
     session: Session, *, tenant_id: int, store_ids: list[int] | None, start: dt.datetime, end: dt.datetime
 ) -> dict[int, StoreFacts]:
     """Facts per store id in [start, end); store_ids None reads every store (no store → key 0)."""
@@ -130,33 +131,11 @@ def read_facts(  # noqa: C901 - to split (docs/architecture.md)
     for store_id, count in session.execute(_stores(fans, event_store, store_ids).group_by(event_store)):
         if store_id is not None:
             facts[store_id].new_fans = count
-    # Member cards opened: membership's events, and (until membership exists) new member_card ids,
-    # counted at the customer's home store; a customer counts once.
-    cards: dict[int, set[int]] = defaultdict(set)
-    opened = select(event_store, TimelineEvent.customer_id).where(
-        TimelineEvent.tenant_id == tenant_id,
-        TimelineEvent.kind == "member_card_opened",
-        TimelineEvent.occurred_at >= start,
-        TimelineEvent.occurred_at < end,
-    )
-    for store_id, customer_id in session.execute(_stores(opened, event_store, store_ids)):
-        if store_id is not None:
-            cards[store_id].add(customer_id)
-    identities = (
-        select(Customer.store_id, CustomerIdentity.customer_id)
-        .join(Customer, Customer.id == CustomerIdentity.customer_id)
-        .where(
-            CustomerIdentity.tenant_id == tenant_id,
-            CustomerIdentity.type == "member_card",
-            CustomerIdentity.created_at >= start,
-            CustomerIdentity.created_at < end,
-        )
-    )
-    for store_id, customer_id in session.execute(_stores(identities, Customer.store_id, store_ids)):
-        if store_id is not None:
-            cards[store_id].add(customer_id)
-    for store_id, members in cards.items():
-        facts[store_id].new_member_cards = len(members)
+    # Member cards opened at each store (loyalty's cards: where each was opened).
+    for store_id, count in cards_opened(
+        session, tenant_id=tenant_id, start=start, end=end, store_ids=store_ids
+    ).items():
+        facts[store_id].new_member_cards = count
     _buyers(session, tenant_id, store_ids, start, end, facts)
     return facts
 
@@ -308,10 +287,6 @@ def hourly_totals(
             Customer.created_at, func.count(), func.count(), Customer.tenant_id == tenant_id
         ),
         "new_member_cards": rows(
-            CustomerIdentity.created_at,
-            func.count(),
-            func.count(),
-            CustomerIdentity.tenant_id == tenant_id,
-            CustomerIdentity.type == "member_card",
+            MemberCard.opened_at, func.count(), func.count(), MemberCard.tenant_id == tenant_id
         ),
     }

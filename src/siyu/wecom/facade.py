@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 from siyu.customers.facade import register_customer_reference
 from siyu.db.base import table_of
 from siyu.org.facade import Staff
+from siyu.platform import references
 from siyu.wecom import members
-from siyu.wecom.models import CustomerGroupMember, Transfer, WeComFriend
+from siyu.wecom.models import ChannelCode, CustomerGroupMember, Transfer, WeComFriend
 
 # Merges move a merged customer's friends, group memberships and transfers to the survivor. Their
 # unique keys name the WeCom relation (staff or parked UserID + external user id, group + member
@@ -31,6 +32,16 @@ def attach_parked_friends(session: Session, *, tenant_id: int, staff_id: int) ->
         return 0
     return members.attach_parked(session, tenant_id=tenant_id, staff_by_userid={userid: staff_id})
 
+
+def _channel_code_exists(session: Session, tenant_id: int, code_id: int) -> bool:
+    found = session.scalar(
+        select(ChannelCode.id).where(ChannelCode.tenant_id == tenant_id, ChannelCode.id == code_id)
+    )
+    return found is not None
+
+
+# Loyalty records the channel code a member card was opened through (it does not import WeCom).
+references.register("channel_code", _channel_code_exists)
 
 __all__ = [
     "WeComFriend",
