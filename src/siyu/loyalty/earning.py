@@ -241,13 +241,14 @@ def reverse_for_orders(
     )
     if not earnings:
         return 0
-    refunded = dict(
-        session.execute(
+    refunded = {
+        int(order_id): int(amount or 0)
+        for order_id, amount in session.execute(
             select(Order.id, Order.refunded_fen).where(
                 Order.tenant_id == tenant_id, Order.id.in_([e.order_id for e in earnings])
             )
-        ).tuples()
-    )
+        )
+    }
     changed = 0
     for earning in earnings:
         total = min(int(refunded.get(earning.order_id) or 0), earning.paid_fen)
@@ -300,10 +301,12 @@ def _take_back_points(session: Session, earning: OrderEarning, take: int, refund
             legs.append(Leg(account.id, -recoverable))
         if take - recoverable > 0:
             legs.append(Leg(found["points:unrecovered"].id, -(take - recoverable)))
+    # While frozen, the refund reverses (part of) the earning itself; once available, the points
+    # moved on (matured, maybe spent), so it is a clawback that names the earning it follows.
     ledger.post(
         session,
         tenant_id=tenant_id,
-        kind="reversal",
+        kind="reversal" if frozen else "clawback",
         legs=legs,
         key=f"order-refund:{earning.order_id}:{refunded_total}",
         request={
@@ -313,10 +316,10 @@ def _take_back_points(session: Session, earning: OrderEarning, take: int, refund
             "points": take,
         },
         customer_id=earning.customer_id,
-        reverses_id=earning.transaction_id,
+        reverses_id=earning.transaction_id if frozen else None,
         store_id=earning.store_id,
         reason="refund",
-        noted={"points_taken_back": take, "from": asset},
+        noted={"points_taken_back": take, "from": asset, "earning_transaction_id": earning.transaction_id},
     )
 
 

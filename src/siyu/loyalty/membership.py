@@ -76,7 +76,7 @@ def save_program(
         action="loyalty.program.save",
         object_type="loyalty_program",
         object_id=row.id,
-        data=values,
+        data={k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()},
     )
     return row
 
@@ -407,7 +407,19 @@ def retier(session: Session, *, card: MemberCard, now: datetime) -> TierChange |
         return None
     if current is None or reached.rank > current.rank:
         card.below_since = None
-        return _move(session, card, current, reached, "upgrade", now)
+        if not reached.requires_approval:
+            return _move(session, card, current, reached, "upgrade", now)
+        # Request the tier that needs approval; meanwhile take the highest one that does not.
+        _move(session, card, current, reached, "upgrade", now)
+        free = [
+            t
+            for t in ladder
+            if t.rank < reached.rank
+            and (current is None or t.rank > current.rank)
+            and not t.requires_approval
+            and t.threshold <= card.growth
+        ]
+        return _move(session, card, current, free[-1], "upgrade", now) if free else None
     if current is not None and card.growth < current.threshold:
         card.below_since = card.below_since or now
     else:

@@ -289,6 +289,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "transfer": ("转赠", "Transferred"),
     "merge": ("合并客户转入", "Moved in by a customer merge"),
     "mature": ("积分解冻（退款期结束）", "Points released (refund window ended)"),
+    "clawback": ("退款扣回积分", "Points taken back after a refund"),
 }
 
 
