@@ -265,6 +265,11 @@ def build_demo(
             progress=report,
             now=clock,
         )
+        from siyu.demo.loyalty import top_up_some
+
+        report("stored value", 0, 1)
+        top_up_some(engine, tenant_id, random.Random(seed + 13))
+        report("stored value", 1, 1)
     tags = 0
     if customers > 0:
         from siyu.demo.tags import build_tags

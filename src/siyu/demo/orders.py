@@ -21,6 +21,7 @@ from siyu.customers.models import Customer, CustomerIdentity, TimelineEvent
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.session import unit_of_work
+from siyu.demo.loyalty import open_member_cards
 from siyu.guides.models import GuideBinding, GuideBindingEvent
 from siyu.orders import refunds as refund_service
 from siyu.orders import schemas as s
@@ -174,7 +175,7 @@ def build_orders(  # noqa: C901 - to split (docs/architecture.md)
             ).all()
         )
         _bind_guides(session, tenant_id, first, today, rng, tz)
-        _backdate_member_cards(session, tenant_id, first, today, rng, tz)
+        open_member_cards(session, tenant_id, first, today, random.Random(seed + 11), tz)
     customers = sorted(buyer_ids)
     propensity = [rng.paretovariate(1.6) for _ in customers]
     by_store: dict[int | None, list[int]] = {}
@@ -403,42 +404,6 @@ def _refunds(
             refund_service.refund_orders(
                 session, tenant_id=tenant_id, refunds=wanted[i : i + 1000], actor=None
             )
-
-
-def _backdate_member_cards(
-    session: object, tenant_id: int, first: dt.date, today: dt.date, rng: random.Random, tz: ZoneInfo
-) -> None:
-    """Member cards were opened over the year (in store hours), not all on the day the demo was built."""
-    from sqlalchemy import bindparam, update
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
-    ids = list(
-        session.scalars(
-            select(CustomerIdentity.id).where(
-                CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.type == "member_card"
-            )
-        )
-    )
-    span = (today - first).days
-    identities = table_of(CustomerIdentity)
-    if ids:
-        session.execute(
-            update(identities)
-            .where(identities.c.id == bindparam("i_id"))
-            .values(created_at=bindparam("i_at")),
-            [
-                {
-                    "i_id": i,
-                    "i_at": dt.datetime.combine(
-                        first + dt.timedelta(days=rng.randrange(span)),
-                        dt.time(rng.randint(10, 21), rng.randrange(60)),
-                        tzinfo=tz,
-                    ).astimezone(dt.UTC),
-                }
-                for i in ids
-            ],
-        )
 
 
 def _bind_guides(

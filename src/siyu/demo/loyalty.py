@@ -1,0 +1,221 @@
+"""The demo brand's membership: its rules and tiers, member cards opened over the year at the
+customers' stores (by their guides, where they have one), members migrated with their old tier, and
+stored value topped up by some of them. Points come from the demo's orders of the last month: the
+rules take effect 30 days before today, so the worker earns (and refunds take back) points for the
+orders card holders paid since, as it does for real orders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from siyu.customers.models import Customer, CustomerIdentity, TimelineEvent
+from siyu.db.base import table_of
+from siyu.db.bulk import bulk_insert
+from siyu.db.session import unit_of_work
+from siyu.loyalty import membership, service
+from siyu.loyalty.models import GrowthEntry, MemberCard, TierChange
+
+# The demo's tier names (as the customer records carry them) and the ladder behind them.
+TIERS = [
+    {
+        "code": "classic",
+        "name_zh": "普卡",
+        "name_en": "Classic",
+        "threshold": 0,
+        "points_multiplier_pct": 100,
+        "benefits": {"discount_pct": 0, "free_shipping": False, "birthday_gift": None},
+    },
+    {
+        "code": "silver",
+        "name_zh": "银卡",
+        "name_en": "Silver",
+        "threshold": 2_000,
+        "points_multiplier_pct": 120,
+        "benefits": {"discount_pct": 3, "free_shipping": False, "birthday_gift": "生日券 ¥30"},
+    },
+    {
+        "code": "gold",
+        "name_zh": "金卡",
+        "name_en": "Gold",
+        "threshold": 8_000,
+        "points_multiplier_pct": 150,
+        "benefits": {"discount_pct": 5, "free_shipping": True, "birthday_gift": "生日券 ¥80"},
+    },
+    {
+        "code": "diamond",
+        "name_zh": "钻石卡",
+        "name_en": "Diamond",
+        "threshold": 30_000,
+        "points_multiplier_pct": 200,
+        "benefits": {"discount_pct": 8, "free_shipping": True, "birthday_gift": "生日礼盒"},
+        "requires_approval": True,
+    },
+]
+
+
+def open_member_cards(
+    session: Session, tenant_id: int, first: dt.date, today: dt.date, rng: random.Random, tz: ZoneInfo
+) -> int:
+    """Set the rules and tiers, and open a card for every customer holding a member card number
+    (opened over the year, in store hours, at their home store); how many cards."""
+    effective = dt.datetime.combine(today - dt.timedelta(days=30), dt.time(0, 0), tzinfo=tz).astimezone(
+        dt.UTC
+    )
+    membership.save_program(
+        session,
+        tenant_id=tenant_id,
+        values={
+            "points_per_yuan": 1,
+            "growth_per_yuan": 1,
+            "refund_window_days": 7,
+            "excluded_categories": [],
+            "excluded_sku_codes": [],
+            "downgrade_rule": "by_period",
+            "downgrade_period_months": 12,
+            "card_prefix": "MS",
+            "effective_from": effective,
+        },
+        actor=None,
+    )
+    ladder = {t.name_zh: t for t in membership.tiers(session, tenant_id=tenant_id)} or {
+        t.name_zh: t for t in membership.save_tiers(session, tenant_id=tenant_id, wanted=TIERS, actor=None)
+    }
+    holders = session.execute(
+        select(
+            CustomerIdentity.customer_id,
+            CustomerIdentity.value,
+            Customer.store_id,
+            Customer.guide_id,
+            Customer.member_tier,
+        )
+        .join(Customer, Customer.id == CustomerIdentity.customer_id)
+        .where(CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.type == "member_card")
+        .order_by(CustomerIdentity.id)
+    ).all()
+    span = max((today - first).days, 1)
+    now = dt.datetime.now(dt.UTC)
+    cards: list[dict[str, Any]] = []
+    timeline: list[dict[str, Any]] = []
+    for customer_id, number, store_id, guide_id, tier_name in holders:
+        opened = dt.datetime.combine(
+            first + dt.timedelta(days=rng.randrange(span)),
+            dt.time(rng.randint(10, 21), rng.randrange(60)),
+            tzinfo=tz,
+        ).astimezone(dt.UTC)
+        tier = ladder.get(tier_name or "普卡") or ladder["普卡"]
+        # Migrated members keep their tier; their growth value is where that tier starts, plus a little.
+        growth = tier.threshold + rng.randrange(0, 1500)
+        cards.append(
+            {
+                "tenant_id": tenant_id,
+                "customer_id": customer_id,
+                "card_no": number,
+                "status": "active",
+                "source": "guide" if guide_id else "store",
+                "store_id": store_id,
+                "guide_id": guide_id,
+                "channel": None,
+                "channel_code_id": None,
+                "tier_id": tier.id,
+                "initial_tier_id": tier.id,
+                "growth": growth,
+                "tier_since": opened,
+                "below_since": None,
+                "opened_at": opened,
+                "closed_at": None,
+                "updated_at": now,
+            }
+        )
+        timeline.append(
+            {
+                "tenant_id": tenant_id,
+                "customer_id": customer_id,
+                "kind": "member_card_opened",
+                "occurred_at": opened,
+                "actor_type": "system",
+                "actor_id": None,
+                "data": {
+                    "card_no": number,
+                    "source": cards[-1]["source"],
+                    "store_id": store_id,
+                    "guide_id": guide_id,
+                },
+            }
+        )
+    conn = session.connection()
+    bulk_insert(conn, table_of(MemberCard), cards)
+    bulk_insert(conn, table_of(TimelineEvent), timeline)
+    written = session.execute(
+        select(MemberCard.id, MemberCard.tier_id, MemberCard.growth, MemberCard.opened_at).where(
+            MemberCard.tenant_id == tenant_id
+        )
+    ).all()
+    bulk_insert(
+        conn,
+        table_of(GrowthEntry),
+        [
+            {
+                "tenant_id": tenant_id,
+                "card_id": card_id,
+                "amount": growth,
+                "kind": "migrated",
+                "order_ref": None,
+                "idempotency_key": f"card-opened:{card_id}",
+                "created_at": opened,
+            }
+            for card_id, _, growth, opened in written
+            if growth
+        ],
+    )
+    bulk_insert(
+        conn,
+        table_of(TierChange),
+        [
+            {
+                "tenant_id": tenant_id,
+                "card_id": card_id,
+                "from_tier_id": None,
+                "to_tier_id": tier_id,
+                "reason": "initial",
+                "status": "applied",
+                "growth": growth,
+                "created_at": opened,
+            }
+            for card_id, tier_id, growth, opened in written
+        ],
+    )
+    return len(cards)
+
+
+def top_up_some(engine: Engine, tenant_id: int, rng: random.Random, share: float = 0.06) -> int:
+    """Some card holders hold stored value: top-ups of ¥500–¥3,000 (with the brand's bonus of 10 %
+    from ¥1,000) at their home store; how many top-ups."""
+    with unit_of_work(engine, tenant_id=tenant_id) as session:
+        holders = session.execute(
+            select(MemberCard.customer_id, MemberCard.store_id)
+            .where(MemberCard.tenant_id == tenant_id)
+            .order_by(MemberCard.id)
+        ).all()
+    chosen = [h for h in holders if rng.random() < share]
+    done = 0
+    for start in range(0, len(chosen), 200):
+        with unit_of_work(engine, tenant_id=tenant_id) as session:
+            for customer_id, store_id in chosen[start : start + 200]:
+                principal = rng.choice((50_000, 100_000, 100_000, 200_000, 300_000))
+                service.top_up(
+                    session,
+                    tenant_id=tenant_id,
+                    customer_id=customer_id,
+                    principal_fen=principal,
+                    bonus_fen=principal // 10 if principal >= 100_000 else 0,
+                    key=f"demo-top-up:{customer_id}",
+                    store_id=store_id,
+                )
+                done += 1
+    return done
