@@ -143,3 +143,57 @@ def test_the_other_record_is_found_by_phone_only_from_a_posted_form(
         .status_code
         == 403
     )
+
+
+def test_the_guide_sees_tier_points_and_stored_value_on_their_customer(
+    browser: TestClient, world: World
+) -> None:
+    h = world.headers("owner")
+    browser.put(
+        "/api/v1/loyalty/tiers",
+        headers=h,
+        json={
+            "tiers": [
+                {"code": "normal", "name_zh": "普卡", "name_en": "Classic", "threshold": 0},
+                {"code": "gold", "name_zh": "金卡", "name_en": "Gold", "threshold": 5000},
+            ]
+        },
+    )
+    record = {
+        "name": "周会员",
+        "phone": "13811117777",
+        "store_id": world.store_ids[0],
+        "guide_id": world.staff["guide"],
+    }
+    c = browser.post(
+        "/api/v1/customers/batch", headers=world.headers("integration"), json={"records": [record]}
+    )
+    cid = c.json()["results"][0]["customer_id"]
+    guide = as_role(browser, world, "guide")
+    before = guide.get(f"/customers/{cid}").text
+    assert 'data-figure="tier">未开卡' in before
+    browser.post(
+        f"/api/v1/customers/{cid}/member-card",
+        headers=h,
+        json={"source": "store", "card_no": "VIP-7001", "initial_growth": 1234},
+    )
+    browser.post(
+        f"/api/v1/customers/{cid}/stored-value/top-ups",
+        headers=h,
+        json={"principal_fen": 100_000, "bonus_fen": 10_000, "idempotency_key": "c360-topup-1"},
+    )
+    browser.post(
+        f"/api/v1/customers/{cid}/points/adjustments",
+        headers=h,
+        json={"points": 2500, "reason": "迁移旧积分", "idempotency_key": "c360-points-1"},
+    )
+    page = guide.get(f"/customers/{cid}").text
+    section = page[page.index('id="membership"') :]
+    assert 'data-figure="tier">普卡' in section and "卡号 VIP-7001" in section
+    assert 'data-figure="growth">1,234' in section and "再得 3,766 成长值升至金卡" in section
+    assert 'data-figure="points">2,500' in section
+    assert 'data-figure="stored_value">¥1,100.00' in section and "其中赠送 ¥100.00" in section
+    # The analyst reads it too; English speaks English.
+    english = as_role(browser, world, "analyst")
+    english.cookies.set("siyu_lang", "en")
+    assert "3,766 more to Gold" in english.get(f"/customers/{cid}").text

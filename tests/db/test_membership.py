@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from siyu.core.clock import FixedClock, get_clock, set_clock
 from siyu.core.errors import DomainError
@@ -425,3 +425,25 @@ def test_a_migrated_member_keeps_their_tier_and_number(db_world: World) -> None:
                 initial_tier="platinum",
             )
     assert reasons == ["initial"] and unknown.value.code == "not_found"
+
+
+def test_the_check_finds_frozen_points_and_growth_that_do_not_add_up(
+    db_world: World, clock: FixedClock
+) -> None:
+    w = db_world
+    _setup(w)
+    alice = _customer(w, "13900000071")
+    card = _open(w, alice)
+    _order(w, "K-1", "13900000071", [("COAT", 1, 50_000)], [("wechat_pay", 50_000)], clock.now())
+    assert _state(w, alice)["violations"] == 0
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        db.execute(update(MemberCard).where(MemberCard.id == card.id).values(growth=MemberCard.growth + 1))
+        db.execute(
+            update(OrderEarning)
+            .where(OrderEarning.tenant_id == w.tenant_id)
+            .values(reversed_points=OrderEarning.reversed_points + 1)
+        )
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        report = check(db, tenant_id=w.tenant_id)
+    assert report["by_invariant"]["growth_mismatch"] == 1 and report["by_invariant"]["pending_mismatch"] == 1
+    assert report["violations"] == 2

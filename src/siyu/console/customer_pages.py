@@ -42,6 +42,7 @@ from siyu.customers.models import CONSENT_PURPOSES, Customer
 from siyu.customers.schemas import CustomerSearch
 from siyu.db.pagination import count_rows
 from siyu.guides import service as guide_service
+from siyu.loyalty import facade as loyalty
 from siyu.orders import service as order_service
 from siyu.orders.schemas import OrderFilter
 from siyu.org import facade as org
@@ -298,6 +299,26 @@ def reveal_customer_phone(request: Request, customer_id: int) -> HTMLResponse:
     return _customer_360(request, principal, customer_id, phone=national_display(customer.phone_e164))
 
 
+def _loyalty_of(db: Any, principal: Principal, customer_id: int) -> dict[str, Any] | None:
+    """The member card, tier and balances for the 360 and the guide's customer card (None: the
+    role may not see them)."""
+    if not principal.can(Perm.LOYALTY_READ):
+        return None
+    have = loyalty.balances(db, tenant_id=principal.tenant_id, customer_id=customer_id)
+
+    def available(asset: str) -> int:
+        balance, held = have.get(asset, (0, 0))
+        return balance - held
+
+    return {
+        "standing": loyalty.standing(db, tenant_id=principal.tenant_id, customer_id=customer_id),
+        "points": available("points"),
+        "points_pending": have.get("points_pending", (0, 0))[0],
+        "sv_principal_fen": available("sv_principal"),
+        "sv_bonus_fen": available("sv_bonus"),
+    }
+
+
 def _customer_360(
     request: Request,
     principal: Principal,
@@ -371,6 +392,7 @@ def _customer_360(
         if principal.can(Perm.AUDIENCES_READ)
         else None
     )
+    loyalty = _loyalty_of(db, principal, customer.id)
     note_authors = org.staff_names(
         db,
         tenant_id=principal.tenant_id,
@@ -385,6 +407,7 @@ def _customer_360(
         revealed=phone is not None,
         may_reveal=principal.can(Perm.PHONE_REVEAL) and customer.phone_e164 is not None,
         identities=identities,
+        loyalty=loyalty,
         mask=mask_phone,
         binding=binding,
         orders=orders,

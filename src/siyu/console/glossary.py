@@ -153,6 +153,27 @@ GLOSSARY: dict[str, Term] = {
         "客户全部已支付订单的金额减去已退款金额。",
         "All of the customer's paid orders less what was refunded on them.",
     ),
+    "growth_value": Term(
+        "成长值",
+        "Growth value",
+        "会员从已支付订单（扣除退款）和指定行为中获得的成长值，决定会员等级；积分和储值余额不计入。",
+        "What the member earned from paid orders (net of refunds) and actions; it decides the tier. "
+        "Points and stored value do not count.",
+    ),
+    "points_available": Term(
+        "可用积分",
+        "Points available",
+        "可以使用的积分（不含结账中已冻结的部分）。新订单的积分在退款期结束前冻结，不可使用。",
+        "Points the member can spend now (less any frozen by an open checkout). Points from a new "
+        "order stay frozen until its refund window ends.",
+    ),
+    "stored_value_fen": Term(
+        "储值余额",
+        "Stored value",
+        "会员可用的储值：本金加赠送金额（不含结账中已冻结的部分）。退款时只退本金，赠送部分作废。",
+        "Stored value the member can spend: principal plus bonus (less any frozen by an open "
+        "checkout). A refund pays back the principal; the bonus is forfeited.",
+    ),
     "paid_orders": Term(
         "订单数",
         "Orders",

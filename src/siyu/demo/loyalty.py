@@ -60,10 +60,18 @@ TIERS = [
 
 
 def open_member_cards(
-    session: Session, tenant_id: int, first: dt.date, today: dt.date, rng: random.Random, tz: ZoneInfo
+    session: Session,
+    tenant_id: int,
+    first: dt.date,
+    today: dt.date,
+    rng: random.Random,
+    tz: ZoneInfo,
+    extra: random.Random,
 ) -> int:
     """Set the rules and tiers, and open a card for every customer holding a member card number
-    (opened over the year, in store hours, at their home store); how many cards."""
+    (opened over the year, in store hours, at their home store); how many cards. `rng` draws the
+    opening times (the orders' generator: three draws per card, as before cards existed, so the
+    rest of the demo stays as it was); `extra` draws everything else."""
     effective = dt.datetime.combine(today - dt.timedelta(days=30), dt.time(0, 0), tzinfo=tz).astimezone(
         dt.UTC
     )
@@ -98,10 +106,12 @@ def open_member_cards(
         .where(CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.type == "member_card")
         .order_by(CustomerIdentity.id)
     ).all()
-    span = max((today - first).days, 1)
+    span = (today - first).days
     now = dt.datetime.now(dt.UTC)
     cards: list[dict[str, Any]] = []
     timeline: list[dict[str, Any]] = []
+    if span <= 0:
+        return 0
     for customer_id, number, store_id, guide_id, tier_name in holders:
         opened = dt.datetime.combine(
             first + dt.timedelta(days=rng.randrange(span)),
@@ -110,7 +120,7 @@ def open_member_cards(
         ).astimezone(dt.UTC)
         tier = ladder.get(tier_name or "普卡") or ladder["普卡"]
         # Migrated members keep their tier; their growth value is where that tier starts, plus a little.
-        growth = tier.threshold + rng.randrange(0, 1500)
+        growth = tier.threshold + extra.randrange(0, 1500)
         cards.append(
             {
                 "tenant_id": tenant_id,

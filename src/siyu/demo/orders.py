@@ -175,7 +175,7 @@ def build_orders(  # noqa: C901 - to split (docs/architecture.md)
             ).all()
         )
         _bind_guides(session, tenant_id, first, today, rng, tz)
-        open_member_cards(session, tenant_id, first, today, random.Random(seed + 11), tz)
+        open_member_cards(session, tenant_id, first, today, rng, tz, random.Random(seed + 11))
     customers = sorted(buyer_ids)
     propensity = [rng.paretovariate(1.6) for _ in customers]
     by_store: dict[int | None, list[int]] = {}

@@ -9,6 +9,9 @@
 6. `over_reversed`: an account to which a transaction's reversals gave back more than the
    transaction moved (or in the wrong direction).
 7. `cross_brand`: a posting whose account or transaction belongs to another brand.
+8. `pending_mismatch`: a customer's frozen points (`points_pending`) that are not what their orders
+   earned and refunds left, over the earnings still in the refund window.
+9. `growth_mismatch`: a member card whose growth value is not the sum of its growth entries.
 
 Each check is one set-based query (group-bys over the postings), so it scales with the ledger, not
 with round trips; `examples` holds up to five ids per invariant to start looking from.
@@ -22,7 +25,15 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from siyu.loyalty.models import LedgerAccount, LedgerHold, LedgerPosting, LedgerTransaction
+from siyu.loyalty.models import (
+    GrowthEntry,
+    LedgerAccount,
+    LedgerHold,
+    LedgerPosting,
+    LedgerTransaction,
+    MemberCard,
+    OrderEarning,
+)
 
 A, P, T, H = LedgerAccount, LedgerPosting, LedgerTransaction, LedgerHold
 EXAMPLES = 5
@@ -132,6 +143,38 @@ def _queries(tenant_id: int | None) -> dict[str, Select[Any]]:
         P.tenant_id,
         tenant_id,
     )
+    earned = _scoped(
+        select(
+            OrderEarning.tenant_id.label("tenant_id"),
+            OrderEarning.customer_id.label("customer_id"),
+            func.sum(OrderEarning.points - OrderEarning.reversed_points).label("frozen"),
+        )
+        .where(OrderEarning.status == "pending")
+        .group_by(OrderEarning.tenant_id, OrderEarning.customer_id),
+        OrderEarning.tenant_id,
+        tenant_id,
+    ).subquery()
+    pending = _scoped(
+        select(A.id)
+        .outerjoin(earned, and_(earned.c.tenant_id == A.tenant_id, earned.c.customer_id == A.customer_id))
+        .where(A.asset == "points_pending", A.balance != func.coalesce(earned.c.frozen, 0)),
+        A.tenant_id,
+        tenant_id,
+    )
+    entries = _scoped(
+        select(GrowthEntry.card_id.label("card_id"), func.sum(GrowthEntry.amount).label("total")).group_by(
+            GrowthEntry.card_id
+        ),
+        GrowthEntry.tenant_id,
+        tenant_id,
+    ).subquery()
+    growth = _scoped(
+        select(MemberCard.id)
+        .outerjoin(entries, entries.c.card_id == MemberCard.id)
+        .where(MemberCard.growth != func.coalesce(entries.c.total, 0)),
+        MemberCard.tenant_id,
+        tenant_id,
+    )
     return {
         "unbalanced": unbalanced,
         "balance_mismatch": mismatch,
@@ -140,6 +183,8 @@ def _queries(tenant_id: int | None) -> dict[str, Select[Any]]:
         "hold_outcome": hold_outcome,
         "over_reversed": over,
         "cross_brand": cross,
+        "pending_mismatch": pending,
+        "growth_mismatch": growth,
     }
 
 
