@@ -47,6 +47,7 @@ from siyu.jobs.runner import Runner
 from siyu.loyalty.views import router as loyalty_router
 from siyu.orders.views import router as orders_router
 from siyu.org.views import router as org_router
+from siyu.payments.views import router as payments_router
 from siyu.products.views import router as products_router
 from siyu.reports.views import router as reports_router
 from siyu.settings import Settings, get_settings
@@ -165,6 +166,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         audiences_router,
         wecom_router,
         loyalty_router,
+        payments_router,
     ):
         app.include_router(router)
     app.add_exception_handler(console.SignInRequiredError, console.sign_in_redirect)

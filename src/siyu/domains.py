@@ -22,6 +22,8 @@ MODULES = (
     "siyu.loyalty.facade",
     "siyu.loyalty.jobs",
     "siyu.loyalty.subscribers",
+    "siyu.loyalty.topups",
+    "siyu.payments.jobs",
     "siyu.segments.subscribers",
     "siyu.wecom.facade",
     "siyu.wecom.jobs",

@@ -21,6 +21,7 @@ from siyu.jobs import models as job_models
 from siyu.loyalty import models as loyalty_models
 from siyu.orders import models as order_models
 from siyu.org import models as org_models
+from siyu.payments import models as payments_models
 from siyu.platform import models as platform_models
 from siyu.products import models as product_models
 from siyu.segments import models as segment_models
@@ -39,6 +40,7 @@ __all__ = [
     "loyalty_models",
     "order_models",
     "org_models",
+    "payments_models",
     "platform_models",
     "product_models",
     "purge_tenant",

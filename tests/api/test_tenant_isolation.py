@@ -29,6 +29,13 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "PointsAdjustmentIn": {"points": 5, "reason": "隔离测试", "idempotency_key": "iso-adjust-1"},
     "TopUpIn": {"principal_fen": 100, "idempotency_key": "iso-topup-1"},
     "CardOpenIn": {"source": "store"},
+    "WeChatTopUpIn": {"principal_fen": 100, "openid": "oM_isolation_01", "idempotency_key": "iso-wx-1"},
+    "WeChatRefundIn": {
+        "out_trade_no": "SY000000000000",
+        "amount_fen": 1,
+        "reason": "隔离测试",
+        "idempotency_key": "iso-wx-refund-1",
+    },
     "SpendIn": {"amount_fen": 1, "idempotency_key": "iso-spend-1"},
     "CaptureIn": {"amount": 1, "idempotency_key": "iso-capture-1"},
     "ReleaseIn": {"idempotency_key": "iso-release-1"},

@@ -24,6 +24,7 @@ NOT_DB_IDS = {
     ".refunds[].external_id",
     ".refunds[].order_external_id",
     ".corp_id",
+    ".platform_key_id",  # WeChat Pay's public key id, not a row of ours
     ".days[].chat_id",
 }
 
@@ -257,6 +258,17 @@ def cases(a: dict[str, Any]) -> list[Case]:
             f"/api/v1/customers/{c}/member-card",
             ".channel_code_id",
             lambda _, x: {"source": "channel_code", "channel_code_id": x},
+        ),
+        (
+            "POST",
+            f"/api/v1/customers/{c}/stored-value/wechat-pay",
+            ".store_id",
+            lambda _, x: {
+                "principal_fen": 100,
+                "openid": "oM_iso_0001",
+                "store_id": x,
+                "idempotency_key": f"iso-wx-{x}",
+            },
         ),
         (
             "POST",

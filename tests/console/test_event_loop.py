@@ -29,6 +29,7 @@ from siyu.console.security import csrf_guard
 from siyu.console.segments import request_body
 from siyu.db.migrate import upgrade
 from siyu.db.session import make_engine
+from siyu.payments.views import notification_body
 from siyu.serving import serve
 from siyu.wecom.views import raw_body
 from tests.console.support import api_routes
@@ -40,6 +41,7 @@ ASYNC_ALLOWED: set[Callable[..., Any]] = {
     page_limit,
     Require.__call__,
     raw_body,
+    notification_body,
     request_body,
     csrf_guard,
     form_data,

@@ -239,6 +239,8 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "loyalty.card.open": ("开通会员卡", "Member card opened"),
     "loyalty.program.save": ("修改会员规则", "Loyalty rules changed"),
     "loyalty.tiers.save": ("修改会员等级", "Member tiers changed"),
+    "payments.wechat_pay.configure": ("设置微信支付商户", "WeChat Pay merchant set"),
+    "payments.refund": ("微信支付退款", "WeChat Pay refund"),
 }
 OBJECT_TYPES: dict[str, Label] = {
     "api_key": ("API 密钥", "API key"),
@@ -264,6 +266,7 @@ OBJECT_TYPES: dict[str, Label] = {
     "loyalty_transaction": ("积分/储值交易", "Ledger transaction"),
     "loyalty_program": ("会员规则", "Loyalty rules"),
     "tier": ("会员等级", "Member tier"),
+    "payment": ("支付单", "Payment"),
 }
 ACTOR_TYPES: dict[str, Label] = {
     "staff": ("员工", "Staff"),

@@ -193,6 +193,17 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "该客户的会员卡已{status_zh}，不能进行此操作",
         "This customer's member card is {status_en}; this cannot be done",
     ),
+    "invalid_payment": (422, "{reason_zh}", "{reason_en}"),
+    "payments_not_configured": (
+        409,
+        "品牌尚未设置微信支付商户，请先在设置中填写商户号与密钥",
+        "The brand has not set up WeChat Pay yet; enter the merchant id and keys in the settings first",
+    ),
+    "wechat_pay_unavailable": (
+        502,
+        "微信支付接口调用失败（{reason}），未做任何改动",
+        "WeChat Pay refused or could not be reached ({reason}); nothing was changed",
+    ),
     "wecom_unavailable": (
         502,
         "企业微信接口调用失败（{reason}），未保存任何内容",
@@ -231,6 +242,7 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "transaction": ("积分/储值交易", "Ledger transaction"),
     "member_card": ("会员卡", "Member card"),
     "tier": ("会员等级", "Tier"),
+    "payment": ("支付单", "Payment"),
     "loyalty_program": ("会员规则", "Loyalty rules"),
 }
 

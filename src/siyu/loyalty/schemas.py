@@ -241,3 +241,49 @@ class TierRead(BaseModel):
     points_multiplier_pct: int
     benefits: dict[str, object]
     requires_approval: bool
+
+
+class WeChatTopUpIn(Strict):
+    """A top-up the customer pays with WeChat Pay (mini-program / JSAPI)."""
+
+    principal_fen: Units
+    bonus_fen: Annotated[int, Field(ge=0, le=10**10)] = 0
+    openid: str = Field(min_length=6, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+    store_id: StoreId = None
+    idempotency_key: Key
+
+
+class WeChatTopUpRead(BaseModel):
+    out_trade_no: str
+    status: str
+    amount_fen: int
+    pay_params: dict[str, str] = Field(
+        description="what wx.requestPayment needs (appId, timeStamp, nonceStr, package, signType, paySign)"
+    )
+
+
+class WeChatRefundIn(Strict):
+    out_trade_no: str = Field(pattern=r"^[A-Za-z0-9_-]{6,32}$")
+    amount_fen: Units
+    reason: str = Field(min_length=2, max_length=80)
+    idempotency_key: Key
+
+
+class PaymentRead(BaseModel):
+    out_trade_no: str
+    purpose: str
+    amount_fen: int
+    refunded_fen: int
+    status: Literal["created", "paid", "closed", "refund_due"]
+    transaction_id: str | None
+    outcome: str | None
+    paid_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class PaymentRefundRead(BaseModel):
+    out_refund_no: str
+    amount_fen: int
+    status: str
+    refund_id: str | None
+    created_at: dt.datetime

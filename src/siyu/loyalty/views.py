@@ -14,7 +14,7 @@ from siyu.api.deps import DB, Limit, PathId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.core.errors import DomainError, not_found
 from siyu.customers.facade import get_customer
-from siyu.loyalty import ledger, membership, service
+from siyu.loyalty import ledger, membership, service, topups
 from siyu.loyalty import schemas as s
 from siyu.loyalty.ledger import Posted
 from siyu.loyalty.models import LedgerHold, LoyaltyTier, TierChange
@@ -430,3 +430,94 @@ def reverse(
             data={"share": str(share), "reason": body.reason, "reversal_id": posted.transaction.id},
         )
     return _answer(posted, response)
+
+
+@router.post(
+    "/customers/{customer_id}/stored-value/wechat-pay",
+    response_model=s.WeChatTopUpRead,
+    summary="Top up with WeChat Pay 微信支付充值",
+)
+def wechat_top_up(
+    customer_id: PathId,
+    body: s.WeChatTopUpIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_WRITE),
+) -> s.WeChatTopUpRead:
+    """Ask WeChat Pay to collect a top-up from the customer (their openid for the brand's app); the
+    card is credited when WeChat Pay's notification (or a reconciliation query) says it was paid.
+    The cap counts top-ups still being paid."""
+    _customer(db, principal, customer_id)
+    _store(db, principal, body.store_id)
+    intent, params, created = topups.wechat_top_up(
+        db,
+        tenant_id=principal.tenant_id,
+        tenant_slug=principal.tenant_slug,
+        customer_id=customer_id,
+        principal_fen=body.principal_fen,
+        bonus_fen=body.bonus_fen,
+        openid=body.openid,
+        key=body.idempotency_key,
+        store_id=body.store_id,
+        actor=principal,
+    )
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return s.WeChatTopUpRead(
+        out_trade_no=intent.out_trade_no,
+        status=intent.status,
+        amount_fen=intent.amount_fen,
+        pay_params=params,
+    )
+
+
+@router.get(
+    "/customers/{customer_id}/payments",
+    response_model=list[s.PaymentRead],
+    summary="Payments of a customer 客户的支付单",
+)
+def customer_payments(
+    customer_id: PathId, db: DB, principal: Principal = allow(Perm.LOYALTY_READ)
+) -> list[s.PaymentRead]:
+    """The customer's WeChat Pay top-ups, newest first: created, paid, closed or refund_due."""
+    _customer(db, principal, customer_id)
+    rows = db.scalars(
+        select(topups.PaymentIntent)
+        .where(
+            topups.PaymentIntent.tenant_id == principal.tenant_id,
+            topups.PaymentIntent.customer_id == customer_id,
+        )
+        .order_by(topups.PaymentIntent.id.desc())
+        .limit(100)
+    )
+    return [s.PaymentRead.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post(
+    "/customers/{customer_id}/stored-value/wechat-pay-refunds",
+    response_model=s.PaymentRefundRead,
+    summary="Refund a WeChat Pay top-up 微信支付充值退款",
+)
+def wechat_refund(
+    customer_id: PathId,
+    body: s.WeChatRefundIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_ADJUST),
+) -> s.PaymentRefundRead:
+    """Take the refunded share of the top-up off the card (refused when it was spent), then have
+    WeChat Pay pay it back; audited."""
+    _customer(db, principal, customer_id)
+    row, created = topups.refund_wechat_top_up(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        out_trade_no=body.out_trade_no,
+        amount_fen=body.amount_fen,
+        reason=body.reason,
+        key=body.idempotency_key,
+        actor=principal,
+    )
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return s.PaymentRefundRead.model_validate(row, from_attributes=True)

@@ -39,6 +39,11 @@ class StoreInfo:
         return is_open_at(list(self.hours), self.holidays, tz, at)
 
 
+def tenant_id_by_slug(session: Session, *, slug: str) -> int | None:
+    """The brand with this code (callbacks name their brand in the URL)."""
+    return session.scalar(select(Tenant.id).where(Tenant.slug == slug))
+
+
 def tenant_zone(session: Session, *, tenant_id: int) -> ZoneInfo:
     """The tenant's time zone."""
     name = session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))

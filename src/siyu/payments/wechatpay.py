@@ -64,6 +64,7 @@ def load_private_key(pem: str) -> rsa.RSAPrivateKey:
 def load_public_key(pem: str) -> rsa.RSAPublicKey:
     """A platform public key (PEM public key, or the public key of a PEM certificate)."""
     data = pem.encode()
+    key: object
     if b"BEGIN CERTIFICATE" in data:
         from cryptography import x509
 
