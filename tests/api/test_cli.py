@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,7 @@ def test_demo_orders_and_store_daily_report(cli_db: str, tmp_path: Path) -> None
 def test_demo_brand_has_tags_and_a_wecom_side(cli_db: str) -> None:
     from sqlalchemy import func
 
+    from siyu.loyalty.models import MemberCard
     from siyu.tags.models import TagAssignment
     from siyu.wecom.groups import summaries
     from siyu.wecom.models import ChannelCode, ChannelCodeDay, CustomerGroup, WeComFriend
@@ -235,6 +237,23 @@ def test_demo_brand_has_tags_and_a_wecom_side(cli_db: str) -> None:
     # The WeCom session through the fake WeCom: a code, adds, a group's life, a departure.
     out = run("wecom", "session")
     assert "5 adds, 5 welcomed" in out and "3 joined, 1 quit" in out and "0 failed" in out
+    # Membership: cards for the card holders, tiers, stored value; the ledger holds.
+    with unit_of_work(make_engine(cli_db)) as session:
+        cards = session.scalar(
+            select(func.count()).select_from(MemberCard).where(MemberCard.tenant_id == tenant_id)
+        )
+        holders = session.scalar(
+            select(func.count())
+            .select_from(CustomerIdentity)
+            .where(CustomerIdentity.tenant_id == tenant_id, CustomerIdentity.type == "member_card")
+        )
+        assert cards and cards == holders
+    # WeChat Pay through the fake: paid, forged and replayed notifications, a query, a refund.
+    paid = " ".join(run("ledger", "wechat-pay-session").split())
+    assert "notification 204" in paid and "answered 401" in paid
+    assert "found by query" in paid and "SUCCESS" in paid and "0 violations" in paid
+    checked = json.loads(run("ledger", "check", "--brand", "demo"))
+    assert checked["violations"] == 0 and checked["transactions"] > 0
 
 
 def test_wecom_sync_members(cli_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
