@@ -12,6 +12,7 @@
 8. `pending_mismatch`: a customer's frozen points (`points_pending`) that are not what their orders
    earned and refunds left, over the earnings still in the refund window.
 9. `growth_mismatch`: a member card whose growth value is not the sum of its growth entries.
+10. `lots_mismatch`: a customer's points that are not what their open points lots hold.
 
 Each check is one set-based query (group-bys over the postings), so it scales with the ledger, not
 with round trips; `examples` holds up to five ids per invariant to start looking from.
@@ -33,6 +34,7 @@ from siyu.loyalty.models import (
     LedgerTransaction,
     MemberCard,
     OrderEarning,
+    PointsLot,
 )
 
 A, P, T, H = LedgerAccount, LedgerPosting, LedgerTransaction, LedgerHold
@@ -175,6 +177,28 @@ def _queries(tenant_id: int | None) -> dict[str, Select[Any]]:
         MemberCard.tenant_id,
         tenant_id,
     )
+    open_lots = _scoped(
+        select(
+            PointsLot.tenant_id.label("tenant_id"),
+            PointsLot.customer_id.label("customer_id"),
+            func.sum(PointsLot.remaining).label("remaining"),
+        ).group_by(PointsLot.tenant_id, PointsLot.customer_id),
+        PointsLot.tenant_id,
+        tenant_id,
+    ).subquery()
+    lots = _scoped(
+        select(A.id)
+        .outerjoin(
+            open_lots, and_(open_lots.c.tenant_id == A.tenant_id, open_lots.c.customer_id == A.customer_id)
+        )
+        .where(
+            A.asset == "points",
+            A.customer_id.is_not(None),
+            A.balance != func.coalesce(open_lots.c.remaining, 0),
+        ),
+        A.tenant_id,
+        tenant_id,
+    )
     return {
         "unbalanced": unbalanced,
         "balance_mismatch": mismatch,
@@ -185,6 +209,7 @@ def _queries(tenant_id: int | None) -> dict[str, Select[Any]]:
         "cross_brand": cross,
         "pending_mismatch": pending,
         "growth_mismatch": growth,
+        "lots_mismatch": lots,
     }
 
 

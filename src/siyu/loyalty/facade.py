@@ -7,7 +7,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from siyu.core.errors import DomainError
@@ -21,7 +21,16 @@ from siyu.db.base import table_of
 from siyu.loyalty import ledger
 from siyu.loyalty.ledger import Leg, balances
 from siyu.loyalty.membership import Standing, cards_opened, standing
-from siyu.loyalty.models import LedgerAccount, LedgerHold, LedgerTransaction, MemberCard, OrderEarning
+from siyu.loyalty.models import (
+    Denial,
+    LedgerAccount,
+    LedgerHold,
+    LedgerTransaction,
+    MemberCard,
+    OrderEarning,
+    PointsLot,
+)
+from siyu.payments.facade import PaymentIntent
 
 
 def _merge_balances(session: Session, parties: MergeParties) -> dict[str, Any]:
@@ -41,6 +50,16 @@ def _merge_balances(session: Session, parties: MergeParties) -> dict[str, Any]:
             reason_zh="被合并的客户有未结算的积分/储值冻结，请先结算或取消订单",
             reason_en="the record being merged has open holds of points or stored value; settle or cancel them first",
         )
+    # The merged record's points lots (with their dates) go to the survivor as they are; the
+    # transaction below moves the balances and leaves the lots to this.
+    session.execute(
+        update(table_of(PointsLot))
+        .where(
+            table_of(PointsLot).c.tenant_id == tenant_id,
+            table_of(PointsLot).c.customer_id == parties.merged_id,
+        )
+        .values(customer_id=parties.survivor_id)
+    )
     legs: list[Leg] = []
     for account in accounts:
         if account.balance:
@@ -58,6 +77,7 @@ def _merge_balances(session: Session, parties: MergeParties) -> dict[str, Any]:
         key=f"customer-merge:{parties.merge_id}",
         request={"merge": parties.merge_id, "from": parties.merged_id, "to": parties.survivor_id},
         customer_id=parties.survivor_id,
+        track_lots=False,
     )
     return {"transaction_id": posted.transaction.id}
 
@@ -131,6 +151,15 @@ def _unmerge_card(session: Session, parties: MergeParties, snapshot: dict[str, A
 register_customer_reference(
     table_of(MemberCard), handler=MergeHandler(merge=_merge_card, unmerge=_unmerge_card)
 )
+exempt_customer_reference(
+    table_of(PointsLot),
+    "customer_id",
+    "the balances' merge handler moves the lots with the points (an unmerge gives points back as a new lot)",
+)
+# A merged record's top-up payments follow its balances to the survivor (refunds are made there),
+# and so do the capabilities it was denied (anti-abuse does not end with a merge).
+register_customer_reference(table_of(PaymentIntent))
+register_customer_reference(table_of(Denial))
 # What an order earned follows the order's buyer (the merge moves their balances the same way).
 register_customer_reference(table_of(OrderEarning))
 

@@ -10,12 +10,13 @@ from sqlalchemy import Engine, select
 from siyu import jobs
 from siyu.core.clock import utcnow
 from siyu.db.session import cross_tenant_access, unit_of_work
-from siyu.loyalty import earning, ledger, membership
-from siyu.loyalty.models import LedgerHold, LoyaltyProgram, OrderEarning
+from siyu.loyalty import earning, ledger, membership, service
+from siyu.loyalty.models import LedgerHold, LoyaltyProgram, OrderEarning, PointsLot
 
 EXPIRE_EVERY_S = 60
 MATURE_EVERY_S = 600
 REVIEW_EVERY_S = 6 * 3600
+EXPIRE_POINTS_EVERY_S = 3600
 
 
 def expire_all(engine: Engine) -> int:
@@ -81,6 +82,31 @@ def review_all(engine: Engine) -> int:
     return moved
 
 
+def expire_points_all(engine: Engine) -> int:
+    """Expire every brand's lots past their date; how many lots."""
+    now = utcnow()
+    expired = 0
+    for tenant_id in _each_brand(
+        engine,
+        PointsLot,
+        PointsLot.remaining > 0,
+        PointsLot.expires_at.is_not(None),
+        PointsLot.expires_at <= now,
+    ):
+        while True:
+            with unit_of_work(engine, tenant_id=tenant_id) as session:
+                done = service.expire_points(session, tenant_id=tenant_id, now=now)
+            expired += done
+            if done < 500:
+                break
+    return expired
+
+
+@jobs.handler("loyalty.expire_points", label_zh="积分过期", label_en="Expire points")
+def expire_points_job(engine: Engine, run: jobs.JobRun) -> None:
+    expire_points_all(engine)
+
+
 @jobs.handler("loyalty.mature_points", label_zh="积分解冻", label_en="Release frozen points")
 def mature_points_job(engine: Engine, run: jobs.JobRun) -> None:
     mature_all(engine)
@@ -92,4 +118,5 @@ def review_tiers_job(engine: Engine, run: jobs.JobRun) -> None:
 
 
 jobs.schedule("loyalty.mature_points", MATURE_EVERY_S)
+jobs.schedule("loyalty.expire_points", EXPIRE_POINTS_EVERY_S)
 jobs.schedule("loyalty.review_tiers", REVIEW_EVERY_S)

@@ -40,6 +40,7 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.core.ids import sha256_hex
 from siyu.db.base import table_of
+from siyu.loyalty import lots
 from siyu.loyalty.models import (
     BRAND_ACCOUNTS,
     CUSTOMER_ASSETS,
@@ -235,12 +236,17 @@ def post(
     prepare: Any = None,
     noted: Mapping[str, Any] | None = None,
     key_checked: bool = False,
+    track_lots: bool = True,
+    lot_expires_at: datetime | str | None = "programme",
 ) -> Posted:
     """Apply a balanced transaction once (per key): the legs' conditional updates, the transaction
     row and its postings in one savepoint. Refused, nothing changes: `insufficient_balance` when a
     customer account would fall below what it holds. `prepare()`, if given, runs first inside the
     savepoint (a hold's status change) and is undone with it. `key_checked`: the caller has just
-    looked the key up (`replay`), so it is not looked up twice; a race is still caught below."""
+    looked the key up (`replay`), so it is not looked up twice; a race is still caught below.
+    Points lots follow each customer `points` account the legs change (`track_lots`; a credit opens a
+    lot expiring at `lot_expires_at`, "programme" for the programme's rule) — unless the caller
+    moves lots itself (a merge, an expiry)."""
     request_sha256 = digest(request, actor)
     if (
         key is not None
@@ -253,7 +259,7 @@ def post(
         with session.begin_nested():
             if prepare is not None:
                 prepare()
-            after = _apply(session, tenant_id, legs, customer_accounts)
+            after, changed = _apply(session, tenant_id, legs, customer_accounts)
             tx = LedgerTransaction(
                 tenant_id=tenant_id,
                 kind=kind,
@@ -284,6 +290,22 @@ def post(
             ]
             if rows:
                 session.execute(insert(POSTINGS), rows)
+            if track_lots:
+                for account_id, (asset, amount) in changed.items():
+                    if asset != "points" or amount == 0:
+                        continue
+                    owner = customer_accounts[account_id]
+                    if amount > 0:
+                        lots.credit(
+                            session,
+                            tenant_id=tenant_id,
+                            customer_id=owner,
+                            transaction_id=tx.id,
+                            points=amount,
+                            expires_at=lot_expires_at,
+                        )
+                    else:
+                        lots.debit(session, tenant_id=tenant_id, customer_id=owner, points=-amount)
     except IntegrityError:
         if key is None:
             raise
@@ -294,9 +316,9 @@ def post(
     return Posted(tx, created=True)
 
 
-def _check_balanced(session: Session, tenant_id: int, legs: Sequence[Leg]) -> set[int]:
+def _check_balanced(session: Session, tenant_id: int, legs: Sequence[Leg]) -> dict[int, int]:
     """Refuse (a defect, not a person's mistake) legs that do not sum to zero per unit or name an
-    account of another brand; the ids of the customer accounts among them."""
+    account of another brand; the customer accounts among them (account id → customer id)."""
     ids = sorted({leg.account_id for leg in legs})
     # An account's brand, unit and owner never change: those the session has loaded need no query.
     known = [session.identity_map.get(identity_key(LedgerAccount, account_id)) for account_id in ids]
@@ -321,13 +343,14 @@ def _check_balanced(session: Session, tenant_id: int, legs: Sequence[Leg]) -> se
             raise ValueError("a leg cannot add to what is held")
     if any(sums.values()):
         raise ValueError(f"unbalanced transaction: {dict(sums)}")
-    return {account_id for account_id, _, customer_id in found if customer_id is not None}
+    return {account_id: customer_id for account_id, _, customer_id in found if customer_id is not None}
 
 
 def _apply(
-    session: Session, tenant_id: int, legs: Sequence[Leg], customer_accounts: set[int]
-) -> dict[str, int]:
-    """The legs' conditional updates on customer accounts, in ascending account id; the balances after."""
+    session: Session, tenant_id: int, legs: Sequence[Leg], customer_accounts: Mapping[int, int]
+) -> tuple[dict[str, int], dict[int, tuple[str, int]]]:
+    """The legs' conditional updates on customer accounts, in ascending account id; the balances
+    after (by asset) and what changed (account id → asset, amount)."""
     per_account: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for leg in legs:
         if leg.account_id not in customer_accounts:
@@ -335,6 +358,7 @@ def _apply(
         per_account[leg.account_id][0] += leg.amount
         per_account[leg.account_id][1] += leg.release_held
     after: dict[str, int] = {}
+    changed: dict[int, tuple[str, int]] = {}
     for account_id in sorted(per_account):
         amount, release = per_account[account_id]
         row = session.execute(
@@ -351,7 +375,8 @@ def _apply(
         if row is None:
             raise DomainError("insufficient_balance")
         after[row.asset] = int(row.balance)
-    return after
+        changed[account_id] = (row.asset, amount)
+    return after, changed
 
 
 # --- holds -----------------------------------------------------------------------------------------

@@ -180,6 +180,17 @@ class LoyaltyProgram(TenantScoped, Base):
     card_prefix: Mapped[str] = mapped_column(String(8), default="")
     # Orders paid before this moment earn nothing (a programme does not pay out retroactively).
     effective_from: Mapped[datetime]
+    # When points expire: never, N months after they were credited, or at the end of the year
+    # N years after (a fixed date, 31 December, in the brand's time zone).
+    points_expiry: Mapped[str] = mapped_column(String(12), default="never")
+    points_expiry_months: Mapped[int] = mapped_column(Integer, default=24)
+    # Points as a tender: how many points make ¥1, the least and most per order, the largest share
+    # of the order they may pay, and whether they may pay the postage.
+    points_per_yuan_burn: Mapped[int] = mapped_column(Integer, default=100)
+    burn_min_points: Mapped[int] = mapped_column(Integer, default=0)
+    burn_max_points: Mapped[int | None] = mapped_column(Integer)
+    burn_max_share_pct: Mapped[int] = mapped_column(Integer, default=100)
+    burn_covers_shipping: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime]
 
 
@@ -317,3 +328,53 @@ class OrderEarning(TenantScoped, Base):
     status: Mapped[str] = mapped_column(String(10), default="pending")
     available_at: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class PointsLot(TenantScoped, Base):
+    """Points credited together, spent first-in first-out and expiring together.
+
+    Every credit of a customer's `points` opens a lot (an earning that matured, an adjustment, an
+    action); every debit (a spend, a capture, a clawback) takes from the open lots, the one that
+    expires first first; the job `loyalty.expire_points` books what is left of a lot past its date
+    to `points:expired` (breakage). The open lots of a customer always add up to their points
+    balance (`siyu ledger check`)."""
+
+    __tablename__ = "loyalty_points_lots"
+    __table_args__ = (
+        Index("ix_loyalty_points_lots_open", "tenant_id", "customer_id", "remaining"),
+        Index("ix_loyalty_points_lots_expiry", "tenant_id", "expires_at"),
+        CheckConstraint("remaining >= 0 AND remaining <= points", name="remaining_within"),
+        CheckConstraint("points > 0", name="points_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigIntPK)
+    # The crediting transaction (None: the opening lot of points held before lots existed).
+    transaction_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("loyalty_transactions.id"))
+    points: Mapped[int] = mapped_column(BigInteger)
+    remaining: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime | None]  # None: never
+    created_at: Mapped[datetime]
+
+
+DENIABLE = ("earn_points", "use_points", "use_coupons", "buy")
+
+
+class Denial(TenantScoped, Base):
+    """An operator's decision that a customer may not do something (anti-abuse): earn points, use
+    points, use coupons, buy. Lifting it keeps the row (`lifted_at`), so the history stays."""
+
+    __tablename__ = "loyalty_denials"
+    __table_args__ = (
+        Index("ix_loyalty_denials_customer", "tenant_id", "customer_id", "capability"),
+        CheckConstraint("capability IN ('earn_points','use_points','use_coupons','buy')", name="capability"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigIntPK)
+    capability: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(BigIntPK)
+    created_at: Mapped[datetime]
+    lifted_at: Mapped[datetime | None]

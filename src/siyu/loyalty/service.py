@@ -17,7 +17,7 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.db.pagination import keyset_page
 from siyu.db.session import lock_rows
-from siyu.loyalty import ledger
+from siyu.loyalty import ledger, lots
 from siyu.loyalty.ledger import Leg, Posted
 from siyu.loyalty.models import LedgerAccount, LedgerHold, LedgerPosting, LedgerTransaction
 from siyu.platform import audit
@@ -290,6 +290,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "merge": ("合并客户转入", "Moved in by a customer merge"),
     "mature": ("积分解冻（退款期结束）", "Points released (refund window ended)"),
     "clawback": ("退款扣回积分", "Points taken back after a refund"),
+    "expire": ("积分过期", "Points expired"),
 }
 
 
@@ -339,3 +340,39 @@ def active_holds(session: Session, *, tenant_id: int, customer_id: int) -> list[
             .order_by(LedgerHold.id)
         )
     )
+
+
+def expire_points(session: Session, *, tenant_id: int, now: datetime | None = None, limit: int = 500) -> int:
+    """Book what is left of each lot past its date to `points:expired` (breakage); points frozen by
+    an open checkout wait until it is settled. How many lots expired (wholly or in part)."""
+    moment = now or utcnow()
+    done = 0
+    for lot in lots.due(session, tenant_id=tenant_id, now=moment, limit=limit):
+        found = ledger.accounts(
+            session,
+            tenant_id=tenant_id,
+            customer_id=lot.customer_id,
+            assets=("points",),
+            brand=("points:expired",),
+        )
+        account = found["points"]
+        session.refresh(account)
+        take = min(lot.remaining, account.balance - account.held)
+        if take <= 0:
+            continue
+        posted = ledger.post(
+            session,
+            tenant_id=tenant_id,
+            kind="expire",
+            legs=[Leg(account.id, -take), Leg(found["points:expired"].id, take)],
+            key=f"lot-expiry:{lot.id}:{lot.remaining}",
+            request={"op": "expire", "lot": lot.id, "points": take},
+            customer_id=lot.customer_id,
+            track_lots=False,
+            noted={"lot_id": lot.id, "expired_points": take},
+        )
+        if posted.created:
+            lot.remaining -= take
+            done += 1
+    session.flush()
+    return done

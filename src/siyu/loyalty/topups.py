@@ -20,8 +20,7 @@ from siyu import events
 from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
-from siyu.customers.facade import identity_owners, normalise, register_customer_reference
-from siyu.db.base import table_of
+from siyu.customers.facade import identity_owners, normalise
 from siyu.db.session import lock_rows
 from siyu.loyalty import ledger, service
 from siyu.payments.facade import (
@@ -36,8 +35,7 @@ from siyu.payments.facade import (
 )
 
 PURPOSE = "stored_value_top_up"
-# A merged record's top-up payments follow its balances to the survivor (refunds are made there).
-register_customer_reference(table_of(PaymentIntent))
+
 PENDING_WINDOW = timedelta(hours=2)  # an unpaid top-up counts against the cap this long
 
 
