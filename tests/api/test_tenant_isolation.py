@@ -29,6 +29,8 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "PointsAdjustmentIn": {"points": 5, "reason": "隔离测试", "idempotency_key": "iso-adjust-1"},
     "TopUpIn": {"principal_fen": 100, "idempotency_key": "iso-topup-1"},
     "CardOpenIn": {"source": "store"},
+    "DenialIn": {"capability": "use_points", "denied": True, "reason": "隔离测试"},
+    "BurnQuoteIn": {"goods_fen": 100},
     "WeChatTopUpIn": {"principal_fen": 100, "openid": "oM_isolation_01", "idempotency_key": "iso-wx-1"},
     "WeChatRefundIn": {
         "out_trade_no": "SY000000000000",

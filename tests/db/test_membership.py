@@ -16,7 +16,7 @@ from siyu.customers import facade as customers
 from siyu.customers.schemas import CustomerUpsert
 from siyu.db.session import unit_of_work
 from siyu.events.relay import relay
-from siyu.loyalty import earning, ledger, membership, service
+from siyu.loyalty import earning, ledger, membership, rules, service
 from siyu.loyalty.check import check
 from siyu.loyalty.models import GrowthEntry, MemberCard, OrderEarning, TierChange
 from siyu.orders import refunds as refund_service
@@ -447,3 +447,26 @@ def test_the_check_finds_frozen_points_and_growth_that_do_not_add_up(
         report = check(db, tenant_id=w.tenant_id)
     assert report["by_invariant"]["growth_mismatch"] == 1 and report["by_invariant"]["pending_mismatch"] == 1
     assert report["violations"] == 2
+
+
+def test_a_customer_denied_earning_gets_growth_but_no_points(db_world: World, clock: FixedClock) -> None:
+    w = db_world
+    _setup(w)
+    alice = _customer(w, "13900000081")
+    _open(w, alice)
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        assert rules.set_denial(
+            db,
+            tenant_id=w.tenant_id,
+            customer_id=alice,
+            capability="earn_points",
+            deny=True,
+            reason="刷单",
+            actor=None,
+        )
+        with pytest.raises(DomainError) as refused:
+            service.earn_points(db, tenant_id=w.tenant_id, customer_id=alice, points=10, key="deny-earn-1")
+    assert refused.value.code == "capability_denied"
+    _order(w, "D-1", "13900000081", [("COAT", 1, 30_000)], [("wechat_pay", 30_000)], clock.now())
+    st = _state(w, alice)
+    assert (st["pending"], st["points"], st["growth"], st["violations"]) == (0, 0, 300, 0)

@@ -241,6 +241,8 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "loyalty.tiers.save": ("修改会员等级", "Member tiers changed"),
     "payments.wechat_pay.configure": ("设置微信支付商户", "WeChat Pay merchant set"),
     "payments.refund": ("微信支付退款", "WeChat Pay refund"),
+    "loyalty.deny": ("加入风控名单", "Capability denied"),
+    "loyalty.allow": ("移出风控名单", "Denial lifted"),
 }
 OBJECT_TYPES: dict[str, Label] = {
     "api_key": ("API 密钥", "API key"),

@@ -194,6 +194,16 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "This customer's member card is {status_en}; this cannot be done",
     ),
     "invalid_payment": (422, "{reason_zh}", "{reason_en}"),
+    "capability_denied": (
+        409,
+        "该客户已被禁止{what_zh}（风控名单），未做任何改动",
+        "This customer is denied {what_en} (the deny list); nothing was changed",
+    ),
+    "points_burn_limit": (
+        422,
+        "本单最多可用 {most} 积分、最少 {least} 积分（{reason_zh}），未做任何改动",
+        "This order may take at most {most} and at least {least} points ({reason_en}); nothing was changed",
+    ),
     "payments_not_configured": (
         409,
         "品牌尚未设置微信支付商户，请先在设置中填写商户号与密钥",

@@ -5,7 +5,8 @@ and points — for the lines the programme does not exclude (SKUs, categories): 
 the cash is cash × eligible lines' amount / all lines' amount. Per whole ¥ of it: `points_per_yuan`
 × the member's tier multiplier points, and `growth_per_yuan` growth value. Only card holders earn,
 once per order, when the order is first seen paid — orders paid before the card was opened or
-before the programme took effect earn nothing.
+before the programme took effect earn nothing; a customer on the deny list for earning points earns
+growth value but no points.
 
 Points are frozen (`points_pending`) for the refund window and moved to `points` by the job
 `loyalty.mature_points` when it ends; growth value counts at once (an upgrade is immediate).
@@ -29,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
-from siyu.loyalty import ledger, membership
+from siyu.loyalty import ledger, membership, rules
 from siyu.loyalty.ledger import Leg
 from siyu.loyalty.models import LoyaltyProgram, LoyaltyTier, MemberCard, OrderEarning
 from siyu.orders.facade import Order, OrderLine, OrderPayment, Refund
@@ -101,6 +102,12 @@ def earn_for_orders(
         )
     }
     # Only members earn: orders paid before the card was opened do not.
+    barred = rules.denied(
+        session,
+        tenant_id=tenant_id,
+        customer_ids=[o.customer_id or 0 for o in orders],
+        capability="earn_points",
+    )
     orders = [
         o
         for o in orders
@@ -138,7 +145,18 @@ def earn_for_orders(
     earned = 0
     for order in orders:
         card = cards[order.customer_id or 0]
-        if _earn_one(session, settings, ladder, card, order, cash[order.id], lines[order.id], paths, now):
+        if _earn_one(
+            session,
+            settings,
+            ladder,
+            card,
+            order,
+            cash[order.id],
+            lines[order.id],
+            paths,
+            now,
+            order.customer_id in barred,
+        ):
             earned += 1
     reverse_for_orders(session, tenant_id=tenant_id, order_ids=wanted, now=now)
     return earned
@@ -154,6 +172,7 @@ def _earn_one(
     lines: list[tuple[int, str, int]],
     paths: dict[int, list[str]],
     now: datetime,
+    no_points: bool = False,
 ) -> bool:
     tenant_id = order.tenant_id
     cash_fen = min(cash_fen, order.paid_fen)
@@ -162,7 +181,7 @@ def _earn_one(
     yuan = base // 100
     tier = ladder.get(card.tier_id) if card.tier_id else None
     multiplier = tier.points_multiplier_pct if tier else 100
-    points = yuan * settings.points_per_yuan * multiplier // 100
+    points = 0 if no_points else yuan * settings.points_per_yuan * multiplier // 100
     growth = yuan * settings.growth_per_yuan
     transaction_id = None
     assert order.paid_at is not None and order.customer_id is not None

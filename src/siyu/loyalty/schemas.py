@@ -64,6 +64,16 @@ class HoldIn(Strict):
     order_ref: OrderRef
     store_id: StoreId
     minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    goods_fen: Annotated[
+        int | None,
+        Field(
+            default=None,
+            ge=0,
+            le=10**10,
+            description="the order's goods (points: checked against the programme's caps)",
+        ),
+    ] = None
+    shipping_fen: Annotated[int, Field(ge=0, le=10**8)] = 0
     idempotency_key: Key
 
 
@@ -157,6 +167,12 @@ class LoyaltyRead(BaseModel):
 
     customer_id: int
     card: CardRead | None = Field(description="the member card (null: not a member)")
+    denied: list[Literal["earn_points", "use_points", "use_coupons", "buy"]] = Field(
+        default=[], description="what the customer is denied (the deny list)"
+    )
+    points_expiring: list[tuple[dt.datetime, int]] = Field(
+        default=[], description="points that expire within 90 days: (when, how many)"
+    )
     points: Balance
     points_pending: int = Field(description="points earned and frozen until the refund window ends")
     stored_value_fen: Balance = Field(description="principal and bonus together")
@@ -203,6 +219,19 @@ class ProgramIn(Strict):
     downgrade_period_months: Annotated[int, Field(ge=1, le=60)] = 12
     downgrade_after_days: Annotated[int, Field(ge=1, le=3650)] = 90
     card_prefix: str = Field(default="", max_length=8, pattern=r"^[A-Z0-9]*$")
+    points_expiry: Literal["never", "after_months", "year_end"] = Field(
+        default="never", description="never; N months after credited; or 31 December N/12 years after"
+    )
+    points_expiry_months: Annotated[int, Field(ge=1, le=120)] = 24
+    points_per_yuan_burn: Annotated[
+        int, Field(ge=1, le=100_000, description="points that make ¥1 at checkout")
+    ] = 100
+    burn_min_points: Annotated[int, Field(ge=0, le=10**9)] = 0
+    burn_max_points: Annotated[int | None, Field(default=None, ge=1, le=10**9)] = None
+    burn_max_share_pct: Annotated[
+        int, Field(ge=1, le=100, description="largest share of an order points may pay")
+    ] = 100
+    burn_covers_shipping: bool = False
 
 
 class ProgramRead(ProgramIn):
@@ -287,3 +316,28 @@ class PaymentRefundRead(BaseModel):
     status: str
     refund_id: str | None
     created_at: dt.datetime
+
+
+class DenialIn(Strict):
+    """Deny a customer a capability, or lift the denial (anti-abuse); a reason is required."""
+
+    capability: Literal["earn_points", "use_points", "use_coupons", "buy"]
+    denied: bool
+    reason: str = Field(min_length=2, max_length=200)
+
+
+class BurnQuoteIn(Strict):
+    goods_fen: Annotated[int, Field(ge=0, le=10**10)]
+    shipping_fen: Annotated[int, Field(ge=0, le=10**8)] = 0
+
+
+class BurnQuoteRead(BaseModel):
+    """How many points this order may take, and what they are worth."""
+
+    available_points: int
+    min_points: int
+    max_points: int
+    max_value_fen: int
+    points_per_yuan: int
+    reason_zh: str
+    reason_en: str

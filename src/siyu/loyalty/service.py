@@ -17,9 +17,9 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.db.pagination import keyset_page
 from siyu.db.session import lock_rows
-from siyu.loyalty import ledger, lots
+from siyu.loyalty import ledger, lots, rules
 from siyu.loyalty.ledger import Leg, Posted
-from siyu.loyalty.models import LedgerAccount, LedgerHold, LedgerPosting, LedgerTransaction
+from siyu.loyalty.models import LedgerAccount, LedgerHold, LedgerPosting, LedgerTransaction, LoyaltyProgram
 from siyu.platform import audit
 
 # China's prepaid-card rules: a registered (real-name) card holds at most ¥5,000, an anonymous one
@@ -94,8 +94,10 @@ def earn_points(
     store_id: int | None = None,
     actor: Principal | None = None,
 ) -> Posted:
-    """Give points (an order, an action): the brand's issued points to the customer."""
+    """Give points (an order, an action): the brand's issued points to the customer. Refused for a
+    customer denied earning points."""
     _positive(points, "points")
+    rules.require_allowed(session, tenant_id=tenant_id, customer_id=customer_id, capability="earn_points")
     account = ledger.customer_account(session, tenant_id=tenant_id, customer_id=customer_id, asset="points")
     counter = ledger.brand_account(session, tenant_id=tenant_id, name="points:issued")
     return ledger.post(
@@ -256,9 +258,33 @@ def hold_for_checkout(
     minutes: int = HOLD_MINUTES,
     now: datetime | None = None,
     actor: Principal | None = None,
+    goods_fen: int | None = None,
+    shipping_fen: int = 0,
 ) -> tuple[LedgerHold, bool]:
-    """Freeze points or stored value for an order until it is paid (capture) or cancelled (release)."""
+    """Freeze points or stored value for an order until it is paid (capture) or cancelled (release).
+    Points: refused for a customer denied paying with points, and — when the order's amounts are
+    given — outside the programme's caps (`rules.burn_limit`)."""
     _positive(amount, "amount")
+    if asset == "points":
+        rules.require_allowed(session, tenant_id=tenant_id, customer_id=customer_id, capability="use_points")
+        if goods_fen is not None:
+            have = ledger.balances(session, tenant_id=tenant_id, customer_id=customer_id).get(
+                "points", (0, 0)
+            )
+            limit = rules.burn_limit(
+                membership_program(session, tenant_id),
+                goods_fen=goods_fen,
+                shipping_fen=shipping_fen,
+                available_points=have[0] - have[1],
+            )
+            if not limit.min_points <= amount <= limit.max_points:
+                raise DomainError(
+                    "points_burn_limit",
+                    most=f"{limit.max_points:,}",
+                    least=f"{limit.min_points:,}",
+                    reason_zh=limit.reason_zh,
+                    reason_en=limit.reason_en,
+                )
     expires = (now or utcnow()) + timedelta(minutes=minutes)
     return ledger.hold(
         session,
@@ -272,6 +298,11 @@ def hold_for_checkout(
         store_id=store_id,
         actor=actor,
     )
+
+
+def membership_program(session: Session, tenant_id: int) -> LoyaltyProgram | None:
+    """The brand's programme rules (None: none set up)."""
+    return session.scalar(select(LoyaltyProgram).where(LoyaltyProgram.tenant_id == tenant_id))
 
 
 CAPTURE_TO = {"points": "points:redeemed", "sv_principal": "sv:redeemed", "sv_bonus": "sv:redeemed"}

@@ -4,6 +4,7 @@ checkout holds a till uses (hold → capture / release), and reversals."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from fractions import Fraction
 
 from fastapi import APIRouter, Response
@@ -14,7 +15,7 @@ from siyu.api.deps import DB, Limit, PathId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.core.errors import DomainError, not_found
 from siyu.customers.facade import get_customer
-from siyu.loyalty import ledger, membership, service, topups
+from siyu.loyalty import ledger, lots, membership, rules, service, topups
 from siyu.loyalty import schemas as s
 from siyu.loyalty.ledger import Posted
 from siyu.loyalty.models import LedgerHold, LoyaltyTier, TierChange
@@ -214,6 +215,10 @@ def customer_loyalty(
         card=_card(db, tenant_id, customer_id),
         points=_balance(have.get("points", (0, 0))),
         points_pending=have.get("points_pending", (0, 0))[0],
+        denied=[d.capability for d in rules.denials_of(db, tenant_id=tenant_id, customer_id=customer_id)],
+        points_expiring=lots.expiring(
+            db, tenant_id=tenant_id, customer_id=customer_id, within=timedelta(days=90)
+        ),
         stored_value_fen=_balance((principal_fen[0] + bonus_fen[0], principal_fen[1] + bonus_fen[1])),
         stored_value_principal_fen=_balance(principal_fen),
         stored_value_bonus_fen=_balance(bonus_fen),
@@ -339,6 +344,8 @@ def create_hold(
         store_id=body.store_id,
         minutes=body.minutes,
         actor=principal,
+        goods_fen=body.goods_fen,
+        shipping_fen=body.shipping_fen,
     )
     if not made:
         response.headers["Idempotent-Replayed"] = "true"
@@ -521,3 +528,60 @@ def wechat_refund(
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return s.PaymentRefundRead.model_validate(row, from_attributes=True)
+
+
+@router.post(
+    "/customers/{customer_id}/loyalty/denials",
+    response_model=s.LoyaltyRead,
+    summary="Deny or allow a capability 风控名单",
+)
+def set_denial(
+    customer_id: PathId, body: s.DenialIn, db: DB, principal: Principal = allow(Perm.LOYALTY_ADJUST)
+) -> s.LoyaltyRead:
+    """Deny the customer earning points, paying with points, using coupons or buying — or lift it;
+    audited with the reason. Answers the customer's loyalty view."""
+    _customer(db, principal, customer_id)
+    rules.set_denial(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        capability=body.capability,
+        deny=body.denied,
+        reason=body.reason,
+        actor=principal,
+    )
+    return customer_loyalty(customer_id, db, 20, None, principal)
+
+
+@router.post(
+    "/customers/{customer_id}/points/burn-quote",
+    response_model=s.BurnQuoteRead,
+    summary="Points an order may take 积分抵扣上限",
+)
+def burn_quote(
+    customer_id: PathId, body: s.BurnQuoteIn, db: DB, principal: Principal = allow(Perm.LOYALTY_READ)
+) -> s.BurnQuoteRead:
+    """The least and most points this order may take under the programme's caps (points available,
+    share of the order, most per order, postage), and what they are worth. None for a customer
+    denied paying with points."""
+    _customer(db, principal, customer_id)
+    tenant_id = principal.tenant_id
+    balance, held = ledger.balances(db, tenant_id=tenant_id, customer_id=customer_id).get("points", (0, 0))
+    available = balance - held
+    if rules.denied(db, tenant_id=tenant_id, customer_ids=[customer_id], capability="use_points"):
+        return s.BurnQuoteRead(
+            available_points=available,
+            min_points=0,
+            max_points=0,
+            max_value_fen=0,
+            points_per_yuan=0,
+            reason_zh="该客户已被禁止使用积分",
+            reason_en="the customer is denied paying with points",
+        )
+    limit = rules.burn_limit(
+        service.membership_program(db, tenant_id),
+        goods_fen=body.goods_fen,
+        shipping_fen=body.shipping_fen,
+        available_points=available,
+    )
+    return s.BurnQuoteRead(available_points=available, **limit.__dict__)
