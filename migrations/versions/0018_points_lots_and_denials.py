@@ -95,9 +95,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("points_per_yuan_burn", sa.Integer(), nullable=False, server_default="100")
         )
-        batch_op.add_column(
-            sa.Column("burn_min_points", sa.Integer(), nullable=False, server_default="0")
-        )
+        batch_op.add_column(sa.Column("burn_min_points", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("burn_max_points", sa.Integer(), nullable=True))
         batch_op.add_column(
             sa.Column("burn_max_share_pct", sa.Integer(), nullable=False, server_default="100")

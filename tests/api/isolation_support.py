@@ -141,7 +141,20 @@ def b_objects(client: TestClient, b: World) -> dict[str, int]:
         db.add(image)
         db.flush()
         code_id, chat_id, media_id = code.id, chat.id, image.id
+    topped = client.post(
+        f"/api/v1/customers/{c1}/stored-value/top-ups",
+        json={"principal_fen": 10_000, "idempotency_key": "b-topup-iso"},
+        headers=owner,
+    )
+    topped.raise_for_status()
+    sv_refund = client.post(
+        f"/api/v1/customers/{c1}/stored-value/refund-requests",
+        json={"principal_fen": 1_000, "reason": "乙的退款", "idempotency_key": "b-sv-refund-1"},
+        headers=owner,
+    )
+    sv_refund.raise_for_status()
     return {
+        "request_id": sv_refund.json()["id"],
         "hold_id": hold,
         "transaction_id": adjusted,
         "media_id": media_id,

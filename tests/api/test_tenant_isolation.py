@@ -31,6 +31,11 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "CardOpenIn": {"source": "store"},
     "DenialIn": {"capability": "use_points", "denied": True, "reason": "隔离测试"},
     "BurnQuoteIn": {"goods_fen": 100},
+    "SvRefundIn": {"reason": "隔离测试", "idempotency_key": "iso-sv-refund-1"},
+    "SvRefundDecisionIn": {"approve": False},
+    "MembershipIn": {"plan_code": "plus", "idempotency_key": "iso-membership-1"},
+    "MembershipCancelIn": {"reason": "隔离测试"},
+    "WeChatMembershipIn": {"plan_code": "plus", "openid": "oM_isolation_01", "idempotency_key": "iso-wx-m-1"},
     "WeChatTopUpIn": {"principal_fen": 100, "openid": "oM_isolation_01", "idempotency_key": "iso-wx-1"},
     "WeChatRefundIn": {
         "out_trade_no": "SY000000000000",

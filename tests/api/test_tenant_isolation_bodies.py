@@ -272,6 +272,29 @@ def cases(a: dict[str, Any]) -> list[Case]:
         ),
         (
             "POST",
+            f"/api/v1/customers/{c}/stored-value/refund-requests",
+            ".store_id",
+            lambda _, x: {"reason": "隔离测试", "store_id": x, "idempotency_key": f"iso-svr-{x}"},
+        ),
+        (
+            "POST",
+            f"/api/v1/customers/{c}/memberships",
+            ".store_id",
+            lambda _, x: {"plan_code": "plus", "store_id": x, "idempotency_key": f"iso-mem-{x}"},
+        ),
+        (
+            "POST",
+            f"/api/v1/customers/{c}/memberships/wechat-pay",
+            ".store_id",
+            lambda _, x: {
+                "plan_code": "plus",
+                "openid": "oM_iso_0001",
+                "store_id": x,
+                "idempotency_key": f"iso-wxm-{x}",
+            },
+        ),
+        (
+            "POST",
             f"/api/v1/customers/{c}/stored-value/spends",
             ".store_id",
             lambda _, x: {"amount_fen": 1, "store_id": x, "idempotency_key": f"iso-spend-{x}"},

@@ -266,3 +266,51 @@ def test_bad_top_ups_ask_nothing_of_wechat_pay(
         ).status_code
         == 403
     )
+
+
+def test_paid_membership_bought_with_wechat_pay_and_cancelled_pro_rata(
+    client: TestClient, world: World, fake: tuple[FakeWeChatPay, str]
+) -> None:
+    account, _ = fake
+    c = _setup(client, world, fake)
+    owner = world.headers("owner")
+    client.put(
+        "/api/v1/loyalty/membership-plans",
+        headers=owner,
+        json={
+            "plans": [
+                {
+                    "code": "plus",
+                    "name_zh": "PLUS 会员",
+                    "name_en": "PLUS",
+                    "price_fen": 29_900,
+                    "term_months": 12,
+                    "refund_fee_pct": 10,
+                }
+            ]
+        },
+    ).raise_for_status()
+    asked = client.post(
+        f"/api/v1/customers/{c}/memberships/wechat-pay",
+        headers=world.headers("integration"),
+        json={"plan_code": "plus", "openid": OPENID, "auto_renew": True, "idempotency_key": "wx-plus-0001"},
+    )
+    assert asked.status_code == 200, asked.text
+    out_trade_no = asked.json()["out_trade_no"]
+    assert account.orders[out_trade_no]["amount"]["total"] == 29_900
+    assert client.get(f"/api/v1/customers/{c}/memberships", headers=owner).json() == []
+    assert _notify(client, world, *account.pay(out_trade_no)).status_code == 204
+    terms = client.get(f"/api/v1/customers/{c}/memberships", headers=owner).json()
+    assert [(t["plan_code"], t["status"], t["auto_renew"], t["price_fen"]) for t in terms] == [
+        ("plus", "active", True, 29_900)
+    ]
+    cancelled = client.post(
+        f"/api/v1/customers/{c}/memberships/cancel", headers=owner, json={"reason": "顾客要求退订"}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    # Cancelled at once: almost nothing recognised; the rest less the 10 % fee goes back by WeChat Pay.
+    assert body["status"] == "cancelled" and 26_900 <= body["refunded_fen"] <= 26_910
+    refunds = [r for r in account.refunds.values() if r["out_trade_no"] == out_trade_no]
+    assert [r["amount"]["refund"] for r in refunds] == [body["refunded_fen"]]
+    assert _violations(world) == 0

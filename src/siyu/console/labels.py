@@ -242,6 +242,12 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "payments.wechat_pay.configure": ("设置微信支付商户", "WeChat Pay merchant set"),
     "payments.refund": ("微信支付退款", "WeChat Pay refund"),
     "loyalty.deny": ("加入风控名单", "Capability denied"),
+    "loyalty.plans.save": ("修改付费会员方案", "Membership plans changed"),
+    "loyalty.membership.cancel": ("取消付费会员", "Paid membership cancelled"),
+    "loyalty.sv_refund.request": ("申请储值退款", "Stored-value refund requested"),
+    "loyalty.sv_refund.approve": ("批准储值退款", "Stored-value refund approved"),
+    "loyalty.sv_refund.reject": ("驳回储值退款", "Stored-value refund rejected"),
+    "loyalty.topup_rules.save": ("修改充值优惠", "Top-up offers changed"),
     "loyalty.allow": ("移出风控名单", "Denial lifted"),
 }
 OBJECT_TYPES: dict[str, Label] = {

@@ -253,6 +253,9 @@ OBJECT_NAMES: dict[str, tuple[str, str]] = {
     "member_card": ("会员卡", "Member card"),
     "tier": ("会员等级", "Tier"),
     "payment": ("支付单", "Payment"),
+    "membership_plan": ("付费会员方案", "Membership plan"),
+    "membership": ("付费会员", "Paid membership"),
+    "refund_request": ("退款申请", "Refund request"),
     "loyalty_program": ("会员规则", "Loyalty rules"),
 }
 

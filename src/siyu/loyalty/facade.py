@@ -27,8 +27,10 @@ from siyu.loyalty.models import (
     LedgerHold,
     LedgerTransaction,
     MemberCard,
+    Membership,
     OrderEarning,
     PointsLot,
+    StoredValueRefund,
 )
 from siyu.payments.facade import PaymentIntent
 
@@ -160,6 +162,9 @@ exempt_customer_reference(
 # and so do the capabilities it was denied (anti-abuse does not end with a merge).
 register_customer_reference(table_of(PaymentIntent))
 register_customer_reference(table_of(Denial))
+# Paid terms and stored-value refund requests follow the balances they were booked on.
+register_customer_reference(table_of(Membership))
+register_customer_reference(table_of(StoredValueRefund))
 # What an order earned follows the order's buyer (the merge moves their balances the same way).
 register_customer_reference(table_of(OrderEarning))
 

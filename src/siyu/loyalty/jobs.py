@@ -10,13 +10,14 @@ from sqlalchemy import Engine, select
 from siyu import jobs
 from siyu.core.clock import utcnow
 from siyu.db.session import cross_tenant_access, unit_of_work
-from siyu.loyalty import earning, ledger, membership, service
-from siyu.loyalty.models import LedgerHold, LoyaltyProgram, OrderEarning, PointsLot
+from siyu.loyalty import earning, ledger, membership, paid, service
+from siyu.loyalty.models import LedgerHold, LoyaltyProgram, Membership, OrderEarning, PointsLot
 
 EXPIRE_EVERY_S = 60
 MATURE_EVERY_S = 600
 REVIEW_EVERY_S = 6 * 3600
 EXPIRE_POINTS_EVERY_S = 3600
+MEMBERSHIPS_EVERY_S = 3600
 
 
 def expire_all(engine: Engine) -> int:
@@ -102,6 +103,29 @@ def expire_points_all(engine: Engine) -> int:
     return expired
 
 
+def memberships_all(engine: Engine) -> dict[str, int]:
+    """Recognise membership revenue, expire ended terms and send renewal reminders, every brand."""
+    totals = {"recognised_fen": 0, "expired": 0, "reminded": 0}
+    for tenant_id in _each_brand(engine, Membership, Membership.status == "active"):
+        after = 0
+        while True:
+            with unit_of_work(engine, tenant_id=tenant_id) as session:
+                done = paid.run_terms(session, tenant_id=tenant_id, after_id=after)
+            for name in totals:
+                totals[name] += done[name]
+            after = done["last_id"]
+            if not after:
+                break
+    return totals
+
+
+@jobs.handler(
+    "loyalty.memberships", label_zh="付费会员收入确认与提醒", label_en="Membership revenue and reminders"
+)
+def memberships_job(engine: Engine, run: jobs.JobRun) -> None:
+    memberships_all(engine)
+
+
 @jobs.handler("loyalty.expire_points", label_zh="积分过期", label_en="Expire points")
 def expire_points_job(engine: Engine, run: jobs.JobRun) -> None:
     expire_points_all(engine)
@@ -119,4 +143,5 @@ def review_tiers_job(engine: Engine, run: jobs.JobRun) -> None:
 
 jobs.schedule("loyalty.mature_points", MATURE_EVERY_S)
 jobs.schedule("loyalty.expire_points", EXPIRE_POINTS_EVERY_S)
+jobs.schedule("loyalty.memberships", MEMBERSHIPS_EVERY_S)
 jobs.schedule("loyalty.review_tiers", REVIEW_EVERY_S)

@@ -191,6 +191,9 @@ class LoyaltyProgram(TenantScoped, Base):
     burn_max_points: Mapped[int | None] = mapped_column(Integer)
     burn_max_share_pct: Mapped[int] = mapped_column(Integer, default=100)
     burn_covers_shipping: Mapped[bool] = mapped_column(default=False)
+    # Stored value: which part pays first, and the fee kept when unused principal is refunded.
+    sv_spend_order: Mapped[str] = mapped_column(String(16), default="principal_first")
+    sv_refund_fee_pct: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime]
 
 
@@ -378,3 +381,114 @@ class Denial(TenantScoped, Base):
     actor_id: Mapped[int | None] = mapped_column(BigIntPK)
     created_at: Mapped[datetime]
     lifted_at: Mapped[datetime | None]
+
+
+class TopUpRule(TenantScoped, Base):
+    """A top-up offer: top up at least `min_principal_fen` within the window and get `bonus_fen`
+    (充 ¥1,000 送 ¥100) and/or a gift. The best rule a top-up reaches applies (the highest threshold)."""
+
+    __tablename__ = "loyalty_topup_rules"
+    __table_args__ = (
+        Index("ix_loyalty_topup_rules_active", "tenant_id", "active", "min_principal_fen"),
+        CheckConstraint("min_principal_fen > 0 AND bonus_fen >= 0", name="amounts"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    min_principal_fen: Mapped[int] = mapped_column(BigInteger)
+    bonus_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    gift: Mapped[str | None] = mapped_column(String(60))
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+SV_REFUND_STATUSES = ("pending", "approved", "rejected")
+
+
+class StoredValueRefund(TenantScoped, Base):
+    """A request to pay back unused stored-value principal: the principal is frozen (a hold) until
+    someone other than the requester approves — then it leaves the card, the fee is kept and the
+    matching share of the bonus is forfeited — or rejects it, and it is free again."""
+
+    __tablename__ = "loyalty_sv_refunds"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_loyalty_sv_refunds_status", "tenant_id", "status", "id"),
+        CheckConstraint("principal_fen > 0 AND fee_fen >= 0 AND fee_fen <= principal_fen", name="amounts"),
+        CheckConstraint("status IN ('pending','approved','rejected')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigIntPK)
+    principal_fen: Mapped[int] = mapped_column(BigInteger)
+    fee_fen: Mapped[int] = mapped_column(BigInteger)
+    bonus_forfeited_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    reason: Mapped[str] = mapped_column(String(200))
+    hold_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("loyalty_holds.id"))
+    transaction_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("loyalty_transactions.id"))
+    store_id: Mapped[int | None] = mapped_column(BigIntPK)
+    requested_by: Mapped[int | None] = mapped_column(BigIntPK)
+    decided_by: Mapped[int | None] = mapped_column(BigIntPK)
+    comment: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+
+class MembershipPlan(TenantScoped, Base):
+    """A paid membership plan: a price for a term, and the privileges it gives (the benefits of a
+    tier, by code, and its own)."""
+
+    __tablename__ = "loyalty_membership_plans"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "code"),
+        CheckConstraint("price_fen > 0 AND term_months > 0", name="price_and_term"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    code: Mapped[str] = mapped_column(String(20))
+    name_zh: Mapped[str] = mapped_column(String(30))
+    name_en: Mapped[str] = mapped_column(String(60))
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    term_months: Mapped[int] = mapped_column(Integer)
+    tier_code: Mapped[str | None] = mapped_column(String(20))  # whose benefits the plan grants
+    benefits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    refund_fee_pct: Mapped[int] = mapped_column(Integer, default=0)  # kept on a pro-rata cancellation
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class Membership(TenantScoped, Base):
+    """One paid term of a plan for a customer. Its price is deferred revenue on the customer's
+    `membership_deferred` account, recognised day by day over the term (`recognised_fen`); a renewal
+    is a new term that starts when the previous one ends (`renewal_of_id`)."""
+
+    __tablename__ = "loyalty_memberships"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_loyalty_memberships_customer", "tenant_id", "customer_id", "ends_at"),
+        Index("ix_loyalty_memberships_status", "tenant_id", "status", "ends_at"),
+        CheckConstraint("recognised_fen >= 0 AND recognised_fen + refunded_fen <= price_fen", name="amounts"),
+        CheckConstraint("status IN ('active','cancelled','expired')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigIntPK)
+    plan_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("loyalty_membership_plans.id"))
+    price_fen: Mapped[int] = mapped_column(BigInteger)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    auto_renew: Mapped[bool] = mapped_column(default=False)
+    renewal_of_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("loyalty_memberships.id"))
+    transaction_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("loyalty_transactions.id"))
+    recognised_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    store_id: Mapped[int | None] = mapped_column(BigIntPK)
+    idempotency_key: Mapped[str] = mapped_column(String(120))
+    reminded_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

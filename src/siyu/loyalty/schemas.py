@@ -40,7 +40,9 @@ class TopUpIn(Strict):
     """Stored value paid in (principal) and given on top (bonus)."""
 
     principal_fen: Annotated[int, Field(ge=1, le=10**9)]
-    bonus_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    bonus_fen: Annotated[
+        int | None, Field(default=None, ge=0, le=10**9, description="null: the brand's top-up offer decides")
+    ] = None
     store_id: StoreId
     registered: bool = Field(default=True, description="a real-name card (cap ¥5,000; anonymous ¥1,000)")
     idempotency_key: Key
@@ -276,7 +278,9 @@ class WeChatTopUpIn(Strict):
     """A top-up the customer pays with WeChat Pay (mini-program / JSAPI)."""
 
     principal_fen: Units
-    bonus_fen: Annotated[int, Field(ge=0, le=10**10)] = 0
+    bonus_fen: Annotated[
+        int | None, Field(default=None, ge=0, le=10**10, description="null: the brand's top-up offer decides")
+    ] = None
     openid: str = Field(min_length=6, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
     store_id: StoreId = None
     idempotency_key: Key
@@ -341,3 +345,124 @@ class BurnQuoteRead(BaseModel):
     points_per_yuan: int
     reason_zh: str
     reason_en: str
+
+
+class TopUpRuleIn(Strict):
+    name: str = Field(min_length=1, max_length=60, examples=["充 ¥1,000 送 ¥100"])
+    min_principal_fen: Units
+    bonus_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    gift: str | None = Field(default=None, max_length=60)
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+    active: bool = True
+
+
+class TopUpRulesIn(Strict):
+    rules: list[TopUpRuleIn] = Field(max_length=50)
+
+
+class TopUpRuleRead(BaseModel):
+    name: str
+    min_principal_fen: int
+    bonus_fen: int
+    gift: str | None
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    active: bool
+
+
+class SvRefundIn(Strict):
+    """Ask to pay back unused principal (all of it when `principal_fen` is omitted)."""
+
+    principal_fen: Annotated[int | None, Field(default=None, ge=1, le=10**9)] = None
+    reason: str = Field(min_length=2, max_length=200)
+    store_id: StoreId = None
+    idempotency_key: Key
+
+
+class SvRefundDecisionIn(Strict):
+    approve: bool
+    comment: str | None = Field(default=None, max_length=200)
+    fee_fen: Annotated[
+        int | None, Field(default=None, ge=0, le=10**9, description="lower the fee (approval)")
+    ] = None
+
+
+class SvRefundRead(BaseModel):
+    id: int
+    customer_id: int
+    principal_fen: int
+    fee_fen: int
+    bonus_forfeited_fen: int
+    status: Literal["pending", "approved", "rejected"]
+    reason: str
+    comment: str | None
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+
+
+class PlanIn(Strict):
+    code: Code
+    name_zh: str = Field(min_length=1, max_length=30)
+    name_en: str = Field(min_length=1, max_length=60)
+    price_fen: Units
+    term_months: Annotated[int, Field(ge=1, le=60)]
+    tier_code: Code | None = Field(default=None, description="the tier whose benefits the plan grants")
+    benefits: dict[str, str | int | bool] = Field(default={}, max_length=20)
+    refund_fee_pct: Annotated[int, Field(ge=0, le=100)] = 0
+    active: bool = True
+
+
+class PlansIn(Strict):
+    plans: list[PlanIn] = Field(max_length=20)
+
+
+class PlanRead(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    price_fen: int
+    term_months: int
+    tier_code: str | None
+    benefits: dict[str, object]
+    refund_fee_pct: int
+    active: bool
+
+
+class MembershipIn(Strict):
+    plan_code: Code
+    auto_renew: bool = False
+    store_id: StoreId = None
+    idempotency_key: Key
+
+
+class MembershipCancelIn(Strict):
+    reason: str = Field(min_length=2, max_length=200)
+
+
+class MembershipRead(BaseModel):
+    id: int
+    plan_code: str
+    price_fen: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    status: Literal["active", "cancelled", "expired"]
+    auto_renew: bool
+    renewal: bool
+    recognised_fen: int
+    refunded_fen: int
+
+
+class CohortRead(BaseModel):
+    month: str = Field(description="the month the terms ended (brand time zone)")
+    ended: int
+    renewed: int
+    rate: float | None
+
+
+class WeChatMembershipIn(Strict):
+    plan_code: Code
+    auto_renew: bool = False
+    openid: str = Field(min_length=6, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+    store_id: StoreId = None
+    idempotency_key: Key

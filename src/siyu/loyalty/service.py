@@ -204,12 +204,13 @@ def spend_stored_value(
     key: str,
     order_ref: str | None = None,
     store_id: int | None = None,
-    order: SpendOrder = "principal_first",
+    order: SpendOrder | None = None,
     actor: Principal | None = None,
 ) -> Posted:
     """Pay `amount_fen` from stored value at the accepting store (principal and bonus in the brand's
-    order). The split is read first, then applied by conditional updates: if the balance moved in
-    between, the spend is refused, never overdrawn."""
+    order — the programme's `sv_spend_order`, principal first without one). The split is read first,
+    then applied by conditional updates: if the balance moved in between, the spend is refused,
+    never overdrawn."""
     _positive(amount_fen, "amount_fen")
     request = {"op": "spend_sv", "customer_id": customer_id, "amount_fen": amount_fen, "order_ref": order_ref}
     if (
@@ -224,6 +225,9 @@ def spend_stored_value(
         brand=("sv:redeemed",),
     )
     principal, bonus, redeemed = found["sv_principal"], found["sv_bonus"], found["sv:redeemed"]
+    if order is None:
+        program = membership_program(session, tenant_id)
+        order = "bonus_first" if program and program.sv_spend_order == "bonus_first" else "principal_first"
     split = split_spend(principal.balance - principal.held, bonus.balance - bonus.held, amount_fen, order)
     legs = [
         Leg(principal.id, -split.principal_fen),
@@ -322,6 +326,10 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "mature": ("积分解冻（退款期结束）", "Points released (refund window ended)"),
     "clawback": ("退款扣回积分", "Points taken back after a refund"),
     "expire": ("积分过期", "Points expired"),
+    "sv_refund": ("储值退款", "Stored value refunded"),
+    "membership": ("购买付费会员", "Paid membership bought"),
+    "membership_revenue": ("会员费确认收入", "Membership revenue recognised"),
+    "membership_refund": ("付费会员退款", "Paid membership refunded"),
 }
 
 

@@ -22,7 +22,7 @@ from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.customers.facade import identity_owners, normalise
 from siyu.db.session import lock_rows
-from siyu.loyalty import ledger, service
+from siyu.loyalty import ledger, paid, service
 from siyu.payments.facade import (
     PaymentIntent,
     PaymentRefund,
@@ -35,6 +35,7 @@ from siyu.payments.facade import (
 )
 
 PURPOSE = "stored_value_top_up"
+MEMBERSHIP = "paid_membership"
 
 PENDING_WINDOW = timedelta(hours=2)  # an unpaid top-up counts against the cap this long
 
@@ -58,16 +59,7 @@ def wechat_top_up(
     if principal_fen <= 0 or bonus_fen < 0:
         raise DomainError("validation_error", summary="principal_fen 须大于 0 / must be greater than 0")
     if prior_intent(session, tenant_id=tenant_id, key=key) is None:
-        settings = config(session, tenant_id=tenant_id)
-        if settings is None:
-            raise DomainError("payments_not_configured")
-        wanted = normalise("wechat_openid", openid, settings.appid)
-        if identity_owners(session, tenant_id=tenant_id, keys=[wanted]).get(wanted) != customer_id:
-            raise DomainError(
-                "invalid_payment",
-                reason_zh="该 openid 不属于这位客户（或不属于品牌的小程序）",
-                reason_en="This openid is not the customer's (for the brand's app)",
-            )
+        _check_openid(session, tenant_id, customer_id, openid)
         lock_rows(session, "loyalty_customer", [customer_id])
         have = ledger.balances(session, tenant_id=tenant_id, customer_id=customer_id)
         held_now = sum(have.get(a, (0, 0))[0] for a in ("sv_principal", "sv_bonus"))
@@ -106,11 +98,77 @@ def _ledger_key(transaction_id: str) -> str:
     return f"wxpay:{transaction_id}"
 
 
+def wechat_membership(
+    session: Session,
+    *,
+    tenant_id: int,
+    tenant_slug: str,
+    customer_id: int,
+    plan_code: str,
+    auto_renew: bool,
+    openid: str,
+    key: str,
+    store_id: int | None = None,
+    actor: Principal | None = None,
+) -> tuple[PaymentIntent, dict[str, str], bool]:
+    """A paid-membership term the customer pays with WeChat Pay; booked when the payment is heard."""
+    plan = next(
+        (p for p in paid.plans(session, tenant_id=tenant_id) if p.code == plan_code and p.active), None
+    )
+    if plan is None:
+        raise DomainError("not_found", object="membership_plan")
+    _check_openid(session, tenant_id, customer_id, openid)
+    return create_intent(
+        session,
+        tenant_id=tenant_id,
+        tenant_slug=tenant_slug,
+        purpose=MEMBERSHIP,
+        customer_id=customer_id,
+        amount_fen=plan.price_fen,
+        openid=openid,
+        description=f"{plan.name_zh} {plan.term_months} 个月",
+        key=key,
+        details={"plan_code": plan.code, "auto_renew": auto_renew},
+        store_id=store_id,
+        actor=actor,
+    )
+
+
+def _check_openid(session: Session, tenant_id: int, customer_id: int, openid: str) -> None:
+    settings = config(session, tenant_id=tenant_id)
+    if settings is None:
+        raise DomainError("payments_not_configured")
+    wanted = normalise("wechat_openid", openid, settings.appid)
+    if identity_owners(session, tenant_id=tenant_id, keys=[wanted]).get(wanted) != customer_id:
+        raise DomainError(
+            "invalid_payment",
+            reason_zh="该 openid 不属于这位客户（或不属于品牌的小程序）",
+            reason_en="This openid is not the customer's (for the brand's app)",
+        )
+
+
 @events.policy("payments.paid")
 def credit_paid_top_up(session: Session, event: events.Event) -> None:
-    """The payment is heard: credit the card (once — the key is WeChat Pay's transaction id). When
-    the card can no longer take it, the payment is marked for a refund instead of being lost."""
+    """The payment is heard: credit the card, or book the membership term (once — the key is WeChat
+    Pay's transaction id). When that cannot be done any more (the card is full, the plan retired),
+    the payment is marked for a refund instead of being lost."""
     data = event.data
+    if data.get("purpose") == MEMBERSHIP:
+        details = data.get("details") or {}
+        try:
+            with session.begin_nested():
+                paid.purchase(
+                    session,
+                    tenant_id=event.tenant_id,
+                    customer_id=int(data["customer_id"]),
+                    plan_code=str(details.get("plan_code")),
+                    key=_ledger_key(str(data["transaction_id"])),
+                    auto_renew=bool(details.get("auto_renew")),
+                    store_id=data.get("store_id"),
+                )
+        except DomainError as exc:
+            mark_refund_due(session, intent_id=int(data["intent_id"]), reason=exc.message())
+        return
     if data.get("purpose") != PURPOSE:
         return
     try:
@@ -177,4 +235,36 @@ def refund_wechat_top_up(
     )
 
 
-__all__ = ["PURPOSE", "PaymentIntent", "credit_paid_top_up", "refund_wechat_top_up", "wechat_top_up"]
+def refund_wechat_membership(
+    session: Session, *, tenant_id: int, term_key: str, refund_fen: int, reason: str
+) -> None:
+    """A cancelled term that was paid with WeChat Pay: pay its refund back through WeChat Pay."""
+    if refund_fen <= 0 or not term_key.startswith("wxpay:"):
+        return
+    intent = session.scalar(
+        select(PaymentIntent).where(
+            PaymentIntent.tenant_id == tenant_id,
+            PaymentIntent.transaction_id == term_key.removeprefix("wxpay:"),
+        )
+    )
+    if intent is not None:
+        refund(
+            session,
+            tenant_id=tenant_id,
+            intent=intent,
+            amount_fen=refund_fen,
+            reason=reason,
+            key=f"cancel-{term_key}",
+        )
+
+
+__all__ = [
+    "MEMBERSHIP",
+    "PURPOSE",
+    "PaymentIntent",
+    "credit_paid_top_up",
+    "refund_wechat_membership",
+    "refund_wechat_top_up",
+    "wechat_membership",
+    "wechat_top_up",
+]

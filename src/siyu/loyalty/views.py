@@ -15,10 +15,17 @@ from siyu.api.deps import DB, Limit, PathId, allow
 from siyu.api.routing import TransactionalRoute
 from siyu.core.errors import DomainError, not_found
 from siyu.customers.facade import get_customer
-from siyu.loyalty import ledger, lots, membership, rules, service, topups
+from siyu.loyalty import ledger, lots, membership, paid, rules, service, storedvalue, topups
 from siyu.loyalty import schemas as s
 from siyu.loyalty.ledger import Posted
-from siyu.loyalty.models import LedgerHold, LoyaltyTier, TierChange
+from siyu.loyalty.models import (
+    LedgerHold,
+    LoyaltyTier,
+    Membership,
+    MembershipPlan,
+    StoredValueRefund,
+    TierChange,
+)
 from siyu.org import facade as org
 from siyu.platform import audit, references
 
@@ -57,6 +64,14 @@ def _hold(row: LedgerHold) -> s.HoldRead:
 
 def _balance(pair: tuple[int, int]) -> s.Balance:
     return s.Balance(balance=pair[0], held=pair[1], available=pair[0] - pair[1])
+
+
+def _bonus(db: DB, tenant_id: int, principal_fen: int, given: int | None) -> int:
+    """The bonus of a top-up: as given, or the brand's best offer the principal reaches."""
+    if given is not None:
+        return given
+    offer = storedvalue.offer_for(db, tenant_id=tenant_id, principal_fen=principal_fen)
+    return offer.bonus_fen if offer else 0
 
 
 def _tier(row: LoyaltyTier) -> s.TierRead:
@@ -288,7 +303,7 @@ def top_up(
         tenant_id=principal.tenant_id,
         customer_id=customer_id,
         principal_fen=body.principal_fen,
-        bonus_fen=body.bonus_fen,
+        bonus_fen=_bonus(db, principal.tenant_id, body.principal_fen, body.bonus_fen),
         key=body.idempotency_key,
         store_id=body.store_id,
         registered=body.registered,
@@ -462,7 +477,7 @@ def wechat_top_up(
         tenant_slug=principal.tenant_slug,
         customer_id=customer_id,
         principal_fen=body.principal_fen,
-        bonus_fen=body.bonus_fen,
+        bonus_fen=_bonus(db, principal.tenant_id, body.principal_fen, body.bonus_fen),
         openid=body.openid,
         key=body.idempotency_key,
         store_id=body.store_id,
@@ -585,3 +600,278 @@ def burn_quote(
         available_points=available,
     )
     return s.BurnQuoteRead(available_points=available, **limit.__dict__)
+
+
+# --- stored value: offers and refunds ------------------------------------------------------------
+
+
+@router.get("/loyalty/top-up-rules", response_model=list[s.TopUpRuleRead], summary="Top-up offers 充值优惠")
+def get_topup_rules(db: DB, principal: Principal = allow(Perm.LOYALTY_READ)) -> list[s.TopUpRuleRead]:
+    """The brand's top-up offers (a top-up without a bonus named gets the best one it reaches)."""
+    return [
+        s.TopUpRuleRead.model_validate(r, from_attributes=True)
+        for r in storedvalue.rules(db, tenant_id=principal.tenant_id)
+    ]
+
+
+@router.put(
+    "/loyalty/top-up-rules", response_model=list[s.TopUpRuleRead], summary="Set top-up offers 设置充值优惠"
+)
+def put_topup_rules(
+    body: s.TopUpRulesIn, db: DB, principal: Principal = allow(Perm.LOYALTY_CONFIGURE)
+) -> list[s.TopUpRuleRead]:
+    """Replace the offers; two active offers at one threshold with overlapping windows are refused."""
+    rows = storedvalue.save_rules(
+        db, tenant_id=principal.tenant_id, wanted=[r.model_dump() for r in body.rules], actor=principal
+    )
+    return [s.TopUpRuleRead.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post(
+    "/customers/{customer_id}/stored-value/refund-requests",
+    response_model=s.SvRefundRead,
+    summary="Ask to refund unused stored value 申请储值退款",
+)
+def request_sv_refund(
+    customer_id: PathId,
+    body: s.SvRefundIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_WRITE),
+) -> s.SvRefundRead:
+    """Freeze the principal to be paid back until someone else approves or rejects the request."""
+    _customer(db, principal, customer_id)
+    _store(db, principal, body.store_id)
+    row, made = storedvalue.request_refund(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        principal_fen=body.principal_fen,
+        reason=body.reason,
+        key=body.idempotency_key,
+        store_id=body.store_id,
+        actor=principal,
+    )
+    if not made:
+        response.headers["Idempotent-Replayed"] = "true"
+    return s.SvRefundRead.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/loyalty/stored-value/refund-requests",
+    response_model=list[s.SvRefundRead],
+    summary="Stored-value refund requests 储值退款审批",
+)
+def list_sv_refunds(
+    db: DB, status: str = "pending", principal: Principal = allow(Perm.LOYALTY_ADJUST)
+) -> list[s.SvRefundRead]:
+    """Requests by status (pending: the approvals inbox), oldest first."""
+    rows = db.scalars(
+        select(StoredValueRefund)
+        .where(StoredValueRefund.tenant_id == principal.tenant_id, StoredValueRefund.status == status)
+        .order_by(StoredValueRefund.id)
+        .limit(200)
+    )
+    return [s.SvRefundRead.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post(
+    "/loyalty/stored-value/refund-requests/{request_id}/decision",
+    response_model=s.SvRefundRead,
+    summary="Approve or reject a refund 审批储值退款",
+)
+def decide_sv_refund(
+    request_id: PathId, body: s.SvRefundDecisionIn, db: DB, principal: Principal = allow(Perm.LOYALTY_ADJUST)
+) -> s.SvRefundRead:
+    """Approve (the principal leaves the card, the fee is kept, the bonus given with it forfeited) or
+    reject (the principal is free again); not by the requester. Audited."""
+    row = storedvalue.decide_refund(
+        db,
+        tenant_id=principal.tenant_id,
+        refund_id=request_id,
+        approve=body.approve,
+        comment=body.comment,
+        fee_fen=body.fee_fen,
+        actor=principal,
+    )
+    return s.SvRefundRead.model_validate(row, from_attributes=True)
+
+
+# --- paid membership -------------------------------------------------------------------------------
+
+
+def _term(db: DB, row: Membership) -> s.MembershipRead:
+    plan = db.get(MembershipPlan, row.plan_id)
+    return s.MembershipRead(
+        id=row.id,
+        plan_code=plan.code if plan else "",
+        price_fen=row.price_fen,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        status=row.status,
+        auto_renew=row.auto_renew,
+        renewal=row.renewal_of_id is not None,
+        recognised_fen=row.recognised_fen,
+        refunded_fen=row.refunded_fen,
+    )
+
+
+@router.get(
+    "/loyalty/membership-plans", response_model=list[s.PlanRead], summary="Paid membership plans 付费会员方案"
+)
+def get_plans(db: DB, principal: Principal = allow(Perm.LOYALTY_READ)) -> list[s.PlanRead]:
+    return [
+        s.PlanRead.model_validate(p, from_attributes=True)
+        for p in paid.plans(db, tenant_id=principal.tenant_id)
+    ]
+
+
+@router.put(
+    "/loyalty/membership-plans", response_model=list[s.PlanRead], summary="Set plans 设置付费会员方案"
+)
+def put_plans(
+    body: s.PlansIn, db: DB, principal: Principal = allow(Perm.LOYALTY_CONFIGURE)
+) -> list[s.PlanRead]:
+    """Create or change plans by code; a plan left out is retired (its members keep their terms)."""
+    known = {t.code for t in membership.tiers(db, tenant_id=principal.tenant_id)}
+    for plan in body.plans:
+        if plan.tier_code is not None and plan.tier_code not in known:
+            raise not_found("tier")
+    rows = paid.save_plans(
+        db, tenant_id=principal.tenant_id, wanted=[p.model_dump() for p in body.plans], actor=principal
+    )
+    return [s.PlanRead.model_validate(p, from_attributes=True) for p in rows]
+
+
+@router.post(
+    "/customers/{customer_id}/memberships",
+    response_model=s.MembershipRead,
+    summary="Buy or renew paid membership 购买/续费付费会员",
+)
+def buy_membership(
+    customer_id: PathId,
+    body: s.MembershipIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_WRITE),
+) -> s.MembershipRead:
+    """Book a paid term (paid at the till); a renewal starts when the current term ends."""
+    _customer(db, principal, customer_id)
+    _store(db, principal, body.store_id)
+    row, made = paid.purchase(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        plan_code=body.plan_code,
+        key=body.idempotency_key,
+        auto_renew=body.auto_renew,
+        store_id=body.store_id,
+        actor=principal,
+    )
+    if not made:
+        response.headers["Idempotent-Replayed"] = "true"
+    return _term(db, row)
+
+
+@router.get(
+    "/customers/{customer_id}/memberships",
+    response_model=list[s.MembershipRead],
+    summary="A customer's paid terms 客户的付费会员",
+)
+def customer_memberships(
+    customer_id: PathId, db: DB, principal: Principal = allow(Perm.LOYALTY_READ)
+) -> list[s.MembershipRead]:
+    _customer(db, principal, customer_id)
+    rows = db.scalars(
+        select(Membership)
+        .where(Membership.tenant_id == principal.tenant_id, Membership.customer_id == customer_id)
+        .order_by(Membership.starts_at.desc())
+    )
+    return [_term(db, r) for r in rows]
+
+
+@router.post(
+    "/customers/{customer_id}/memberships/cancel",
+    response_model=s.MembershipRead,
+    summary="Cancel paid membership 取消付费会员",
+)
+def cancel_membership(
+    customer_id: PathId, body: s.MembershipCancelIn, db: DB, principal: Principal = allow(Perm.LOYALTY_ADJUST)
+) -> s.MembershipRead:
+    """Cancel the customer's latest running term: revenue up to now is kept, the rest is refunded
+    less the plan's fee. Audited."""
+    _customer(db, principal, customer_id)
+    latest = db.scalar(
+        select(Membership)
+        .where(
+            Membership.tenant_id == principal.tenant_id,
+            Membership.customer_id == customer_id,
+            Membership.status == "active",
+        )
+        .order_by(Membership.ends_at.desc())
+        .limit(1)
+    )
+    if latest is None:
+        raise not_found("membership")
+    row = paid.cancel(
+        db, tenant_id=principal.tenant_id, membership_id=latest.id, reason=body.reason, actor=principal
+    )
+    # Paid with WeChat Pay: the refund goes back the same way (refused there: nothing is cancelled).
+    topups.refund_wechat_membership(
+        db,
+        tenant_id=principal.tenant_id,
+        term_key=row.idempotency_key,
+        refund_fen=row.refunded_fen,
+        reason=body.reason[:80],
+    )
+    return _term(db, row)
+
+
+@router.post(
+    "/customers/{customer_id}/memberships/wechat-pay",
+    response_model=s.WeChatTopUpRead,
+    summary="Buy paid membership with WeChat Pay 微信支付购买付费会员",
+)
+def buy_membership_wechat(
+    customer_id: PathId,
+    body: s.WeChatMembershipIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_WRITE),
+) -> s.WeChatTopUpRead:
+    """Ask WeChat Pay to collect a plan's price; the term is booked when the payment is heard."""
+    _customer(db, principal, customer_id)
+    _store(db, principal, body.store_id)
+    intent, params, created = topups.wechat_membership(
+        db,
+        tenant_id=principal.tenant_id,
+        tenant_slug=principal.tenant_slug,
+        customer_id=customer_id,
+        plan_code=body.plan_code,
+        auto_renew=body.auto_renew,
+        openid=body.openid,
+        key=body.idempotency_key,
+        store_id=body.store_id,
+        actor=principal,
+    )
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return s.WeChatTopUpRead(
+        out_trade_no=intent.out_trade_no,
+        status=intent.status,
+        amount_fen=intent.amount_fen,
+        pay_params=params,
+    )
+
+
+@router.get(
+    "/loyalty/memberships/renewal-rates",
+    response_model=list[s.CohortRead],
+    summary="Renewal rate by cohort 续费率",
+)
+def renewal_rates(db: DB, principal: Principal = allow(Perm.LOYALTY_READ)) -> list[s.CohortRead]:
+    """Terms that ended in each month and how many were renewed (cancelled terms are left out)."""
+    return [
+        s.CohortRead(month=c.month, ended=c.ended, renewed=c.renewed, rate=c.rate)
+        for c in paid.renewal_rates(db, tenant_id=principal.tenant_id)
+    ]
