@@ -136,3 +136,40 @@ def test_a_denied_customer_cannot_pay_with_points_until_lifted(client: TestClien
             )
         )
     assert actions == ["loyalty.deny", "loyalty.allow", "loyalty.deny"]
+
+
+def test_the_liability_report_and_its_sheet_are_for_hq(client: TestClient, world: World) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    c = _customer_with_points(client, world, 3_000)
+    client.post(
+        f"/api/v1/customers/{c}/stored-value/top-ups",
+        headers=world.headers("integration"),
+        json={"principal_fen": 20_000, "bonus_fen": 2_000, "idempotency_key": "liab-topup-1"},
+    ).raise_for_status()
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    report = client.get(
+        "/api/v1/loyalty/liability", params={"date": today, "by": "brand"}, headers=world.headers("analyst")
+    )
+    assert report.status_code == 200, report.text
+    figures = report.json()["days"][0]["groups"][0]["figures"]
+    assert (figures["points"], figures["sv_principal_fen"], figures["sv_bonus_fen"]) == (3_000, 20_000, 2_000)
+    assert "储值本金" in report.json()["definitions"]["sv_principal_fen"]["zh"]
+    sheet = client.get(
+        "/api/v1/loyalty/liability.xlsx", params={"date": today, "days": 3}, headers=world.headers("owner")
+    )
+    assert sheet.status_code == 200 and sheet.content[:2] == b"PK"
+    rows = list(load_workbook(io.BytesIO(sheet.content)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "日期 Date" and any(r[0] == today and r[1] and "门店" in str(r[1]) for r in rows[1:])
+    for role in ("store_manager", "guide"):
+        assert client.get("/api/v1/loyalty/liability", headers=world.headers(role)).status_code == 403
+    assert (
+        client.get(
+            "/api/v1/loyalty/liability", params={"days": 93}, headers=world.headers("owner")
+        ).status_code
+        == 422
+    )

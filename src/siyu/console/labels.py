@@ -242,6 +242,7 @@ AUDIT_ACTIONS: dict[str, Label] = {
     "payments.wechat_pay.configure": ("设置微信支付商户", "WeChat Pay merchant set"),
     "payments.refund": ("微信支付退款", "WeChat Pay refund"),
     "loyalty.deny": ("加入风控名单", "Capability denied"),
+    "loyalty.liability.export": ("导出会员资产负债报表", "Liability report exported"),
     "loyalty.plans.save": ("修改付费会员方案", "Membership plans changed"),
     "loyalty.membership.cancel": ("取消付费会员", "Paid membership cancelled"),
     "loyalty.sv_refund.request": ("申请储值退款", "Stored-value refund requested"),

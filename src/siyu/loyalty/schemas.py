@@ -466,3 +466,27 @@ class WeChatMembershipIn(Strict):
     openid: str = Field(min_length=6, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
     store_id: StoreId = None
     idempotency_key: Key
+
+
+class Definition(BaseModel):
+    zh: str
+    en: str
+
+
+class LiabilityGroup(BaseModel):
+    key: str
+    name: str
+    figures: dict[str, int]
+
+
+class LiabilityDay(BaseModel):
+    date: dt.date
+    groups: list[LiabilityGroup]
+
+
+class LiabilityRead(BaseModel):
+    """Points (whole), money (fen) at the end of each day; breakage during it."""
+
+    by: Literal["brand", "region", "store"]
+    definitions: dict[str, Definition]
+    days: list[LiabilityDay]

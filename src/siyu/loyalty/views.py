@@ -4,20 +4,27 @@ checkout holds a till uses (hold → capture / release), and reversals."""
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 from fractions import Fraction
+from pathlib import Path
+from typing import Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from siyu.access import Perm, Principal
 from siyu.api.deps import DB, Limit, PathId, allow
+from siyu.api.downloads import temporary_download
 from siyu.api.routing import TransactionalRoute
+from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError, not_found
 from siyu.customers.facade import get_customer
-from siyu.loyalty import ledger, lots, membership, paid, rules, service, storedvalue, topups
+from siyu.loyalty import ledger, liability, lots, membership, paid, rules, service, storedvalue, topups
 from siyu.loyalty import schemas as s
 from siyu.loyalty.ledger import Posted
+from siyu.loyalty.liability import FIGURES as FIGS
 from siyu.loyalty.models import (
     LedgerHold,
     LoyaltyTier,
@@ -28,6 +35,7 @@ from siyu.loyalty.models import (
 )
 from siyu.org import facade as org
 from siyu.platform import audit, references
+from siyu.platform.tabular import write_table
 
 router = APIRouter(prefix="/api/v1", route_class=TransactionalRoute, tags=["loyalty 会员资产"])
 
@@ -875,3 +883,94 @@ def renewal_rates(db: DB, principal: Principal = allow(Perm.LOYALTY_READ)) -> li
         s.CohortRead(month=c.month, ended=c.ended, renewed=c.renewed, rate=c.rate)
         for c in paid.renewal_rates(db, tenant_id=principal.tenant_id)
     ]
+
+
+# --- the liability report ---------------------------------------------------------------------------
+
+
+def _liability(
+    db: DB, principal: Principal, date: dt.date | None, days: int, by: str
+) -> tuple[dict[dt.date, dict[object, liability.Figures]], dict[object, str]]:
+    if principal.scope != "all":
+        raise DomainError("forbidden", permission="loyalty:read (HQ)")
+    tenant_id = principal.tenant_id
+    zone = org.tenant_zone(db, tenant_id=tenant_id)
+    last = date or (utcnow().astimezone(zone).date() - dt.timedelta(days=1))
+    first = last - dt.timedelta(days=days - 1)
+    per_store = liability.daily(db, tenant_id=tenant_id, first=first, last=last, zone=zone)
+    stores = {st.id: st for st in org.stores_of(db, tenant_id=tenant_id)}
+    if by == "store":
+        names: dict[object, str] = {sid: f"{st.code} {st.name}" for sid, st in stores.items()}
+        names[None] = "无门店 / No store"
+        return dict(per_store), names  # type: ignore[arg-type]
+    if by == "region":
+        regions = org.regions_of(db, tenant_id=tenant_id)
+        key = {sid: st.region_id for sid, st in stores.items()}
+        names = {rid: name for rid, (_, name) in regions.items()}
+        names[None] = "无区域 / No region"
+        return {day: liability.roll_up(groups, key) for day, groups in per_store.items()}, names
+    return {day: liability.roll_up(groups) for day, groups in per_store.items()}, {
+        "brand": "品牌合计 / Brand"
+    }
+
+
+@router.get("/loyalty/liability", response_model=s.LiabilityRead, summary="Liability report 会员资产负债")
+def liability_report(
+    db: DB,
+    date: dt.date | None = None,
+    days: int = Query(default=1, ge=1, le=92),
+    by: Literal["brand", "region", "store"] = "brand",
+    principal: Principal = allow(Perm.LOYALTY_READ),
+) -> s.LiabilityRead:
+    """What the brand owes its members at the end of each day (points and their value, stored value
+    principal and bonus, membership fees not yet earned) and the day's breakage, per brand, region
+    or store, for `days` days up to `date` (default yesterday, brand time zone). HQ roles only."""
+    groups, names = _liability(db, principal, date, days, by)
+    return s.LiabilityRead(
+        by=by,
+        definitions={
+            k: s.Definition(
+                zh=f"{FIGS[k][0]}：{liability.DEFINITIONS[k][0]}",
+                en=f"{FIGS[k][1]}: {liability.DEFINITIONS[k][1]}",
+            )
+            for k in FIGS
+        },
+        days=[
+            s.LiabilityDay(
+                date=day,
+                groups=[
+                    s.LiabilityGroup(key=str(key), name=names.get(key, str(key)), figures=figures.as_dict())
+                    for key, figures in sorted(per.items(), key=lambda kv: names.get(kv[0], str(kv[0])))
+                ],
+            )
+            for day, per in sorted(groups.items())
+        ],
+    )
+
+
+@router.get("/loyalty/liability.xlsx", summary="Liability report (Excel) 会员资产负债（Excel）")
+def liability_xlsx(
+    db: DB,
+    date: dt.date | None = None,
+    days: int = Query(default=30, ge=1, le=92),
+    by: Literal["brand", "region", "store"] = "store",
+    principal: Principal = allow(Perm.LOYALTY_READ),
+) -> FileResponse:
+    """The same report as an Excel sheet (money in yuan); audited as an export."""
+    groups, names = _liability(db, principal, date, days, by)
+    headers = ["日期 Date", "范围 Scope"] + [f"{zh} {en}" for zh, en, _ in FIGS.values()]
+
+    def write(path: Path) -> None:
+        write_table(path, headers, liability.rows(groups, names.items()), sheet="liability")
+
+    response = temporary_download("liability.xlsx", write)
+    audit.record(
+        db,
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        action="loyalty.liability.export",
+        object_type="tenant",
+        object_id=principal.tenant_id,
+        data={"days": days, "by": by, "date": str(date) if date else None},
+    )
+    return response
