@@ -162,3 +162,88 @@ def report_rollup(
     table.add_section()
     add("[bold]品牌合计 Brand total[/bold]", data["total"]["figures"])
     console.print(table)
+
+
+@report_app.command("liability")
+def report_liability(
+    tenant: Annotated[str, typer.Option("--brand", "--tenant", help="the brand's code 品牌代码")] = "demo",
+    date: Annotated[
+        str | None, typer.Option(help="the last day, YYYY-MM-DD (default: today, so far)")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="how many days up to it")] = 1,
+    by: Annotated[str, typer.Option(help="brand | region | store")] = "brand",
+    xlsx: Annotated[Path | None, typer.Option(help="also write the days per store to this .xlsx")] = None,
+) -> None:
+    """Members' balances the brand owes at the end of each day, and breakage 会员资产负债."""
+    import datetime as dt
+
+    from siyu.core.clock import utcnow
+    from siyu.core.errors import DomainError
+    from siyu.db.session import unit_of_work
+    from siyu.loyalty.facade import liability
+    from siyu.org import facade as org
+    from siyu.platform.tabular import write_table
+
+    if by not in ("brand", "region", "store"):
+        _fail(
+            DomainError(
+                "validation_error",
+                summary="--by 只能是 brand、region 或 store / must be brand, region or store",
+            )
+        )
+    tenant_id = _tenant_id(tenant)
+    with unit_of_work(_engine(), tenant_id=tenant_id) as session:
+        zone = org.tenant_zone(session, tenant_id=tenant_id)
+        last = _parse_day(date) if date else utcnow().astimezone(zone).date()
+        per_store = liability.daily(
+            session, tenant_id=tenant_id, first=last - dt.timedelta(days=days - 1), last=last, zone=zone
+        )
+        stores = {st.id: st for st in org.stores_of(session, tenant_id=tenant_id)}
+        regions = org.regions_of(session, tenant_id=tenant_id)
+    if by == "store":
+        names: dict[Any, str] = {sid: f"{st.code} {st.name}" for sid, st in stores.items()}
+        grouped: dict[Any, Any] = dict(per_store)
+    elif by == "region":
+        names = {rid: name for rid, (_, name) in regions.items()}
+        key = {sid: st.region_id for sid, st in stores.items()}
+        grouped = {day: liability.roll_up(g, key) for day, g in per_store.items()}
+    else:
+        names = {"brand": "品牌合计"}
+        grouped = {day: liability.roll_up(g) for day, g in per_store.items()}
+    names.setdefault(None, "无门店/区域")
+    table = Table(
+        "日期 Date",
+        "范围 Scope",
+        "积分 Points",
+        "积分价值 Value",
+        "储值本金 Principal",
+        "储值赠送 Bonus",
+        "待确认会员费 Deferred",
+        "负债合计 Total",
+        "过期积分 Expired",
+    )
+    for day, groups in sorted(grouped.items()):
+        for key, f in sorted(groups.items(), key=lambda kv: str(names.get(kv[0], kv[0]))):
+            v = f.as_dict()
+            table.add_row(
+                day.isoformat(),
+                names.get(key, str(key)),
+                f"{v['points'] + v['points_pending']:,}",
+                _yuan(v["points_value_fen"]),
+                _yuan(v["sv_principal_fen"]),
+                _yuan(v["sv_bonus_fen"]),
+                _yuan(v["membership_deferred_fen"]),
+                _yuan(v["liability_fen"]),
+                f"{v['expired_points']:,}",
+            )
+    console.print(table)
+    if xlsx is not None:
+        headers = ["日期 Date", "门店 Store"] + [f"{zh} {en}" for zh, en, _ in liability.FIGURES.values()]
+        store_names: dict[Any, str] = {sid: f"{st.code} {st.name}" for sid, st in stores.items()}
+        store_names[None] = "无门店"
+        count = write_table(xlsx, headers, liability.rows(per_store, store_names.items()), sheet="liability")
+        console.print(f"✓ {count} rows → {xlsx}")
+
+
+def _yuan(fen: int) -> str:
+    return f"¥{fen / 100:,.2f}"

@@ -18,7 +18,7 @@ from siyu.customers.facade import (
     register_customer_reference,
 )
 from siyu.db.base import table_of
-from siyu.loyalty import ledger
+from siyu.loyalty import ledger, liability
 from siyu.loyalty.ledger import Leg, balances
 from siyu.loyalty.membership import Standing, cards_opened, standing
 from siyu.loyalty.models import (
@@ -168,4 +168,4 @@ register_customer_reference(table_of(StoredValueRefund))
 # What an order earned follows the order's buyer (the merge moves their balances the same way).
 register_customer_reference(table_of(OrderEarning))
 
-__all__ = ["MemberCard", "Standing", "balances", "cards_opened", "standing"]
+__all__ = ["MemberCard", "Standing", "balances", "cards_opened", "liability", "standing"]

@@ -895,7 +895,7 @@ def _liability(
         raise DomainError("forbidden", permission="loyalty:read (HQ)")
     tenant_id = principal.tenant_id
     zone = org.tenant_zone(db, tenant_id=tenant_id)
-    last = date or (utcnow().astimezone(zone).date() - dt.timedelta(days=1))
+    last = date or utcnow().astimezone(zone).date()
     first = last - dt.timedelta(days=days - 1)
     per_store = liability.daily(db, tenant_id=tenant_id, first=first, last=last, zone=zone)
     stores = {st.id: st for st in org.stores_of(db, tenant_id=tenant_id)}
@@ -924,7 +924,7 @@ def liability_report(
 ) -> s.LiabilityRead:
     """What the brand owes its members at the end of each day (points and their value, stored value
     principal and bonus, membership fees not yet earned) and the day's breakage, per brand, region
-    or store, for `days` days up to `date` (default yesterday, brand time zone). HQ roles only."""
+    or store, for `days` days up to `date` (default today so far, brand time zone). HQ roles only."""
     groups, names = _liability(db, principal, date, days, by)
     return s.LiabilityRead(
         by=by,
