@@ -265,10 +265,11 @@ def build_demo(
             progress=report,
             now=clock,
         )
-        from siyu.demo.loyalty import top_up_some
+        from siyu.demo.loyalty import offers_plans_and_members, top_up_some
 
         report("stored value", 0, 1)
         top_up_some(engine, tenant_id, random.Random(seed + 13))
+        offers_plans_and_members(engine, tenant_id, random.Random(seed + 17))
         report("stored value", 1, 1)
     tags = 0
     if customers > 0:

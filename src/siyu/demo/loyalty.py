@@ -18,8 +18,8 @@ from siyu.customers.models import Customer, CustomerIdentity, TimelineEvent
 from siyu.db.base import table_of
 from siyu.db.bulk import bulk_insert
 from siyu.db.session import unit_of_work
-from siyu.loyalty import membership, service
-from siyu.loyalty.models import GrowthEntry, MemberCard, TierChange
+from siyu.loyalty import membership, paid, service, storedvalue
+from siyu.loyalty.models import GrowthEntry, LedgerAccount, MemberCard, TierChange
 
 # The demo's tier names (as the customer records carry them) and the ladder behind them.
 TIERS = [
@@ -229,3 +229,74 @@ def top_up_some(engine: Engine, tenant_id: int, rng: random.Random, share: float
                 )
                 done += 1
     return done
+
+
+OFFERS = [
+    {"name": "充 ¥500 送 ¥30", "min_principal_fen": 50_000, "bonus_fen": 3_000, "gift": None},
+    {"name": "充 ¥1,000 送 ¥100", "min_principal_fen": 100_000, "bonus_fen": 10_000, "gift": None},
+    {
+        "name": "充 ¥2,000 送 ¥260 + 帆布袋",
+        "min_principal_fen": 200_000,
+        "bonus_fen": 26_000,
+        "gift": "帆布袋",
+    },
+]
+PLANS = [
+    {
+        "code": "plus",
+        "name_zh": "PLUS 会员",
+        "name_en": "PLUS membership",
+        "price_fen": 29_900,
+        "term_months": 12,
+        "tier_code": "gold",
+        "benefits": {"free_shipping": True, "monthly_coupon": "每月 ¥20 无门槛券"},
+        "refund_fee_pct": 10,
+    }
+]
+
+
+def offers_plans_and_members(engine: Engine, tenant_id: int, rng: random.Random, share: float = 0.03) -> int:
+    """Top-up offers, the PLUS plan, and about 3 % of card holders on it (a tenth set to renew
+    automatically); a few stored-value refund requests wait for approval. How many paid members."""
+    with unit_of_work(engine, tenant_id=tenant_id) as session:
+        storedvalue.save_rules(session, tenant_id=tenant_id, wanted=[dict(o) for o in OFFERS], actor=None)
+        paid.save_plans(session, tenant_id=tenant_id, wanted=[dict(p) for p in PLANS], actor=None)
+        holders = session.execute(
+            select(MemberCard.customer_id, MemberCard.store_id)
+            .where(MemberCard.tenant_id == tenant_id)
+            .order_by(MemberCard.id)
+        ).all()
+    chosen = [h for h in holders if rng.random() < share]
+    for start in range(0, len(chosen), 200):
+        with unit_of_work(engine, tenant_id=tenant_id) as session:
+            for customer_id, store_id in chosen[start : start + 200]:
+                paid.purchase(
+                    session,
+                    tenant_id=tenant_id,
+                    customer_id=customer_id,
+                    plan_code="plus",
+                    key=f"demo-plus:{customer_id}",
+                    auto_renew=rng.random() < 0.1,
+                    store_id=store_id,
+                )
+    with unit_of_work(engine, tenant_id=tenant_id) as session:
+        topped = session.execute(
+            select(LedgerAccount.customer_id)
+            .where(
+                LedgerAccount.tenant_id == tenant_id,
+                LedgerAccount.asset == "sv_principal",
+                LedgerAccount.balance > 0,
+            )
+            .order_by(LedgerAccount.id)
+            .limit(3)
+        ).scalars()
+        for holder in [c for c in topped if c is not None]:
+            storedvalue.request_refund(
+                session,
+                tenant_id=tenant_id,
+                customer_id=holder,
+                principal_fen=None,
+                reason="顾客搬家，申请退还未用完的储值",
+                key=f"demo-sv-refund:{holder}",
+            )
+    return len(chosen)
