@@ -35,6 +35,7 @@ from siyu.console import (
     settings_pages,
 )
 from siyu.console import jobs_page as console_jobs
+from siyu.console import loyalty_pages as console_loyalty
 from siyu.console import rendering as console
 from siyu.console import security as console_security
 from siyu.console import segments as console_segments
@@ -147,6 +148,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         console_segments.router,
         console_wecom.router,
         console_jobs.router,
+        console_loyalty.router,
         audit_page.router,
         admin_pages.router,
         code_pages.router,

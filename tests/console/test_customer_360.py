@@ -197,3 +197,44 @@ def test_the_guide_sees_tier_points_and_stored_value_on_their_customer(
     english = as_role(browser, world, "analyst")
     english.cookies.set("siyu_lang", "en")
     assert "3,766 more to Gold" in english.get(f"/customers/{cid}").text
+
+
+def test_hq_sees_members_balances_and_decides_refunds(browser: TestClient, world: World) -> None:
+    h = world.headers("owner")
+    record = {"name": "退款会员", "phone": "13811118888", "store_id": world.store_ids[0]}
+    c = browser.post(
+        "/api/v1/customers/batch", headers=world.headers("integration"), json={"records": [record]}
+    )
+    cid = c.json()["results"][0]["customer_id"]
+    browser.post(
+        f"/api/v1/customers/{cid}/stored-value/top-ups",
+        headers=h,
+        json={"principal_fen": 80_000, "bonus_fen": 8_000, "idempotency_key": "c-liab-top-1"},
+    ).raise_for_status()
+    asked = browser.post(
+        f"/api/v1/customers/{cid}/stored-value/refund-requests",
+        headers=world.headers("store_manager"),
+        json={"principal_fen": 40_000, "reason": "顾客搬家", "idempotency_key": "c-liab-refund-1"},
+    )
+    assert asked.status_code == 200, asked.text
+    owner = as_role(browser, world, "owner")
+    page = owner.get("/loyalty").text
+    tiles = page[page.index('id="liability"') :]
+    assert 'data-figure="sv_principal_fen">¥800.00' in tiles and 'data-figure="liability_fen">¥880.00' in tiles
+    assert "chart-liability" in page and "负债合计" in page and "1 笔退款申请待审批" in page
+    inbox = owner.get("/loyalty/approvals").text
+    row = inbox[inbox.index(f'data-request="{asked.json()["id"]}"') :]
+    assert "顾客搬家" in row[:800] and "¥400.00" in row[:800] and "批准" in row[:2000]
+    done = owner.post(f"/loyalty/approvals/{asked.json()['id']}", data={"decision": "approve"})
+    assert done.status_code == 303
+    view = browser.get(f"/api/v1/customers/{cid}/loyalty", headers=h).json()
+    assert (
+        view["stored_value_principal_fen"]["balance"] == 40_000
+        and view["stored_value_bonus_fen"]["balance"] == 4_000
+    )
+    again = owner.post(f"/loyalty/approvals/{asked.json()['id']}", data={"decision": "reject"})
+    assert again.status_code == 409 and "已处理" in again.text
+    # Store managers ask; they do not see the brand's balances or decide.
+    manager = as_role(browser, world, "store_manager")
+    assert manager.get("/loyalty").status_code == 403 and manager.get("/loyalty/approvals").status_code == 403
+    assert as_role(browser, world, "guide").get("/loyalty").status_code == 403

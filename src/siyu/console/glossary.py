@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from siyu.loyalty.facade import LIABILITY_DEFINITIONS, LIABILITY_FIGURES
+
 
 class Term(NamedTuple):
     """A metric's name and definition in Chinese and English."""
@@ -230,6 +232,11 @@ GLOSSARY: dict[str, Term] = {
         "Customers who meet the rule now (merged profiles not counted).",
     ),
 }
+
+
+# The liability report's figures, worded where the report is defined.
+for _key, (_zh, _en, _unit) in LIABILITY_FIGURES.items():
+    GLOSSARY[f"liability.{_key}"] = Term(_zh, _en, *LIABILITY_DEFINITIONS[_key])
 
 
 def term(key: str, lang: str) -> tuple[str, str]:

@@ -64,6 +64,13 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
         (Item("/orders", N_("Orders"), _perm(Perm.ORDERS_READ)),),
     ),
     (
+        N_("Membership"),
+        (
+            Item("/loyalty", N_("Members' balances"), _roles(*HQ)),
+            Item("/loyalty/approvals", N_("Refund approvals"), _perm(Perm.LOYALTY_ADJUST)),
+        ),
+    ),
+    (
         N_("WeCom"),
         (
             Item("/wecom/codes", N_("Channel codes"), _roles("owner", "hq_operator")),

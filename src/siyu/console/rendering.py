@@ -143,6 +143,7 @@ TOASTS = {
     "transfer_started": N_("The transfer was sent to WeCom."),
     "uploaded": N_("Uploaded: check the columns, then start the import."),
     "import_started": N_("The import has started."),
+    "decided": N_("Decided; the member's balance is updated."),
 }
 
 

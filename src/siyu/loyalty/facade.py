@@ -168,4 +168,16 @@ register_customer_reference(table_of(StoredValueRefund))
 # What an order earned follows the order's buyer (the merge moves their balances the same way).
 register_customer_reference(table_of(OrderEarning))
 
-__all__ = ["MemberCard", "Standing", "balances", "cards_opened", "liability", "standing"]
+LIABILITY_FIGURES = liability.FIGURES
+LIABILITY_DEFINITIONS = liability.DEFINITIONS
+
+__all__ = [
+    "LIABILITY_DEFINITIONS",
+    "LIABILITY_FIGURES",
+    "MemberCard",
+    "Standing",
+    "balances",
+    "cards_opened",
+    "liability",
+    "standing",
+]

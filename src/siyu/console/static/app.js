@@ -49,7 +49,23 @@
     });
     return true;
   }
+  function drawLiability() {
+    var node = document.getElementById("liability-data");
+    if (!node || !window.echarts) { return false; }
+    var d = JSON.parse(node.textContent);
+    var t = JSON.parse(document.getElementById("liability-labels").textContent);
+    var keys = ["points_value_fen", "sv_principal_fen", "sv_bonus_fen", "membership_deferred_fen"];
+    chartOn("chart-liability", {
+      tooltip: { renderMode: "richText", trigger: "axis", valueFormatter: function (v) { return "¥" + v.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 }); } },
+      legend: { bottom: 0 },
+      xAxis: { type: "category", data: d.dates.map(function (x) { return x.slice(5); }) },
+      yAxis: { type: "value", name: "¥" },
+      series: keys.map(function (k) { return { name: t[k], type: "bar", stack: "owed", data: d[k].map(function (v) { return v / 100; }) }; })
+    });
+    return true;
+  }
   function draw() {
+    if (drawLiability()) { document.body.setAttribute("data-charts", "drawn"); }
     if (drawTrend()) { document.body.setAttribute("data-charts", "drawn"); }
     var dataNode = document.getElementById("chart-data");
     if (!dataNode || !window.echarts) { return; }

@@ -1,0 +1,153 @@
+"""The console's membership pages (HQ): the liability dashboard (what the brand owes its members,
+30 days drawn, today by region, the rules in force) and the approvals inbox for refunds of unused
+stored value."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import func, select
+
+from siyu.access import Perm
+from siyu.api.deps import MAX_ID
+from siyu.api.routing import read_only
+from siyu.console.rendering import (
+    console_router,
+    forbidden,
+    lang_of,
+    not_found_page,
+    page_principal,
+    redirect_with_toast,
+    render,
+)
+from siyu.core.clock import utcnow
+from siyu.core.errors import DomainError
+from siyu.customers.models import Customer
+from siyu.loyalty import liability, membership, paid, storedvalue
+from siyu.loyalty.models import MemberCard, Membership, StoredValueRefund
+from siyu.org import facade as org
+
+router = console_router()
+
+
+@router.get("/loyalty", response_class=HTMLResponse)
+@read_only
+def loyalty_page(request: Request) -> HTMLResponse:
+    """Today's liability with its definitions, 30 days drawn, by region; the programme in force."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_READ) or principal.scope != "all":
+        return forbidden(request, Perm.LOYALTY_READ)
+    db = request.state.db
+    tenant_id = principal.tenant_id
+    zone = org.tenant_zone(db, tenant_id=tenant_id)
+    today = utcnow().astimezone(zone).date()
+    days = liability.daily(db, tenant_id=tenant_id, first=today - dt.timedelta(days=29), last=today, zone=zone)
+    brand = {day: liability.roll_up(groups).get("brand") for day, groups in sorted(days.items())}
+    series = {
+        "dates": [d.isoformat() for d in brand],
+        **{
+            key: [(f.as_dict()[key] if f else 0) for f in brand.values()]
+            for key in ("points_value_fen", "sv_principal_fen", "sv_bonus_fen", "membership_deferred_fen", "liability_fen")
+        },
+    }
+    stores = {st.id: st for st in org.stores_of(db, tenant_id=tenant_id)}
+    regions = org.regions_of(db, tenant_id=tenant_id)
+    by_region = liability.roll_up(days[today], {sid: st.region_id for sid, st in stores.items()})
+    region_rows = sorted(
+        ((regions.get(rid, ("", "—"))[1] if rid is not None else None, f.as_dict()) for rid, f in by_region.items()),
+        key=lambda r: -r[1]["liability_fen"],
+    )
+    now_figures = (brand.get(today) or liability.Figures()).as_dict()
+    cards = db.scalar(select(func.count()).select_from(MemberCard).where(MemberCard.tenant_id == tenant_id))
+    members = db.scalar(
+        select(func.count(func.distinct(Membership.customer_id))).where(
+            Membership.tenant_id == tenant_id, Membership.status == "active"
+        )
+    )
+    pending = db.scalar(
+        select(func.count())
+        .select_from(StoredValueRefund)
+        .where(StoredValueRefund.tenant_id == tenant_id, StoredValueRefund.status == "pending")
+    )
+    return render(
+        request,
+        "loyalty.html",
+        figures=now_figures,
+        series=series,
+        region_rows=region_rows,
+        today=today,
+        cards=cards or 0,
+        members=members or 0,
+        pending=pending or 0,
+        program=membership.program(db, tenant_id=tenant_id),
+        tiers=membership.tiers(db, tenant_id=tenant_id),
+        offers=storedvalue.rules(db, tenant_id=tenant_id),
+        plans=paid.plans(db, tenant_id=tenant_id),
+        cohorts=paid.renewal_rates(db, tenant_id=tenant_id)[-6:],
+        may_approve=principal.can(Perm.LOYALTY_ADJUST),
+    )
+
+
+@router.get("/loyalty/approvals", response_class=HTMLResponse)
+@read_only
+def approvals_page(request: Request) -> HTMLResponse:
+    """Refunds of unused stored value waiting for a decision, oldest first, and the latest decided."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_ADJUST):
+        return forbidden(request, Perm.LOYALTY_ADJUST)
+    db = request.state.db
+    tenant_id = principal.tenant_id
+    rows = list(
+        db.execute(
+            select(StoredValueRefund, Customer.name, Customer.number)
+            .join(Customer, Customer.id == StoredValueRefund.customer_id)
+            .where(StoredValueRefund.tenant_id == tenant_id)
+            .order_by(StoredValueRefund.status != "pending", StoredValueRefund.id.desc())
+            .limit(100)
+        )
+    )
+    names = org.staff_names(
+        db, tenant_id=tenant_id, ids={r.requested_by for r, _, _ in rows if r.requested_by} | {r.decided_by for r, _, _ in rows if r.decided_by}
+    )
+    return render(
+        request,
+        "loyalty_approvals.html",
+        rows=rows,
+        staff={i: n for i, (n, _) in names.items()},
+        me=principal.actor_id,
+        tz=org.tenant_zone(db, tenant_id=tenant_id),
+    )
+
+
+@router.post("/loyalty/approvals/{request_id}", response_class=HTMLResponse)
+def decide(
+    request: Request,
+    request_id: int,
+    decision: str = Form(""),
+    comment: str = Form("", max_length=200),
+) -> Response:
+    """Approve or reject one request (not one's own); back to the inbox."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_ADJUST):
+        return forbidden(request, Perm.LOYALTY_ADJUST)
+    if not 1 <= request_id <= MAX_ID or decision not in ("approve", "reject"):
+        return not_found_page(request)
+    try:
+        storedvalue.decide_refund(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            refund_id=request_id,
+            approve=decision == "approve",
+            comment=comment.strip() or None,
+            actor=principal,
+        )
+    except DomainError as exc:
+        if exc.code == "not_found":
+            return not_found_page(request)
+        request.state.db.rollback()
+        return render(
+            request, "error.html", status=exc.status, code=exc.status, permission=None, message=exc.message(lang_of(request))
+        )
+    return redirect_with_toast("/loyalty/approvals", "decided")
