@@ -220,7 +220,9 @@ def test_hq_sees_members_balances_and_decides_refunds(browser: TestClient, world
     owner = as_role(browser, world, "owner")
     page = owner.get("/loyalty").text
     tiles = page[page.index('id="liability"') :]
-    assert 'data-figure="sv_principal_fen">¥800.00' in tiles and 'data-figure="liability_fen">¥880.00' in tiles
+    assert (
+        'data-figure="sv_principal_fen">¥800.00' in tiles and 'data-figure="liability_fen">¥880.00' in tiles
+    )
     assert "chart-liability" in page and "负债合计" in page and "1 笔退款申请待审批" in page
     inbox = owner.get("/loyalty/approvals").text
     row = inbox[inbox.index(f'data-request="{asked.json()["id"]}"') :]

@@ -470,3 +470,100 @@ def test_a_customer_denied_earning_gets_growth_but_no_points(db_world: World, cl
     _order(w, "D-1", "13900000081", [("COAT", 1, 30_000)], [("wechat_pay", 30_000)], clock.now())
     st = _state(w, alice)
     assert (st["pending"], st["points"], st["growth"], st["violations"]) == (0, 0, 300, 0)
+
+
+def _order_with(
+    w: World, ext: str, phone: str, status: str, payments: list[tuple[str, int, str | None]]
+) -> None:
+    at = get_clock().now()
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        orders.ingest_orders(
+            db,
+            tenant_id=w.tenant_id,
+            orders=[
+                s.OrderIn(
+                    channel="mini_program",
+                    external_id=ext,
+                    customer=s.OrderCustomer(phone=phone),
+                    status=status,
+                    placed_at=at,
+                    paid_at=at if status == "paid" else None,
+                    cancelled_at=at if status == "cancelled" else None,
+                    lines=[
+                        s.LineIn(sku_code="COAT", quantity=1, unit_price_fen=sum(a for _, a, _ in payments))
+                    ],
+                    payments=[s.PaymentIn(method=m, amount_fen=a, transaction_id=t) for m, a, t in payments]
+                    if status == "paid"
+                    else [],
+                )
+            ],
+            source="t",
+            actor=None,
+        )
+    _relay(w)
+
+
+def test_an_order_paid_with_points_captures_its_hold_and_a_cancelled_one_releases_it(
+    db_world: World, clock: FixedClock
+) -> None:
+    w = db_world
+    _setup(w)
+    alice, bob = _customer(w, "13900000091"), _customer(w, "13900000092")
+    _open(w, alice)
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        service.adjust_points(
+            db,
+            tenant_id=w.tenant_id,
+            customer_id=alice,
+            points=1_000,
+            reason="迁移",
+            key="hp-seed",
+            actor=None,
+        )
+        held, _ = service.hold_for_checkout(
+            db, tenant_id=w.tenant_id, customer_id=alice, asset="points", amount=500, key="hp-hold-1"
+        )
+        other, _ = service.hold_for_checkout(
+            db, tenant_id=w.tenant_id, customer_id=alice, asset="points", amount=100, key="hp-hold-2"
+        )
+        hold_id, other_id = held.id, other.id
+    # ¥100 in cash and ¥3 in points (300 points at 100 a yuan): 300 of the 500 held are taken.
+    _order_with(
+        w, "HP-1", "13900000091", "paid", [("wechat_pay", 10_000, None), ("points", 300, f"hold:{hold_id}")]
+    )
+    st = _state(w, alice)
+    assert (st["points"], st["pending"], st["violations"]) == (700, 100, 0)  # 100 earned on the cash only
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        assert ledger.get_hold(db, tenant_id=w.tenant_id, hold_id=hold_id).status == "captured"
+        assert ledger.balances(db, tenant_id=w.tenant_id, customer_id=alice)["points"] == (700, 100)
+    # The same order seen again changes nothing; a cancelled order gives its hold back.
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        order_ids = list(
+            db.scalars(select(OrderEarning.order_id).where(OrderEarning.tenant_id == w.tenant_id))
+        )
+        assert (
+            earning.settle_holds_for_orders(db, tenant_id=w.tenant_id, order_ids=order_ids)["captured"] == 0
+        )
+    _order_with(w, "HP-2", "13900000091", "paid", [("points", 100, f"hold:{other_id}")])
+    assert _state(w, alice)["points"] == 600
+    _order_with(
+        w, "HP-3", "13900000092", "paid", [("points", 100, f"hold:{hold_id}")]
+    )  # bob names alice's hold
+    assert _state(w, alice)["points"] == 600 and _state(w, bob)["points"] == 0
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        third, _ = service.hold_for_checkout(
+            db,
+            tenant_id=w.tenant_id,
+            customer_id=alice,
+            asset="points",
+            amount=200,
+            key="hp-hold-3",
+            order_ref="mini_program:HP-4",
+        )
+        third_id = third.id
+    assert _state(w, alice)["points"] == 600
+    _order_with(w, "HP-4", "13900000091", "cancelled", [("points", 200, None)])
+    _relay(w)
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        assert ledger.get_hold(db, tenant_id=w.tenant_id, hold_id=third_id).status == "released"
+    assert _state(w, alice)["points"] == 600 and _state(w, alice)["violations"] == 0

@@ -43,20 +43,31 @@ def loyalty_page(request: Request) -> HTMLResponse:
     tenant_id = principal.tenant_id
     zone = org.tenant_zone(db, tenant_id=tenant_id)
     today = utcnow().astimezone(zone).date()
-    days = liability.daily(db, tenant_id=tenant_id, first=today - dt.timedelta(days=29), last=today, zone=zone)
+    days = liability.daily(
+        db, tenant_id=tenant_id, first=today - dt.timedelta(days=29), last=today, zone=zone
+    )
     brand = {day: liability.roll_up(groups).get("brand") for day, groups in sorted(days.items())}
     series = {
         "dates": [d.isoformat() for d in brand],
         **{
             key: [(f.as_dict()[key] if f else 0) for f in brand.values()]
-            for key in ("points_value_fen", "sv_principal_fen", "sv_bonus_fen", "membership_deferred_fen", "liability_fen")
+            for key in (
+                "points_value_fen",
+                "sv_principal_fen",
+                "sv_bonus_fen",
+                "membership_deferred_fen",
+                "liability_fen",
+            )
         },
     }
     stores = {st.id: st for st in org.stores_of(db, tenant_id=tenant_id)}
     regions = org.regions_of(db, tenant_id=tenant_id)
     by_region = liability.roll_up(days[today], {sid: st.region_id for sid, st in stores.items()})
     region_rows = sorted(
-        ((regions.get(rid, ("", "—"))[1] if rid is not None else None, f.as_dict()) for rid, f in by_region.items()),
+        (
+            (regions.get(rid, ("", "—"))[1] if rid is not None else None, f.as_dict())
+            for rid, f in by_region.items()
+        ),
         key=lambda r: -r[1]["liability_fen"],
     )
     now_figures = (brand.get(today) or liability.Figures()).as_dict()
@@ -109,7 +120,10 @@ def approvals_page(request: Request) -> HTMLResponse:
         )
     )
     names = org.staff_names(
-        db, tenant_id=tenant_id, ids={r.requested_by for r, _, _ in rows if r.requested_by} | {r.decided_by for r, _, _ in rows if r.decided_by}
+        db,
+        tenant_id=tenant_id,
+        ids={r.requested_by for r, _, _ in rows if r.requested_by}
+        | {r.decided_by for r, _, _ in rows if r.decided_by},
     )
     return render(
         request,
@@ -148,6 +162,11 @@ def decide(
             return not_found_page(request)
         request.state.db.rollback()
         return render(
-            request, "error.html", status=exc.status, code=exc.status, permission=None, message=exc.message(lang_of(request))
+            request,
+            "error.html",
+            status=exc.status,
+            code=exc.status,
+            permission=None,
+            message=exc.message(lang_of(request)),
         )
     return redirect_with_toast("/loyalty/approvals", "decided")

@@ -22,6 +22,7 @@ Locks, in this order: the earning row (`FOR UPDATE`), then the accounts (the led
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -30,13 +31,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.core.clock import utcnow
-from siyu.loyalty import ledger, membership, rules
+from siyu.core.errors import DomainError
+from siyu.loyalty import ledger, membership, rules, service
 from siyu.loyalty.ledger import Leg
-from siyu.loyalty.models import LoyaltyProgram, LoyaltyTier, MemberCard, OrderEarning
+from siyu.loyalty.models import LedgerHold, LoyaltyProgram, LoyaltyTier, MemberCard, OrderEarning
 from siyu.orders.facade import Order, OrderLine, OrderPayment, Refund
 from siyu.products.facade import category_paths
 
 NOT_CASH = ("stored_value", "points")
+log = logging.getLogger(__name__)
 
 
 def _eligible_share(
@@ -52,6 +55,98 @@ def _eligible_share(
             continue
         eligible += amount
     return eligible, total
+
+
+HOLD_REF = "hold:"  # a payment by points or stored value names the checkout's hold: "hold:123"
+
+
+def settle_holds_for_orders(session: Session, *, tenant_id: int, order_ids: Sequence[int]) -> dict[str, int]:
+    """Settle the checkout holds of these orders, once each (keyed): a paid order's payments by
+    points or stored value name their hold (`transaction_id` "hold:<id>") and it is captured for
+    what the payment used (the rest released); a cancelled order's active holds (the hold's
+    `order_ref` is "<channel>:<order number>") are released. A hold of another customer or asset, or
+    one that lapsed or was settled already, is left alone and logged."""
+    counts = {"captured": 0, "released": 0, "skipped": 0}
+    if not order_ids:
+        return counts
+    ids = sorted(set(order_ids))
+    for order_id, customer_id, channel, external_id in session.execute(
+        select(Order.id, Order.customer_id, Order.channel, Order.external_id).where(
+            Order.tenant_id == tenant_id, Order.id.in_(ids), Order.status == "cancelled"
+        )
+    ):
+        for held in session.scalars(
+            select(LedgerHold).where(
+                LedgerHold.tenant_id == tenant_id,
+                LedgerHold.order_ref == f"{channel}:{external_id}",
+                LedgerHold.status == "active",
+            )
+        ):
+            if held.customer_id != customer_id:
+                counts["skipped"] += 1
+                log.warning("cancelled order %s: hold %s is another customer's", order_id, held.id)
+                continue
+            try:
+                with session.begin_nested():
+                    released = ledger.release(
+                        session,
+                        tenant_id=tenant_id,
+                        hold_id=held.id,
+                        key=f"order-release:{order_id}:{held.id}",
+                    )
+                counts["released"] += 1 if released.created else 0
+            except DomainError:
+                counts["skipped"] += 1
+    rows = session.execute(
+        select(
+            Order.id,
+            Order.customer_id,
+            OrderPayment.method,
+            OrderPayment.amount_fen,
+            OrderPayment.transaction_id,
+        )
+        .join(OrderPayment, OrderPayment.order_id == Order.id)
+        .where(
+            Order.tenant_id == tenant_id,
+            Order.id.in_(ids),
+            Order.paid_at.is_not(None),
+            OrderPayment.method.in_(NOT_CASH),
+            OrderPayment.transaction_id.like(f"{HOLD_REF}%"),
+        )
+        .order_by(Order.id, OrderPayment.id)
+    ).all()
+    if not rows:
+        return counts
+    program = membership.program(session, tenant_id=tenant_id)
+    per_yuan = program.points_per_yuan_burn if program else 100
+    for order_id, customer_id, method, amount_fen, ref in rows:
+        try:
+            hold_id = int(str(ref)[len(HOLD_REF) :])
+            held = ledger.get_hold(session, tenant_id=tenant_id, hold_id=hold_id)
+        except (ValueError, DomainError):
+            counts["skipped"] += 1
+            log.warning("order %s names hold %r, which this brand does not have", order_id, ref)
+            continue
+        if held.customer_id != customer_id or (method == "points") != (held.asset == "points"):
+            counts["skipped"] += 1
+            log.warning("order %s names hold %s of another customer or asset", order_id, hold_id)
+            continue
+        used = amount_fen * per_yuan // 100 if held.asset == "points" else amount_fen
+        try:
+            with session.begin_nested():
+                captured = ledger.capture(
+                    session,
+                    tenant_id=tenant_id,
+                    hold_id=hold_id,
+                    amount=min(used, held.amount),
+                    to_account=service.CAPTURE_TO[held.asset],
+                    key=f"order-capture:{order_id}:{hold_id}",
+                )
+            counts["captured"] += 1 if captured.created else 0
+        except DomainError as exc:
+            counts["skipped"] += 1
+            log.warning("order %s could not settle hold %s: %s", order_id, hold_id, exc.code)
+    return counts
 
 
 def earn_for_orders(

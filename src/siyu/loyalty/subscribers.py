@@ -11,8 +11,11 @@ from siyu.loyalty import earning
 
 @events.subscriber("orders.ingested")
 def earn_on_paid_orders(session: Session, event: events.Event) -> None:
-    """Points and growth for the paid orders of card holders (once per order)."""
-    earning.earn_for_orders(session, tenant_id=event.tenant_id, order_ids=event.data.get("order_ids", []))
+    """Settle the checkout holds the orders' payments name (captured when paid, released when
+    cancelled), then points and growth for the paid orders of card holders (once per order)."""
+    order_ids = event.data.get("order_ids", [])
+    earning.settle_holds_for_orders(session, tenant_id=event.tenant_id, order_ids=order_ids)
+    earning.earn_for_orders(session, tenant_id=event.tenant_id, order_ids=order_ids)
 
 
 @events.subscriber("refunds.recorded")
