@@ -243,3 +243,46 @@ def test_a_reversal_is_audited_and_roles_are_kept(client: TestClient, world: Wor
         json={"principal_fen": 100, "store_id": world.store_ids[0], "idempotency_key": "role-0005"},
     )
     assert manager.status_code == 200
+
+
+def test_a_card_above_the_anonymous_cap_must_be_registered(client: TestClient, world: World) -> None:
+    answer = client.post(
+        "/api/v1/customers/batch",
+        headers=world.headers("integration"),
+        json={"records": [{"identities": [{"type": "member_card", "value": "ANON-0001"}]}]},
+    )
+    c = int(answer.json()["results"][0]["customer_id"])
+    h = world.headers("integration")
+    url = f"/api/v1/customers/{c}/stored-value/top-ups"
+    small = client.post(
+        url, headers=h, json={"principal_fen": 80_000, "bonus_fen": 0, "idempotency_key": "anon-top-1"}
+    )
+    assert small.status_code == 200, small.text
+    over = client.post(
+        url, headers=h, json={"principal_fen": 30_000, "bonus_fen": 0, "idempotency_key": "anon-top-2"}
+    )
+    assert over.status_code == 422 and over.json()["error"]["code"] == "real_name_required"
+    assert "姓名和手机号" in over.json()["error"]["message"]
+    anonymous = client.post(
+        url,
+        headers=h,
+        json={"principal_fen": 30_000, "bonus_fen": 0, "registered": False, "idempotency_key": "anon-top-3"},
+    )
+    assert anonymous.status_code == 422 and anonymous.json()["error"]["code"] == "stored_value_cap"
+    client.patch(
+        f"/api/v1/customers/{c}", headers=world.headers("owner"), json={"name": "实名登记"}
+    ).raise_for_status()
+    client.post(
+        "/api/v1/customers/batch",
+        headers=h,
+        json={
+            "records": [
+                {"identities": [{"type": "member_card", "value": "ANON-0001"}], "phone": "13900007777"}
+            ]
+        },
+    ).raise_for_status()
+    registered = client.post(
+        url, headers=h, json={"principal_fen": 30_000, "bonus_fen": 0, "idempotency_key": "anon-top-4"}
+    )
+    assert registered.status_code == 200, registered.text
+    assert _loyalty(client, world, c)["stored_value_fen"]["balance"] == 110_000

@@ -45,6 +45,7 @@ def _setup(w: World, fake: tuple[FakeWeChatPay, str]) -> int:
             tenant_id=w.tenant_id,
             records=[
                 CustomerUpsert(
+                    name="实名会员",
                     phone="13912349999",
                     identities=[IdentityIn(type="wechat_openid", namespace=account.appid, value=OPENID)],
                 )

@@ -194,6 +194,11 @@ MESSAGES: dict[str, tuple[int, str, str]] = {
         "This customer's member card is {status_en}; this cannot be done",
     ),
     "invalid_payment": (422, "{reason_zh}", "{reason_en}"),
+    "real_name_required": (
+        422,
+        "储值余额超过 {cap} 须为实名卡：请先登记客户的姓名和手机号，未做任何改动",
+        "Stored value above {cap} needs a registered card: record the customer's name and phone first; nothing was changed",
+    ),
     "capability_denied": (
         409,
         "该客户已被禁止{what_zh}（风控名单），未做任何改动",

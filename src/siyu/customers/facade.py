@@ -133,6 +133,16 @@ def customers_in_scope(
     return found
 
 
+def real_name_on_file(session: Session, *, tenant_id: int, customer_id: int) -> bool:
+    """Whether the customer has a name and a phone number on file (a registered, real-name card)."""
+    row = session.execute(
+        select(Customer.name, Customer.phone_e164).where(
+            Customer.tenant_id == tenant_id, Customer.id == customer_id
+        )
+    ).first()
+    return bool(row and (row.name or "").strip() and row.phone_e164)
+
+
 def set_member_tiers(session: Session, *, tenant_id: int, tiers: dict[int, str | None]) -> None:
     """Write the member tier (a tier's name, as segments and the 360 show it) of these customers;
     loyalty owns the tier and calls this when it changes."""

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from siyu.access import Principal
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
+from siyu.customers.facade import real_name_on_file
 from siyu.db.pagination import keyset_page
 from siyu.db.session import lock_rows
 from siyu.loyalty import ledger, lots, rules
@@ -155,7 +156,8 @@ def top_up(
     session.refresh(principal)
     session.refresh(bonus)
     cap = REGISTERED_CAP_FEN if registered else ANONYMOUS_CAP_FEN
-    if principal.balance + bonus.balance + principal_fen + bonus_fen > cap:
+    after = principal.balance + bonus.balance + principal_fen + bonus_fen
+    if after > cap:
         raise DomainError(
             "stored_value_cap",
             cap=f"¥{cap // 100:,}",
@@ -182,6 +184,17 @@ def top_up(
         store_id=store_id,
         key_checked=True,
     )
+
+
+def require_real_name(session: Session, *, tenant_id: int, customer_id: int, adding_fen: int) -> None:
+    """A card that would hold more than an anonymous card may (¥1,000) must be registered: the
+    customer's name and phone on file (the prepaid-card rules); refused otherwise."""
+    have = ledger.balances(session, tenant_id=tenant_id, customer_id=customer_id)
+    total = sum(have.get(asset, (0, 0))[0] for asset in ("sv_principal", "sv_bonus")) + adding_fen
+    if total > ANONYMOUS_CAP_FEN and not real_name_on_file(
+        session, tenant_id=tenant_id, customer_id=customer_id
+    ):
+        raise DomainError("real_name_required", cap=f"¥{ANONYMOUS_CAP_FEN // 100:,}")
 
 
 def split_spend(available_principal: int, available_bonus: int, amount: int, order: SpendOrder) -> Split:

@@ -60,6 +60,9 @@ def wechat_top_up(
         raise DomainError("validation_error", summary="principal_fen 须大于 0 / must be greater than 0")
     if prior_intent(session, tenant_id=tenant_id, key=key) is None:
         _check_openid(session, tenant_id, customer_id, openid)
+        service.require_real_name(
+            session, tenant_id=tenant_id, customer_id=customer_id, adding_fen=principal_fen + bonus_fen
+        )
         lock_rows(session, "loyalty_customer", [customer_id])
         have = ledger.balances(session, tenant_id=tenant_id, customer_id=customer_id)
         held_now = sum(have.get(a, (0, 0))[0] for a in ("sv_principal", "sv_bonus"))

@@ -306,12 +306,20 @@ def top_up(
     """Principal and bonus booked apart, within the card's cap (422 `stored_value_cap` past it)."""
     _customer(db, principal, customer_id)
     _store(db, principal, body.store_id)
+    bonus = _bonus(db, principal.tenant_id, body.principal_fen, body.bonus_fen)
+    if (
+        body.registered
+        and ledger.prior_transaction(db, tenant_id=principal.tenant_id, key=body.idempotency_key) is None
+    ):
+        service.require_real_name(
+            db, tenant_id=principal.tenant_id, customer_id=customer_id, adding_fen=body.principal_fen + bonus
+        )
     posted = service.top_up(
         db,
         tenant_id=principal.tenant_id,
         customer_id=customer_id,
         principal_fen=body.principal_fen,
-        bonus_fen=_bonus(db, principal.tenant_id, body.principal_fen, body.bonus_fen),
+        bonus_fen=bonus,
         key=body.idempotency_key,
         store_id=body.store_id,
         registered=body.registered,
