@@ -207,9 +207,15 @@ def top_up_some(engine: Engine, tenant_id: int, rng: random.Random, share: float
     """Some card holders hold stored value: top-ups of ¥500–¥3,000 (with the brand's bonus of 10 %
     from ¥1,000) at their home store; how many top-ups."""
     with unit_of_work(engine, tenant_id=tenant_id) as session:
+        # Real-name cards (a name and a phone on file): only they may hold more than ¥1,000.
         holders = session.execute(
             select(MemberCard.customer_id, MemberCard.store_id)
-            .where(MemberCard.tenant_id == tenant_id)
+            .join(Customer, Customer.id == MemberCard.customer_id)
+            .where(
+                MemberCard.tenant_id == tenant_id,
+                Customer.phone_e164.is_not(None),
+                Customer.name.is_not(None),
+            )
             .order_by(MemberCard.id)
         ).all()
     chosen = [h for h in holders if rng.random() < share]

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import Engine, exists, select
 
 from siyu.app import create_app
-from siyu.customers.models import CustomerIdentity
+from siyu.customers.models import Customer, CustomerIdentity
 from siyu.db.session import unit_of_work
 from siyu.demo.builder import MINI_PROGRAM_APP_ID
 from siyu.loyalty.check import check
@@ -54,7 +54,10 @@ def run_session(
         holders = session.execute(
             select(CustomerIdentity.customer_id, CustomerIdentity.value)
             .join(MemberCard, MemberCard.customer_id == CustomerIdentity.customer_id)
+            .join(Customer, Customer.id == CustomerIdentity.customer_id)
             .where(
+                Customer.phone_e164.is_not(None),  # registered cards: ¥2,000 is above the anonymous cap
+                Customer.name.is_not(None),
                 CustomerIdentity.tenant_id == tenant_id,
                 CustomerIdentity.type == "wechat_openid",
                 CustomerIdentity.namespace == MINI_PROGRAM_APP_ID,
