@@ -121,3 +121,60 @@ def test_bad_card_requests_are_refused_and_open_nothing(client: TestClient, worl
     assert client.get(f"/api/v1/customers/{c}/loyalty", headers=h).json()["card"] is None
     analyst = client.post(url, headers=world.headers("analyst"), json={"source": "store"})
     assert analyst.status_code == 403
+
+
+def test_actions_earn_within_their_caps_and_campaigns_are_checked(client: TestClient, world: World) -> None:
+    h = world.headers("owner")
+    saved = client.put(
+        "/api/v1/loyalty/program",
+        headers=h,
+        json={
+            "action_rules": {
+                "sign_in": {"points": 5, "per_day": 1},
+                "profile_completed": {"points": 100, "growth": 10, "once": True},
+            },
+            "campaigns": [
+                {
+                    "name": "双十一积分翻倍",
+                    "starts_at": "2026-11-10T16:00:00Z",
+                    "ends_at": "2026-11-11T16:00:00Z",
+                    "multiplier_pct": 200,
+                    "store_ids": [world.store_ids[0]],
+                }
+            ],
+        },
+    )
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["campaigns"][0]["multiplier_pct"] == 200
+    backwards = client.put(
+        "/api/v1/loyalty/program",
+        headers=h,
+        json={
+            "campaigns": [
+                {"name": "倒序", "starts_at": "2026-11-12T00:00:00Z", "ends_at": "2026-11-11T00:00:00Z"}
+            ]
+        },
+    )
+    assert backwards.status_code == 422
+    c = _customer(client, world, "13911110021")
+    till = world.headers("integration")
+    url = f"/api/v1/customers/{c}/points/actions"
+    no_card = client.post(url, headers=till, json={"action": "sign_in", "idempotency_key": "act-0000-a"})
+    assert no_card.status_code == 404
+    client.post(
+        f"/api/v1/customers/{c}/member-card", headers=till, json={"source": "store"}
+    ).raise_for_status()
+    first = client.post(url, headers=till, json={"action": "sign_in", "idempotency_key": "act-0001-a"})
+    assert first.status_code == 200 and first.json()["balances"]["points"] == 5
+    again = client.post(url, headers=till, json={"action": "sign_in", "idempotency_key": "act-0001-a"})
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    second = client.post(url, headers=till, json={"action": "sign_in", "idempotency_key": "act-0001-b"})
+    assert second.status_code == 409 and "上限" in second.json()["error"]["message"]
+    profile = client.post(
+        url, headers=till, json={"action": "profile_completed", "idempotency_key": "act-0002-a"}
+    )
+    assert profile.json()["balances"]["points"] == 105
+    unknown = client.post(url, headers=till, json={"action": "dancing", "idempotency_key": "act-0003-a"})
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "invalid_loyalty_rule"
+    view = client.get(f"/api/v1/customers/{c}/loyalty", headers=till).json()
+    assert view["points"]["balance"] == 105 and view["card"]["growth"] == 10

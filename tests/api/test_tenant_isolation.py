@@ -31,6 +31,7 @@ VALID_BODIES: dict[str, dict[str, Any]] = {
     "CardOpenIn": {"source": "store"},
     "DenialIn": {"capability": "use_points", "denied": True, "reason": "隔离测试"},
     "BurnQuoteIn": {"goods_fen": 100},
+    "ActionIn": {"action": "sign_in", "idempotency_key": "iso-action-1"},
     "SvRefundIn": {"reason": "隔离测试", "idempotency_key": "iso-sv-refund-1"},
     "SvRefundDecisionIn": {"approve": False},
     "MembershipIn": {"plan_code": "plus", "idempotency_key": "iso-membership-1"},

@@ -294,6 +294,21 @@ def cases(a: dict[str, Any]) -> list[Case]:
             },
         ),
         (
+            "PUT",
+            "/api/v1/loyalty/program",
+            ".campaigns[].store_ids",
+            lambda _, x: {
+                "campaigns": [
+                    {
+                        "name": "隔离测试",
+                        "starts_at": "2026-11-10T00:00:00Z",
+                        "ends_at": "2026-11-11T00:00:00Z",
+                        "store_ids": [x],
+                    }
+                ]
+            },
+        ),
+        (
             "POST",
             f"/api/v1/customers/{c}/stored-value/spends",
             ".store_id",

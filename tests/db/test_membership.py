@@ -567,3 +567,32 @@ def test_an_order_paid_with_points_captures_its_hold_and_a_cancelled_one_release
     with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
         assert ledger.get_hold(db, tenant_id=w.tenant_id, hold_id=third_id).status == "released"
     assert _state(w, alice)["points"] == 600 and _state(w, alice)["violations"] == 0
+
+
+def test_a_campaign_multiplies_what_orders_earn_in_its_window_and_stores(
+    db_world: World, clock: FixedClock
+) -> None:
+    w = db_world
+    s1 = w.store_ids[0]
+    window = {
+        "starts_at": (T0 - dt.timedelta(hours=1)).isoformat(),
+        "ends_at": (T0 + dt.timedelta(hours=1)).isoformat(),
+    }
+    _setup(
+        w,
+        campaigns=[
+            {"name": "翻倍", "multiplier_pct": 200, "store_ids": [s1], **window},
+            {"name": "别的门店三倍", "multiplier_pct": 300, "store_ids": [w.store_ids[1]], **window},
+        ],
+    )
+    alice = _customer(w, "13900000101")
+    _open(w, alice)
+    _order(w, "C-1", "13900000101", [("COAT", 1, 10_000)], [("wechat_pay", 10_000)], clock.now())
+    assert _state(w, alice)["pending"] == 200  # ¥100 × 1 point × 200 %
+    clock.advance(dt.timedelta(hours=2))
+    _order(w, "C-2", "13900000101", [("COAT", 1, 10_000)], [("wechat_pay", 10_000)], clock.now())
+    assert _state(w, alice)["pending"] == 300  # after the window: × 100 %
+    with unit_of_work(w.engine, tenant_id=w.tenant_id) as db:
+        program = membership.program(db, tenant_id=w.tenant_id)
+        assert program is not None
+        assert earning.campaign_pct(program, T0, s1) == 200 and earning.campaign_pct(program, T0, None) == 100

@@ -10,7 +10,7 @@ from siyu.metadata import Base
 def test_head_matches_models(engine: Engine) -> None:
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert context.get_current_revision() == "0019"
+        assert context.get_current_revision() == "0020"
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 

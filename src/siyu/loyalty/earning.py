@@ -60,6 +60,22 @@ def _eligible_share(
 HOLD_REF = "hold:"  # a payment by points or stored value names the checkout's hold: "hold:123"
 
 
+def campaign_pct(settings: LoyaltyProgram, at: datetime | None, store_id: int | None) -> int:
+    """The multiplier (per cent) of the best campaign running at `at` for the store; 100 without one."""
+    best = 100
+    for c in settings.campaigns or ():
+        starts, ends = c.get("starts_at"), c.get("ends_at")
+        if at is None or not starts or not ends:
+            continue
+        if not (datetime.fromisoformat(str(starts)) <= at < datetime.fromisoformat(str(ends))):
+            continue
+        stores = c.get("store_ids") or []
+        if stores and store_id not in stores:
+            continue
+        best = max(best, int(c.get("multiplier_pct") or 100))
+    return best
+
+
 def settle_holds_for_orders(session: Session, *, tenant_id: int, order_ids: Sequence[int]) -> dict[str, int]:
     """Settle the checkout holds of these orders, once each (keyed): a paid order's payments by
     points or stored value name their hold (`transaction_id` "hold:<id>") and it is captured for
@@ -275,7 +291,11 @@ def _earn_one(
     base = cash_fen * eligible // total if total > 0 else cash_fen
     yuan = base // 100
     tier = ladder.get(card.tier_id) if card.tier_id else None
-    multiplier = tier.points_multiplier_pct if tier else 100
+    multiplier = (
+        (tier.points_multiplier_pct if tier else 100)
+        * campaign_pct(settings, order.paid_at, order.store_id)
+        // 100
+    )
     points = 0 if no_points else yuan * settings.points_per_yuan * multiplier // 100
     growth = yuan * settings.growth_per_yuan
     transaction_id = None

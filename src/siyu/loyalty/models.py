@@ -194,6 +194,11 @@ class LoyaltyProgram(TenantScoped, Base):
     # Stored value: which part pays first, and the fee kept when unused principal is refunded.
     sv_spend_order: Mapped[str] = mapped_column(String(16), default="principal_first")
     sv_refund_fee_pct: Mapped[int] = mapped_column(Integer, default=0)
+    # Points for actions: {"sign_in": {"points": 5, "growth": 0, "per_day": 1, "once": false}, …}
+    action_rules: Mapped[dict[str, Any] | None] = mapped_column(default=dict)
+    # Campaigns that multiply what orders earn: [{"name", "starts_at", "ends_at", "multiplier_pct",
+    # "store_ids": [] (all stores)}]; the highest that applies counts, on top of the tier's.
+    campaigns: Mapped[list[dict[str, Any]] | None] = mapped_column(default=list)
     updated_at: Mapped[datetime]
 
 

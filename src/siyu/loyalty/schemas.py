@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from siyu.core.inputs import MAX_ID
-from siyu.schemas import Strict
+from siyu.schemas import Instant, Strict
 
 Key = Annotated[
     str,
@@ -203,6 +203,35 @@ class CardOpenIn(Strict):
     initial_growth: Annotated[int, Field(ge=0, le=10**10)] = 0
 
 
+class ActionRule(Strict):
+    """What an action earns a member: points, growth value, at most `per_day` a day or `once`."""
+
+    points: Annotated[int, Field(ge=0, le=100_000)] = 0
+    growth: Annotated[int, Field(ge=0, le=100_000)] = 0
+    per_day: Annotated[int | None, Field(default=None, ge=1, le=100)] = None
+    once: bool = False
+
+
+class Campaign(Strict):
+    """A window in which orders earn `multiplier_pct` % of the points (on top of the tier's), in
+    some stores or all (an empty `store_ids`)."""
+
+    name: str = Field(min_length=1, max_length=60, examples=["双十一积分翻倍"])
+    starts_at: Instant
+    ends_at: Instant
+    multiplier_pct: Annotated[int, Field(ge=100, le=1000)] = 200
+    store_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(default=[], max_length=2000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Campaign:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at / 结束时间须晚于开始时间")
+        return self
+
+
+ACTION = Annotated[str, Field(min_length=2, max_length=30, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
 class ProgramIn(Strict):
     """The programme's rules: what a paid order earns and how tiers are kept."""
 
@@ -234,6 +263,12 @@ class ProgramIn(Strict):
         int, Field(ge=1, le=100, description="largest share of an order points may pay")
     ] = 100
     burn_covers_shipping: bool = False
+    sv_spend_order: Literal["principal_first", "bonus_first"] = "principal_first"
+    sv_refund_fee_pct: Annotated[int, Field(ge=0, le=50)] = 0
+    action_rules: dict[ACTION, ActionRule] = Field(
+        default={}, max_length=30, examples=[{"sign_in": {"points": 5, "per_day": 1}}]
+    )
+    campaigns: list[Campaign] = Field(default=[], max_length=50)
 
 
 class ProgramRead(ProgramIn):
@@ -352,8 +387,8 @@ class TopUpRuleIn(Strict):
     min_principal_fen: Units
     bonus_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
     gift: str | None = Field(default=None, max_length=60)
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     active: bool = True
 
 
@@ -490,3 +525,10 @@ class LiabilityRead(BaseModel):
     by: Literal["brand", "region", "store"]
     definitions: dict[str, Definition]
     days: list[LiabilityDay]
+
+
+class ActionIn(Strict):
+    """A member did something the brand rewards (sign-in, a review, a completed profile)."""
+
+    action: ACTION
+    idempotency_key: Key

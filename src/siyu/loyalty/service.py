@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from siyu.access import Principal
@@ -340,6 +340,7 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "clawback": ("退款扣回积分", "Points taken back after a refund"),
     "expire": ("积分过期", "Points expired"),
     "sv_refund": ("储值退款", "Stored value refunded"),
+    "action": ("行为奖励积分", "Points for an action"),
     "membership": ("购买付费会员", "Paid membership bought"),
     "membership_revenue": ("会员费确认收入", "Membership revenue recognised"),
     "membership_refund": ("付费会员退款", "Paid membership refunded"),
@@ -428,3 +429,93 @@ def expire_points(session: Session, *, tenant_id: int, now: datetime | None = No
             done += 1
     session.flush()
     return done
+
+
+def earn_for_action(
+    session: Session,
+    *,
+    tenant_id: int,
+    customer_id: int,
+    action: str,
+    key: str,
+    zone_name: str,
+    actor: Principal | None = None,
+) -> Posted | None:
+    """Points (and growth value) for an action under the programme's `action_rules` — members
+    only, once per key, at most `per_day` a day (the brand's day) or `once` ever. Refused with a
+    reason: an action the brand does not reward, a customer without a card or denied points, a cap
+    reached. None when the rule gives no points (growth only)."""
+    from zoneinfo import ZoneInfo
+
+    from siyu.loyalty import membership
+
+    program = membership_program(session, tenant_id)
+    rule = (program.action_rules or {}).get(action) if program else None
+    if not rule:
+        raise DomainError(
+            "invalid_loyalty_rule",
+            reason_zh=f"品牌没有为“{action}”设置积分",
+            reason_en=f"the brand does not reward '{action}'",
+        )
+    card = membership.card_of(session, tenant_id=tenant_id, customer_id=customer_id)
+    if card is None or card.status != "active":
+        raise DomainError("not_found", object="member_card")
+    request = {"op": "action", "customer_id": customer_id, "action": action}
+    if (
+        prior := ledger.replay(session, tenant_id=tenant_id, key=key, request=request, actor=actor)
+    ) is not None:
+        return prior
+    rules.require_allowed(session, tenant_id=tenant_id, customer_id=customer_id, capability="earn_points")
+    lock_rows(session, "loyalty_customer", [customer_id])
+    since = None
+    if rule.get("once"):
+        since = datetime.min.replace(tzinfo=utcnow().tzinfo)
+    elif rule.get("per_day"):
+        local = utcnow().astimezone(ZoneInfo(zone_name))
+        since = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if since is not None:
+        done = session.scalar(
+            select(func.count())
+            .select_from(LedgerTransaction)
+            .where(
+                LedgerTransaction.tenant_id == tenant_id,
+                LedgerTransaction.customer_id == customer_id,
+                LedgerTransaction.kind == "action",
+                LedgerTransaction.reason == action,
+                LedgerTransaction.created_at >= since,
+            )
+        )
+        cap = 1 if rule.get("once") else int(rule["per_day"])
+        if (done or 0) >= cap:
+            raise DomainError(
+                "conflict",
+                reason_zh="该行为的积分已达上限（每天或仅一次）",
+                reason_en="the points for this action reached their limit (per day, or once)",
+            )
+    points, growth = int(rule.get("points") or 0), int(rule.get("growth") or 0)
+    posted = None
+    if points > 0:
+        found = ledger.accounts(
+            session,
+            tenant_id=tenant_id,
+            customer_id=customer_id,
+            assets=("points",),
+            brand=("points:issued",),
+        )
+        posted = ledger.post(
+            session,
+            tenant_id=tenant_id,
+            kind="action",
+            legs=[Leg(found["points"].id, points), Leg(found["points:issued"].id, -points)],
+            key=key,
+            request=request,
+            customer_id=customer_id,
+            actor=actor,
+            reason=action,
+            key_checked=True,
+        )
+    if growth > 0:
+        membership.add_growth(
+            session, tenant_id=tenant_id, card_id=card.id, amount=growth, kind="action", key=f"action:{key}"
+        )
+    return posted

@@ -27,6 +27,7 @@ from siyu.loyalty.ledger import Posted
 from siyu.loyalty.liability import FIGURES as FIGS
 from siyu.loyalty.models import (
     LedgerHold,
+    LoyaltyProgram,
     LoyaltyTier,
     Membership,
     MembershipPlan,
@@ -180,7 +181,7 @@ def open_card(
 def get_program(db: DB, principal: Principal = allow(Perm.LOYALTY_READ)) -> s.ProgramRead | None:
     """The programme's rules (null: not set up yet — orders earn nothing)."""
     row = membership.program(db, tenant_id=principal.tenant_id)
-    return None if row is None else s.ProgramRead.model_validate(row, from_attributes=True)
+    return None if row is None else _program_read(row)
 
 
 @router.put("/loyalty/program", response_model=s.ProgramRead, summary="Set the loyalty rules 设置会员规则")
@@ -188,10 +189,47 @@ def put_program(
     body: s.ProgramIn, db: DB, principal: Principal = allow(Perm.LOYALTY_CONFIGURE)
 ) -> s.ProgramRead:
     """Create or change the programme's rules; audited. Orders already earned keep what they earned."""
-    row = membership.save_program(
-        db, tenant_id=principal.tenant_id, values=body.model_dump(), actor=principal
+    stores = {sid for c in body.campaigns for sid in c.store_ids}
+    if stores and len(org.stores_by_id(db, tenant_id=principal.tenant_id, ids=stores)) != len(stores):
+        raise not_found("store")
+    values = body.model_dump()
+    values["campaigns"] = [c.model_dump(mode="json") for c in body.campaigns]
+    row = membership.save_program(db, tenant_id=principal.tenant_id, values=values, actor=principal)
+    return _program_read(row)
+
+
+def _program_read(row: LoyaltyProgram) -> s.ProgramRead:
+    values = {name: getattr(row, name) for name in s.ProgramRead.model_fields}
+    values["action_rules"] = row.action_rules or {}
+    values["campaigns"] = row.campaigns or []
+    return s.ProgramRead.model_validate(values)
+
+
+@router.post(
+    "/customers/{customer_id}/points/actions",
+    response_model=s.TransactionRead | None,
+    summary="Points for an action 行为积分",
+)
+def points_for_action(
+    customer_id: PathId,
+    body: s.ActionIn,
+    db: DB,
+    response: Response,
+    principal: Principal = allow(Perm.LOYALTY_WRITE),
+) -> s.TransactionRead | None:
+    """Reward an action under the programme's rules (members only; per-day and once caps; keyed).
+    Null when the action earns growth value only."""
+    _customer(db, principal, customer_id)
+    posted = service.earn_for_action(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        action=body.action,
+        key=body.idempotency_key,
+        zone_name=principal.tenant_timezone,
+        actor=principal,
     )
-    return s.ProgramRead.model_validate(row, from_attributes=True)
+    return None if posted is None else _answer(posted, response)
 
 
 @router.get("/loyalty/tiers", response_model=list[s.TierRead], summary="Member tiers 会员等级")
