@@ -240,3 +240,49 @@ def test_hq_sees_members_balances_and_decides_refunds(browser: TestClient, world
     manager = as_role(browser, world, "store_manager")
     assert manager.get("/loyalty").status_code == 403 and manager.get("/loyalty/approvals").status_code == 403
     assert as_role(browser, world, "guide").get("/loyalty").status_code == 403
+
+
+def test_a_guide_opens_a_card_and_hq_adjusts_points_from_the_360(browser: TestClient, world: World) -> None:
+    record = {
+        "name": "柜台会员",
+        "phone": "13811119999",
+        "store_id": world.store_ids[0],
+        "guide_id": world.staff["guide"],
+    }
+    c = browser.post(
+        "/api/v1/customers/batch", headers=world.headers("integration"), json={"records": [record]}
+    )
+    cid = c.json()["results"][0]["customer_id"]
+    guide = as_role(browser, world, "guide")
+    assert "开通会员卡" in guide.get(f"/customers/{cid}").text
+    assert guide.post(f"/customers/{cid}/member-card").status_code == 303
+    card = browser.get(f"/api/v1/customers/{cid}/loyalty", headers=world.headers("owner")).json()["card"]
+    assert card["guide_id"] == world.staff["guide"] and card["store_id"] == world.store_ids[0]
+    assert "调整积分" not in guide.get(f"/customers/{cid}").text  # guides do not adjust
+    assert (
+        guide.post(
+            f"/customers/{cid}/points", data={"points": "10", "reason": "试试", "key": "k" * 12}
+        ).status_code
+        == 403
+    )
+    owner = as_role(browser, world, "owner")
+    page = owner.get(f"/customers/{cid}").text
+    key = re.search(r'name="key" value="([^"]+)"', page)
+    assert key is not None
+    form = {"points": "300", "reason": "门店活动补发", "key": key.group(1)}
+    assert owner.post(f"/customers/{cid}/points", data=form).status_code == 303
+    assert owner.post(f"/customers/{cid}/points", data=form).status_code == 303  # a double submit
+    view = browser.get(f"/api/v1/customers/{cid}/loyalty", headers=world.headers("owner")).json()
+    assert view["points"]["balance"] == 300
+    history = owner.get(f"/customers/{cid}").text
+    section = history[history.index('id="loyalty-history"') :]
+    assert "积分调整" in section and "门店活动补发" in section and "+300" in section
+    bad = owner.post(f"/customers/{cid}/points", data={"points": "0", "reason": "无", "key": "k" * 12})
+    assert bad.status_code == 422 and "原因" in bad.text
+    with unit_of_work(world.engine) as db:
+        adjusted = db.scalars(
+            select(AuditEntry.data).where(
+                AuditEntry.tenant_id == world.tenant_id, AuditEntry.action == "loyalty.points.adjust"
+            )
+        ).all()
+    assert [d["points"] for d in adjusted] == [300]

@@ -128,7 +128,8 @@ PAGE_BUDGETS = {
     ("owner", "/customers"): 16,
     ("owner", "/customers?sort=-spend&last=90&page=2"): 16,
     # + notes, order figures, consent, merges and the saved audiences (none here; each saved audience is
-    # evaluated on the in-memory index)
+    # evaluated on the in-memory index), balances and the member card (a member's history, holds and
+    # expiring points only when they hold something)
     ("owner", "/customers/{customer}"): 26,
     # the filters' stores and guides, the count, the page, and the names of its stores, guides, customers
     ("owner", "/orders"): 14,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 from typing import Any
 
 from fastapi import Form, Request
@@ -310,12 +311,32 @@ def _loyalty_of(db: Any, principal: Principal, customer_id: int) -> dict[str, An
         balance, held = have.get(asset, (0, 0))
         return balance - held
 
+    # Each query only when there is something to show (a customer with no account has no history).
+    entries = (
+        loyalty.history(db, tenant_id=principal.tenant_id, customer_id=customer_id, cursor=None, limit=10)[0]
+        if have
+        else []
+    )
+    held = any(h for _, h in have.values())
     return {
         "standing": loyalty.standing(db, tenant_id=principal.tenant_id, customer_id=customer_id),
         "points": available("points"),
         "points_pending": have.get("points_pending", (0, 0))[0],
         "sv_principal_fen": available("sv_principal"),
         "sv_bonus_fen": available("sv_bonus"),
+        "history": entries,
+        "labels": loyalty.KIND_LABELS,
+        "holds": loyalty.active_holds(db, tenant_id=principal.tenant_id, customer_id=customer_id)
+        if held
+        else [],
+        "expiring": loyalty.expiring(
+            db, tenant_id=principal.tenant_id, customer_id=customer_id, within=dt.timedelta(days=90)
+        )
+        if have.get("points", (0, 0))[0]
+        else [],
+        "may_adjust": principal.can(Perm.LOYALTY_ADJUST),
+        "may_open": principal.can(Perm.LOYALTY_CARDS),
+        "form_key": secrets.token_urlsafe(12),
     }
 
 

@@ -25,7 +25,8 @@ from siyu.console.rendering import (
 from siyu.core.clock import utcnow
 from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
-from siyu.loyalty import liability, membership, paid, storedvalue
+from siyu.customers.service import get_customer
+from siyu.loyalty import liability, membership, paid, service, storedvalue
 from siyu.loyalty.models import MemberCard, Membership, StoredValueRefund
 from siyu.org import facade as org
 
@@ -170,3 +171,81 @@ def decide(
             message=exc.message(lang_of(request)),
         )
     return redirect_with_toast("/loyalty/approvals", "decided")
+
+
+@router.post("/customers/{customer_id}/points", response_class=HTMLResponse)
+def adjust_points(
+    request: Request,
+    customer_id: int,
+    points: int = Form(0, ge=-1_000_000, le=1_000_000),
+    reason: str = Form("", max_length=200),
+    key: str = Form("", max_length=40),
+) -> Response:
+    """Add or take away points by hand with a reason (audited); the form's key makes a double
+    submit harmless."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_ADJUST):
+        return forbidden(request, Perm.LOYALTY_ADJUST)
+    if not 1 <= customer_id <= MAX_ID:
+        return not_found_page(request)
+    db = request.state.db
+    try:
+        get_customer(db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal)
+        if points == 0 or len(reason.strip()) < 2 or len(key) < 8:
+            raise DomainError(
+                "validation_error",
+                summary="请填写非零的积分和至少两个字的原因 / points must not be 0; give a reason",
+            )
+        service.adjust_points(
+            db,
+            tenant_id=principal.tenant_id,
+            customer_id=customer_id,
+            points=points,
+            reason=reason.strip(),
+            key=f"console:{key}",
+            actor=principal,
+        )
+    except DomainError as exc:
+        if exc.code == "not_found":
+            return not_found_page(request)
+        db.rollback()
+        return render(
+            request,
+            "error.html",
+            status=exc.status,
+            code=exc.status,
+            permission=None,
+            message=exc.message(lang_of(request)),
+        )
+    return redirect_with_toast(f"/customers/{customer_id}#loyalty-history", "saved")
+
+
+@router.post("/customers/{customer_id}/member-card", response_class=HTMLResponse)
+def open_card(request: Request, customer_id: int) -> Response:
+    """Open the customer's member card where they belong: their home store, by the guide opening
+    it (or their guide)."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_CARDS):
+        return forbidden(request, Perm.LOYALTY_CARDS)
+    if not 1 <= customer_id <= MAX_ID:
+        return not_found_page(request)
+    db = request.state.db
+    try:
+        customer = get_customer(
+            db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal
+        )
+    except DomainError:
+        return not_found_page(request)
+    guide_id = principal.actor_id if principal.role == "guide" else customer.guide_id
+    membership.open_card(
+        db,
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
+        where=membership.CardSource(
+            source="guide" if principal.role == "guide" else "store",
+            store_id=customer.store_id,
+            guide_id=guide_id,
+        ),
+        actor=principal,
+    )
+    return redirect_with_toast(f"/customers/{customer_id}#membership", "created")

@@ -20,6 +20,7 @@ from siyu.customers.facade import (
 from siyu.db.base import table_of
 from siyu.loyalty import ledger, liability
 from siyu.loyalty.ledger import Leg, balances
+from siyu.loyalty.lots import expiring
 from siyu.loyalty.membership import Standing, cards_opened, standing
 from siyu.loyalty.models import (
     Denial,
@@ -32,6 +33,7 @@ from siyu.loyalty.models import (
     PointsLot,
     StoredValueRefund,
 )
+from siyu.loyalty.service import KIND_LABELS, active_holds, history
 from siyu.payments.facade import PaymentIntent
 
 
@@ -172,12 +174,16 @@ LIABILITY_FIGURES = liability.FIGURES
 LIABILITY_DEFINITIONS = liability.DEFINITIONS
 
 __all__ = [
+    "KIND_LABELS",
     "LIABILITY_DEFINITIONS",
     "LIABILITY_FIGURES",
     "MemberCard",
     "Standing",
+    "active_holds",
     "balances",
     "cards_opened",
+    "expiring",
+    "history",
     "liability",
     "standing",
 ]
