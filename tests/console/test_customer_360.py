@@ -286,3 +286,46 @@ def test_a_guide_opens_a_card_and_hq_adjusts_points_from_the_360(browser: TestCl
             )
         ).all()
     assert [d["points"] for d in adjusted] == [300]
+
+
+def test_hq_sets_rules_and_tiers_from_the_console(browser: TestClient, world: World) -> None:
+    owner = as_role(browser, world, "owner")
+    page = owner.get("/loyalty/rules").text
+    assert "每实付 ¥1 得积分" in page and "会员等级" in page
+    saved = owner.post(
+        "/loyalty/rules/program",
+        data={
+            "points_per_yuan": "2",
+            "growth_per_yuan": "1",
+            "refund_window_days": "15",
+            "points_expiry": "after_months",
+            "points_expiry_months": "24",
+            "points_per_yuan_burn": "100",
+            "burn_max_share_pct": "50",
+            "sv_spend_order": "principal_first",
+            "downgrade_rule": "none",
+        },
+    )
+    assert saved.status_code == 303
+    program = browser.get("/api/v1/loyalty/program", headers=world.headers("owner")).json()
+    assert (
+        program["points_per_yuan"],
+        program["refund_window_days"],
+        program["points_expiry"],
+        program["burn_max_share_pct"],
+    ) == (2, 15, "after_months", 50)
+    bad = owner.post("/loyalty/rules/program", data={"points_per_yuan": "-3", "refund_window_days": "abc"})
+    assert bad.status_code == 422 and "不能小于 0" in bad.text
+    tiers = {
+        "t0_code": "normal", "t0_name_zh": "普卡", "t0_threshold": "0",
+        "t1_code": "gold", "t1_name_zh": "金卡", "t1_name_en": "Gold", "t1_threshold": "5000", "t1_points_multiplier_pct": "150", "t1_discount_pct": "5", "t1_free_shipping": "yes",
+    }  # fmt: skip
+    assert owner.post("/loyalty/rules/tiers", data=tiers).status_code == 303
+    ladder = browser.get("/api/v1/loyalty/tiers", headers=world.headers("owner")).json()
+    assert [(t["code"], t["threshold"], t["benefits"]["free_shipping"]) for t in ladder] == [
+        ("normal", 0, False),
+        ("gold", 5000, True),
+    ]
+    clash = owner.post("/loyalty/rules/tiers", data={**tiers, "t1_threshold": "0"})
+    assert clash.status_code == 422 and "门槛" in clash.text
+    assert as_role(browser, world, "store_manager").get("/loyalty/rules").status_code == 403

@@ -8,11 +8,13 @@ import datetime as dt
 
 from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from siyu.access import Perm
 from siyu.api.deps import MAX_ID
 from siyu.api.routing import read_only
+from siyu.console.forms import Posted, domain_message, field_errors, text
 from siyu.console.rendering import (
     console_router,
     forbidden,
@@ -27,6 +29,7 @@ from siyu.core.errors import DomainError
 from siyu.customers.models import Customer
 from siyu.customers.service import get_customer
 from siyu.loyalty import liability, membership, paid, service, storedvalue
+from siyu.loyalty import schemas as s
 from siyu.loyalty.models import MemberCard, Membership, StoredValueRefund
 from siyu.org import facade as org
 
@@ -249,3 +252,163 @@ def open_card(request: Request, customer_id: int) -> Response:
         actor=principal,
     )
     return redirect_with_toast(f"/customers/{customer_id}#membership", "created")
+
+
+# --- the programme's rules and tiers -----------------------------------------------------------------
+PROGRAM_FIELDS = (
+    "points_per_yuan",
+    "growth_per_yuan",
+    "refund_window_days",
+    "points_expiry",
+    "points_expiry_months",
+    "points_per_yuan_burn",
+    "burn_min_points",
+    "burn_max_points",
+    "burn_max_share_pct",
+    "sv_spend_order",
+    "sv_refund_fee_pct",
+    "downgrade_rule",
+    "downgrade_period_months",
+    "downgrade_after_days",
+    "card_prefix",
+)
+TIER_FIELDS = (
+    "code",
+    "name_zh",
+    "name_en",
+    "threshold",
+    "points_multiplier_pct",
+    "discount_pct",
+    "birthday_gift",
+)
+
+
+def _rules_page(
+    request: Request,
+    *,
+    status: int = 200,
+    program_values: dict[str, object] | None = None,
+    program_errors: dict[str, str] | None = None,
+    tier_rows: list[dict[str, object]] | None = None,
+    tier_errors: dict[str, str] | None = None,
+) -> HTMLResponse:
+    principal = page_principal(request)
+    db = request.state.db
+    program = membership.program(db, tenant_id=principal.tenant_id)
+    current = {name: getattr(program, name) for name in PROGRAM_FIELDS} if program else {}
+    tiers = membership.tiers(db, tenant_id=principal.tenant_id)
+    rows = tier_rows or [
+        {
+            "code": t.code,
+            "name_zh": t.name_zh,
+            "name_en": t.name_en,
+            "threshold": t.threshold,
+            "points_multiplier_pct": t.points_multiplier_pct,
+            "discount_pct": (t.benefits or {}).get("discount_pct", 0),
+            "free_shipping": bool((t.benefits or {}).get("free_shipping")),
+            "birthday_gift": (t.benefits or {}).get("birthday_gift") or "",
+            "requires_approval": t.requires_approval,
+        }
+        for t in tiers
+    ]
+    while len(rows) < len(tiers) + 2 or len(rows) < 3:
+        rows.append({})
+    return render(
+        request,
+        "loyalty_rules.html",
+        status=status,
+        values={**current, **(program_values or {})},
+        errors=program_errors or {},
+        rows=rows,
+        tier_errors=tier_errors or {},
+    )
+
+
+@router.get("/loyalty/rules", response_class=HTMLResponse)
+@read_only
+def rules_page(request: Request) -> HTMLResponse:
+    """The programme's rules and the tier ladder, as forms (HQ)."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_CONFIGURE):
+        return forbidden(request, Perm.LOYALTY_CONFIGURE)
+    return _rules_page(request)
+
+
+@router.post("/loyalty/rules/program", response_class=HTMLResponse)
+def save_program(request: Request, form: Posted) -> Response:
+    """Save the programme's rules (validated as the API validates them; audited)."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_CONFIGURE):
+        return forbidden(request, Perm.LOYALTY_CONFIGURE)
+    db = request.state.db
+    values: dict[str, object] = {name: text(form, name, 20) for name in PROGRAM_FIELDS}
+    current = membership.program(db, tenant_id=principal.tenant_id)
+    kept = {"excluded_categories", "excluded_sku_codes", "action_rules", "campaigns", "burn_covers_shipping"}
+    base = {k: getattr(current, k) for k in kept} if current else {}
+    base["burn_covers_shipping"] = form.get("burn_covers_shipping") == "yes"
+    try:
+        data = s.ProgramIn.model_validate(
+            {**base, **{k: v for k, v in values.items() if v is not None}}, strict=False
+        )
+    except ValidationError as exc:
+        return _rules_page(
+            request, status=422, program_values=values, program_errors=field_errors(exc, lang_of(request))
+        )
+    saved = data.model_dump()
+    saved["campaigns"] = [c.model_dump(mode="json") for c in data.campaigns]
+    membership.save_program(db, tenant_id=principal.tenant_id, values=saved, actor=principal)
+    return redirect_with_toast("/loyalty/rules", "saved")
+
+
+@router.post("/loyalty/rules/tiers", response_class=HTMLResponse)
+def save_tiers(request: Request, form: Posted) -> Response:
+    """Save the tier ladder: the rows with a code (an emptied row drops its tier, when no member
+    holds it)."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_CONFIGURE):
+        return forbidden(request, Perm.LOYALTY_CONFIGURE)
+    lang = lang_of(request)
+    rows: list[dict[str, object]] = []
+    wanted: list[dict[str, object]] = []
+    for i in range(20):
+        row: dict[str, object] = {name: text(form, f"t{i}_{name}", 60) for name in TIER_FIELDS}
+        row["free_shipping"] = form.get(f"t{i}_free_shipping") == "yes"
+        row["requires_approval"] = form.get(f"t{i}_requires_approval") == "yes"
+        if not any(row.get(n) for n in TIER_FIELDS):
+            continue
+        rows.append(row)
+        wanted.append(
+            {
+                "code": row["code"],
+                "name_zh": row["name_zh"],
+                "name_en": row["name_en"] or row["code"],
+                "threshold": row["threshold"],
+                "points_multiplier_pct": row["points_multiplier_pct"] or 100,
+                "benefits": {
+                    "discount_pct": row["discount_pct"] or 0,
+                    "free_shipping": row["free_shipping"],
+                    "birthday_gift": row["birthday_gift"],
+                },
+                "requires_approval": row["requires_approval"],
+            }
+        )
+    try:
+        data = s.TiersIn.model_validate({"tiers": wanted}, strict=False)
+        membership.save_tiers(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            wanted=[t.model_dump() for t in data.tiers],
+            actor=principal,
+        )
+    except ValidationError as exc:
+        errors = {
+            k.replace("tiers.", "t", 1).replace(".benefits", "", 1).replace(".", "_", 1): v
+            for k, v in field_errors(exc, lang).items()
+        }
+        return _rules_page(request, status=422, tier_rows=rows, tier_errors=errors or {"": "—"})
+    except DomainError as exc:
+        request.state.db.rollback()
+        return _rules_page(
+            request, status=exc.status, tier_rows=rows, tier_errors={"": domain_message(exc, lang)}
+        )
+    return redirect_with_toast("/loyalty/rules", "saved")

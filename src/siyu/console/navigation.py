@@ -68,6 +68,7 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
         (
             Item("/loyalty", N_("Members' balances"), _roles(*HQ)),
             Item("/loyalty/approvals", N_("Refund approvals"), _perm(Perm.LOYALTY_ADJUST)),
+            Item("/loyalty/rules", N_("Loyalty rules and tiers"), _perm(Perm.LOYALTY_CONFIGURE)),
         ),
     ),
     (
