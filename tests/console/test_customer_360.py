@@ -329,3 +329,36 @@ def test_hq_sets_rules_and_tiers_from_the_console(browser: TestClient, world: Wo
     clash = owner.post("/loyalty/rules/tiers", data={**tiers, "t1_threshold": "0"})
     assert clash.status_code == 422 and "门槛" in clash.text
     assert as_role(browser, world, "store_manager").get("/loyalty/rules").status_code == 403
+
+
+def test_hq_sets_offers_and_plans_from_the_console(browser: TestClient, world: World) -> None:
+    owner = as_role(browser, world, "owner")
+    offers = {
+        "o0_name": "充 ¥1,000 送 ¥100", "o0_min": "1,000", "o0_bonus": "100", "o0_active": "yes",
+        "o1_name": "充 ¥500 送 ¥30", "o1_min": "500.00", "o1_bonus": "30", "o1_gift": "帆布袋", "o1_active": "yes",
+    }  # fmt: skip
+    assert owner.post("/loyalty/rules/offers", data=offers).status_code == 303
+    saved = browser.get("/api/v1/loyalty/top-up-rules", headers=world.headers("owner")).json()
+    assert [(o["min_principal_fen"], o["bonus_fen"], o["gift"]) for o in saved] == [
+        (50_000, 3_000, "帆布袋"),
+        (100_000, 10_000, None),
+    ]
+    bad = owner.post("/loyalty/rules/offers", data={**offers, "o0_min": "一千"})
+    assert bad.status_code == 422 and "金额" in bad.text
+    plans = {
+        "p0_code": "plus",
+        "p0_name_zh": "PLUS 会员",
+        "p0_price": "299",
+        "p0_term": "12",
+        "p0_fee": "10",
+        "p0_active": "yes",
+    }
+    assert owner.post("/loyalty/rules/plans", data=plans).status_code == 303
+    got = browser.get("/api/v1/loyalty/membership-plans", headers=world.headers("owner")).json()
+    assert [(p["code"], p["price_fen"], p["term_months"], p["refund_fee_pct"]) for p in got] == [
+        ("plus", 29_900, 12, 10)
+    ]
+    unknown = owner.post("/loyalty/rules/plans", data={**plans, "p0_tier": "platinum"})
+    assert unknown.status_code == 404
+    page = owner.get("/loyalty/rules").text
+    assert 'value="299.00"' in page and 'value="1000.00"' in page

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from siyu.access import Perm
 from siyu.api.deps import MAX_ID
 from siyu.api.routing import read_only
-from siyu.console.forms import Posted, domain_message, field_errors, text
+from siyu.console.forms import Posted, domain_message, field_errors, text, yuan
 from siyu.console.rendering import (
     console_router,
     forbidden,
@@ -313,10 +313,15 @@ def _rules_page(
     ]
     while len(rows) < len(tiers) + 2 or len(rows) < 3:
         rows.append({})
+    offers = storedvalue.rules(db, tenant_id=principal.tenant_id)
+    plans = paid.plans(db, tenant_id=principal.tenant_id)
     return render(
         request,
         "loyalty_rules.html",
         status=status,
+        offers=[*offers, None, None],
+        plans=[*plans, None],
+        tier_codes=[t.code for t in tiers],
         values={**current, **(program_values or {})},
         errors=program_errors or {},
         rows=rows,
@@ -412,3 +417,91 @@ def save_tiers(request: Request, form: Posted) -> Response:
             request, status=exc.status, tier_rows=rows, tier_errors={"": domain_message(exc, lang)}
         )
     return redirect_with_toast("/loyalty/rules", "saved")
+
+
+# --- top-up offers and paid-membership plans ----------------------------------------------------------
+
+
+@router.post("/loyalty/rules/offers", response_class=HTMLResponse)
+def save_offers(request: Request, form: Posted) -> Response:
+    """Save the top-up offers (rows with a name; amounts in yuan)."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_CONFIGURE):
+        return forbidden(request, Perm.LOYALTY_CONFIGURE)
+    lang = lang_of(request)
+    wanted = []
+    for i in range(20):
+        name = text(form, f"o{i}_name", 60)
+        if not name:
+            continue
+        wanted.append(
+            {
+                "name": name,
+                "min_principal_fen": yuan(text(form, f"o{i}_min", 20)),
+                "bonus_fen": yuan(text(form, f"o{i}_bonus", 20)) or 0,
+                "gift": text(form, f"o{i}_gift", 60),
+                "active": form.get(f"o{i}_active") == "yes",
+            }
+        )
+    try:
+        data = s.TopUpRulesIn.model_validate({"rules": wanted}, strict=False)
+        storedvalue.save_rules(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            wanted=[r.model_dump() for r in data.rules],
+            actor=principal,
+        )
+    except ValidationError as exc:
+        message = "; ".join(sorted(set(field_errors(exc, lang, money=frozenset({"rules"})).values())))
+        return _refused(request, message)
+    except DomainError as exc:
+        request.state.db.rollback()
+        return _refused(request, domain_message(exc, lang), exc.status)
+    return redirect_with_toast("/loyalty/rules#offers", "saved")
+
+
+@router.post("/loyalty/rules/plans", response_class=HTMLResponse)
+def save_plans(request: Request, form: Posted) -> Response:
+    """Save the paid-membership plans (rows with a code; a plan left out is retired)."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_CONFIGURE):
+        return forbidden(request, Perm.LOYALTY_CONFIGURE)
+    lang = lang_of(request)
+    wanted = []
+    for i in range(10):
+        code = text(form, f"p{i}_code", 20)
+        if not code:
+            continue
+        wanted.append(
+            {
+                "code": code,
+                "name_zh": text(form, f"p{i}_name_zh", 30),
+                "name_en": text(form, f"p{i}_name_en", 60) or code,
+                "price_fen": yuan(text(form, f"p{i}_price", 20)),
+                "term_months": text(form, f"p{i}_term", 3),
+                "tier_code": text(form, f"p{i}_tier", 20),
+                "refund_fee_pct": text(form, f"p{i}_fee", 3) or 0,
+                "active": form.get(f"p{i}_active") == "yes",
+            }
+        )
+    try:
+        data = s.PlansIn.model_validate({"plans": wanted}, strict=False)
+        known = {t.code for t in membership.tiers(request.state.db, tenant_id=principal.tenant_id)}
+        if any(p.tier_code and p.tier_code not in known for p in data.plans):
+            raise DomainError("not_found", object="tier")
+        paid.save_plans(
+            request.state.db,
+            tenant_id=principal.tenant_id,
+            wanted=[p.model_dump() for p in data.plans],
+            actor=principal,
+        )
+    except ValidationError as exc:
+        return _refused(request, "; ".join(sorted(set(field_errors(exc, lang).values()))))
+    except DomainError as exc:
+        request.state.db.rollback()
+        return _refused(request, domain_message(exc, lang), exc.status)
+    return redirect_with_toast("/loyalty/rules#plans", "saved")
+
+
+def _refused(request: Request, message: str, status: int = 422) -> HTMLResponse:
+    return render(request, "error.html", status=status, code=status, permission=None, message=message)
