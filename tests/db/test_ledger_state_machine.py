@@ -14,12 +14,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from siyu.core.errors import DomainError
 from siyu.db.session import unit_of_work
 from siyu.loyalty import ledger, service
 from siyu.loyalty.check import check
+from siyu.loyalty.models import PointsLot
 from tests.factories import build_world
 
 CUSTOMERS = (1, 2)
@@ -171,6 +172,24 @@ class Ledger(RuleBasedStateMachine):
         for hold_id in lapsed:
             customer, asset, amount, _ = self.holds.pop(hold_id)  # type: ignore[misc]
             self.model[(customer, asset)][1] -= amount
+
+    @rule()
+    def expire_points(self) -> None:
+        """Every lot reaches its date: what is not frozen by a checkout expires (all customers)."""
+
+        def run(db: Any) -> int:
+            db.execute(
+                update(PointsLot)
+                .where(PointsLot.tenant_id == self.w.tenant_id, PointsLot.remaining > 0)
+                .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+            )
+            return service.expire_points(db, tenant_id=self.w.tenant_id)
+
+        self._attempt(run)
+        for customer in CUSTOMERS:
+            balance, held = self.model[(customer, "points")]
+            assert balance >= held
+            self.model[(customer, "points")][0] = held  # the part held for checkouts waits
 
     @precondition(lambda self: bool(self.reversible))
     @rule(data=st.data(), numerator=st.integers(1, 4), shortfall=st.booleans())
