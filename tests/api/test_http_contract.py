@@ -67,6 +67,8 @@ def test_openapi_lists_every_route_with_its_permission(client: TestClient) -> No
         # WeCom calls these; each request proves itself with the tenant's signature instead.
         ("/api/v1/wecom/{tenant_slug}/callback", "get"),
         ("/api/v1/wecom/{tenant_slug}/callback", "post"),
+        # WeChat Pay calls this; each notification proves itself with the platform key's signature.
+        ("/api/v1/payments/wechat-pay/{tenant_slug}/notify", "post"),
     }
     for path, item in schema["paths"].items():
         for method, operation in item.items():

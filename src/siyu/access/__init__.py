@@ -48,6 +48,7 @@ class Perm(StrEnum):
     LOYALTY_ADJUST = "loyalty:adjust"
     LOYALTY_CARDS = "loyalty:cards"  # open a customer's member card
     LOYALTY_CONFIGURE = "loyalty:configure"  # the programme's rules and tiers
+    LOYALTY_LIABILITY = "loyalty:liability"  # what the brand owes its members (HQ's report)
 
 
 ALL = frozenset(Perm)
@@ -69,6 +70,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.AUDIENCES_READ,
             Perm.GROUPS_READ,
             Perm.LOYALTY_READ,
+            Perm.LOYALTY_LIABILITY,
         }
     ),
     "store_manager": frozenset(

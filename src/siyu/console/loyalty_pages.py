@@ -41,8 +41,8 @@ router = console_router()
 def loyalty_page(request: Request) -> HTMLResponse:
     """Today's liability with its definitions, 30 days drawn, by region; the programme in force."""
     principal = page_principal(request)
-    if not principal.can(Perm.LOYALTY_READ) or principal.scope != "all":
-        return forbidden(request, Perm.LOYALTY_READ)
+    if not principal.can(Perm.LOYALTY_LIABILITY):
+        return forbidden(request, Perm.LOYALTY_LIABILITY)
     db = request.state.db
     tenant_id = principal.tenant_id
     zone = org.tenant_zone(db, tenant_id=tenant_id)

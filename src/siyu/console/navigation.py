@@ -66,7 +66,7 @@ SECTIONS: tuple[tuple[str, tuple[Item, ...]], ...] = (
     (
         N_("Membership"),
         (
-            Item("/loyalty", N_("Members' balances"), _roles(*HQ)),
+            Item("/loyalty", N_("Members' balances"), _perm(Perm.LOYALTY_LIABILITY)),
             Item("/loyalty/approvals", N_("Refund approvals"), _perm(Perm.LOYALTY_ADJUST)),
             Item("/loyalty/rules", N_("Loyalty rules and tiers"), _perm(Perm.LOYALTY_CONFIGURE)),
         ),

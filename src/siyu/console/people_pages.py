@@ -74,6 +74,7 @@ PERMISSION_LABELS: dict[Perm, tuple[str, str]] = {
     Perm.LOYALTY_WRITE: ("充值、消费、冻结与结算（收银）", "Top up, spend, hold and capture (checkout)"),
     Perm.LOYALTY_CARDS: ("开通会员卡", "Open member cards"),
     Perm.LOYALTY_CONFIGURE: ("设置会员规则与等级", "Set the loyalty rules and tiers"),
+    Perm.LOYALTY_LIABILITY: ("查看会员资产负债", "See what the brand owes its members"),
     Perm.LOYALTY_ADJUST: (
         "手工调整积分、冲正交易（留痕）",
         "Adjust points and reverse transactions (audited)",

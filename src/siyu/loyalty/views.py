@@ -937,8 +937,6 @@ def renewal_rates(db: DB, principal: Principal = allow(Perm.LOYALTY_READ)) -> li
 def _liability(
     db: DB, principal: Principal, date: dt.date | None, days: int, by: str
 ) -> tuple[dict[dt.date, dict[object, liability.Figures]], dict[object, str]]:
-    if principal.scope != "all":
-        raise DomainError("forbidden", permission="loyalty:read (HQ)")
     tenant_id = principal.tenant_id
     zone = org.tenant_zone(db, tenant_id=tenant_id)
     last = date or utcnow().astimezone(zone).date()
@@ -966,7 +964,7 @@ def liability_report(
     date: dt.date | None = None,
     days: int = Query(default=1, ge=1, le=92),
     by: Literal["brand", "region", "store"] = "brand",
-    principal: Principal = allow(Perm.LOYALTY_READ),
+    principal: Principal = allow(Perm.LOYALTY_LIABILITY),
 ) -> s.LiabilityRead:
     """What the brand owes its members at the end of each day (points and their value, stored value
     principal and bonus, membership fees not yet earned) and the day's breakage, per brand, region
@@ -1000,7 +998,7 @@ def liability_xlsx(
     date: dt.date | None = None,
     days: int = Query(default=30, ge=1, le=92),
     by: Literal["brand", "region", "store"] = "store",
-    principal: Principal = allow(Perm.LOYALTY_READ),
+    principal: Principal = allow(Perm.LOYALTY_LIABILITY),
 ) -> FileResponse:
     """The same report as an Excel sheet (money in yuan); audited as an export."""
     groups, names = _liability(db, principal, date, days, by)
