@@ -163,6 +163,11 @@ class CardRead(BaseModel):
     pending_tier_request: str | None = Field(description="a higher tier awaiting approval, if any")
 
 
+class ExpiringPoints(BaseModel):
+    expires_at: dt.datetime
+    points: int
+
+
 class LoyaltyRead(BaseModel):
     """What a customer may see: balances (points, stored value principal and bonus), what is held
     for open checkouts, and the latest history."""
@@ -172,9 +177,7 @@ class LoyaltyRead(BaseModel):
     denied: list[Literal["earn_points", "use_points", "use_coupons", "buy"]] = Field(
         default=[], description="what the customer is denied (the deny list)"
     )
-    points_expiring: list[tuple[dt.datetime, int]] = Field(
-        default=[], description="points that expire within 90 days: (when, how many)"
-    )
+    points_expiring: list[ExpiringPoints] = Field(default=[], description="points that expire within 90 days")
     points: Balance
     points_pending: int = Field(description="points earned and frozen until the refund window ends")
     stored_value_fen: Balance = Field(description="principal and bonus together")
@@ -337,7 +340,7 @@ class WeChatRefundIn(Strict):
     idempotency_key: Key
 
 
-class PaymentRead(BaseModel):
+class WeChatPaymentRead(BaseModel):
     out_trade_no: str
     purpose: str
     amount_fen: int

@@ -277,9 +277,12 @@ def customer_loyalty(
         points=_balance(have.get("points", (0, 0))),
         points_pending=have.get("points_pending", (0, 0))[0],
         denied=[d.capability for d in rules.denials_of(db, tenant_id=tenant_id, customer_id=customer_id)],
-        points_expiring=lots.expiring(
-            db, tenant_id=tenant_id, customer_id=customer_id, within=timedelta(days=90)
-        ),
+        points_expiring=[
+            s.ExpiringPoints(expires_at=at, points=n)
+            for at, n in lots.expiring(
+                db, tenant_id=tenant_id, customer_id=customer_id, within=timedelta(days=90)
+            )
+        ],
         stored_value_fen=_balance((principal_fen[0] + bonus_fen[0], principal_fen[1] + bonus_fen[1])),
         stored_value_principal_fen=_balance(principal_fen),
         stored_value_bonus_fen=_balance(bonus_fen),
@@ -549,12 +552,12 @@ def wechat_top_up(
 
 @router.get(
     "/customers/{customer_id}/payments",
-    response_model=list[s.PaymentRead],
+    response_model=list[s.WeChatPaymentRead],
     summary="Payments of a customer 客户的支付单",
 )
 def customer_payments(
     customer_id: PathId, db: DB, principal: Principal = allow(Perm.LOYALTY_READ)
-) -> list[s.PaymentRead]:
+) -> list[s.WeChatPaymentRead]:
     """The customer's WeChat Pay top-ups, newest first: created, paid, closed or refund_due."""
     _customer(db, principal, customer_id)
     rows = db.scalars(
@@ -566,7 +569,7 @@ def customer_payments(
         .order_by(topups.PaymentIntent.id.desc())
         .limit(100)
     )
-    return [s.PaymentRead.model_validate(r, from_attributes=True) for r in rows]
+    return [s.WeChatPaymentRead.model_validate(r, from_attributes=True) for r in rows]
 
 
 @router.post(
