@@ -8,6 +8,7 @@ is what keeps each aggregate's events in order.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from sqlalchemy import Engine, select, text, update
@@ -19,14 +20,20 @@ from siyu.jobs import JobRun, handler, schedule, watch
 
 log = logging.getLogger("siyu.events")
 BATCH = 200
+# One relay transaction holds the SQLite write lock while subscribers work (loyalty earns points for
+# a batch of orders); past this many seconds it commits what it dispatched and the job goes on in a
+# new transaction, so other jobs and requests get the database in between.
+BUDGET_S = 2.0
 # Relays wait for each other: two at once could dispatch one aggregate's events out of order.
 RELAY_LOCK_SQL = "hashtext(current_schema() || ' outbox relay')"
 MAX_BACKOFF_S = 600
 
 
-def relay(engine: Engine, *, batch: int = BATCH) -> int:
-    """Dispatch up to `batch` pending events (one transaction); answers how many were dispatched."""
+def relay(engine: Engine, *, batch: int = BATCH, budget_s: float = BUDGET_S) -> int:
+    """Dispatch up to `batch` pending events (one transaction, stopping after `budget_s` seconds of
+    work); answers how many were dispatched."""
     now = utcnow()
+    started = time.monotonic()
     dispatched = 0
     with unit_of_work(engine) as session:
         if session.get_bind().dialect.name == "postgresql":  # one relay at a time (SQLite: BEGIN IMMEDIATE)
@@ -36,6 +43,8 @@ def relay(engine: Engine, *, batch: int = BATCH) -> int:
         ).all()
         held: set[tuple[int, str, int | None]] = set()
         for row in rows:
+            if dispatched and time.monotonic() - started > budget_s:
+                break  # commit what is done; the job goes on in a new transaction
             aggregate = (row.tenant_id, row.aggregate, row.aggregate_id)
             if aggregate in held or (row.next_attempt_at is not None and row.next_attempt_at > now):
                 held.add(aggregate)  # a later event of this aggregate waits for the earlier one
@@ -80,7 +89,7 @@ def relay(engine: Engine, *, batch: int = BATCH) -> int:
 def relay_job(engine: Engine, run: JobRun) -> None:
     """Dispatch until the outbox has nothing ready (bounded, so other jobs get their turn)."""
     for _ in range(50):
-        if relay(engine) < BATCH:
+        if relay(engine) == 0 or not pending(engine):
             return
 
 
