@@ -362,3 +362,4 @@ def test_hq_sets_offers_and_plans_from_the_console(browser: TestClient, world: W
     assert unknown.status_code == 404
     page = owner.get("/loyalty/rules").text
     assert 'value="299.00"' in page and 'value="1000.00"' in page
+    assert "<title>会员规则与等级 · " in page and page.count('action="/loyalty/rules/offers"') == 1
