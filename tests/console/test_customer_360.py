@@ -217,13 +217,24 @@ def test_hq_sees_members_balances_and_decides_refunds(browser: TestClient, world
         json={"principal_fen": 40_000, "reason": "顾客搬家", "idempotency_key": "c-liab-refund-1"},
     )
     assert asked.status_code == 200, asked.text
+    # A store manager can also ask from the 360: all the unused principal, frozen until decided.
+    manager_360 = as_role(browser, world, "store_manager").get(f"/customers/{cid}").text
+    assert "申请退还储值" in manager_360
+    key = re.search(r'name="key" value="([^"]+)"', manager_360)
+    assert key is not None
+    sent = as_role(browser, world, "store_manager").post(
+        f"/customers/{cid}/stored-value/refund", data={"reason": "再退剩余部分", "key": key.group(1)}
+    )
+    assert sent.status_code == 303
+    frozen = browser.get(f"/api/v1/customers/{cid}/loyalty", headers=h).json()["stored_value_principal_fen"]
+    assert frozen == {"balance": 80_000, "held": 80_000, "available": 0}
     owner = as_role(browser, world, "owner")
     page = owner.get("/loyalty").text
     tiles = page[page.index('id="liability"') :]
     assert (
         'data-figure="sv_principal_fen">¥800.00' in tiles and 'data-figure="liability_fen">¥880.00' in tiles
     )
-    assert "chart-liability" in page and "负债合计" in page and "1 笔退款申请待审批" in page
+    assert "chart-liability" in page and "负债合计" in page and "2 笔退款申请待审批" in page
     inbox = owner.get("/loyalty/approvals").text
     row = inbox[inbox.index(f'data-request="{asked.json()["id"]}"') :]
     assert "顾客搬家" in row[:800] and "¥400.00" in row[:800] and "批准" in row[:2000]

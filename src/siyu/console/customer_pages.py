@@ -336,6 +336,7 @@ def _loyalty_of(db: Any, principal: Principal, customer_id: int) -> dict[str, An
         else [],
         "may_adjust": principal.can(Perm.LOYALTY_ADJUST),
         "may_open": principal.can(Perm.LOYALTY_CARDS),
+        "may_request_refund": principal.can(Perm.LOYALTY_WRITE),
         "form_key": secrets.token_urlsafe(12),
     }
 

@@ -223,6 +223,44 @@ def adjust_points(
     return redirect_with_toast(f"/customers/{customer_id}#loyalty-history", "saved")
 
 
+@router.post("/customers/{customer_id}/stored-value/refund", response_class=HTMLResponse)
+def request_refund(
+    request: Request,
+    customer_id: int,
+    reason: str = Form("", max_length=200),
+    key: str = Form("", max_length=40),
+) -> Response:
+    """Ask to pay back the customer's unused principal: frozen until someone else approves."""
+    principal = page_principal(request)
+    if not principal.can(Perm.LOYALTY_WRITE):
+        return forbidden(request, Perm.LOYALTY_WRITE)
+    if not 1 <= customer_id <= MAX_ID:
+        return not_found_page(request)
+    db = request.state.db
+    try:
+        customer = get_customer(
+            db, tenant_id=principal.tenant_id, customer_id=customer_id, principal=principal
+        )
+        if len(reason.strip()) < 2 or len(key) < 8:
+            raise DomainError("validation_error", summary="请填写至少两个字的原因 / give a reason")
+        storedvalue.request_refund(
+            db,
+            tenant_id=principal.tenant_id,
+            customer_id=customer_id,
+            principal_fen=None,
+            reason=reason.strip(),
+            key=f"console-refund:{key}",
+            store_id=customer.store_id,
+            actor=principal,
+        )
+    except DomainError as exc:
+        if exc.code == "not_found":
+            return not_found_page(request)
+        db.rollback()
+        return _refused(request, exc.message(lang_of(request)), exc.status)
+    return redirect_with_toast(f"/customers/{customer_id}#loyalty-history", "refund_requested")
+
+
 @router.post("/customers/{customer_id}/member-card", response_class=HTMLResponse)
 def open_card(request: Request, customer_id: int) -> Response:
     """Open the customer's member card where they belong: their home store, by the guide opening

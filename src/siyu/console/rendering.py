@@ -144,6 +144,7 @@ TOASTS = {
     "uploaded": N_("Uploaded: check the columns, then start the import."),
     "import_started": N_("The import has started."),
     "decided": N_("Decided; the member's balance is updated."),
+    "refund_requested": N_("The refund was sent for approval; the principal is frozen until then."),
 }
 
 
