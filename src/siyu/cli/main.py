@@ -120,6 +120,8 @@ def demo(
         "tags": "demo tags 演示标签（客户）",
         "rule tags": "rule tags 规则标签",
         "wecom": "WeCom friends, codes, groups 企微好友/活码/社群",
+        "stored value": "stored value and paid members 储值与付费会员",
+        "events": "points for the last month's orders 近一月订单积分",
     }
     with StageProgress(console) as progress:
 

@@ -282,6 +282,16 @@ def build_demo(
             report("wecom", 0, 1)
             build_wecom(engine, tenant_id, seed=seed, now=clock)
             report("wecom", 1, 1)
+    if order_days > 0 and customers > 0:
+        # Hand the demo's events to their subscribers now (loyalty earns the last month's points),
+        # so the server does not start with a backlog that competes with its first requests.
+        from siyu.events.relay import pending, relay
+
+        report("events", 0, 1)
+        for _ in range(10_000):
+            if relay(engine) == 0 or not pending(engine):
+                break
+        report("events", 1, 1)
     seconds = (datetime.now(UTC) - started).total_seconds()
     return DemoResult(
         tenant_id=tenant_id,
